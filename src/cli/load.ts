@@ -1,0 +1,72 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { DeclaredSchema } from '../catalog/declared.js';
+import type { ObjectKind } from '../catalog/definition.js';
+import { openDestination } from '../destination.js';
+import { PglandError } from '../errors.js';
+import type { SyncMode } from '../load/runs.js';
+import type { Logger } from '../log.js';
+import { EXIT } from './exit.js';
+import { progressLine, summary } from './progress.js';
+import { resolveTarget } from './target.js';
+
+export interface LoadFlags {
+  config?: string;
+  provider: string;
+  customer: string;
+  object: string;
+  kind: ObjectKind;
+  schemaFile?: string;
+  mode: SyncMode;
+  input: string;
+  batchSize?: string;
+  json?: boolean;
+}
+
+async function readDeclared(path: string): Promise<DeclaredSchema> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as DeclaredSchema;
+  } catch (err) {
+    throw new PglandError('config_invalid', `--schema-file ${path}: ${(err as Error).message}`, {
+      hint: 'give a JSON Schema object with "properties"',
+    });
+  }
+}
+
+export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number> {
+  const declared = flags.schemaFile ? await readDeclared(flags.schemaFile) : undefined;
+  const target = await resolveTarget(flags.config, log);
+  try {
+    const dest = await openDestination(target.config, {
+      log,
+      env: process.env,
+      overrides: { batch_size: flags.batchSize },
+    });
+    try {
+      const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
+      const progress = progressLine(process.stderr);
+      const result = await dest.load({
+        kind: flags.kind,
+        object: flags.object,
+        provider: flags.provider,
+        customerId: flags.customer,
+        mode: flags.mode,
+        input,
+        ...(declared ? { declared } : {}),
+        onProgress: (c) => progress.update(c),
+      });
+      progress.done();
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ ...result, error: result.error?.message }) + '\n');
+      } else {
+        process.stdout.write(summary(result, dest.schema) + '\n');
+      }
+      if (result.status === 'failed') return EXIT.failure;
+      return result.status === 'partial' ? EXIT.partial : EXIT.ok;
+    } finally {
+      await dest.close();
+    }
+  } finally {
+    await target.embedded?.stop();
+  }
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { describeError, PglandError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { PGLAND_VERSION } from '../package.js';
+import { demoCommand } from './demo.js';
+import { EXIT, ExitError } from './exit.js';
+import { loadCommand } from './load.js';
+import { runsCommand } from './runs.js';
+
+const ENV_HELP = `
+Environment:
+  PGLAND_DATABASE_URL   a postgres:// URL (instead of, or under, --config)
+  PGLAND_HOST, PGLAND_PORT, PGLAND_DATABASE, PGLAND_USER, PGLAND_SCHEMA, PGLAND_SSLMODE
+  PGLAND_PASSWORD       the password (or PGLAND_PASSWORD_FILE: a file holding it)
+  PGLAND_LOG_LEVEL      trace, debug, info (default), warn, error, silent
+With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded PostgreSQL
+is started in .pgland/embedded.`;
+
+const USAGE_CODES = new Set(['config_invalid', 'unknown_object']);
+
+async function main(argv: string[]): Promise<number> {
+  const log = createLogger();
+  const program = new Command()
+    .name('pgland')
+    .description('Lands synced SaaS records in PostgreSQL: COPY into a temporary table, merge in one transaction.')
+    .version(PGLAND_VERSION)
+    .exitOverride()
+    .showHelpAfterError();
+  let code: number = EXIT.ok;
+
+  program
+    .command('load')
+    .description('land one run of NDJSON records for one tenant and object')
+    .option('--config <file>', 'destination config (JSON)')
+    .requiredOption('--provider <name>', 'the provider the records come from, e.g. salesforce')
+    .requiredOption('--customer <id>', 'the customer (tenant) id')
+    .requiredOption('--object <name>', 'the object, e.g. crm_contacts')
+    .addOption(new Option('--kind <kind>', 'object kind').choices(['common', 'standard', 'custom']).default('common'))
+    .option('--schema-file <file>', 'JSON Schema declaring a standard or custom object\'s fields')
+    .addOption(new Option('--mode <mode>', 'sync mode').choices(['incremental', 'full']).default('incremental'))
+    .option('--input <file>', 'NDJSON input file, or - for stdin', '-')
+    .option('--batch-size <n>', 'records per batch (one transaction each)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', ENV_HELP + '\n\nExit codes: 0 ok, 1 failed, 2 usage or config error, 3 landed with rejects or problems.')
+    .action(async (flags) => {
+      code = await loadCommand(flags, log);
+    });
+
+  program
+    .command('runs')
+    .description('list the latest sync runs')
+    .option('--config <file>', 'destination config (JSON)')
+    .option('--object <name>', 'only this object')
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'print JSON')
+    .addHelpText('after', ENV_HELP)
+    .action(async (flags) => {
+      code = await runsCommand(flags, log);
+    });
+
+  program
+    .command('demo')
+    .description('start an embedded PostgreSQL and land a sample sync of CRM accounts and contacts')
+    .option('--data-dir <dir>', 'where the embedded database keeps its files', '.pgland/demo')
+    .option('--no-wait', 'stop the database when done, even on a terminal')
+    .action(async (flags) => {
+      // The demo prints its own story; the logger speaks only of trouble unless asked.
+      code = await demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof ExitError) {
+      process.stderr.write(err.message + '\n');
+      return err.exitCode;
+    }
+    process.stderr.write(`pgland: ${describeError(err)}\n`);
+    return err instanceof PglandError && USAGE_CODES.has(err.code) ? EXIT.usage : EXIT.failure;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`pgland: ${describeError(err)}\n`);
+    process.exitCode = EXIT.failure;
+  },
+);

@@ -1,0 +1,91 @@
+/**
+ * The encoder for COPY's text format: the only place where values become bytes
+ * for the server. NULL is `\N`; a backslash, tab, newline and carriage return
+ * are escaped; NUL cannot be stored in text or jsonb by PostgreSQL and is
+ * stripped (and counted by the caller through `EncodeStats`).
+ */
+
+export interface EncodeStats {
+  /** NUL characters removed from text and JSON values. */
+  nulStripped: number;
+  /** Lone UTF-16 surrogates replaced by U+FFFD. */
+  surrogatesReplaced: number;
+}
+
+export function newEncodeStats(): EncodeStats {
+  return { nulStripped: 0, surrogatesReplaced: 0 };
+}
+
+const NEEDS_ESCAPE = /[\\\t\n\r\0]/;
+const ESCAPES = /[\\\t\n\r\0]/g;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Escapes one text value for COPY. Lone surrogates would become U+FFFD when the
+ * string is written as UTF-8 anyway; replacing them here lets us count them.
+ */
+export function copyText(value: string, stats: EncodeStats): string {
+  if (LONE_SURROGATE.test(value)) {
+    LONE_SURROGATE.lastIndex = 0;
+    value = value.replace(LONE_SURROGATE, () => {
+      stats.surrogatesReplaced++;
+      return '\uFFFD';
+    });
+  }
+  if (!NEEDS_ESCAPE.test(value)) return value;
+  return value.replace(ESCAPES, (ch) => {
+    switch (ch) {
+      case '\\':
+        return '\\\\';
+      case '\t':
+        return '\\t';
+      case '\n':
+        return '\\n';
+      case '\r':
+        return '\\r';
+      default:
+        stats.nulStripped++;
+        return '';
+    }
+  });
+}
+
+// An escape sequence in JSON text that jsonb refuses: \u0000, or a surrogate
+// (JSON.stringify escapes only lone surrogates; pairs are emitted as is). The
+// lookbehind makes sure the backslash is not itself escaped (`\\u0000` is a
+// backslash followed by "u0000").
+const BAD_JSON_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})/g;
+
+/**
+ * Serialises a value to JSON text that jsonb accepts: `\u0000` escapes are
+ * removed and escaped lone surrogates become U+FFFD.
+ */
+export function jsonText(value: unknown, stats: EncodeStats): string {
+  const text = JSON.stringify(value);
+  if (!text.includes('\\u')) return text;
+  return text.replace(BAD_JSON_ESCAPE, (_m, slashes: string, code: string) => {
+    if (code === '0000') {
+      stats.nulStripped++;
+      return slashes;
+    }
+    stats.surrogatesReplaced++;
+    return slashes + '\\ufffd';
+  });
+}
+
+/** JSON text needs only its backslashes doubled for COPY: JSON escapes control characters itself. */
+export function copyJson(value: unknown, stats: EncodeStats): string {
+  const text = jsonText(value, stats);
+  return text.includes('\\') ? text.replace(/\\/g, '\\\\') : text;
+}
+
+/** One COPY row from already-encoded fields (null means SQL NULL). */
+export function copyRow(fields: readonly (string | null)[]): string {
+  let row = '';
+  for (let i = 0; i < fields.length; i++) {
+    if (i > 0) row += '\t';
+    const f = fields[i];
+    row += f === null || f === undefined ? '\\N' : f;
+  }
+  return row + '\n';
+}

@@ -1,0 +1,81 @@
+import { isTimestampText } from '../encode/values.js';
+import type { Line } from './lines.js';
+
+/** One record of a sync run, as the input envelope defines it (docs/input.md). */
+export interface RecordEnvelope {
+  lineNumber: number;
+  id: string;
+  lastModifiedAt: string;
+  isDeleted: boolean;
+  rawData: unknown;
+  data: Record<string, unknown>;
+}
+
+/** A line that cannot be landed at all, kept with its reason. */
+export interface Reject {
+  lineNumber: number;
+  recordId: string | null;
+  reason: string;
+  rawText: string;
+}
+
+/** Ids are keys: they are bounded so that an index entry always fits. */
+export const MAX_ID_BYTES = 1024;
+/** How much of a rejected line is kept in the rejects table. */
+export const MAX_REJECT_TEXT = 64 * 1024;
+
+export type Parsed = { record: RecordEnvelope } | { reject: Reject };
+
+function reject(line: Line, reason: string, recordId: string | null = null): Parsed {
+  const rawText = line.text.length > MAX_REJECT_TEXT ? line.text.slice(0, MAX_REJECT_TEXT) : line.text;
+  return { reject: { lineNumber: line.lineNumber, recordId, reason, rawText } };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Parses and checks one input line. Everything that makes a record impossible
+ * to land (bad JSON, a missing or oversize id, a missing version timestamp) is
+ * a reject with a reason that names the field and the fix; everything else is
+ * the record.
+ */
+export function parseEnvelope(line: Line): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch (err) {
+    return reject(line, `invalid JSON: ${(err as Error).message}; each line must be one JSON object`);
+  }
+  if (!isPlainObject(value)) return reject(line, 'a line must be a JSON object with at least "id" and "last_modified_at"');
+
+  let id = value.id;
+  if (typeof id === 'number' && Number.isSafeInteger(id)) id = String(id);
+  if (typeof id !== 'string' || id.length === 0) {
+    return reject(line, 'field "id" is missing or not a non-empty string; every record needs its source id');
+  }
+  if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
+    return reject(line, `field "id" is longer than ${MAX_ID_BYTES} bytes; ids are keys and must stay short`, id.slice(0, 200));
+  }
+  if (id.includes('\0')) return reject(line, 'field "id" contains a NUL character, which PostgreSQL cannot store', id.replace(/\0/g, '\\0'));
+
+  const lastModifiedAt = value.last_modified_at;
+  if (typeof lastModifiedAt !== 'string' || !isTimestampText(lastModifiedAt)) {
+    return reject(
+      line,
+      'field "last_modified_at" is missing or not an RFC 3339 timestamp (e.g. 2026-01-15T10:30:00Z); it orders versions of a record',
+      id,
+    );
+  }
+
+  const isDeleted = value.is_deleted ?? false;
+  if (typeof isDeleted !== 'boolean') return reject(line, 'field "is_deleted" must be true or false when present', id);
+
+  const data = value.data ?? {};
+  if (!isPlainObject(data)) return reject(line, 'field "data" must be a JSON object when present', id);
+
+  return {
+    record: { lineNumber: line.lineNumber, id, lastModifiedAt, isDeleted, rawData: value.raw_data ?? null, data },
+  };
+}

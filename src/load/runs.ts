@@ -1,0 +1,145 @@
+import type pg from 'pg';
+import type { SqlQuery } from '../merge/merge.js';
+import type { Problem } from '../encode/record.js';
+import type { Reject } from '../input/envelope.js';
+import { qualify } from '../sql/ident.js';
+
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
+export type SyncMode = 'full' | 'incremental';
+
+/** The counters a run keeps; every batch adds to them in its own transaction. */
+export interface RunCounts {
+  batches: number;
+  rowsRead: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  superseded: number;
+  rejected: number;
+  problems: number;
+  nulStripped: number;
+}
+
+export function zeroCounts(): RunCounts {
+  return { batches: 0, rowsRead: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, rejected: 0, problems: 0, nulStripped: 0 };
+}
+
+export function addCounts(into: RunCounts, add: RunCounts): void {
+  for (const k of Object.keys(into) as (keyof RunCounts)[]) into[k] += add[k];
+}
+
+/** PostgreSQL text cannot hold NUL; metadata keeps what it can of a hostile value. */
+function clean(text: string | null): string | null {
+  return text === null ? null : text.replace(/\0/g, '\\0');
+}
+
+export interface RunStart {
+  runId: string;
+  provider: string;
+  customerId: string;
+  object: string;
+  objectKind: string;
+  table: string;
+  mode: SyncMode;
+  writeMode: string;
+  version: string;
+}
+
+export function insertRunSql(schema: string, r: RunStart): SqlQuery {
+  return {
+    text: `INSERT INTO ${qualify(schema, '_pgland_runs')}
+      (run_id, provider, customer_id, object, object_kind, table_name, mode, write_mode, status, pgland_version)
+      VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, 'running', $9)`,
+    values: [r.runId, r.provider, r.customerId, r.object, r.objectKind, r.table, r.mode, r.writeMode, r.version],
+  };
+}
+
+export function addRunCountsSql(schema: string, runId: string, c: RunCounts): SqlQuery {
+  return {
+    text: `UPDATE ${qualify(schema, '_pgland_runs')} SET
+      batches = batches + $2, rows_read = rows_read + $3, rows_inserted = rows_inserted + $4,
+      rows_updated = rows_updated + $5, rows_unchanged = rows_unchanged + $6,
+      rows_superseded = rows_superseded + $7, rows_rejected = rows_rejected + $8,
+      problems = problems + $9, nul_stripped = nul_stripped + $10
+      WHERE run_id = $1::uuid`,
+    values: [runId, c.batches, c.rowsRead, c.inserted, c.updated, c.unchanged, c.superseded, c.rejected, c.problems, c.nulStripped],
+  };
+}
+
+export function finishRunSql(schema: string, runId: string, status: RunStatus, error: string | null): SqlQuery {
+  return {
+    text: `UPDATE ${qualify(schema, '_pgland_runs')} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid`,
+    values: [runId, status, clean(error)],
+  };
+}
+
+export function insertRejectsSql(schema: string, runId: string, rejects: Reject[]): SqlQuery {
+  return {
+    text: `INSERT INTO ${qualify(schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
+      SELECT $1::uuid, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])`,
+    values: [
+      runId,
+      rejects.map((r) => r.lineNumber),
+      rejects.map((r) => clean(r.recordId)),
+      rejects.map((r) => clean(r.reason)),
+      rejects.map((r) => clean(r.rawText)),
+    ],
+  };
+}
+
+export function insertProblemsSql(schema: string, runId: string, problems: Problem[]): SqlQuery {
+  return {
+    text: `INSERT INTO ${qualify(schema, '_pgland_problems')}
+      (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
+      SELECT $1::uuid, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])`,
+    values: [
+      runId,
+      problems.map((p) => p.lineNumber),
+      problems.map((p) => clean(p.recordId)),
+      problems.map((p) => clean(p.field)),
+      problems.map((p) => p.column),
+      problems.map((p) => clean(p.reason)),
+      problems.map((p) => clean(p.valueExcerpt)),
+    ],
+  };
+}
+
+/** One row of `pgland runs`. */
+export interface RunRow {
+  run_id: string;
+  provider: string;
+  customer_id: string;
+  object: string;
+  table_name: string;
+  mode: SyncMode;
+  status: RunStatus;
+  started_at: Date;
+  finished_at: Date | null;
+  rows_read: string;
+  rows_inserted: string;
+  rows_updated: string;
+  rows_unchanged: string;
+  rows_superseded: string;
+  rows_rejected: string;
+  problems: string;
+  error: string | null;
+}
+
+export async function listRuns(
+  client: pg.Pool | pg.PoolClient,
+  schema: string,
+  filter: { provider?: string; customerId?: string; object?: string; limit?: number } = {},
+): Promise<RunRow[]> {
+  const { rows } = await client.query<RunRow>(
+    `SELECT run_id, provider, customer_id, object, table_name, mode, status, started_at, finished_at,
+            rows_read, rows_inserted, rows_updated, rows_unchanged, rows_superseded, rows_rejected, problems, error
+       FROM ${qualify(schema, '_pgland_runs')}
+      WHERE ($1::text IS NULL OR provider = $1)
+        AND ($2::text IS NULL OR customer_id = $2)
+        AND ($3::text IS NULL OR object = $3)
+      ORDER BY started_at DESC
+      LIMIT $4`,
+    [filter.provider ?? null, filter.customerId ?? null, filter.object ?? null, filter.limit ?? 50],
+  );
+  return rows;
+}

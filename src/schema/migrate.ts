@@ -1,0 +1,96 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { PglandError, sqlState } from '../errors.js';
+import { PACKAGE_ROOT } from '../package.js';
+import { quoteIdent } from '../sql/ident.js';
+
+const SQL_DIR = join(PACKAGE_ROOT, 'sql');
+
+interface Migration {
+  id: number;
+  name: string;
+  text: string;
+}
+
+async function loadMigrations(): Promise<Migration[]> {
+  const files = (await readdir(SQL_DIR)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+  return Promise.all(
+    files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, text: await readFile(join(SQL_DIR, name), 'utf8') })),
+  );
+}
+
+/**
+ * Two loaders starting together must not both create the schema or apply a
+ * migration: each step runs in its own transaction under an advisory lock
+ * keyed on the schema name, and re-checks under the lock.
+ */
+async function lockSchema(client: pg.PoolClient, schema: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.schema.' || $1::text, 0))`, [schema]);
+}
+
+async function inTransaction<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+async function schemaExists(client: pg.PoolClient, schema: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+  return rowCount === 1;
+}
+
+/**
+ * Creates the target schema when it is missing. The existence check comes
+ * first: a user with ALL on a pre-created schema but no CREATE on the database
+ * must not fail here (CREATE SCHEMA IF NOT EXISTS checks the database grant
+ * before it looks for the schema).
+ */
+export async function ensureSchema(client: pg.PoolClient, schema: string): Promise<void> {
+  if (await schemaExists(client, schema)) return;
+  try {
+    await inTransaction(client, async () => {
+      await lockSchema(client, schema);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    });
+  } catch (err) {
+    if (sqlState(err) === '42501') {
+      const db = (await client.query('SELECT current_database() AS db, current_user AS u')).rows[0] as { db: string; u: string };
+      throw new PglandError('schema_create_denied', `user ${db.u} may not create schema ${schema} in database ${db.db}`, {
+        hint:
+          `either GRANT CREATE ON DATABASE ${quoteIdent(db.db)} TO ${quoteIdent(db.u)}; ` +
+          `or create it yourself: CREATE SCHEMA ${quoteIdent(schema)}; GRANT ALL ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(db.u)};`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/** Applies the numbered files of sql/ that this schema has not seen, in order. */
+export async function migrate(client: pg.PoolClient, schema: string): Promise<number> {
+  await ensureSchema(client, schema);
+  const table = `${quoteIdent(schema)}._pgland_migrations`;
+  let applied = 0;
+  for (const m of await loadMigrations()) {
+    const done = await inTransaction(client, async () => {
+      await lockSchema(client, schema);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const { rowCount } = await client.query(`SELECT 1 FROM ${table} WHERE id = $1`, [m.id]);
+      if (rowCount) return false;
+      await client.query(m.text.replaceAll('{{schema}}', quoteIdent(schema)));
+      await client.query(`INSERT INTO ${table} (id, name) VALUES ($1, $2)`, [m.id, m.name]);
+      return true;
+    });
+    if (done) applied++;
+  }
+  return applied;
+}
