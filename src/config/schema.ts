@@ -47,6 +47,12 @@ export const destinationSchema = z
     statement_timeout_ms: z.coerce.number().int().min(0).default(0),
     /** application_name shown in pg_stat_activity. */
     application_name: z.string().default('pgland'),
+    /** How often a batch that failed on a retryable error (lost connection, serialization) is replayed. */
+    batch_retries: z.coerce.number().int().min(0).max(100).default(3),
+    /** Milliseconds a run waits for another run on the same tenant and object to finish. */
+    lock_timeout_ms: z.coerce.number().int().min(0).default(60_000),
+    /** Objects loaded in parallel by one process. */
+    max_parallel_objects: z.coerce.number().int().min(1).max(64).default(2),
   })
   .strict();
 
