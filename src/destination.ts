@@ -3,7 +3,10 @@ import { resolveObject, type ObjectRequest } from './catalog/declared.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
 import { openPool } from './connection/pool.js';
-import { load, type LoadResult } from './load/loader.js';
+import pLimit from 'p-limit';
+import { load, type LoaderContext, type LoadResult } from './load/loader.js';
+import type { WriteMode } from './merge/merge.js';
+import { qualify } from './sql/ident.js';
 import { listRuns, type RunCounts, type RunRow, type SyncMode } from './load/runs.js';
 import { silentLogger, type Logger } from './log.js';
 import { migrate } from './schema/migrate.js';
@@ -21,8 +24,26 @@ export interface OpenOptions {
 export interface LoadStreamOptions extends ObjectRequest {
   customerId: string;
   mode?: SyncMode;
+  /** upsert (default), insert, update or delete; docs/sync-semantics.md. */
+  write?: WriteMode;
+  /** update and delete modes match landed rows on this column (default id). */
+  matchColumn?: string;
+  /** Skip records flagged deleted instead of applying them. */
+  ignoreDeletes?: boolean;
   input: AsyncIterable<Buffer | string>;
   onProgress?: (counts: RunCounts) => void;
+  /** Abort to cancel: the current batch rolls back and the run is recorded as cancelled. */
+  signal?: AbortSignal;
+}
+
+/** Where a tenant's object stands: the newest last-modified time landed by a completed run. */
+export interface Watermark {
+  provider: string;
+  customerId: string;
+  object: string;
+  highWaterMark: Date;
+  runId: string;
+  updatedAt: Date;
 }
 
 /** An open destination: a pool on the customer's database with pgland's metadata in place. */
@@ -32,6 +53,10 @@ export interface Destination {
   readonly schema: string;
   /** Lands one run's records for one tenant and object. */
   load(options: LoadStreamOptions): Promise<LoadResult>;
+  /** Several runs, different objects in parallel (bounded by max_parallel_objects). */
+  loadMany(options: LoadStreamOptions[]): Promise<LoadResult[]>;
+  /** Where the last completed run of an object stopped; undefined before the first. */
+  watermark(key: { provider: string; customerId: string; object: string }): Promise<Watermark | undefined>;
   /** The latest runs, newest first. */
   runs(filter?: { provider?: string; customerId?: string; object?: string; limit?: number }): Promise<RunRow[]>;
   close(): Promise<void>;
@@ -56,21 +81,52 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     await pool.end().catch(() => undefined);
     throw err;
   }
-  const ctx = { pool, schema: cfg.schema, log, batchSize: cfg.batch_size, batchBytes: cfg.batch_bytes };
+  const ctx: LoaderContext = {
+    pool,
+    schema: cfg.schema,
+    log,
+    batchSize: cfg.batch_size,
+    batchBytes: cfg.batch_bytes,
+    batchRetries: cfg.batch_retries,
+    lockTimeoutMs: cfg.lock_timeout_ms,
+    deleteMode: cfg.delete_mode,
+  };
+  const loadOne = (o: LoadStreamOptions): Promise<LoadResult> =>
+    load(ctx, {
+      provider: o.provider,
+      customerId: o.customerId,
+      def: resolveObject(o),
+      ...(o.mode ? { mode: o.mode } : {}),
+      ...(o.write ? { write: o.write } : {}),
+      ...(o.matchColumn ? { matchColumn: o.matchColumn } : {}),
+      ...(o.ignoreDeletes ? { ignoreDeletes: o.ignoreDeletes } : {}),
+      input: o.input,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  const limit = pLimit(cfg.max_parallel_objects);
   return {
     config: cfg,
     pool,
     schema: cfg.schema,
-    load: (o) =>
-      load(ctx, {
-        provider: o.provider,
-        customerId: o.customerId,
-        def: resolveObject(o),
-        ...(o.mode ? { mode: o.mode } : {}),
-        input: o.input,
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      }),
+    load: loadOne,
+    loadMany: (list) => Promise.all(list.map((o) => limit(() => loadOne(o)))),
+    watermark: (key) => readWatermark(pool, cfg.schema, key),
     runs: (filter) => listRuns(pool, cfg.schema, filter),
     close: () => pool.end(),
   };
+}
+
+async function readWatermark(
+  pool: pg.Pool,
+  schema: string,
+  key: { provider: string; customerId: string; object: string },
+): Promise<Watermark | undefined> {
+  const { rows } = await pool.query<{ high_water_mark: Date; run_id: string; updated_at: Date }>(
+    `SELECT high_water_mark, run_id, updated_at FROM ${qualify(schema, '_pgland_watermarks')}
+      WHERE provider = $1 AND customer_id = $2 AND object = $3`,
+    [key.provider, key.customerId, key.object],
+  );
+  const r = rows[0];
+  return r && { ...key, highWaterMark: r.high_water_mark, runId: r.run_id, updatedAt: r.updated_at };
 }

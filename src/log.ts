@@ -27,7 +27,8 @@ export const REDACT_PATHS = [
  * to the Singer and Airbyte protocols), readable lines when stderr is a TTY.
  */
 export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
-  const level = options.level ?? process.env.PGLAND_LOG_LEVEL ?? 'info';
+  // An empty PGLAND_LOG_LEVEL (`PGLAND_LOG_LEVEL= pgland …`) means the default, not a level pino rejects.
+  const level = options.level ?? (process.env.PGLAND_LOG_LEVEL || 'info');
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined };
   if (options.pretty ?? process.stderr.isTTY) {
     return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }));

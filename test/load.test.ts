@@ -92,6 +92,19 @@ describe('the load path (issue 2)', () => {
     expect(row.rows[0].last_name).toBe('Last900003 v10');
   });
 
+  it('issue 2 regression: a newer identical version advances the version, so an in-between one cannot overwrite it', async () => {
+    const t1 = { ...contact(900010, 1), last_modified_at: '2026-03-01T00:00:00Z' };
+    const t3 = { ...t1, last_modified_at: '2026-03-03T00:00:00Z' };
+    const t2 = { ...contact(900010, 2), last_modified_at: '2026-03-02T00:00:00Z' };
+    await dest.load({ ...tenant, input: streamOf([t1]) });
+    const r = await dest.load({ ...tenant, input: streamOf([t3]) });
+    expect(r.counts.updated).toBe(1);
+    await dest.load({ ...tenant, input: streamOf([t2]) });
+    const row = await db.pool.query(`SELECT last_name, _pgland_last_modified_at FROM landing.crm_contacts WHERE id = $1`, [t1.id]);
+    expect(row.rows[0].last_name).toBe('Last900010 v1');
+    expect(row.rows[0]._pgland_last_modified_at.toISOString()).toBe('2026-03-03T00:00:00.000Z');
+  });
+
   it('keeps tenants apart: the same id under another customer is another row', async () => {
     const r = await dest.load({ ...tenant, customerId: 'cust-2', input: streamOf([contact(1)]) });
     expect(r.counts.inserted).toBe(1);
@@ -102,7 +115,7 @@ describe('the load path (issue 2)', () => {
   it('marks a record deleted at the source, and keeps it', async () => {
     const gone = { ...contact(7, 20), is_deleted: true };
     const r = await dest.load({ ...tenant, input: streamOf([gone]) });
-    expect(r.counts.updated).toBe(1);
+    expect(r.counts).toMatchObject({ updated: 0, deleted: 1 });
     const { rows } = await db.pool.query(`SELECT _pgland_is_deleted, _pgland_deleted_at IS NOT NULL AS has_time FROM landing.crm_contacts
       WHERE id = $1 AND _pgland_customer_id = 'cust-1'`, [gone.id]);
     expect(rows[0]).toEqual({ _pgland_is_deleted: true, has_time: true });

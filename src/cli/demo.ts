@@ -23,7 +23,8 @@ export async function demoCommand(flags: { dataDir: string; wait: boolean }, log
   const server = await startEmbedded({ dataDir: flags.dataDir });
   let code: number = EXIT.ok;
   try {
-    const dest = await openDestination({ url: server.url, schema: 'pgland' }, { log });
+    // The embedded server listens on 127.0.0.1 only and has no TLS: do not probe for it.
+    const dest = await openDestination({ url: server.url, sslmode: 'disable', schema: 'pgland' }, { log });
     try {
       for (const sample of SAMPLES) {
         const result = await dest.load({

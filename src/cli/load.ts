@@ -5,6 +5,7 @@ import type { ObjectKind } from '../catalog/definition.js';
 import { openDestination } from '../destination.js';
 import { PglandError } from '../errors.js';
 import type { SyncMode } from '../load/runs.js';
+import type { WriteMode } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { EXIT } from './exit.js';
 import { progressLine, summary } from './progress.js';
@@ -19,6 +20,9 @@ export interface LoadFlags {
   schemaFile?: string;
   mode: SyncMode;
   input: string;
+  write: WriteMode | 'sync' | 'additive' | 'enrich';
+  match: string;
+  ignoreDeletes?: boolean;
   batchSize?: string;
   json?: boolean;
 }
@@ -33,7 +37,39 @@ async function readDeclared(path: string): Promise<DeclaredSchema> {
   }
 }
 
+/** Grouparoo's sync modes, as pgland write modes (docs/sync-semantics.md). */
+const GROUPAROO: Record<string, { write: WriteMode; ignoreDeletes: boolean }> = {
+  sync: { write: 'upsert', ignoreDeletes: false },
+  additive: { write: 'upsert', ignoreDeletes: true },
+  enrich: { write: 'update', ignoreDeletes: true },
+};
+
+/**
+ * The first SIGINT or SIGTERM aborts the run (its current batch rolls back and
+ * the run is recorded as cancelled); a second one exits at once.
+ */
+function cancelOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(EXIT.failure);
+    log.warn({ signal: sig }, 'cancelling: rolling back the current batch');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number> {
+  const grouparoo = GROUPAROO[flags.write];
+  const write = grouparoo?.write ?? (flags.write as WriteMode);
+  const ignoreDeletes = grouparoo?.ignoreDeletes || !!flags.ignoreDeletes;
   const declared = flags.schemaFile ? await readDeclared(flags.schemaFile) : undefined;
   const target = await resolveTarget(flags.config, log);
   try {
@@ -45,7 +81,12 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
     try {
       const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
       const progress = progressLine(process.stderr);
+      const cancel = cancelOnSignals(log);
       const result = await dest.load({
+        write,
+        matchColumn: flags.match,
+        ignoreDeletes,
+        signal: cancel.signal,
         kind: flags.kind,
         object: flags.object,
         provider: flags.provider,
@@ -55,13 +96,14 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
         ...(declared ? { declared } : {}),
         onProgress: (c) => progress.update(c),
       });
+      cancel.dispose();
       progress.done();
       if (flags.json) {
         process.stdout.write(JSON.stringify({ ...result, error: result.error?.message }) + '\n');
       } else {
         process.stdout.write(summary(result, dest.schema) + '\n');
       }
-      if (result.status === 'failed') return EXIT.failure;
+      if (result.status === 'failed' || result.status === 'cancelled') return EXIT.failure;
       return result.status === 'partial' ? EXIT.partial : EXIT.ok;
     } finally {
       await dest.close();

@@ -29,7 +29,9 @@ export function summary(r: LoadResult, schema: string): string {
     `  inserted   ${c.inserted}`,
     `  updated    ${c.updated}`,
     `  unchanged  ${c.unchanged}  (same as landed, or older than it)`,
+    `  deleted    ${c.deleted}${c.undeleted ? `  (and ${c.undeleted} un-deleted)` : ''}`,
     `  superseded ${c.superseded}  (a later version came in the same batch)`,
+    `  skipped    ${c.skipped}  (no landed row to update or delete, duplicate inserts, ignored deletes)`,
     `  rejected   ${c.rejected}${c.rejected ? `  (see ${schema}._pgland_rejects)` : ''}`,
     `  problems   ${c.problems}${c.problems ? `  (see ${schema}._pgland_problems)` : ''}`,
   ];

@@ -29,3 +29,24 @@ export async function runsCommand(flags: { config?: string; json?: boolean; limi
     await target.embedded?.stop();
   }
 }
+
+export async function watermarkCommand(
+  flags: { config?: string; provider: string; customer: string; object: string; json?: boolean },
+  log: Logger,
+): Promise<number> {
+  const target = await resolveTarget(flags.config, log);
+  try {
+    const dest = await openDestination(target.config, { log, env: process.env });
+    try {
+      const wm = await dest.watermark({ provider: flags.provider, customerId: flags.customer, object: flags.object });
+      if (flags.json) process.stdout.write(JSON.stringify(wm ?? null) + '\n');
+      else if (!wm) process.stdout.write('no completed run yet: the next sync must start from the beginning\n');
+      else process.stdout.write(`${wm.highWaterMark.toISOString()}  (run ${wm.runId}, recorded ${wm.updatedAt.toISOString()})\n`);
+      return EXIT.ok;
+    } finally {
+      await dest.close();
+    }
+  } finally {
+    await target.embedded?.stop();
+  }
+}

@@ -24,5 +24,6 @@ export async function resolveTarget(configPath: string | undefined, log: Logger,
   if (envConfigured(process.env)) return { config: {} };
   log.info({ dataDir }, 'no database configured: starting an embedded PostgreSQL');
   const embedded = await startEmbedded({ dataDir });
-  return { config: { url: embedded.url }, embedded };
+  // The embedded server listens on 127.0.0.1 only and has no TLS: do not probe for it.
+  return { config: { url: embedded.url, sslmode: 'disable' }, embedded };
 }

@@ -1,110 +1,210 @@
 import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { ObjectDef } from '../catalog/definition.js';
-import { newEncodeStats } from '../encode/copy-text.js';
+import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
 import type { Parsed, Reject } from '../input/envelope.js';
-import { mergeSql } from '../merge/merge.js';
+import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
+import { qualify } from '../sql/ident.js';
 import { copyStageSql, createStageSql } from '../stage/stage.js';
 import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
 
 /** Records come from the input one at a time; a batch takes what fits. */
 export interface RecordSource {
-  /** The next parsed line, or undefined at the end of input. May throw (the input failed). */
+  /** The next parsed line, or undefined at the end of input. Throws InputError when the input fails. */
   peek(): Promise<Parsed | undefined>;
   /** Consumes the line that peek() returned. */
   take(): void;
 }
 
+/** The input itself failed (a read error, a closed request): never retried. */
+export class InputError extends Error {
+  readonly code = 'input_failed';
+}
+
 export interface BatchContext {
-  schema: string;
-  def: ObjectDef;
-  provider: string;
-  customerId: string;
-  runId: string;
+  merge: MergeOptions;
+  batchNo: number;
   batchSize: number;
   batchBytes: number;
 }
 
-/** Writes are collected into chunks of about this size before they go to the socket. */
+/**
+ * What a batch has taken from the input so far. It outlives a failed attempt:
+ * a batch replayed on a new connection sends the same rows again, then goes on
+ * reading where it stopped.
+ */
+export interface BatchBuffer {
+  chunks: string[];
+  pending: string;
+  records: number;
+  bytes: number;
+  rowsRead: number;
+  rejects: Reject[];
+  problems: Problem[];
+  stats: EncodeStats;
+  /** The batch is full or the input ended: nothing more to read. */
+  complete: boolean;
+}
+
+export function newBatchBuffer(): BatchBuffer {
+  return { chunks: [], pending: '', records: 0, bytes: 0, rowsRead: 0, rejects: [], problems: [], stats: newEncodeStats(), complete: false };
+}
+
+/** Writes are gathered into chunks of about this size before they go to the socket. */
 const WRITE_CHUNK = 256 * 1024;
+
+/** An open COPY and the first error it reported (the server's or the connection's). */
+interface CopyState {
+  stream: ReturnType<typeof copyFrom>;
+  error?: Error;
+}
+
+async function write(copy: CopyState, chunk: string): Promise<void> {
+  // After the connection is lost, pg-copy-streams fails on write with a
+  // TypeError; the error worth reporting (and retrying on) is the one the
+  // stream emitted.
+  if (copy.error) throw copy.error;
+  let ok: boolean;
+  try {
+    ok = copy.stream.write(chunk);
+  } catch (err) {
+    throw copy.error ?? err;
+  }
+  if (ok) return;
+  // Respect backpressure: wait for the socket to drain before encoding more.
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      copy.stream.off('error', onError);
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      copy.stream.off('drain', onDrain);
+      reject(e);
+    };
+    copy.stream.once('drain', onDrain);
+    copy.stream.once('error', onError);
+  });
+}
+
+/** Reads records into the batch (and the open COPY) until it is full or the input ends. */
+async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, copy: CopyState): Promise<void> {
+  while (!buf.complete) {
+    if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
+    const item = await source.peek();
+    if (item === undefined) break;
+    source.take();
+    buf.rowsRead++;
+    if ('reject' in item) {
+      buf.rejects.push(item.reject);
+      continue;
+    }
+    const row = encodeRecord(item.record, ctx.merge.def, buf.stats, buf.problems);
+    buf.records++;
+    buf.bytes += row.length;
+    buf.pending += row;
+    if (buf.pending.length >= WRITE_CHUNK) {
+      const chunk = buf.pending;
+      buf.chunks.push(chunk);
+      buf.pending = '';
+      await write(copy, chunk);
+    }
+  }
+  buf.complete = true;
+  if (buf.pending) {
+    buf.chunks.push(buf.pending);
+    await write(copy, buf.pending);
+    buf.pending = '';
+  }
+}
+
+/** Whether this batch already committed (its commit was acknowledged or lost on the way back). */
+async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promise<boolean> {
+  const { rowCount } = await client.query(
+    `SELECT 1 FROM ${qualify(ctx.merge.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`,
+    [ctx.merge.runId, ctx.batchNo],
+  );
+  return rowCount === 1;
+}
+
+export interface BatchOutcome {
+  counts: RunCounts;
+  maxLastModified: Date | null;
+}
 
 /**
  * One batch, in ONE transaction: stage into a temp table with COPY, merge with
  * one statement, keep the batch's rejects and problems, add to the run's
- * counters, commit. Records stream from the source straight into COPY; when
- * anything fails (the input, the connection, the server) the COPY stream is
- * destroyed so the server aborts it, and the transaction rolls back: nothing
- * of the batch lands.
+ * counters, record the batch as committed, commit. Records stream from the
+ * source straight into COPY; when anything fails (the input, the connection,
+ * the server) the COPY stream is destroyed so the server aborts it, and the
+ * transaction rolls back: nothing of the batch lands. The caller may replay a
+ * batch after a retryable failure with the same buffer.
  */
-export async function runBatch(client: pg.PoolClient, ctx: BatchContext, source: RecordSource): Promise<RunCounts> {
-  const counts = zeroCounts();
-  const stats = newEncodeStats();
-  const rejects: Reject[] = [];
-  const problems: Problem[] = [];
-  let records = 0;
-  let bytes = 0;
-  let copy: ReturnType<typeof copyFrom> | undefined;
-
+export async function runBatch(
+  client: pg.PoolClient,
+  ctx: BatchContext,
+  source: RecordSource,
+  buf: BatchBuffer,
+  replay: boolean,
+): Promise<BatchOutcome | 'already-committed'> {
+  const o = ctx.merge;
+  let copy: CopyState | undefined;
+  if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   await client.query('BEGIN');
   try {
-    await client.query(createStageSql(ctx.def));
-    copy = client.query(copyFrom(copyStageSql(ctx.def)));
-    // Errors surface through the awaits below; this listener only keeps an
-    // error emitted between them from being unhandled.
-    copy.on('error', () => undefined);
-    let pending = '';
-    for (;;) {
-      if (records >= ctx.batchSize || bytes >= ctx.batchBytes) break;
-      const item = await source.peek();
-      if (item === undefined) break;
-      source.take();
-      counts.rowsRead++;
-      if ('reject' in item) {
-        rejects.push(item.reject);
-        continue;
-      }
-      const row = encodeRecord(item.record, ctx.def, stats, problems);
-      records++;
-      bytes += row.length;
-      pending += row;
-      if (pending.length >= WRITE_CHUNK) {
-        const ok = copy.write(pending);
-        pending = '';
-        // Respect backpressure: wait for the socket to drain before encoding more.
-        if (!ok) await Promise.race([once(copy, 'drain'), once(copy, 'error').then(([e]) => Promise.reject(e))]);
-      }
-    }
-    copy.end(pending);
-    await once(copy, 'finish');
+    await client.query(createStageSql(o.def));
+    const state: CopyState = { stream: client.query(copyFrom(copyStageSql(o.def))) };
+    copy = state;
+    state.stream.on('error', (e: Error) => (state.error ??= e));
+    for (const chunk of buf.chunks) await write(state, chunk);
+    await fill(buf, ctx, source, state);
+    if (state.error) throw state.error;
+    const finished = once(state.stream, 'finish');
+    state.stream.end();
+    await finished;
     copy = undefined;
 
-    if (records > 0) {
-      const merge = mergeSql(ctx.schema, ctx.def, { provider: ctx.provider, customerId: ctx.customerId, runId: ctx.runId });
-      const { rows } = await client.query<{ distinct_records: string; inserted: string; updated: string }>(merge);
+    const counts = zeroCounts();
+    let maxLastModified: Date | null = null;
+    if (buf.records > 0) {
+      const { rows } = await client.query<MergeCounts>(mergeSql(o));
       const r = rows[0]!;
+      const distinct = Number(r.distinct_records);
       counts.inserted = Number(r.inserted);
       counts.updated = Number(r.updated);
-      counts.superseded = records - Number(r.distinct_records);
-      counts.unchanged = Number(r.distinct_records) - counts.inserted - counts.updated;
+      counts.deleted = Number(r.deleted);
+      counts.undeleted = Number(r.undeleted);
+      counts.skipped = Number(r.skipped);
+      counts.superseded = buf.records - distinct;
+      counts.unchanged = distinct - counts.inserted - counts.updated - counts.deleted - counts.skipped;
+      counts.problems += Number(r.duplicates);
+      maxLastModified = r.max_lm;
     }
-    if (rejects.length > 0) await client.query(insertRejectsSql(ctx.schema, ctx.runId, rejects));
-    if (problems.length > 0) await client.query(insertProblemsSql(ctx.schema, ctx.runId, problems));
+    if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
+    if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
     counts.batches = 1;
-    counts.rejected = rejects.length;
-    counts.problems = problems.length;
-    counts.nulStripped = stats.nulStripped;
-    await client.query(addRunCountsSql(ctx.schema, ctx.runId, counts));
+    counts.rowsRead = buf.rowsRead;
+    counts.rejected = buf.rejects.length;
+    counts.problems += buf.problems.length;
+    counts.nulStripped = buf.stats.nulStripped;
+    await client.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
+    await client.query(
+      `INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`,
+      [o.runId, ctx.batchNo, buf.rowsRead],
+    );
     await client.query('COMMIT');
-    return counts;
+    return { counts, maxLastModified };
   } catch (err) {
-    if (copy) {
+    if (copy && !copy.error && !copy.stream.destroyed) {
       // CopyFail makes the server abort the COPY; wait until the stream settles
-      // so that the connection is in a known state before ROLLBACK.
-      const settled = once(copy, 'close').catch(() => undefined);
-      copy.destroy(err as Error);
-      await settled;
+      // so that the connection is in a known state before ROLLBACK. (When the
+      // stream itself failed, the server already ended the COPY, or the
+      // connection is gone.)
+      const settled = once(copy.stream, 'close').catch(() => undefined);
+      copy.stream.destroy(err as Error);
+      // A connection that died without a word would never close the stream.
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     }
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -2,24 +2,36 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ObjectDef } from '../catalog/definition.js';
+import { backoff, isRetryable, sleep } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
 import { parseEnvelope, type Parsed } from '../input/envelope.js';
 import { readLines } from '../input/lines.js';
+import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import { createLandedTableSql } from '../schema/landed.js';
 import { qualify } from '../sql/ident.js';
-import { runBatch, type RecordSource } from './batch.js';
-import { addCounts, finishRunSql, insertRunSql, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { InputError, newBatchBuffer, runBatch, type RecordSource } from './batch.js';
+import { abandonStaleRuns, finishRun } from './finish.js';
+import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
+import { insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
 
 export interface LoadRequest {
   provider: string;
   customerId: string;
   def: ObjectDef;
   mode?: SyncMode;
+  /** How records are applied (docs/sync-semantics.md). Default upsert. */
+  write?: WriteMode;
+  /** update and delete modes match on this column. Default id. */
+  matchColumn?: string;
+  /** Skip records flagged deleted instead of applying them (Grouparoo's Additive). */
+  ignoreDeletes?: boolean;
   /** NDJSON records: a file stream, stdin, an HTTP body. */
   input: AsyncIterable<Buffer | string>;
   /** Called after every committed batch. */
   onProgress?: (counts: RunCounts) => void;
+  /** Aborting cancels the run: the current batch rolls back, the run is recorded as cancelled. */
+  signal?: AbortSignal;
 }
 
 export interface LoadResult {
@@ -37,17 +49,39 @@ export interface LoaderContext {
   log: Logger;
   batchSize: number;
   batchBytes: number;
+  batchRetries: number;
+  lockTimeoutMs: number;
+  deleteMode: DeleteMode;
 }
 
-/** Turns the input into a peekable source of parsed lines. */
-function recordSource(input: AsyncIterable<Buffer | string>): RecordSource {
+/** The run was cancelled (SIGTERM, SIGINT, an aborted request). */
+export class CancelledError extends Error {
+  readonly code = 'cancelled';
+}
+
+/** Turns the input into a peekable source of parsed lines that stops when the signal fires. */
+function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined): RecordSource {
   const lines = readLines(input);
   let head: Parsed | undefined;
   let done = false;
+  const aborted = new Promise<never>((_, reject) => {
+    if (!signal) return;
+    const fire = (): void => reject(new CancelledError('the run was cancelled'));
+    if (signal.aborted) fire();
+    else signal.addEventListener('abort', fire, { once: true });
+  });
+  aborted.catch(() => undefined);
   return {
     async peek() {
+      if (signal?.aborted) throw new CancelledError('the run was cancelled');
       if (head !== undefined || done) return head;
-      const next = await lines.next();
+      let next: IteratorResult<{ lineNumber: number; text: string }>;
+      try {
+        next = await Promise.race([lines.next(), aborted]);
+      } catch (err) {
+        if (err instanceof CancelledError) throw err;
+        throw new InputError(`reading the input failed: ${(err as Error).message}`, { cause: err });
+      }
       if (next.done) {
         done = true;
         return undefined;
@@ -81,74 +115,171 @@ export async function ensureLandedTable(client: pg.PoolClient, schema: string, d
 }
 
 /**
- * One sync run: record it, make sure the table exists, land the input batch by
- * batch (each batch its own transaction), and record the outcome. A failed
- * batch leaves nothing of itself behind; batches committed before it stay, and
- * the run says so.
+ * The run's connection, holding the object's lock. After a lost connection it
+ * reconnects with backoff and takes the lock again before anything is replayed.
+ */
+class RunSession {
+  client: pg.PoolClient | undefined;
+  constructor(
+    private readonly ctx: LoaderContext,
+    private readonly key: ObjectKey,
+  ) {}
+
+  async open(): Promise<pg.PoolClient> {
+    const client = await this.ctx.pool.connect();
+    // A checked-out client whose connection dies emits 'error'; the failure
+    // also reaches the query in flight, which is where it is handled.
+    if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+    try {
+      await acquireObjectLock(client, this.key, this.ctx.lockTimeoutMs);
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    this.client = client;
+    return client;
+  }
+
+  async reopen(attempt: number): Promise<pg.PoolClient> {
+    this.client?.release(true);
+    this.client = undefined;
+    await sleep(backoff(attempt));
+    return this.open();
+  }
+
+  async close(broken: boolean): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (!broken) {
+      try {
+        await releaseObjectLock(client, this.key);
+      } catch {
+        broken = true;
+      }
+    }
+    // A connection whose state is in doubt is destroyed: that also drops the lock.
+    client.release(broken);
+  }
+}
+
+function statusOf(err: unknown): RunStatus {
+  return err instanceof CancelledError ? 'cancelled' : 'failed';
+}
+
+function validate(req: LoadRequest, write: WriteMode, mode: SyncMode): void {
+  if (mode === 'full' && (write === 'update' || write === 'delete')) {
+    throw new PglandError('config_invalid', `a full refresh cannot use write mode ${write}`, {
+      hint: 'a full refresh delivers every record: use --write upsert (or insert)',
+    });
+  }
+  void req;
+}
+
+/**
+ * One sync run: take the object's lock, record the run, make sure the table
+ * exists, land the input batch by batch (each batch its own transaction,
+ * replayed after a retryable failure), then record the outcome together with a
+ * full refresh's deletions and the watermark.
  */
 export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadResult> {
   const started = Date.now();
   const runId = randomUUID();
   const { schema, pool, log } = ctx;
   const def = req.def;
-  const counts = zeroCounts();
   const mode = req.mode ?? 'incremental';
+  const write = req.write ?? 'upsert';
+  validate(req, write, mode);
+  const merge: MergeOptions = {
+    schema,
+    def,
+    provider: req.provider,
+    customerId: req.customerId,
+    runId,
+    write,
+    deleteMode: ctx.deleteMode,
+    ignoreDeletes: req.ignoreDeletes ?? false,
+    matchColumn: req.matchColumn ?? 'id',
+    trackSeen: mode === 'full',
+  };
   const runLog = log.child({ runId, object: def.object, table: def.table });
+  const session = new RunSession(ctx, { schema, provider: req.provider, customerId: req.customerId, object: def.object });
 
-  await pool.query(
-    insertRunSql(schema, {
-      runId,
-      provider: req.provider,
-      customerId: req.customerId,
-      object: def.object,
-      objectKind: def.kind,
-      table: def.table,
-      mode,
-      writeMode: 'upsert',
-      version: PGLAND_VERSION,
-    }),
-  );
-  runLog.info({ provider: req.provider, customerId: req.customerId, mode }, 'run started');
-
+  let client = await session.open();
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
-  const client = await pool.connect();
   let broken = false;
+  const counts = zeroCounts();
   try {
     await ensureLandedTable(client, schema, def);
-    const source = recordSource(req.input);
-    while ((await source.peek()) !== undefined) {
-      const batch = await runBatch(
-        client,
-        { schema, def, provider: req.provider, customerId: req.customerId, runId, batchSize: ctx.batchSize, batchBytes: ctx.batchBytes },
-        source,
-      );
-      addCounts(counts, batch);
-      runLog.debug({ batch }, 'batch committed');
+    await client.query(
+      insertRunSql(schema, {
+        runId,
+        provider: req.provider,
+        customerId: req.customerId,
+        object: def.object,
+        objectKind: def.kind,
+        table: def.table,
+        mode,
+        writeMode: write,
+        version: PGLAND_VERSION,
+        options: { delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
+      }),
+    );
+    const abandoned = await abandonStaleRuns(client, merge, def.object);
+    if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
+    runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
+
+    const source = recordSource(req.input, req.signal);
+    for (let batchNo = 1; (await source.peek()) !== undefined; batchNo++) {
+      const buf = newBatchBuffer();
+      const batchCtx = { merge, batchNo, batchSize: ctx.batchSize, batchBytes: ctx.batchBytes };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const outcome = await runBatch(client, batchCtx, source, buf, attempt > 0);
+          if (outcome !== 'already-committed') {
+            for (const k of Object.keys(counts) as (keyof RunCounts)[]) counts[k] += outcome.counts[k];
+          }
+          break;
+        } catch (err) {
+          if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
+          runLog.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
+          client = await session.reopen(attempt + 1);
+        }
+      }
+      runLog.debug({ batchNo, counts }, 'batch committed');
       req.onProgress?.(counts);
     }
     if (counts.rejected > 0 || counts.problems > 0) status = 'partial';
   } catch (err) {
-    status = 'failed';
+    status = statusOf(err);
     error = err instanceof Error ? err : new Error(String(err));
-    // A connection that failed mid-statement is not reused.
-    broken = true;
-    runLog.error({ err: { message: error.message, code: (error as PglandError).code } }, 'run failed');
-  } finally {
-    client.release(broken);
+    broken = !(err instanceof InputError || err instanceof CancelledError || err instanceof PglandError);
+    runLog.error({ err: { message: error.message, code: (error as PglandError).code } }, `run ${status}`);
   }
 
+  // The outcome is recorded on a healthy connection that holds the lock.
   try {
-    await pool.query(finishRunSql(schema, runId, status, error ? describeError(error) : null));
+    if (broken || !session.client) {
+      await session.close(true);
+      client = await session.open();
+    }
+    await finishRun(client, merge, { full: mode === 'full', status, error: error ? describeError(error) : null });
   } catch (err) {
-    // The run row is bookkeeping: failing to update it must not hide the run's own error.
     runLog.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
     if (!error) {
       status = 'failed';
       error = err as Error;
     }
   }
+  let finalCounts = counts;
+  try {
+    finalCounts = await readRunCounts(session.client ?? pool, schema, runId);
+  } catch {
+    // keep the in-memory counts
+  }
+  await session.close(false);
   const durationMs = Date.now() - started;
-  runLog.info({ status, counts, durationMs }, 'run finished');
-  return { runId, status, table: def.table, counts, durationMs, ...(error ? { error } : {}) };
+  runLog.info({ status, counts: finalCounts, durationMs }, 'run finished');
+  return { runId, status, table: def.table, counts: finalCounts, durationMs, ...(error ? { error } : {}) };
 }

@@ -15,13 +15,16 @@ export interface RunCounts {
   updated: number;
   unchanged: number;
   superseded: number;
+  deleted: number;
+  undeleted: number;
+  skipped: number;
   rejected: number;
   problems: number;
   nulStripped: number;
 }
 
 export function zeroCounts(): RunCounts {
-  return { batches: 0, rowsRead: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, rejected: 0, problems: 0, nulStripped: 0 };
+  return { batches: 0, rowsRead: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, deleted: 0, undeleted: 0, skipped: 0, rejected: 0, problems: 0, nulStripped: 0 };
 }
 
 export function addCounts(into: RunCounts, add: RunCounts): void {
@@ -43,26 +46,56 @@ export interface RunStart {
   mode: SyncMode;
   writeMode: string;
   version: string;
+  /** How the run was asked to write: delete mode, match column, mappings. */
+  options: Record<string, unknown>;
 }
 
 export function insertRunSql(schema: string, r: RunStart): SqlQuery {
   return {
     text: `INSERT INTO ${qualify(schema, '_pgland_runs')}
-      (run_id, provider, customer_id, object, object_kind, table_name, mode, write_mode, status, pgland_version)
-      VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, 'running', $9)`,
-    values: [r.runId, r.provider, r.customerId, r.object, r.objectKind, r.table, r.mode, r.writeMode, r.version],
+      (run_id, provider, customer_id, object, object_kind, table_name, mode, write_mode, status, pgland_version, options)
+      VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, 'running', $9, $10::jsonb)`,
+    values: [r.runId, r.provider, r.customerId, r.object, r.objectKind, r.table, r.mode, r.writeMode, r.version, JSON.stringify(r.options)],
   };
 }
 
-export function addRunCountsSql(schema: string, runId: string, c: RunCounts): SqlQuery {
+export function addRunCountsSql(schema: string, runId: string, c: RunCounts, maxLastModified: Date | null): SqlQuery {
   return {
     text: `UPDATE ${qualify(schema, '_pgland_runs')} SET
       batches = batches + $2, rows_read = rows_read + $3, rows_inserted = rows_inserted + $4,
       rows_updated = rows_updated + $5, rows_unchanged = rows_unchanged + $6,
       rows_superseded = rows_superseded + $7, rows_rejected = rows_rejected + $8,
-      problems = problems + $9, nul_stripped = nul_stripped + $10
+      problems = problems + $9, nul_stripped = nul_stripped + $10,
+      rows_deleted = rows_deleted + $11, rows_undeleted = rows_undeleted + $12, rows_skipped = rows_skipped + $13,
+      max_last_modified_at = greatest(max_last_modified_at, $14::timestamptz)
       WHERE run_id = $1::uuid`,
-    values: [runId, c.batches, c.rowsRead, c.inserted, c.updated, c.unchanged, c.superseded, c.rejected, c.problems, c.nulStripped],
+    values: [runId, c.batches, c.rowsRead, c.inserted, c.updated, c.unchanged, c.superseded, c.rejected, c.problems, c.nulStripped,
+      c.deleted, c.undeleted, c.skipped, maxLastModified],
+  };
+}
+
+/** The run's counters as committed: the truth even when a batch's reply was lost and it was replayed. */
+export async function readRunCounts(client: pg.Pool | pg.PoolClient, schema: string, runId: string): Promise<RunCounts> {
+  const { rows } = await client.query(
+    `SELECT batches, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_superseded, rows_deleted,
+            rows_undeleted, rows_skipped, rows_rejected, problems, nul_stripped
+       FROM ${qualify(schema, '_pgland_runs')} WHERE run_id = $1::uuid`,
+    [runId],
+  );
+  const r = rows[0] as Record<string, string>;
+  return {
+    batches: Number(r.batches),
+    rowsRead: Number(r.rows_read),
+    inserted: Number(r.rows_inserted),
+    updated: Number(r.rows_updated),
+    unchanged: Number(r.rows_unchanged),
+    superseded: Number(r.rows_superseded),
+    deleted: Number(r.rows_deleted),
+    undeleted: Number(r.rows_undeleted),
+    skipped: Number(r.rows_skipped),
+    rejected: Number(r.rows_rejected),
+    problems: Number(r.problems),
+    nulStripped: Number(r.nul_stripped),
   };
 }
 

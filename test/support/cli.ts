@@ -24,6 +24,8 @@ export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
     env: { ...process.env, PGLAND_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // Writing to a child the test has killed must not fail the test run.
+  child.stdin!.on('error', () => undefined);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

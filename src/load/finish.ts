@@ -1,0 +1,92 @@
+import type pg from 'pg';
+import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
+import type { MergeOptions } from '../merge/merge.js';
+import { qualify, quoteIdent as q } from '../sql/ident.js';
+import type { RunStatus } from './runs.js';
+
+/**
+ * The end of a full refresh: every row of this tenant that the run did not
+ * deliver is marked deleted (soft) or removed (hard). Runs in the run's final
+ * transaction, so readers see either none of these deletions or all of them,
+ * and only a completed run applies them.
+ */
+async function applyFullRefreshDeletes(client: pg.PoolClient, o: MergeOptions): Promise<number> {
+  const landed = qualify(o.schema, o.def.table);
+  const notSeen = `NOT EXISTS (
+      SELECT 1 FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} s
+      WHERE s.run_id = $3::uuid AND s."id" = landed."id")`;
+  const tenant = `landed.${q(P.provider)} = $1 AND landed.${q(P.customerId)} = $2`;
+  const text =
+    o.deleteMode === 'hard'
+      ? `DELETE FROM ${landed} AS landed WHERE ${tenant} AND ${notSeen}`
+      : `UPDATE ${landed} AS landed SET
+           ${q(P.isDeleted)} = true, ${q(P.deletedAt)} = now(), ${q(P.landedAt)} = now(), ${q(P.runId)} = $3::uuid
+         WHERE ${tenant} AND NOT landed.${q(P.isDeleted)} AND ${notSeen}`;
+  const result = await client.query(text, [o.provider, o.customerId, o.runId]);
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Records a run's outcome in one transaction: a completed full refresh's
+ * deletions, the watermark (the newest last-modified time this run landed,
+ * kept only if it moves forward), and the run's status. A run that did not
+ * complete moves no watermark and deletes nothing.
+ */
+export async function finishRun(
+  client: pg.PoolClient,
+  o: MergeOptions,
+  opts: { full: boolean; status: RunStatus; error: string | null },
+): Promise<void> {
+  const completed = opts.status === 'succeeded' || opts.status === 'partial';
+  const runs = qualify(o.schema, '_pgland_runs');
+  await client.query('BEGIN');
+  try {
+    if (completed && opts.full) {
+      const deleted = await applyFullRefreshDeletes(client, o);
+      await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
+    }
+    if (opts.full) {
+      await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [o.runId]);
+    }
+    if (completed) {
+      await client.query(
+        `INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
+         SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
+          WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL
+         ON CONFLICT (provider, customer_id, object) DO UPDATE
+           SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
+           WHERE EXCLUDED.high_water_mark >= w.high_water_mark`,
+        [o.runId],
+      );
+    }
+    await client.query(`UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid`, [
+      o.runId,
+      opts.status,
+      opts.error?.replace(/\0/g, '') ?? null,
+    ]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Runs of this object still marked running when we hold its lock cannot be
+ * alive (a live run holds the lock): their loader was killed or lost its
+ * connection. Mark them abandoned and drop their full-refresh bookkeeping.
+ */
+export async function abandonStaleRuns(client: pg.Pool | pg.PoolClient, o: MergeOptions, objectName: string): Promise<number> {
+  const { rows } = await client.query<{ run_id: string }>(
+    `UPDATE ${qualify(o.schema, '_pgland_runs')}
+        SET status = 'abandoned', finished_at = now(),
+            error = 'the loader stopped before finishing (killed, or its connection was lost); batches it committed stay landed'
+      WHERE provider = $1 AND customer_id = $2 AND object = $3 AND status = 'running' AND run_id <> $4::uuid
+      RETURNING run_id`,
+    [o.provider, o.customerId, objectName, o.runId],
+  );
+  if (rows.length > 0) {
+    await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = ANY($1::uuid[])`, [rows.map((r) => r.run_id)]);
+  }
+  return rows.length;
+}

@@ -1,0 +1,86 @@
+import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
+import { quoteIdent as q } from '../sql/ident.js';
+import { changeGuard, insertFromSrc, isDeleted, setFrom, srcCte, target, tenant, type MergeOptions } from './fragments.js';
+
+/**
+ * upsert (the default) and insert, keyed on the primary key.
+ *
+ * upsert: ON CONFLICT … DO UPDATE guarded so that an older version never
+ * overwrites a newer one and an identical re-delivery changes nothing.
+ * insert: append only; a key that is already landed is not a crash but a
+ * per-record problem ("duplicate key"), written by the same statement.
+ *
+ * Hard deletes remove rows in a sibling CTE. The final SELECT joins the landed
+ * table as it was before the statement (every part of a WITH statement sees
+ * the same snapshot) to tell deletions and un-deletions from plain updates.
+ */
+export function upsertSql(o: MergeOptions): string {
+  const hard = o.deleteMode === 'hard';
+  const applyDeleted = !o.ignoreDeletes;
+  // Records flagged deleted are upserted as soft deletes; under hard deletes or
+  // when deletions are ignored they are kept out of the insert.
+  const insertable = hard || o.ignoreDeletes ? `NOT ${isDeleted()}` : 'true';
+  const key = `${q(P.provider)}, ${q(P.customerId)}, "id"`;
+  const ctes = [srcCte(o, 'id')];
+
+  if (o.write === 'insert') {
+    ctes.push(`merged AS (
+  ${insertFromSrc(o, insertable)}
+  ON CONFLICT (${key}) DO NOTHING
+  RETURNING "id", true AS inserted, ${isDeleted()} AS now_deleted
+)`);
+    ctes.push(`duplicates AS (
+  INSERT INTO ${q(o.schema)}._pgland_problems (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
+  SELECT $3::uuid, s._pgland_line, s."id", 'id', 'id',
+         'duplicate key: this id is already landed and the write mode is insert (append only); use --write upsert to update it',
+         NULL
+  FROM src s
+  WHERE ${insertable === 'true' ? 'true' : `NOT s.${isDeleted()}`}
+    AND NOT EXISTS (SELECT 1 FROM merged m WHERE m."id" = s."id")
+  RETURNING 1
+)`);
+  } else {
+    ctes.push(`merged AS (
+  ${insertFromSrc(o, insertable)}
+  ON CONFLICT (${key}) DO UPDATE SET
+    ${setFrom(o, 'EXCLUDED')}
+  WHERE ${changeGuard(o, 'EXCLUDED')}
+  RETURNING "id", (xmax = 0) AS inserted, ${isDeleted()} AS now_deleted
+)`);
+  }
+  if (hard && applyDeleted) {
+    ctes.push(`removed AS (
+  DELETE FROM ${target(o)} AS landed
+  USING src
+  WHERE ${tenant('landed')} AND landed."id" = src."id" AND src.${isDeleted()}
+    AND landed.${q(P.lastModifiedAt)} <= src.${q(P.lastModifiedAt)}
+  RETURNING landed."id"
+)`);
+  }
+  if (o.trackSeen) ctes.push(seenCte(o));
+
+  const removed = hard && applyDeleted ? '(SELECT count(*) FROM removed)' : '0';
+  const duplicates = o.write === 'insert' ? '(SELECT count(*) FROM duplicates)' : '0';
+  const ignored = insertable === 'true' || (hard && applyDeleted) ? '0' : `(SELECT count(*) FROM src WHERE ${isDeleted()})`;
+  const becameDeleted = `m.now_deleted AND NOT old.${isDeleted()}`;
+  return `WITH ${ctes.join(',\n')}
+SELECT
+  (SELECT count(*) FROM src)::bigint AS distinct_records,
+  (SELECT max(${q(P.lastModifiedAt)}) FROM src) AS max_lm,
+  count(*) FILTER (WHERE m.inserted)::bigint AS inserted,
+  count(*) FILTER (WHERE NOT m.inserted AND NOT (${becameDeleted}))::bigint AS updated,
+  (count(*) FILTER (WHERE NOT m.inserted AND ${becameDeleted}) + ${removed})::bigint AS deleted,
+  count(*) FILTER (WHERE NOT m.inserted AND NOT m.now_deleted AND old.${isDeleted()})::bigint AS undeleted,
+  (${ignored} + ${duplicates})::bigint AS skipped,
+  ${duplicates}::bigint AS duplicates
+FROM merged m
+LEFT JOIN ${target(o)} AS old ON NOT m.inserted AND ${tenant('old')} AND old."id" = m."id"`;
+}
+
+export function seenCte(o: MergeOptions): string {
+  return `seen AS (
+  INSERT INTO ${q(o.schema)}._pgland_full_refresh_seen (run_id, "id")
+  SELECT $3::uuid, "id" FROM src
+  ON CONFLICT DO NOTHING
+)`;
+}

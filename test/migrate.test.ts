@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDestination, PglandError, type Destination } from '../src/index.js';
+import { quoteIdent } from '../src/sql/ident.js';
+import { freshDatabase, type TestDatabase } from './support/db.js';
+import { contact, streamOf } from './support/records.js';
+
+let db: TestDatabase;
+// Roles are cluster-wide: names unique to this run, dropped at the end.
+const suffix = randomBytes(4).toString('hex');
+const roles: string[] = [];
+
+beforeAll(async () => {
+  db = await freshDatabase('migrate');
+});
+afterAll(async () => {
+  for (const role of roles) {
+    // Objects and grants the role holds in this database go first, else DROP ROLE refuses.
+    await db.pool.query(`DROP OWNED BY ${quoteIdent(role)}`).catch(() => undefined);
+    await db.pool.query(`DROP ROLE IF EXISTS ${quoteIdent(role)}`).catch(() => undefined);
+  }
+  await db?.drop();
+});
+
+async function createRole(label: string): Promise<{ user: string; password: string }> {
+  const user = `pgland_${label}_${suffix}`;
+  const password = randomBytes(12).toString('hex');
+  roles.push(user);
+  await db.pool.query(`CREATE ROLE ${quoteIdent(user)} LOGIN PASSWORD '${password}'`);
+  return { user, password };
+}
+
+async function migrationsOf(schema: string): Promise<{ id: number; name: string }[]> {
+  const { rows } = await db.pool.query<{ id: number; name: string }>(
+    `SELECT id, name FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`,
+  );
+  return rows;
+}
+
+describe('schema creation and migrations (issue 2)', () => {
+  it('lets four openDestination() calls race on the same fresh schema; each migration is recorded once', async () => {
+    const schema = `race_${suffix}`;
+    const results = await Promise.allSettled(
+      Array.from({ length: 4 }, () => openDestination(db.config({ schema }), { poolSize: 1 })),
+    );
+    const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    try {
+      expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      expect(opened).toHaveLength(4);
+      const applied = await migrationsOf(schema);
+      const files = applied.map((m) => m.name);
+      expect(files.length).toBeGreaterThan(0);
+      expect(files[0]).toBe('0001_metadata.sql');
+      expect(new Set(applied.map((m) => m.id)).size).toBe(applied.length);
+      expect(applied.map((m) => m.id)).toEqual([...applied.map((m) => m.id)].sort((a, b) => a - b));
+      // Every one of them can use what was created.
+      for (const d of opened) expect(await d.runs()).toEqual([]);
+    } finally {
+      await Promise.all(opened.map((d) => d.close()));
+    }
+  });
+
+  it('applies nothing again when a destination is opened on a migrated schema', async () => {
+    const schema = `again_${suffix}`;
+    const first = await openDestination(db.config({ schema }));
+    await first.close();
+    const before = await db.pool.query(`SELECT id, applied_at FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
+    const second = await openDestination(db.config({ schema }));
+    await second.close();
+    const after = await db.pool.query(`SELECT id, applied_at FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
+    expect(after.rows).toEqual(before.rows);
+  });
+
+  it('opens a pre-created schema for a role with ALL on it but no CREATE on the database', async () => {
+    const { user, password } = await createRole('schema_only');
+    const schema = `granted_${suffix}`;
+    await db.pool.query(`CREATE SCHEMA ${quoteIdent(schema)}`);
+    await db.pool.query(`GRANT ALL ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(user)}`);
+    // The premise: the role may not create a schema itself.
+    const can = await db.pool.query<{ ok: boolean }>(`SELECT has_database_privilege($1, current_database(), 'CREATE') AS ok`, [user]);
+    expect(can.rows[0]!.ok).toBe(false);
+
+    let dest: Destination | undefined;
+    try {
+      dest = await openDestination(db.config({ schema, user, password }));
+      expect((await migrationsOf(schema)).length).toBeGreaterThan(0);
+      const r = await dest.load({ kind: 'common', object: 'crm_contacts', provider: 'salesforce', customerId: 'acme', input: streamOf([contact(1)]) });
+      expect(r.error?.message).toBeUndefined();
+      expect(r.status).toBe('succeeded');
+      const who = await db.pool.query<{ owner: string }>(
+        `SELECT tableowner AS owner FROM pg_tables WHERE schemaname = $1 AND tablename = 'crm_contacts'`,
+        [schema],
+      );
+      expect(who.rows[0]?.owner).toBe(user);
+    } finally {
+      await dest?.close();
+    }
+  });
+
+  it('refuses a role with neither, with code schema_create_denied and a hint holding the GRANT', async () => {
+    const { user, password } = await createRole('no_rights');
+    const schema = `denied_${suffix}`;
+    const err = await openDestination(db.config({ schema, user, password })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PglandError);
+    const e = err as PglandError;
+    expect(e.code).toBe('schema_create_denied');
+    expect(e.message).toContain(user);
+    expect(e.message).toContain(schema);
+    const database = new URL(db.url).pathname.slice(1);
+    expect(e.hint).toContain(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(user)}`);
+    expect(e.hint).toContain(`GRANT ALL ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(user)}`);
+    expect((e.cause as { code?: string }).code).toBe('42501');
+    // Nothing was left behind, and the pool was closed (no connection of the role remains).
+    const ns = await db.pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
+    expect(ns.rowCount).toBe(0);
+    const left = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE usename = $1`, [user]);
+    expect(left.rowCount).toBe(0);
+  });
+
+  it('follows the hint: after the GRANT the same role opens the destination', async () => {
+    const { user, password } = await createRole('after_grant');
+    const schema = `hinted_${suffix}`;
+    const database = new URL(db.url).pathname.slice(1);
+    await expect(openDestination(db.config({ schema, user, password }))).rejects.toMatchObject({ code: 'schema_create_denied' });
+    await db.pool.query(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(user)}`);
+    const dest = await openDestination(db.config({ schema, user, password }));
+    await dest.close();
+    const owner = await db.pool.query<{ owner: string }>(
+      `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1`,
+      [schema],
+    );
+    expect(owner.rows[0]?.owner).toBe(user);
+  });
+});
+
