@@ -1,4 +1,6 @@
 import type { ColumnType } from '../encode/values.js';
+import { CRM_OBJECTS } from './common-crm.js';
+import { ENGAGEMENT_OBJECTS } from './common-engagement.js';
 import type { ColumnDef, ObjectDef } from './definition.js';
 
 /**
@@ -8,42 +10,19 @@ import type { ColumnDef, ObjectDef } from './definition.js';
  */
 export const COMMON_CATALOG_VERSION = 1;
 
-type Fields = Record<string, ColumnType>;
+/** A catalog field's type: a PostgreSQL column type, or `list` / `object` for a jsonb array / object. */
+export type CatalogType = Exclude<ColumnType, 'jsonb' | 'double precision'> | 'list' | 'object';
 
-const crm: Record<string, Fields> = {
-  crm_accounts: {
-    name: 'text',
-    description: 'text',
-    industry: 'text',
-    website: 'text',
-    number_of_employees: 'bigint',
-    addresses: 'jsonb',
-    phone_numbers: 'jsonb',
-    lifecycle_stage: 'text',
-    owner_id: 'text',
-    last_activity_at: 'timestamptz',
-    created_at: 'timestamptz',
-    updated_at: 'timestamptz',
-  },
-  crm_contacts: {
-    first_name: 'text',
-    last_name: 'text',
-    email_addresses: 'jsonb',
-    phone_numbers: 'jsonb',
-    addresses: 'jsonb',
-    lifecycle_stage: 'text',
-    account_id: 'text',
-    owner_id: 'text',
-    last_activity_at: 'timestamptz',
-    created_at: 'timestamptz',
-    updated_at: 'timestamptz',
-  },
-};
+/** An object's fields, in column order: the field's name in `data` (and its column's) → its type. */
+export type CatalogFields = Record<string, CatalogType>;
 
-const catalog: Record<string, Fields> = { ...crm };
+const catalog: Record<string, CatalogFields> = { ...CRM_OBJECTS, ...ENGAGEMENT_OBJECTS };
 
-function columnsOf(fields: Fields): ColumnDef[] {
-  return Object.entries(fields).map(([name, type]) => ({ name, type, source: { from: 'data', key: name } }));
+function columnOf(name: string, type: CatalogType): ColumnDef {
+  const source = { from: 'data', key: name } as const;
+  if (type === 'list') return { name, type: 'jsonb', shape: 'array', source };
+  if (type === 'object') return { name, type: 'jsonb', shape: 'object', source };
+  return { name, type, source };
 }
 
 /** The names of every common object. */
@@ -53,7 +32,8 @@ export function commonObjects(): string[] {
 
 /** The definition of a common object, or undefined when the name is not in the catalog. */
 export function commonObject(object: string): ObjectDef | undefined {
-  const fields = catalog[object];
+  const fields = Object.hasOwn(catalog, object) ? catalog[object] : undefined;
   if (!fields) return undefined;
-  return { kind: 'common', object, table: object, version: COMMON_CATALOG_VERSION, columns: columnsOf(fields) };
+  const columns = Object.entries(fields).map(([name, type]) => columnOf(name, type));
+  return { kind: 'common', object, table: object, version: COMMON_CATALOG_VERSION, columns };
 }

@@ -1,4 +1,4 @@
-import type { ColumnType } from '../encode/values.js';
+import type { ColumnType, JsonShape } from '../encode/values.js';
 
 export type ObjectKind = 'common' | 'standard' | 'custom';
 
@@ -14,6 +14,8 @@ export interface ColumnSource {
 export interface ColumnDef {
   name: string;
   type: ColumnType;
+  /** For a jsonb column: the JSON type its values must have (a list must be an array), or any when omitted. */
+  shape?: JsonShape;
   source: ColumnSource;
 }
 
@@ -41,7 +43,12 @@ export const PGLAND_COLUMNS = {
   rawData: '_pgland_raw_data',
 } as const;
 
-/** Column names a business field may not take: the key and pgland's own. */
+// PostgreSQL refuses these as column names even when quoted ("column name
+// conflicts with a system column name"); a provider field called xmin or ctid
+// must not be able to fail CREATE TABLE. oid is one before PostgreSQL 12.
+const SYSTEM_COLUMNS = new Set(['tableoid', 'xmin', 'cmin', 'xmax', 'cmax', 'ctid', 'oid']);
+
+/** Column names a business field may not take: the key, pgland's own, and PostgreSQL's system columns. */
 export function isReservedColumn(name: string): boolean {
-  return name === 'id' || name.startsWith('_pgland_');
+  return name === 'id' || name.startsWith('_pgland_') || SYSTEM_COLUMNS.has(name);
 }

@@ -1,7 +1,7 @@
-import type { ObjectDef } from '../catalog/definition.js';
+import type { ColumnDef, ObjectDef } from '../catalog/definition.js';
 import type { RecordEnvelope } from '../input/envelope.js';
 import { copyJson, copyRow, copyText, type EncodeStats } from './copy-text.js';
-import { convert, valueExcerpt } from './values.js';
+import { convert, inlineBytes, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt } from './values.js';
 
 /** A value that did not fit its column: the record landed, the value stayed in the raw payload. */
 export interface Problem {
@@ -26,14 +26,16 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
     record.isDeleted ? 't' : 'f',
     record.rawData === null ? null : copyJson(record.rawData, stats),
   ];
+  const typedFrom = fields.length;
   const raw = record.rawData;
   const rawObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
+  let width = 0;
   for (const column of def.columns) {
-    const bag = column.source.from === 'data' ? record.data : rawObject;
-    const value = bag === undefined ? undefined : bag[column.source.key];
-    const converted = convert(value, column.type, stats);
+    const value = valueOf(record, rawObject, column);
+    const converted = convert(value, column.type, stats, column.shape);
     if (converted.ok) {
       fields.push(converted.field);
+      if (converted.field !== null) width += inlineBytes(converted.field, column.type);
     } else {
       fields.push(null);
       problems.push({
@@ -46,5 +48,30 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
       });
     }
   }
+  // Too wide for one row: rather than fail the batch, land the last typed
+  // columns as NULL (their values stay in the raw payload) until it fits.
+  for (let i = def.columns.length - 1; width > TYPED_ROW_BUDGET && i >= 0; i--) {
+    const field = fields[typedFrom + i];
+    if (field === null || field === undefined) continue;
+    const column = def.columns[i]!;
+    width -= inlineBytes(field, column.type);
+    fields[typedFrom + i] = null;
+    problems.push({
+      lineNumber: record.lineNumber,
+      recordId: record.id,
+      field: column.source.key,
+      column: column.name,
+      reason: TOO_WIDE,
+      valueExcerpt: valueExcerpt(valueOf(record, rawObject, column)),
+    });
+  }
   return copyRow(fields);
+}
+
+/** A typed column's value in the record; only the bag's own keys (a field named "constructor" is not Object's). */
+function valueOf(record: RecordEnvelope, rawObject: Record<string, unknown> | undefined, column: ColumnDef): unknown {
+  const bag = column.source.from === 'data' ? record.data : rawObject;
+  if (bag === undefined) return undefined;
+  const value = bag[column.source.key];
+  return value === undefined || Object.hasOwn(bag, column.source.key) ? value : undefined;
 }

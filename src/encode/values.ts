@@ -3,109 +3,318 @@ import { copyJson, copyText, type EncodeStats } from './copy-text.js';
 /** The PostgreSQL types a landed column can have. */
 export type ColumnType = 'text' | 'boolean' | 'bigint' | 'numeric' | 'double precision' | 'timestamptz' | 'date' | 'jsonb';
 
+/** The JSON type a jsonb column's values must have; a column without one takes any JSON. */
+export type JsonShape = 'array' | 'object';
+
 /** A value that fits its column, encoded for COPY; or the reason it does not. */
 export type Converted = { ok: true; field: string | null } | { ok: false; reason: string };
 
+/*
+ * The rule of this file: whatever text convert() returns for a column, the
+ * server must accept for that column's type. One value the server refuses
+ * fails the whole COPY, and with it the whole batch; so every check here is at
+ * least as strict as PostgreSQL's input function, never looser. Stricter only
+ * costs a problem row (the value stays in the raw payload).
+ */
+
+const NULL_FIELD: Converted = { ok: true, field: null };
+const TRUE_FIELD: Converted = { ok: true, field: 't' };
+const FALSE_FIELD: Converted = { ok: true, field: 'f' };
+
+// RFC 3339, plus the forms PostgreSQL reads the same way: a space or lower-case
+// t/z, no seconds, an offset without a colon or without minutes. An offset is
+// only allowed after a time: PostgreSQL refuses "2026-01-15-05". Without an
+// offset a time is taken as UTC (pgland's sessions run with TimeZone=UTC).
+// The fields have fixed widths, so the pattern cannot backtrack.
+const TIMESTAMP_TEXT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?)?$/;
+
+// Each part is followed by something it cannot contain, so a failed match is
+// linear in the length of the text (a 10 MB string of digits ending in "x" must
+// not take quadratic time). The exponent is at most 9 digits, so it is exact.
+const NUMERIC_TEXT = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,9}))?$/;
+const INTEGER_TEXT = /^[+-]?\d+$/;
+
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
-const INTEGER_TEXT = /^[+-]?\d+$/;
-const NUMERIC_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-// RFC 3339 and the ISO 8601 forms PostgreSQL reads the same way. Without an
-// offset a time is taken as UTC (pgland's sessions run with TimeZone=UTC).
-const TIMESTAMP_TEXT =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?$/;
+/** Digits before the decimal point and after it that numeric can hold. */
+const NUMERIC_MAX_WEIGHT = 131072;
+const NUMERIC_MAX_SCALE = 16383;
+// Older PostgreSQL releases refuse an exponent beyond ±1000 (NUMERIC_MAX_PRECISION)
+// even when the value fits; refuse it everywhere, the same on every server.
+const NUMERIC_MAX_EXPONENT = 1000;
+
+const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month]!;
 }
 
-/** Whether text is a date or timestamp that PostgreSQL will accept as written. */
+/** Whether text is a date or timestamp that PostgreSQL will accept as written (see TIMESTAMP_TEXT). */
 export function isTimestampText(text: string): boolean {
+  if (text.length > 40) return false;
   const m = TIMESTAMP_TEXT.exec(text);
   if (!m) return false;
-  const [, y, mo, d, h, mi, s, , oh, om] = m;
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
-  if (h !== undefined && Number(h) > 23) return false;
-  if (mi !== undefined && Number(mi) > 59) return false;
-  if (s !== undefined && Number(s) > 59) return false;
-  if (oh !== undefined && Number(oh) > 15) return false;
-  if (om !== undefined && Number(om) > 59) return false;
+  // PostgreSQL also takes 24:00:00 and a leap second :60 (both roll over); refusing them is the safe side.
+  if (m[4] !== undefined && Number(m[4]) > 23) return false;
+  if (m[5] !== undefined && Number(m[5]) > 59) return false;
+  if (m[6] !== undefined && Number(m[6]) > 59) return false;
+  // Offsets up to ±15:59, as PostgreSQL allows.
+  if (m[7] !== undefined && Number(m[7]) > 15) return false;
+  if (m[8] !== undefined && Number(m[8]) > 59) return false;
   return true;
 }
 
-function numericFits(text: string): boolean {
-  const m = NUMERIC_TEXT.exec(text);
-  if (!m) return false;
-  const mantissa = m[1]!;
-  const exp = m[2] ? Number(m[2].slice(1)) : 0;
-  const [intPart = '', frac = ''] = mantissa.split('.');
-  // PostgreSQL's numeric holds up to 131072 digits before the point and 16383 after.
-  return intPart.replace(/^0+/, '').length + exp <= 131072 && frac.length - exp <= 16383;
+/** The problem of text that is not written as a number at all (a type mismatch rather than a range problem). */
+const NOT_A_NUMBER = 'is not a number';
+
+/** Index of the first character of `digits` that is not "0", or its length. */
+function firstNonZero(digits: string): number {
+  let i = 0;
+  while (i < digits.length && digits.charCodeAt(i) === 48) i++;
+  return i;
 }
 
-function excerpt(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > 60 ? text.slice(0, 57) + '...' : text;
+/** Why numeric text does not fit PostgreSQL's numeric, or null when it does. */
+function numericProblem(text: string): string | null {
+  const m = NUMERIC_TEXT.exec(text);
+  const int = m?.[1] ?? '';
+  const frac = m?.[2] ?? '';
+  if (!m || int.length + frac.length === 0) return NOT_A_NUMBER;
+  const exp = m[3] === undefined ? 0 : Number(m[3]);
+  if (exp > NUMERIC_MAX_EXPONENT || exp < -NUMERIC_MAX_EXPONENT) return `has an exponent beyond ±${NUMERIC_MAX_EXPONENT}`;
+  if (int.length - firstNonZero(int) + exp > NUMERIC_MAX_WEIGHT) return 'is out of range for numeric';
+  if (frac.length - exp > NUMERIC_MAX_SCALE) return 'has more decimal places than numeric holds';
+  return null;
+}
+
+/** Why numeric text does not fit double precision, or null when it does. */
+function doubleProblem(text: string): string | null {
+  const problem = numericProblem(text);
+  if (problem) return problem;
+  const n = Number(text);
+  if (!Number.isFinite(n)) return 'is out of range for double precision';
+  // PostgreSQL refuses a non-zero number that underflows to 0 (1e-400).
+  if (n === 0 && /[1-9]/.test(text.replace(/[eE].*$/, ''))) return 'is out of range for double precision';
+  return null;
+}
+
+/** Why integer text does not fit bigint, or null when it does. */
+function bigintProblem(text: string): string | null {
+  if (!INTEGER_TEXT.test(text)) return NOT_A_NUMBER;
+  // Bound the work before BigInt(): at most 19 significant digits can fit.
+  const start = text.charCodeAt(0) === 43 || text.charCodeAt(0) === 45 ? 1 : 0;
+  const digits = text.length - start - firstNonZero(start ? text.slice(start) : text);
+  if (digits > 19) return 'is out of range for bigint';
+  const n = BigInt(text);
+  return n < INT8_MIN || n > INT8_MAX ? 'is out of range for bigint' : null;
 }
 
 function typeName(value: unknown): string {
-  return Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+  return Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
+
+function mismatch(expected: string, value: unknown): Converted {
+  return { ok: false, reason: `expected ${expected}, got ${typeName(value)} ${valueExcerpt(value)}` };
+}
+
+function outOfRange(what: string, value: unknown, problem: string): Converted {
+  return { ok: false, reason: `${what} ${valueExcerpt(value)} ${problem}` };
+}
+
+// JSON.parse turns 1e400 into Infinity; the number as written is lost (the raw
+// payload holds null for it), so it cannot land anywhere as written.
+const NOT_FINITE = 'is beyond the range of a JSON number (a 64-bit double) and was read as Infinity';
 
 /**
  * Converts one JSON value to the COPY text of a column of the given type. A
  * value that does not fit is not coerced to something else: the caller lands
  * NULL in the column, keeps the value in the raw payload and records a problem.
+ *
+ * Accepted (docs/landed-tables.md has the table): for text, strings, and
+ * numbers and booleans as written; for boolean, true/false and the strings
+ * "true"/"false"; for bigint and numeric, numbers and numeric strings; for
+ * timestamptz and date, RFC 3339 strings. An empty string in a boolean,
+ * number, date or timestamp column is no value: NULL, without a problem
+ * (providers send "" for a property that is not set).
+ *
+ * This runs once per typed value per record: no allocation on the common paths.
  */
-export function convert(value: unknown, type: ColumnType, stats: EncodeStats): Converted {
-  if (value === null || value === undefined) return { ok: true, field: null };
+export function convert(value: unknown, type: ColumnType, stats: EncodeStats, shape?: JsonShape): Converted {
+  if (value === null || value === undefined) return NULL_FIELD;
   switch (type) {
-    case 'jsonb':
-      return { ok: true, field: copyJson(value, stats) };
     case 'text':
       if (typeof value === 'string') return { ok: true, field: copyText(value, stats) };
-      if (typeof value === 'number' || typeof value === 'boolean') return { ok: true, field: String(value) };
-      return { ok: false, reason: `expected a string, got ${typeName(value)}` };
+      if (typeof value === 'boolean') return value ? { ok: true, field: 'true' } : { ok: true, field: 'false' };
+      if (typeof value === 'number') return Number.isFinite(value) ? { ok: true, field: String(value) } : outOfRange('number', value, NOT_FINITE);
+      return mismatch('a string', value);
+    case 'jsonb':
+      if (shape === 'array' && !Array.isArray(value)) return mismatch('a JSON array', value);
+      if (shape === 'object' && (typeof value !== 'object' || Array.isArray(value))) return mismatch('a JSON object', value);
+      return { ok: true, field: copyJson(value, stats) };
     case 'boolean':
-      if (typeof value === 'boolean') return { ok: true, field: value ? 't' : 'f' };
-      if (typeof value === 'string' && /^(true|false)$/i.test(value)) {
-        return { ok: true, field: value.toLowerCase() === 'true' ? 't' : 'f' };
+      if (typeof value === 'boolean') return value ? TRUE_FIELD : FALSE_FIELD;
+      if (typeof value === 'string') {
+        if (value === '') return NULL_FIELD;
+        if (value.length <= 5) {
+          const lower = value.toLowerCase();
+          if (lower === 'true') return TRUE_FIELD;
+          if (lower === 'false') return FALSE_FIELD;
+        }
       }
-      return { ok: false, reason: `expected a boolean, got ${typeName(value)} ${excerpt(value)}` };
-    case 'bigint': {
-      let text: string;
+      return mismatch('a boolean', value);
+    case 'bigint':
       if (typeof value === 'number') {
-        if (!Number.isInteger(value)) return { ok: false, reason: `expected an integer, got ${value}` };
-        if (!Number.isSafeInteger(value)) return { ok: false, reason: `integer ${value} is beyond exact JSON precision` };
+        if (!Number.isFinite(value)) return outOfRange('number', value, NOT_FINITE);
+        if (!Number.isInteger(value)) return mismatch('an integer', value);
+        // Past 2^53 a JSON number has already been rounded by JSON.parse: the digits are not the sender's.
+        if (!Number.isSafeInteger(value)) return outOfRange('integer', value, 'is beyond the exact range of a JSON number; send it as a string');
         return { ok: true, field: String(value) };
       }
-      if (typeof value !== 'string' || !INTEGER_TEXT.test(value)) {
-        return { ok: false, reason: `expected an integer, got ${typeName(value)} ${excerpt(value)}` };
+      if (typeof value === 'string') {
+        if (value === '') return NULL_FIELD;
+        const problem = bigintProblem(value);
+        if (problem === NOT_A_NUMBER) return mismatch('an integer', value);
+        return problem ? outOfRange('value', value, problem) : { ok: true, field: value };
       }
-      text = value;
-      const n = BigInt(text);
-      if (n < INT8_MIN || n > INT8_MAX) return { ok: false, reason: `integer ${excerpt(text)} is out of range for bigint` };
-      return { ok: true, field: n.toString() };
-    }
+      return mismatch('an integer', value);
     case 'numeric':
-    case 'double precision': {
-      if (typeof value === 'number') return { ok: true, field: String(value) };
-      if (typeof value === 'string' && numericFits(value)) {
-        if (type === 'double precision' && !Number.isFinite(Number(value))) {
-          return { ok: false, reason: `number ${excerpt(value)} is out of range for double precision` };
-        }
-        return { ok: true, field: value };
+    case 'double precision':
+      if (typeof value === 'number') {
+        return Number.isFinite(value) ? { ok: true, field: String(value) } : outOfRange('number', value, NOT_FINITE);
       }
-      return { ok: false, reason: `expected a number, got ${typeName(value)} ${excerpt(value)}` };
-    }
+      if (typeof value === 'string') {
+        if (value === '') return NULL_FIELD;
+        const problem = type === 'numeric' ? numericProblem(value) : doubleProblem(value);
+        if (problem === NOT_A_NUMBER) return mismatch('a number', value);
+        return problem ? outOfRange('value', value, problem) : { ok: true, field: value };
+      }
+      return mismatch('a number', value);
     case 'timestamptz':
     case 'date':
-      if (typeof value === 'string' && isTimestampText(value)) return { ok: true, field: value };
-      return { ok: false, reason: `expected an RFC 3339 ${type === 'date' ? 'date' : 'timestamp'}, got ${typeName(value)} ${excerpt(value)}` };
+      if (typeof value === 'string') {
+        if (value === '') return NULL_FIELD;
+        if (isTimestampText(value)) return { ok: true, field: value };
+        return outOfRange('value', value, `is not a valid RFC 3339 ${type === 'date' ? 'date' : 'timestamp'} (e.g. 2026-01-15T10:30:00Z)`);
+      }
+      return mismatch(type === 'date' ? 'a date string' : 'a timestamp string', value);
   }
 }
 
-export { excerpt as valueExcerpt };
+/**
+ * How deep a line's JSON may nest. JSON.parse takes any depth, but
+ * JSON.stringify (which encodes jsonb for COPY) overflows the stack past about
+ * 4,000 levels, and the server's jsonb parser past about 10,000 with the
+ * default max_stack_depth: either would fail the batch. 2,000 is far beyond
+ * any real payload.
+ */
+export const MAX_JSON_DEPTH = 2000;
+
+/**
+ * Whether valid JSON text nests deeper than `max` arrays and objects. A text
+ * shorter than 2 × max characters cannot (every level takes an opening and a
+ * closing bracket), so typical lines cost one comparison.
+ */
+export function jsonNestsDeeper(text: string, max: number = MAX_JSON_DEPTH): boolean {
+  if (text.length <= 2 * max) return false;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip a string: to the next quote that is not escaped.
+      for (i++; i < text.length; i++) {
+        const s = text.charCodeAt(i);
+        if (s === 0x5c) i++;
+        else if (s === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/*
+ * A row must fit in one 8 kB page: at most 8160 bytes once TOAST has moved every
+ * value longer than 24 bytes out of line (leaving an 18-byte pointer). A value
+ * of up to 24 bytes cannot be moved, so a record with hundreds of short values
+ * (a HubSpot contact has 400+ properties) can be too wide for one row, and
+ * "row is too big" fails the COPY. TYPED_ROW_BUDGET is what is left for the
+ * typed columns after the row header (with a null bitmap for 1,600 columns)
+ * and pgland's own columns, each counted at its worst.
+ */
+export const TYPED_ROW_BUDGET = 8160 - 224 - 200;
+
+/**
+ * The most bytes a converted (non-null) field can take inside a row after
+ * TOAST, alignment padding included. Cheap: no measuring of long values.
+ */
+export function inlineBytes(field: string, type: ColumnType): number {
+  switch (type) {
+    case 'boolean':
+      return 1;
+    case 'date':
+      return 7;
+    case 'bigint':
+    case 'double precision':
+    case 'timestamptz':
+      return 15;
+    case 'jsonb':
+      return 24;
+    default:
+      // text and numeric: a 1-byte header (2 more for numeric) and at most 3 bytes per UTF-16 unit.
+      return field.length > 6 ? 24 : 3 + 3 * field.length;
+  }
+}
+
+/** The problem reason for a value left out because the record is too wide for one row. */
+export const TOO_WIDE =
+  'the record has more values than fit in one PostgreSQL row (8 kB, after TOAST); the last typed columns land as NULL, the values are in the raw payload';
+
+const EXCERPT_CHARS = 60;
+
+/**
+ * A short, single-line sketch of a value for a problem row: strings as they
+ * are, anything else as JSON, cut to 60 characters. It walks only as much of
+ * the value as it shows, so a 10 MB string or an array nested 10,000 deep
+ * costs next to nothing (JSON.stringify would copy it all, or overflow the
+ * stack).
+ */
+export function valueExcerpt(value: unknown): string {
+  const text = typeof value === 'string' ? value.slice(0, EXCERPT_CHARS + 1) : sketch(value, EXCERPT_CHARS + 1);
+  if (text.length <= EXCERPT_CHARS) return text;
+  // Do not cut a surrogate pair in half.
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(EXCERPT_CHARS - 4)) ? EXCERPT_CHARS - 4 : EXCERPT_CHARS - 3;
+  return text.slice(0, end) + '...';
+}
+
+/** JSON text of a value, stopped once it is longer than `budget` characters. */
+function sketch(value: unknown, budget: number): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > budget ? value.slice(0, budget) : value);
+  if (typeof value !== 'object' || value === null) return String(value);
+  let out = Array.isArray(value) ? '[' : '{';
+  let first = true;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      if (out.length > budget) return out;
+      out += (first ? '' : ',') + sketch(item, budget - out.length);
+      first = false;
+    }
+    return out + ']';
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (out.length > budget) return out;
+    out += (first ? '' : ',') + JSON.stringify(key.length > budget ? key.slice(0, budget) : key) + ':';
+    out += sketch((value as Record<string, unknown>)[key], budget - out.length);
+    first = false;
+  }
+  return out + '}';
+}

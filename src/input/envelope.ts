@@ -1,4 +1,4 @@
-import { isTimestampText } from '../encode/values.js';
+import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import type { Line } from './lines.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
@@ -74,6 +74,8 @@ export function parseEnvelope(line: Line): Parsed {
 
   const data = value.data ?? {};
   if (!isPlainObject(data)) return reject(line, 'field "data" must be a JSON object when present', id);
+
+  if (jsonNestsDeeper(line.text)) return reject(line, `the JSON nests deeper than ${MAX_JSON_DEPTH} levels, more than pgland can encode`, id);
 
   return {
     record: { lineNumber: line.lineNumber, id, lastModifiedAt, isDeleted, rawData: value.raw_data ?? null, data },

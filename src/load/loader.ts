@@ -173,7 +173,12 @@ function validate(req: LoadRequest, write: WriteMode, mode: SyncMode): void {
       hint: 'a full refresh delivers every record: use --write upsert (or insert)',
     });
   }
-  void req;
+  for (const [name, value] of [['provider', req.provider], ['customer id', req.customerId]] as const) {
+    // They are key columns of every landed row: PostgreSQL text cannot hold NUL.
+    if (value.length === 0 || value.includes('\0')) {
+      throw new PglandError('config_invalid', `the ${name} must be a non-empty string without NUL characters`);
+    }
+  }
 }
 
 /**

@@ -19,7 +19,8 @@ export function qualify(schema: string, name: string): string {
   return quoteIdent(schema) + '.' + quoteIdent(name);
 }
 
-function hash8(text: string): string {
+/** The first 8 hex digits of the SHA-256 of a name's exact spelling. */
+export function hash8(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 8);
 }
 
@@ -36,6 +37,12 @@ function truncateBytes(text: string, bytes: number): string {
   return out;
 }
 
+/** `name` cut so that `name_<hash of source>` fits in 63 bytes, with that suffix appended. */
+export function withHashSuffix(name: string, source: string): string {
+  const suffix = '_' + hash8(source);
+  return truncateBytes(name, MAX_IDENT_BYTES - suffix.length) + suffix;
+}
+
 /**
  * Names longer than 63 bytes would be silently truncated by the server, so two
  * long names that differ only at the end would collide. Instead, keep a prefix
@@ -44,42 +51,44 @@ function truncateBytes(text: string, bytes: number): string {
  */
 export function fitIdent(name: string, hashSource: string = name): string {
   if (Buffer.byteLength(name, 'utf8') <= MAX_IDENT_BYTES) return name;
-  const suffix = '_' + hash8(hashSource);
-  return truncateBytes(name, MAX_IDENT_BYTES - suffix.length) + suffix;
+  return withHashSuffix(name, hashSource);
 }
 
 /**
- * Normalises an object or field name to snake_case: camelCase boundaries get an
- * underscore, letters are lower-cased, every run of characters that is not a
- * letter or a digit becomes one underscore, and leading or trailing
- * underscores are trimmed. Unicode letters are kept. The result is then fitted
- * to 63 bytes. A name that normalises to nothing (only punctuation or emoji)
- * becomes `x_<hash>` so that it still lands, distinctly.
+ * The snake_case form of a name, not yet fitted to 63 bytes (see normaliseName).
+ * Never empty, never starts with a digit or an underscore.
  */
-export function normaliseName(name: string): string {
+export function snakeName(name: string): string {
   const snake = name
     .normalize('NFC')
     .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
     .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '_')
+    .replace(/[^\p{L}\p{M}\p{N}]+/gu, '_')
     .replace(/^_+|_+$/g, '');
   if (snake.length === 0) return 'x_' + hash8(name);
-  // A leading digit is legal when quoted, but awkward to type: prefix it.
-  const safe = /^\p{N}/u.test(snake) ? 'x_' + snake : snake;
-  return fitIdent(safe, name);
+  // A leading digit is legal when quoted, but then every query must quote it.
+  return /^\p{N}/u.test(snake) ? 'x_' + snake : snake;
 }
 
-/** Makes a name unique against a set already taken, by a hash of its source. */
-export function disambiguate(name: string, source: string, taken: Set<string>): string {
-  if (!taken.has(name)) return name;
-  const suffix = '_' + hash8(source);
-  let candidate = truncateBytes(name, MAX_IDENT_BYTES - suffix.length) + suffix;
-  // A second collision (a hash prefix clash) is astronomically unlikely, but
-  // must still not produce a duplicate column.
-  for (let i = 2; taken.has(candidate); i++) {
-    const s = '_' + hash8(source + '#' + i);
-    candidate = truncateBytes(name, MAX_IDENT_BYTES - s.length) + s;
-  }
-  return candidate;
+/**
+ * The one normalisation for object and field names (docs/landed-tables.md):
+ *
+ * 1. Unicode NFC; a lower-case letter or digit followed by an upper-case
+ *    letter, and an upper-case run followed by a capitalised word, get an
+ *    underscore between them (`FirstName` → `first_name`, `HTTPServer` →
+ *    `http_server`).
+ * 2. Lower case.
+ * 3. Every run of characters that is not a letter, a combining mark or a
+ *    digit (spaces, punctuation, quotes, dots, emoji, control characters)
+ *    becomes one underscore; leading and trailing underscores are dropped.
+ *    Letters of every script are kept.
+ * 4. A name that is left empty becomes `x_<hash>`; one that starts with a
+ *    digit gets `x_` in front.
+ * 5. Past 63 bytes: cut, and `_<hash>` of the original spelling appended.
+ *
+ * `<hash>` is the first 8 hex digits of SHA-256 of the name as given.
+ */
+export function normaliseName(name: string): string {
+  return fitIdent(snakeName(name), name);
 }
