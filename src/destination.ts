@@ -7,6 +7,8 @@ import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
 import type { WriteMode } from './merge/merge.js';
 import { qualify } from './sql/ident.js';
+import { planEvolution, planRecorded, type EvolutionPlan } from './schema/plan.js';
+import { claimTable } from './schema/evolve.js';
 import { listRuns, type RunCounts, type RunRow, type SyncMode } from './load/runs.js';
 import { silentLogger, type Logger } from './log.js';
 import { migrate } from './schema/migrate.js';
@@ -57,6 +59,10 @@ export interface Destination {
   loadMany(options: LoadStreamOptions[]): Promise<LoadResult[]>;
   /** Where the last completed run of an object stopped; undefined before the first. */
   watermark(key: { provider: string; customerId: string; object: string }): Promise<Watermark | undefined>;
+  /** The statements the next run of this object would execute to evolve its table; changes nothing. */
+  plan(object: ObjectRequest): Promise<EvolutionPlan>;
+  /** Plans for every table pgland has recorded (common objects against the catalog, others against their recorded definition). */
+  plans(): Promise<EvolutionPlan[]>;
   /** The latest runs, newest first. */
   runs(filter?: { provider?: string; customerId?: string; object?: string; limit?: number }): Promise<RunRow[]>;
   close(): Promise<void>;
@@ -91,7 +97,8 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     lockTimeoutMs: cfg.lock_timeout_ms,
     deleteMode: cfg.delete_mode,
   };
-  const loadOne = (o: LoadStreamOptions): Promise<LoadResult> =>
+  // async: an object that cannot be resolved is a rejected promise, not a synchronous throw.
+  const loadOne = async (o: LoadStreamOptions): Promise<LoadResult> =>
     load(ctx, {
       provider: o.provider,
       customerId: o.customerId,
@@ -112,6 +119,8 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     load: loadOne,
     loadMany: (list) => Promise.all(list.map((o) => limit(() => loadOne(o)))),
     watermark: (key) => readWatermark(pool, cfg.schema, key),
+    plan: (object) => withClient(pool, async (c) => planEvolution(c, cfg.schema, await claimTable(c, cfg.schema, resolveObject(object)))),
+    plans: () => withClient(pool, (c) => planRecorded(c, cfg.schema)),
     runs: (filter) => listRuns(pool, cfg.schema, filter),
     close: () => pool.end(),
   };
@@ -129,4 +138,13 @@ async function readWatermark(
   );
   const r = rows[0];
   return r && { ...key, highWaterMark: r.high_water_mark, runId: r.run_id, updatedAt: r.updated_at };
+}
+
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    return await fn(client);
+  } finally {
+    client.release();
+  }
 }

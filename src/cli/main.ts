@@ -6,7 +6,8 @@ import { PGLAND_VERSION } from '../package.js';
 import { demoCommand } from './demo.js';
 import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
-import { runsCommand } from './runs.js';
+import { planCommand } from './plan.js';
+import { runsCommand, watermarkCommand } from './runs.js';
 
 const ENV_HELP = `
 Environment:
@@ -40,9 +41,21 @@ async function main(argv: string[]): Promise<number> {
     .option('--schema-file <file>', 'JSON Schema declaring a standard or custom object\'s fields')
     .addOption(new Option('--mode <mode>', 'sync mode').choices(['incremental', 'full']).default('incremental'))
     .option('--input <file>', 'NDJSON input file, or - for stdin', '-')
+    .addOption(
+      new Option('--write <mode>', 'how records are applied; sync, additive and enrich are the Grouparoo names')
+        .choices(['upsert', 'insert', 'update', 'delete', 'sync', 'additive', 'enrich'])
+        .default('upsert'),
+    )
+    .option('--match <column>', 'update and delete modes match landed rows on this column', 'id')
+    .option('--ignore-deletes', 'skip records flagged is_deleted instead of applying them')
     .option('--batch-size <n>', 'records per batch (one transaction each)')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', ENV_HELP + '\n\nExit codes: 0 ok, 1 failed, 2 usage or config error, 3 landed with rejects or problems.')
+    .addHelpText(
+      'after',
+      ENV_HELP +
+        '\n\nSIGINT or SIGTERM rolls back the current batch, records the run as cancelled and exits 1; a second one exits at once.' +
+        '\nExit codes: 0 ok, 1 failed or cancelled, 2 usage or config error, 3 landed with rejects or problems.',
+    )
     .action(async (flags) => {
       code = await loadCommand(flags, log);
     });
@@ -57,6 +70,33 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText('after', ENV_HELP)
     .action(async (flags) => {
       code = await runsCommand(flags, log);
+    });
+
+  program
+    .command('plan')
+    .description('print the DDL the next run would execute to evolve landed tables; changes nothing')
+    .option('--config <file>', 'destination config (JSON)')
+    .option('--object <name>', 'one object (default: every table pgland has recorded)')
+    .option('--provider <name>', 'the provider (names a standard object\'s table)')
+    .addOption(new Option('--kind <kind>', 'object kind').choices(['common', 'standard', 'custom']).default('common'))
+    .option('--schema-file <file>', 'the JSON Schema the next run will declare')
+    .option('--json', 'print the plans as JSON')
+    .addHelpText('after', ENV_HELP)
+    .action(async (flags) => {
+      code = await planCommand(flags, log);
+    });
+
+  program
+    .command('watermark')
+    .description('where the last completed run of a tenant\'s object stopped (the next incremental may start at >= it)')
+    .option('--config <file>', 'destination config (JSON)')
+    .requiredOption('--provider <name>', 'the provider')
+    .requiredOption('--customer <id>', 'the customer (tenant) id')
+    .requiredOption('--object <name>', 'the object')
+    .option('--json', 'print JSON')
+    .addHelpText('after', ENV_HELP)
+    .action(async (flags) => {
+      code = await watermarkCommand(flags, log);
     });
 
   program

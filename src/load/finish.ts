@@ -48,6 +48,12 @@ export async function finishRun(
     if (opts.full) {
       await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [o.runId]);
     }
+    if (completed && opts.full) {
+      await client.query(
+        `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
+        [o.def.table, o.provider, o.customerId],
+      );
+    }
     if (completed) {
       await client.query(
         `INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)

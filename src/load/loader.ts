@@ -8,8 +8,8 @@ import { parseEnvelope, type Parsed } from '../input/envelope.js';
 import { readLines } from '../input/lines.js';
 import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
-import { createLandedTableSql } from '../schema/landed.js';
-import { qualify } from '../sql/ident.js';
+import type { EvolutionReport } from '../schema/apply.js';
+import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
 import { InputError, newBatchBuffer, runBatch, type RecordSource } from './batch.js';
 import { abandonStaleRuns, finishRun } from './finish.js';
 import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
@@ -41,6 +41,10 @@ export interface LoadResult {
   counts: RunCounts;
   durationMs: number;
   error?: Error;
+  /** What schema evolution did before the run, when it changed anything. */
+  evolution?: EvolutionReport;
+  /** Set when this tenant's next sync of the object must be a full refresh, with why. */
+  fullRefreshRequired?: string;
 }
 
 export interface LoaderContext {
@@ -93,25 +97,6 @@ function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal
       head = undefined;
     },
   };
-}
-
-/**
- * Creates the landed table when it is missing. Concurrent loaders serialise on
- * an advisory lock so that two CREATE TABLE IF NOT EXISTS cannot race into a
- * duplicate-type error.
- */
-export async function ensureLandedTable(client: pg.PoolClient, schema: string, def: ObjectDef): Promise<void> {
-  const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualify(schema, def.table)]);
-  if ((exists.rows[0] as { ok: boolean }).ok) return;
-  await client.query('BEGIN');
-  try {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [schema + '.' + def.table]);
-    await client.query(createLandedTableSql(schema, def));
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
 }
 
 /**
@@ -191,7 +176,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   const started = Date.now();
   const runId = randomUUID();
   const { schema, pool, log } = ctx;
-  const def = req.def;
+  const def = await claimTable(pool, schema, req.def);
   const mode = req.mode ?? 'incremental';
   const write = req.write ?? 'upsert';
   validate(req, write, mode);
@@ -215,8 +200,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   let error: Error | undefined;
   let broken = false;
   const counts = zeroCounts();
+  let evolution: EvolutionReport | undefined;
   try {
-    await ensureLandedTable(client, schema, def);
+    const report = await evolveTable(client, schema, def);
+    if (report.action !== 'none') {
+      evolution = report;
+      runLog.info({ action: report.action, reasons: report.reasons, notRestored: report.notRestored }, 'table evolved');
+    }
     await client.query(
       insertRunSql(schema, {
         runId,
@@ -278,13 +268,32 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     }
   }
   let finalCounts = counts;
+  let refresh: string | undefined;
   try {
     finalCounts = await readRunCounts(session.client ?? pool, schema, runId);
+    refresh = await fullRefreshRequired(session.client ?? pool, schema, { table: def.table, provider: req.provider, customerId: req.customerId });
   } catch {
     // keep the in-memory counts
   }
   await session.close(false);
   const durationMs = Date.now() - started;
   runLog.info({ status, counts: finalCounts, durationMs }, 'run finished');
-  return { runId, status, table: def.table, counts: finalCounts, durationMs, ...(error ? { error } : {}) };
+  return {
+    runId,
+    status,
+    table: def.table,
+    counts: finalCounts,
+    durationMs,
+    ...(error ? { error } : {}),
+    ...(evolution ? { evolution } : {}),
+    ...(refresh ? { fullRefreshRequired: refresh } : {}),
+  };
+}
+
+/**
+ * Makes sure the object's table exists and matches its definition (schema
+ * evolution: create, alter or rebuild). Call while holding the object's lock.
+ */
+export async function ensureLandedTable(client: pg.PoolClient, schema: string, def: ObjectDef): Promise<EvolutionReport> {
+  return evolveTable(client, schema, def);
 }

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { ObjectDef } from '../catalog/definition.js';
+import { fitIdent, qualify } from '../sql/ident.js';
+import { applyPlan, type EvolutionReport } from './apply.js';
+import { planEvolution } from './plan.js';
+
+/**
+ * Brings a landed table to its wanted definition: creates it, alters it, or
+ * drops and recreates it keeping the customer's views and indexes, all in one
+ * transaction, so that a concurrent reader sees the old table or the new one.
+ * Runs of different tenants share a table: they serialise here on a lock per
+ * table, and the plan is made under that lock.
+ */
+export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef): Promise<EvolutionReport> {
+  await client.query('BEGIN');
+  try {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
+    const plan = await planEvolution(client, schema, def);
+    const report = await applyPlan(client, plan);
+    await client.query('COMMIT');
+    return report;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Tenants of a table that must send a full refresh next, with the reason. */
+export async function fullRefreshRequired(
+  client: pg.ClientBase | pg.Pool,
+  schema: string,
+  key: { table: string; provider: string; customerId: string },
+): Promise<string | undefined> {
+  const { rows } = await client.query<{ reason: string }>(
+    `SELECT reason FROM ${qualify(schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
+    [key.table, key.provider, key.customerId],
+  );
+  return rows[0]?.reason;
+}
+
+/**
+ * Two objects whose names normalise alike ("Invoice" and "invoice") would
+ * share one table and overwrite each other's rows. The first object to land
+ * keeps the plain name (recorded in _pgland_tables); any other object gets the
+ * name with a hash of its own spelling.
+ */
+export async function claimTable(client: pg.ClientBase | pg.Pool, schema: string, def: ObjectDef): Promise<ObjectDef> {
+  const { rows } = await client.query<{ object: string; object_kind: string }>(
+    `SELECT object, object_kind FROM ${qualify(schema, '_pgland_tables')} WHERE table_name = $1`,
+    [def.table],
+  );
+  const owner = rows[0];
+  if (!owner || (owner.object === def.object && owner.object_kind === def.kind)) return def;
+  return { ...def, table: fitIdent(`${def.table}_${shortHash(`${def.kind}\u0001${def.object}`)}`, `${def.kind}\u0001${def.object}`) };
+}
+
+function shortHash(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 8);
+}
