@@ -36,6 +36,11 @@ export function summary(r: LoadResult, schema: string): string {
     `  problems   ${c.problems}${c.problems ? `  (see ${schema}._pgland_problems)` : ''}`,
   ];
   if (c.nulStripped) lines.push(`  NUL characters stripped: ${c.nulStripped}`);
+  if (r.evolution) {
+    lines.push(`  schema     ${r.evolution.action} of ${schema}.${r.evolution.table}${r.evolution.reasons.length ? ': ' + r.evolution.reasons.join('; ') : ''}`);
+    for (const n of r.evolution.notRestored) lines.push(`    not restored: ${n.label}: ${n.error} (definition kept in ${schema}._pgland_saved_views)`);
+  }
+  if (r.fullRefreshRequired) lines.push(`  next sync must be a full refresh: ${r.fullRefreshRequired}`);
   if (r.error) lines.push(`  error: ${r.error.message}`);
   return lines.join('\n');
 }
