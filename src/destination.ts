@@ -3,6 +3,7 @@ import { resolveObject, type ObjectRequest } from './catalog/declared.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
 import { openPool } from './connection/pool.js';
+import { openTunnelFor } from './connection/tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
 import type { WriteMode } from './merge/merge.js';
@@ -75,7 +76,12 @@ export interface Destination {
 export async function openDestination(config: DestinationInput, options: OpenOptions = {}): Promise<Destination> {
   const cfg = resolveDestination(config as Record<string, unknown>, options.env ?? {}, options.overrides ?? {});
   const log = options.log ?? silentLogger();
-  const pool = await openPool(cfg, log, options.poolSize ?? 4);
+  // The tunnel opens first and closes last; every pool connection is a channel of it.
+  const tunnel = await openTunnelFor(cfg, log);
+  const pool = await openPool(cfg, log, options.poolSize ?? 4, tunnel).catch(async (err: unknown) => {
+    await tunnel?.close();
+    throw err;
+  });
   try {
     const client = await pool.connect();
     try {
@@ -85,6 +91,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     }
   } catch (err) {
     await pool.end().catch(() => undefined);
+    await tunnel?.close();
     throw err;
   }
   const ctx: LoaderContext = {
@@ -122,7 +129,10 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     plan: (object) => withClient(pool, async (c) => planEvolution(c, cfg.schema, await claimTable(c, cfg.schema, resolveObject(object)))),
     plans: () => withClient(pool, (c) => planRecorded(c, cfg.schema)),
     runs: (filter) => listRuns(pool, cfg.schema, filter),
-    close: () => pool.end(),
+    close: async () => {
+      await pool.end();
+      await tunnel?.close();
+    },
   };
 }
 

@@ -1,12 +1,16 @@
-export { openDestination, type Destination, type LoadStreamOptions, type OpenOptions } from './destination.js';
+export { openDestination, type Destination, type LoadStreamOptions, type OpenOptions, type Watermark } from './destination.js';
 export { resolveDestination, type DestinationConfig } from './config/resolve.js';
 export { destinationSchema, type DestinationInput } from './config/schema.js';
+export { runCheck, type CheckReport, type StepResult } from './connection/check.js';
 export { startEmbedded, type EmbeddedOptions, type EmbeddedServer } from './embedded/server.js';
 export { commonObject, commonObjects, COMMON_CATALOG_VERSION } from './catalog/common.js';
 export { resolveObject, declaredColumns, tableNameFor, type DeclaredSchema } from './catalog/declared.js';
 export type { ObjectDef, ColumnDef, ObjectKind } from './catalog/definition.js';
 export type { LoadResult } from './load/loader.js';
 export type { RunCounts, RunRow, RunStatus, SyncMode } from './load/runs.js';
+export type { WriteMode, DeleteMode } from './merge/merge.js';
+export { planText, type EvolutionPlan } from './schema/plan.js';
+export type { EvolutionReport } from './schema/apply.js';
 export { PglandError } from './errors.js';
 export { quoteIdent, qualify, normaliseName } from './sql/ident.js';
 export { createLogger } from './log.js';

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeError, PglandError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
+import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
@@ -18,7 +19,7 @@ Environment:
 With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded PostgreSQL
 is started in .pgland/embedded.`;
 
-const USAGE_CODES = new Set(['config_invalid', 'unknown_object']);
+const USAGE_CODES = new Set(['config_invalid', 'unknown_object', 'ssh_key_invalid']);
 
 async function main(argv: string[]): Promise<number> {
   const log = createLogger();
@@ -73,6 +74,23 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('check')
+    .description('check the connection step by step: tunnel, reach, TLS, login, database, version, schema, grants, a write probe')
+    .option('--config <file>', 'destination config (JSON)')
+    .option('--json', 'print the report as JSON')
+    .addHelpText(
+      'after',
+      ENV_HELP.replace(/\nWith neither[\s\S]*$/, '') +
+        '\n  PGLAND_SSH_HOST, PGLAND_SSH_PORT, PGLAND_SSH_USER, PGLAND_SSH_HOST_KEY_FINGERPRINT\n' +
+        '  PGLAND_SSH_PRIVATE_KEY(_FILE), PGLAND_SSH_PASSPHRASE(_FILE), PGLAND_SSH_PASSWORD(_FILE)\n' +
+        '  PGLAND_SSLROOTCERT, PGLAND_SSLCERT, PGLAND_SSLKEY(_FILE), PGLAND_SSLSERVERNAME\n' +
+        '\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 config error. See docs/connecting.md.',
+    )
+    .action(async (flags) => {
+      code = await checkCommand(flags, log);
+    });
+
+  program
     .command('plan')
     .description('print the DDL the next run would execute to evolve landed tables; changes nothing')
     .option('--config <file>', 'destination config (JSON)')
@@ -108,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
       // The demo prints its own story; the logger speaks only of trouble unless asked.
       code = await demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
     });
+
 
   try {
     await program.parseAsync(argv);

@@ -1,9 +1,56 @@
 import { z } from 'zod';
 
-/** The secrets of a destination config: never logged, never echoed in errors. */
+/**
+ * The secrets of a destination config: never logged, never echoed in errors.
+ * Nested keys are written with a dot (ssh_tunnel.password).
+ */
 export const SECRET_KEYS = ['password', 'sslkey', 'url'] as const;
+export const SSH_SECRET_KEYS = ['private_key', 'passphrase', 'password'] as const;
 
 export const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** An OpenSSH SHA256 fingerprint as `ssh-keygen -lf` prints it: SHA256: and 43 characters of unpadded base64. */
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+
+/**
+ * The SSH bastion that the database is reached through (docs/connecting.md).
+ * Exactly one of private_key and password is usually given; both may be.
+ */
+export const sshTunnelSchema = z
+  .object({
+    /** Bastion host name or IP address. */
+    host: z.string().min(1),
+    /** Bastion SSH port. */
+    port: z.coerce.number().int().min(1).max(65535).default(22),
+    /** The user to log in to the bastion as. */
+    user: z.string().min(1),
+    /** Private key (ed25519, ECDSA or RSA; OpenSSH, PEM or PKCS#8): PEM text or a path. */
+    private_key: z.string().min(1).optional(),
+    /** A file holding the private key (same as giving its path as private_key). */
+    private_key_file: z.string().min(1).optional(),
+    /** Passphrase of an encrypted private key. */
+    passphrase: z.string().optional(),
+    /** A file holding the passphrase (trailing newline ignored). */
+    passphrase_file: z.string().min(1).optional(),
+    /** Password for password (or keyboard-interactive) authentication on the bastion. */
+    password: z.string().optional(),
+    /** A file holding the bastion password (trailing newline ignored). */
+    password_file: z.string().min(1).optional(),
+    /** The bastion's host key, pinned: SHA256:… as `ssh-keygen -lf` prints it. Required to load. */
+    host_key_fingerprint: z
+      .string()
+      .trim()
+      .regex(FINGERPRINT, 'must look like SHA256:<43 base64 characters>, as ssh-keygen -lf prints it')
+      .optional(),
+    /** Milliseconds between SSH keepalive messages (0: none). */
+    keepalive_interval_ms: z.coerce.number().int().min(0).default(10_000),
+    /** Unanswered keepalives after which the tunnel counts as lost. */
+    keepalive_count_max: z.coerce.number().int().min(1).default(3),
+    /** How often a lost tunnel is re-established for a new connection before giving up. */
+    reconnect_attempts: z.coerce.number().int().min(0).max(100).default(5),
+  })
+  .strict();
 
 /**
  * A destination config, as a file gives it. Key names follow libpq's so that
@@ -29,19 +76,23 @@ export const destinationSchema = z
     schema: z.string().min(1).max(63).default('pgland'),
     /** TLS mode, with libpq's meanings. */
     sslmode: z.enum(SSL_MODES).default('prefer'),
-    /** CA certificate(s): PEM text or a path. */
+    /** CA certificate(s): PEM text or a path; "system" for the usual public CAs. */
     sslrootcert: z.string().min(1).optional(),
     /** Client certificate: PEM text or a path. */
     sslcert: z.string().min(1).optional(),
     /** Client key: PEM text or a path. */
     sslkey: z.string().min(1).optional(),
+    /** The name the server certificate must carry (verify-full) and the TLS SNI name, when not `host`. */
+    sslservername: z.string().min(1).optional(),
+    /** Reach the database through an SSH bastion. */
+    ssh_tunnel: sshTunnelSchema.optional(),
     /** Soft deletes mark rows deleted; hard deletes remove them. */
     delete_mode: z.enum(['soft', 'hard']).default('soft'),
     /** Records per batch (one transaction each). */
     batch_size: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
     /** Upper bound on a batch's encoded size, in bytes. */
     batch_bytes: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
-    /** Milliseconds to wait for a connection. */
+    /** Milliseconds to wait for a connection (TCP, TLS, authentication; the SSH handshake too). */
     connect_timeout_ms: z.coerce.number().int().min(1).default(15_000),
     /** Milliseconds a single statement may run (0: no limit). */
     statement_timeout_ms: z.coerce.number().int().min(0).default(0),
@@ -58,3 +109,4 @@ export const destinationSchema = z
 
 export type DestinationInput = z.input<typeof destinationSchema>;
 export type DestinationFile = z.output<typeof destinationSchema>;
+export type SshTunnelFile = z.output<typeof sshTunnelSchema>;

@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
   settings?: Record<string, string>;
   /** Receives the server's own log lines. */
   onLog?: (line: string) => void;
+  /** The whole pg_hba.conf to use (written before each start); initdb's own when omitted. */
+  hba?: string;
 }
 
 export interface EmbeddedServer {
@@ -106,8 +108,11 @@ async function waitReady(child: ChildProcess, port: number, password: string, st
       await client.connect();
       await client.end();
       return;
-    } catch {
+    } catch (err) {
       await client.end().catch(() => undefined);
+      // A server that answers with an error (a pg_hba.conf that refuses this probe, say) is up.
+      const state = (err as { code?: unknown }).code;
+      if (typeof state === 'string' && /^[0-9A-Z]{5}$/.test(state) && state !== '57P03') return;
     }
     if (Date.now() > deadline) {
       child.kill('SIGQUIT');
@@ -147,6 +152,11 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const password = existsSync(join(dataDir, 'PG_VERSION'))
     ? readFileSync(join(dataDir, PASSWORD_FILE), 'utf8').trim()
     : await initCluster(dataDir, bins.initdb, runAs, fast);
+
+  if (options.hba !== undefined) {
+    writeFileSync(join(dataDir, 'pg_hba.conf'), options.hba, { mode: 0o600 });
+    own(join(dataDir, 'pg_hba.conf'), runAs);
+  }
 
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
