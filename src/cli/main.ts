@@ -3,12 +3,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeError, PglandError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
+import { addAirbyteCommand } from './airbyte.js';
 import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
 import { planCommand } from './plan.js';
 import { runsCommand, watermarkCommand } from './runs.js';
+import { addSingerCommand } from './singer.js';
 
 const ENV_HELP = `
 Environment:
@@ -127,6 +129,9 @@ async function main(argv: string[]): Promise<number> {
       code = await demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
     });
 
+
+  addSingerCommand(program, log, (c) => (code = c));
+  addAirbyteCommand(program, log, (c) => (code = c));
 
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { openDestination } from '../destination.js';
+import type { Logger } from '../log.js';
+import { singerConfig } from '../protocols/config.js';
+import { runSinger } from '../protocols/singer.js';
+import { readConfigFile } from './config-file.js';
+import { EXIT } from './exit.js';
+
+/** Writes one line to stdout, waiting for the pipe when it is full. */
+export async function writeLine(line: string): Promise<void> {
+  if (!process.stdout.write(line + '\n')) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+}
+
+/** The first SIGINT or SIGTERM cancels (the batch in flight rolls back, no later STATE is written); a second one exits at once. */
+export function cancelOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(EXIT.failure);
+    log.warn({ signal: sig }, 'cancelling: rolling back the batch in flight');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // A sync waiting for its next message stops reading: the input ends, the run is cancelled.
+  controller.signal.addEventListener('abort', () => process.stdin.destroy(), { once: true });
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/**
+ * `pgland singer --config F`: a Singer target. Exit 0 when the input was
+ * landed (rejected lines and problems are recorded and logged: a non-zero
+ * exit would fail the whole Meltano pipeline), 1 when it stopped, 2 on a bad
+ * config.
+ */
+export async function singerCommand(flags: { config: string }, log: Logger): Promise<number> {
+  const { destination, options } = singerConfig(await readConfigFile(flags.config));
+  const dest = await openDestination(destination, { log, env: process.env });
+  const cancel = cancelOnSignals(log);
+  try {
+    const result = await runSinger(dest, { input: process.stdin, emit: writeLine, log, signal: cancel.signal }, options);
+    log.info(
+      {
+        records: result.records,
+        states: result.statesEmitted,
+        streams: result.streams.map((s) => ({ stream: s.stream, table: s.table, runs: s.runs, inserted: s.counts.inserted, updated: s.counts.updated, rejected: s.counts.rejected, problems: s.counts.problems, retired: s.retired })),
+      },
+      'singer: input landed',
+    );
+    return EXIT.ok;
+  } finally {
+    cancel.dispose();
+    await dest.close();
+  }
+}
+
+export function addSingerCommand(program: Command, log: Logger, done: (code: number) => void): void {
+  program
+    .command('singer')
+    .description('a Singer target (Meltano): SCHEMA, RECORD, STATE and ACTIVATE_VERSION on stdin; each STATE on stdout once what came before it is committed')
+    .requiredOption('--config <file>', 'config (JSON): pgland\'s keys, or the keys of Meltano\'s Postgres targets (docs/protocols.md)')
+    .addHelpText(
+      'after',
+      '\nEnvironment: the PGLAND_* variables of `pgland load --help` override the config file; PGLAND_LOG_LEVEL sets the log level (logs go to stderr).' +
+        '\nExit codes: 0 landed (rejects and problems are logged, not fatal), 1 failed or a malformed message (named by its line), 2 config error.',
+    )
+    .action(async (flags: { config: string }) => done(await singerCommand(flags, log)));
+}

@@ -1,0 +1,93 @@
+import { PglandError } from '../errors.js';
+import type { Line } from '../input/lines.js';
+
+export type Protocol = 'Singer' | 'Airbyte';
+
+/**
+ * A line that is not a valid message of the protocol. Fatal in both
+ * ecosystems: the run stops, and the message names the line.
+ */
+export class ProtocolError extends PglandError {
+  constructor(
+    readonly lineNumber: number,
+    message: string,
+    hint?: string,
+  ) {
+    super('protocol_error', `line ${lineNumber}: ${message}`, { ...(hint ? { hint } : {}), context: { line: lineNumber } });
+  }
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A parsed message: a JSON object with a string `type`, and the line it came from. */
+export interface Message {
+  line: Line;
+  type: string;
+  body: Record<string, unknown>;
+}
+
+/** Parses one input line as a message of the protocol, or throws a ProtocolError naming the line. */
+export function parseMessage(line: Line, protocol: Protocol): Message {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch (err) {
+    throw new ProtocolError(line.lineNumber, `not valid JSON (${(err as Error).message}); every line must be one ${protocol} message`);
+  }
+  if (!isPlainObject(value)) throw new ProtocolError(line.lineNumber, `a ${protocol} message must be a JSON object`);
+  if (typeof value.type !== 'string') {
+    throw new ProtocolError(line.lineNumber, `the message has no "type"; every ${protocol} message names its type`);
+  }
+  return { line, type: value.type, body: value };
+}
+
+/** Field readers that name the message, the field and the line when the field is wrong. */
+export class Fields {
+  constructor(private readonly m: Message) {}
+
+  private fail(field: string, expected: string): never {
+    throw new ProtocolError(this.m.line.lineNumber, `${this.m.type} message: "${field}" must be ${expected}`);
+  }
+
+  string(field: string): string {
+    const v = this.m.body[field];
+    if (typeof v !== 'string' || v.length === 0) this.fail(field, 'a non-empty string');
+    return v;
+  }
+
+  optionalString(field: string): string | undefined {
+    const v = this.m.body[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') this.fail(field, 'a string');
+    return v;
+  }
+
+  object(field: string): Record<string, unknown> {
+    const v = this.m.body[field];
+    if (!isPlainObject(v)) this.fail(field, 'a JSON object');
+    return v;
+  }
+
+  optionalInteger(field: string): number | undefined {
+    const v = this.m.body[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.fail(field, 'an integer');
+    return v;
+  }
+
+  integer(field: string): number {
+    const v = this.optionalInteger(field);
+    if (v === undefined) this.fail(field, 'an integer');
+    return v;
+  }
+
+  /** A list of strings; absent or null is an empty list. */
+  strings(field: string): string[] {
+    const v = this.m.body[field];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) this.fail(field, 'a list of strings');
+    return v as string[];
+  }
+}
