@@ -24,7 +24,7 @@ RUN npm ci --no-audit --no-fund \
 RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- runtime
-FROM node:20-bookworm-slim
+FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # Owned by root and read-only for the user that runs pgland.
@@ -40,3 +40,18 @@ USER node
 WORKDIR /data
 ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
 CMD ["--help"]
+
+# ---- the service: `pgland serve` (docs/service.md)
+#   docker build --target serve -t pgland-serve .
+#   docker run --init -p 8080:8080 -v pgland-control:/data \
+#       -e PGLAND_SECRET_KEY -e PGLAND_API_TOKEN pgland-serve
+#   (workers: the same image with `serve --worker` and PGLAND_CONTROL_URL)
+FROM runtime AS serve
+ENV PGLAND_SERVE_HOST=0.0.0.0 PGLAND_SERVE_PORT=8080
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.PGLAND_SERVE_PORT + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["serve"]
+
+# ---- the default image (the last stage): the CLI, as above
+FROM runtime

@@ -2,6 +2,7 @@ export { openDestination, type Destination, type LoadStreamOptions, type OpenOpt
 export { resolveDestination, type DestinationConfig } from './config/resolve.js';
 export { destinationSchema, type DestinationInput } from './config/schema.js';
 export { runCheck, type CheckReport, type StepResult } from './connection/check.js';
+export { startService, type Service, type ServiceOptions } from './service/service.js';
 export { startEmbedded, type EmbeddedOptions, type EmbeddedServer } from './embedded/server.js';
 export { commonObject, commonObjects, COMMON_CATALOG_VERSION } from './catalog/common.js';
 export { resolveObject, declaredColumns, tableNameFor, type DeclaredSchema } from './catalog/declared.js';

@@ -10,6 +10,7 @@ import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
 import { planCommand } from './plan.js';
 import { runsCommand, watermarkCommand } from './runs.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 import { addSingerCommand } from './singer.js';
 
 const ENV_HELP = `
@@ -129,6 +130,19 @@ async function main(argv: string[]): Promise<number> {
       code = await demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
     });
 
+  program
+    .command('serve')
+    .description('run pgland as a service: HTTP API (destinations, runs, webhooks, schedules) and scheduled jobs')
+    .option('--port <n>', 'HTTP port (default 8080; 0: any free one)')
+    .option('--host <address>', 'address to listen on (default 127.0.0.1)')
+    .option('--worker', 'only take scheduled jobs (no API): more workers on other machines')
+    .option('--control-url <url>', 'postgres:// URL of the control database (default: embedded, in --data-dir)')
+    .option('--data-dir <dir>', 'where the embedded control database keeps its files (default .pgland/control)')
+    .option('--concurrency <n>', 'scheduled jobs this process runs at once (default 1)')
+    .addHelpText('after', SERVE_HELP)
+    .action(async (flags) => {
+      code = await serveCommand(flags, log);
+    });
 
   addSingerCommand(program, log, (c) => (code = c));
   addAirbyteCommand(program, log, (c) => (code = c));

@@ -13,10 +13,10 @@ interface Migration {
   text: string;
 }
 
-async function loadMigrations(): Promise<Migration[]> {
-  const files = (await readdir(SQL_DIR)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+async function loadMigrations(dir: string): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
   return Promise.all(
-    files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, text: await readFile(join(SQL_DIR, name), 'utf8') })),
+    files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, text: await readFile(join(dir, name), 'utf8') })),
   );
 }
 
@@ -73,12 +73,15 @@ export async function ensureSchema(client: pg.PoolClient, schema: string): Promi
   }
 }
 
-/** Applies the numbered files of sql/ that this schema has not seen, in order. */
-export async function migrate(client: pg.PoolClient, schema: string): Promise<number> {
+/**
+ * Applies the numbered files of sql/ (or of `dir`: the service's control
+ * database uses sql/control/) that this schema has not seen, in order.
+ */
+export async function migrate(client: pg.PoolClient, schema: string, dir: string = SQL_DIR): Promise<number> {
   await ensureSchema(client, schema);
   const table = `${quoteIdent(schema)}._pgland_migrations`;
   let applied = 0;
-  for (const m of await loadMigrations()) {
+  for (const m of await loadMigrations(dir)) {
     const done = await inTransaction(client, async () => {
       await lockSchema(client, schema);
       await client.query(

@@ -1,0 +1,181 @@
+import { once } from 'node:events';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { newEncodeStats } from '../encode/copy-text.js';
+import { encodeRecord, type Problem } from '../encode/record.js';
+import { parseEnvelope, type Reject } from '../input/envelope.js';
+import { readLines } from '../input/lines.js';
+import { lockStage, RunClosedError, staged, stagingTables, type DeferredRun } from './deferred.js';
+
+/** What staging one request's records of a deferred run (src/load/deferred.ts) did. */
+export interface StagedBatch {
+  batchNo: number;
+  firstLine: number;
+  lastLine: number;
+  rowsRead: number;
+  records: number;
+  rejected: number;
+  problems: number;
+  /** The batch number was staged before: nothing was read from this input. */
+  alreadyStaged: boolean;
+}
+
+/** PostgreSQL text cannot hold NUL; metadata keeps what it can of a hostile value. */
+function clean(text: string | null): string | null {
+  return text === null ? null : text.replace(/\0/g, '\\0');
+}
+
+function notesSql(table: string, rejects: Reject[], problems: Problem[]): { text: string; values: unknown[] } {
+  return {
+    text: `INSERT INTO ${table} (kind, line_number, record_id, field, column_name, reason, value_excerpt, raw_text)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+    values: [
+      [...rejects.map(() => 'reject'), ...problems.map(() => 'problem')],
+      [...rejects.map((r) => r.lineNumber), ...problems.map((p) => p.lineNumber)],
+      [...rejects.map((r) => clean(r.recordId)), ...problems.map((p) => clean(p.recordId))],
+      [...rejects.map(() => null), ...problems.map((p) => clean(p.field))],
+      [...rejects.map(() => null), ...problems.map((p) => p.column)],
+      [...rejects.map((r) => clean(r.reason)), ...problems.map((p) => clean(p.reason))],
+      [...rejects.map(() => null), ...problems.map((p) => clean(p.valueExcerpt))],
+      [...rejects.map((r) => clean(r.rawText)), ...problems.map(() => null)],
+    ],
+  };
+}
+
+const WRITE_CHUNK = 256 * 1024;
+
+/**
+ * Stages one request's NDJSON records, in one transaction: COPY into the
+ * run's stage, keep the lines that could not be landed and the values that
+ * did not fit, record the batch. A failure anywhere (the input, the
+ * connection) destroys the COPY and rolls back: nothing of the batch stays.
+ * Given a batch number that is already staged, nothing is read and the
+ * earlier result is returned, so a client may resend a batch whose answer it
+ * lost.
+ */
+export async function stageBatch(
+  pool: pg.Pool,
+  run: DeferredRun,
+  input: AsyncIterable<Buffer | string>,
+  options: { batchNo?: number } = {},
+): Promise<StagedBatch> {
+  const t = stagingTables(run);
+  const client = await pool.connect();
+  let broken = false;
+  let copy: ReturnType<typeof copyFrom> | undefined;
+  let copyError: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await lockStage(client, run.runId);
+    if (!(await staged(client, run))) throw new RunClosedError(run.runId);
+    if (options.batchNo !== undefined) {
+      const { rows } = await client.query(`SELECT * FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
+      if (rows[0]) {
+        await client.query('ROLLBACK');
+        return { ...batchOf(rows[0] as BatchRow), alreadyStaged: true };
+      }
+    }
+    const { rows } = await client.query<{ next_no: number; offset: string }>(
+      `SELECT coalesce(max(batch_no), 0) + 1 AS next_no, coalesce(max(first_line + lines), 0) AS offset FROM ${t.batches}`,
+    );
+    const batchNo = options.batchNo ?? rows[0]!.next_no;
+    const offset = Number(rows[0]!.offset);
+
+    const stream = client.query(copyFrom(`COPY ${t.stage} FROM STDIN`));
+    copy = stream;
+    stream.on('error', (e: Error) => (copyError ??= e));
+    const send = async (chunk: string): Promise<void> => {
+      if (copyError) throw copyError;
+      if (stream.write(chunk)) return;
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          stream.off('error', onError);
+          resolve();
+        };
+        const onError = (e: Error): void => {
+          stream.off('drain', onDrain);
+          reject(e);
+        };
+        stream.once('drain', onDrain);
+        stream.once('error', onError);
+      });
+    };
+
+    const stats = newEncodeStats();
+    const rejects: Reject[] = [];
+    const problems: Problem[] = [];
+    let pending = '';
+    let rowsRead = 0;
+    let records = 0;
+    let lines = 0;
+    for await (const line of readLines(input)) {
+      lines = line.lineNumber;
+      rowsRead++;
+      const parsed = parseEnvelope({ lineNumber: offset + line.lineNumber, text: line.text });
+      if ('reject' in parsed) {
+        rejects.push(parsed.reject);
+        continue;
+      }
+      pending += encodeRecord(parsed.record, run.def, stats, problems);
+      records++;
+      if (pending.length >= WRITE_CHUNK) {
+        const chunk = pending;
+        pending = '';
+        await send(chunk);
+      }
+    }
+    if (pending) await send(pending);
+    if (copyError) throw copyError;
+    const finished = once(stream, 'finish');
+    stream.end();
+    await finished;
+    copy = undefined;
+
+    if (rejects.length + problems.length > 0) await client.query(notesSql(t.notes, rejects, problems));
+    const inserted = await client.query<BatchRow>(
+      `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+      [batchNo, offset, lines, rowsRead, records, rejects.length, problems.length, stats.nulStripped],
+    );
+    await client.query('COMMIT');
+    return { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
+  } catch (err) {
+    if (copy && !copyError && !copy.destroyed) {
+      // CopyFail makes the server abort the COPY; wait until the stream
+      // settles so that the connection is in a known state before ROLLBACK.
+      const settled = once(copy, 'close').catch(() => undefined);
+      copy.destroy(err as Error);
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    }
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+interface BatchRow {
+  batch_no: number;
+  first_line: string;
+  lines: string;
+  rows_read: string;
+  records: string;
+  rejected: string;
+  problems: string;
+}
+
+function batchOf(r: BatchRow): Omit<StagedBatch, 'alreadyStaged'> {
+  return {
+    batchNo: r.batch_no,
+    firstLine: Number(r.first_line) + 1,
+    lastLine: Number(r.first_line) + Number(r.lines),
+    rowsRead: Number(r.rows_read),
+    records: Number(r.records),
+    rejected: Number(r.rejected),
+    problems: Number(r.problems),
+  };
+}

@@ -1,0 +1,355 @@
+import type pg from 'pg';
+import type { ObjectDef } from '../catalog/definition.js';
+import { isRetryable } from '../connection/retry.js';
+import { describeError, PglandError } from '../errors.js';
+import { mergeSql, type DeleteMode, type MergeCounts, type MergeOptions, type WriteMode } from '../merge/merge.js';
+import { PGLAND_VERSION } from '../package.js';
+import { qualify, quoteIdent } from '../sql/ident.js';
+import { createStageSql, STAGE_TABLE } from '../stage/stage.js';
+import { abandonStaleRuns, finishRun } from './finish.js';
+import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
+import type { EvolutionReport } from '../schema/apply.js';
+import { ensureLandedTable } from './loader.js';
+import { addRunCountsSql, finishRunSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+
+/**
+ * A deferred run: a run whose records arrive in several requests (service
+ * mode) and land only when it is committed. Each request's records are COPYed
+ * into the run's own staging table (an UNLOGGED table in the destination
+ * schema, the same columns as the per-batch temp table); nothing touches the
+ * landed table until commit, which merges the whole run in ONE transaction
+ * with the same merge statement as a batch, then records the outcome (a full
+ * refresh's deletions, the watermark) as every run does. Abort drops the
+ * staging tables: an aborted run changes nothing that readers see.
+ *
+ * Line numbers continue from one request to the next (as if the bodies were
+ * one file), so "on equal timestamps the later line wins" holds across them.
+ */
+export interface DeferredRun {
+  runId: string;
+  schema: string;
+  def: ObjectDef;
+  provider: string;
+  customerId: string;
+  mode: SyncMode;
+  write: WriteMode;
+  matchColumn: string;
+  ignoreDeletes: boolean;
+  deleteMode: DeleteMode;
+}
+
+/** The three tables a deferred run stages into, quoted and qualified. */
+export function stagingTables(run: Pick<DeferredRun, 'schema' | 'runId'>): { stage: string; batches: string; notes: string; stageName: string } {
+  const base = `_pgland_stage_${run.runId.replace(/-/g, '')}`;
+  return {
+    stageName: base,
+    stage: qualify(run.schema, base),
+    batches: qualify(run.schema, `${base}_batches`),
+    notes: qualify(run.schema, `${base}_notes`),
+  };
+}
+
+export function mergeOptionsOf(run: DeferredRun): MergeOptions {
+  return {
+    schema: run.schema,
+    def: run.def,
+    provider: run.provider,
+    customerId: run.customerId,
+    runId: run.runId,
+    write: run.write,
+    deleteMode: run.deleteMode,
+    ignoreDeletes: run.ignoreDeletes,
+    matchColumn: run.matchColumn,
+    trackSeen: run.mode === 'full',
+    stageTable: stagingTables(run).stage,
+  };
+}
+
+/** The run is no longer open for batches: committed, aborted, or never staged. */
+export class RunClosedError extends PglandError {
+  constructor(runId: string) {
+    super('run_closed', `run ${runId} is not open: it was committed or aborted`, { hint: 'open a new run', context: { runId } });
+  }
+}
+
+async function inTransaction<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Serialises the requests of one run: batches take turns, commit and abort wait for the batch in flight. */
+export async function lockStage(client: pg.PoolClient, runId: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.stage.' || $1::text, 0))`, [runId]);
+}
+
+export async function staged(client: pg.PoolClient, run: DeferredRun): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [stagingTables(run).stage]);
+  return rows[0]!.ok;
+}
+
+/**
+ * Creates the run's staging tables. The stage is created LIKE the per-batch
+ * temp table, so both always have the same columns in the order encodeRecord
+ * writes them.
+ */
+export async function openDeferred(pool: pg.Pool, run: DeferredRun): Promise<void> {
+  const t = stagingTables(run);
+  const client = await pool.connect();
+  try {
+    await inTransaction(client, async () => {
+      await client.query(createStageSql(run.def));
+      await client.query(`CREATE UNLOGGED TABLE ${t.stage} (LIKE pg_temp.${quoteIdent(STAGE_TABLE)})`);
+      // The ledger and the notes are logged tables: after a server crash empties
+      // the unlogged stage, the ledger still says what was staged, and the
+      // commit refuses to land a run that lost records.
+      await client.query(`CREATE TABLE ${t.batches} (
+        batch_no      integer PRIMARY KEY,
+        first_line    bigint NOT NULL,   -- line numbers before this batch's
+        lines         bigint NOT NULL,
+        rows_read     bigint NOT NULL,
+        records       bigint NOT NULL,
+        rejected      bigint NOT NULL,
+        problems      bigint NOT NULL,
+        nul_stripped  bigint NOT NULL,
+        received_at   timestamptz NOT NULL DEFAULT now())`);
+      await client.query(`CREATE TABLE ${t.notes} (
+        kind           text NOT NULL CHECK (kind IN ('reject', 'problem')),
+        line_number    bigint NOT NULL,
+        record_id      text,
+        field          text,
+        column_name    text,
+        reason         text NOT NULL,
+        value_excerpt  text,
+        raw_text       text)`);
+    });
+  } finally {
+    client.release();
+  }
+}
+
+export interface DeferredOutcome {
+  status: RunStatus;
+  counts: RunCounts;
+  /** The tenant's object's watermark after the run (moved only by a completed run). */
+  watermark: Date | null;
+  error?: string;
+  /** What schema evolution did at commit, when it changed anything. */
+  evolution?: EvolutionReport;
+}
+
+async function runStatus(client: pg.PoolClient, run: DeferredRun): Promise<RunStatus | undefined> {
+  const { rows } = await client.query<{ status: RunStatus }>(`SELECT status FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [run.runId]);
+  return rows[0]?.status;
+}
+
+async function watermarkOf(client: pg.PoolClient, run: DeferredRun): Promise<Date | null> {
+  const { rows } = await client.query<{ high_water_mark: Date }>(
+    `SELECT high_water_mark FROM ${qualify(run.schema, '_pgland_watermarks')} WHERE provider = $1 AND customer_id = $2 AND object = $3`,
+    [run.provider, run.customerId, run.def.object],
+  );
+  return rows[0]?.high_water_mark ?? null;
+}
+
+function runRow(run: DeferredRun): Parameters<typeof insertRunSql>[1] {
+  return {
+    runId: run.runId,
+    provider: run.provider,
+    customerId: run.customerId,
+    object: run.def.object,
+    objectKind: run.def.kind,
+    table: run.def.table,
+    mode: run.mode,
+    writeMode: run.write,
+    version: PGLAND_VERSION,
+    options: { delete_mode: run.deleteMode, match_column: run.matchColumn, ignore_deletes: run.ignoreDeletes, deferred: true },
+  };
+}
+
+/**
+ * The merge: under the object's lock, in ONE transaction, the run is recorded,
+ * the whole stage is merged with the batch merge statement, its rejects,
+ * problems, counters and batches are recorded and the staging tables dropped.
+ * Returns the totals that the merge statement reported.
+ */
+async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<void> {
+  const t = stagingTables(run);
+  const o = mergeOptionsOf(run);
+  await inTransaction(client, async () => {
+    await lockStage(client, run.runId);
+    if (!(await staged(client, run))) throw new RunClosedError(run.runId);
+    await client.query(insertRunSql(run.schema, runRow(run)));
+    await abandonStaleRuns(client, o, run.def.object);
+    const totals = (
+      await client.query<{ batches: string; rows_read: string; records: string; nul: string }>(
+        `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
+                coalesce(sum(nul_stripped), 0) AS nul FROM ${t.batches}`,
+      )
+    ).rows[0]!;
+    const counts = zeroCounts();
+    counts.batches = Number(totals.batches);
+    counts.rowsRead = Number(totals.rows_read);
+    counts.nulStripped = Number(totals.nul);
+    const records = Number(totals.records);
+    const { rows: inStage } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.stage}`);
+    if (Number(inStage[0]!.n) !== records) {
+      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${inStage[0]!.n} are left (the destination server restarted, which empties unlogged tables)`, {
+        hint: 'nothing of the run landed: open a new run and send its batches again',
+        context: { runId: run.runId },
+      });
+    }
+    let maxLastModified: Date | null = null;
+    if (records > 0) {
+      const { rows } = await client.query<MergeCounts>(mergeSql(o));
+      const r = rows[0]!;
+      const distinct = Number(r.distinct_records);
+      counts.inserted = Number(r.inserted);
+      counts.updated = Number(r.updated);
+      counts.deleted = Number(r.deleted);
+      counts.undeleted = Number(r.undeleted);
+      counts.skipped = Number(r.skipped);
+      counts.superseded = records - distinct;
+      counts.unchanged = distinct - counts.inserted - counts.updated - counts.deleted - counts.skipped;
+      counts.problems += Number(r.duplicates);
+      maxLastModified = r.max_lm;
+    }
+    const rejected = await client.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
+       SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
+      [run.runId],
+    );
+    const problems = await client.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_problems')} (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
+       SELECT $1::uuid, line_number, record_id, field, column_name, reason, value_excerpt FROM ${t.notes} WHERE kind = 'problem'`,
+      [run.runId],
+    );
+    counts.rejected = rejected.rowCount ?? 0;
+    counts.problems += problems.rowCount ?? 0;
+    await client.query(addRunCountsSql(run.schema, run.runId, counts, maxLastModified));
+    await client.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read)
+       SELECT $1::uuid, batch_no, rows_read FROM ${t.batches}`,
+      [run.runId],
+    );
+    await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+  });
+}
+
+/** A commit that failed for good: the run is recorded as failed and its stage dropped; nothing landed. */
+async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: string): Promise<void> {
+  const t = stagingTables(run);
+  await inTransaction(client, async () => {
+    await lockStage(client, run.runId);
+    if ((await runStatus(client, run)) === undefined) await client.query(insertRunSql(run.schema, runRow(run)));
+    await client.query(`DROP TABLE IF EXISTS ${t.stage}, ${t.batches}, ${t.notes}`);
+    await client.query(`DELETE FROM ${qualify(run.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [run.runId]);
+    await client.query(finishRunSql(run.schema, run.runId, 'failed', error));
+  });
+}
+
+/**
+ * Commits a deferred run: takes the object's lock (waiting up to
+ * lockTimeoutMs, then object_locked), merges the stage in one transaction,
+ * then records the outcome with finishRun: a full refresh's deletions, the
+ * watermark, the status. Safe to call again after a lost answer or a crash:
+ * a run already merged is only finished, a finished one only reported.
+ * Transient failures (a lost connection) are thrown and leave the run
+ * committable; any other failure records the run as failed.
+ */
+export async function commitDeferred(
+  ctx: { pool: pg.Pool; lockTimeoutMs: number },
+  run: DeferredRun,
+): Promise<DeferredOutcome> {
+  const key: ObjectKey = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
+  const client = await ctx.pool.connect();
+  if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+  let broken = false;
+  try {
+    await acquireObjectLock(client, key, ctx.lockTimeoutMs);
+  } catch (err) {
+    client.release(true);
+    throw err;
+  }
+  try {
+    let status = await runStatus(client, run);
+    let error: string | undefined;
+    let evolution: EvolutionReport | undefined;
+    if (status === undefined) {
+      try {
+        const report = await ensureLandedTable(client, run.schema, run.def);
+        if (report.action !== 'none') evolution = report;
+        await mergeStage(client, run);
+        status = 'running';
+      } catch (err) {
+        if (isRetryable(err) || err instanceof RunClosedError) throw err;
+        error = describeError(err);
+        await recordFailure(client, run, error);
+        status = 'failed';
+      }
+    }
+    if (status === 'running') {
+      const merged = await readRunCounts(client, run.schema, run.runId);
+      const outcome: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
+      await finishRun(client, mergeOptionsOf(run), { full: run.mode === 'full', status: outcome, error: null });
+      status = outcome;
+    }
+    const counts = await readRunCounts(client, run.schema, run.runId);
+    if (status === 'failed' && error === undefined) {
+      const { rows } = await client.query<{ error: string | null }>(`SELECT error FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [run.runId]);
+      error = rows[0]?.error ?? undefined;
+    }
+    const watermark = await watermarkOf(client, run);
+    return { status: status!, counts, watermark, ...(evolution ? { evolution } : {}), ...(error !== undefined ? { error } : {}) };
+  } catch (err) {
+    broken = !(err instanceof PglandError);
+    throw err;
+  } finally {
+    if (!broken) {
+      try {
+        await releaseObjectLock(client, key);
+      } catch {
+        broken = true;
+      }
+    }
+    // A connection whose state is in doubt is destroyed: that also drops the lock.
+    client.release(broken);
+  }
+}
+
+/**
+ * Aborts a deferred run: drops its staging tables and records it as
+ * cancelled with what it had read. The landed table, the watermark and the
+ * full-refresh bookkeeping are not touched.
+ */
+export async function abortDeferred(pool: pg.Pool, run: DeferredRun): Promise<RunCounts> {
+  const t = stagingTables(run);
+  const client = await pool.connect();
+  try {
+    return await inTransaction(client, async () => {
+      await lockStage(client, run.runId);
+      const counts = zeroCounts();
+      if (await staged(client, run)) {
+        const { rows } = await client.query<{ batches: string; rows_read: string }>(
+          `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read FROM ${t.batches}`,
+        );
+        counts.batches = Number(rows[0]!.batches);
+        counts.rowsRead = Number(rows[0]!.rows_read);
+      }
+      await client.query(`DROP TABLE IF EXISTS ${t.stage}, ${t.batches}, ${t.notes}`);
+      if ((await runStatus(client, run)) === undefined) {
+        await client.query(insertRunSql(run.schema, runRow(run)));
+        await client.query(addRunCountsSql(run.schema, run.runId, counts, null));
+        await client.query(finishRunSql(run.schema, run.runId, 'cancelled', 'aborted before commit: nothing of it landed'));
+      }
+      return counts;
+    });
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from './context.js';
+import type { ScheduleInput } from './schedules.js';
+import * as S from './schemas.js';
+
+const tags = ['schedules'];
+
+/** Cron schedules per (destination, tenant, object), run as jobs by workers. */
+export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const store = ctx.scheduler.schedules;
+  app.post(
+    '/schedules',
+    {
+      schema: {
+        summary: 'Schedule an object\'s sync',
+        description: 'At each cron slot a worker reads the source (a command\'s stdout, or a URL, serving NDJSON) and lands it. One run per destination, tenant and object at a time.',
+        tags,
+        body: S.scheduleBody,
+        response: { 201: S.schedule, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody },
+      },
+    },
+    async (req, reply) => reply.code(201).send(store.view(await store.create(req.body as ScheduleInput))),
+  );
+  app.get(
+    '/schedules',
+    { schema: { summary: 'List schedules', tags, response: { 200: { type: 'object', properties: { schedules: { type: 'array', items: S.schedule } } } } } },
+    async () => ({ schedules: (await store.list()).map((s) => store.view(s)) }),
+  );
+  app.get('/schedules/:id', { schema: { summary: 'Read a schedule', tags, params: S.idParams, response: { 200: S.schedule, 404: S.errorBody } } }, async (req) =>
+    store.view(await store.get((req.params as { id: string }).id)),
+  );
+  app.put(
+    '/schedules/:id',
+    { schema: { summary: 'Replace a schedule', tags, params: S.idParams, body: S.scheduleBody, response: { 200: S.schedule, 400: S.errorBody, 404: S.errorBody } } },
+    async (req) => store.view(await store.update((req.params as { id: string }).id, req.body as ScheduleInput)),
+  );
+  app.delete(
+    '/schedules/:id',
+    { schema: { summary: 'Delete a schedule', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody } } },
+    async (req, reply) => {
+      await store.delete((req.params as { id: string }).id);
+      return reply.code(204).send();
+    },
+  );
+  app.post(
+    '/schedules/:id/run',
+    {
+      schema: {
+        summary: 'Run a schedule now',
+        description: 'Queues a job at once, beside the cron slots. queued=false when pg-boss refused it.',
+        tags,
+        params: S.idParams,
+        response: { 202: S.job, 404: S.errorBody },
+      },
+    },
+    async (req, reply) => {
+      const jobId = await ctx.scheduler.trigger((req.params as { id: string }).id);
+      return reply.code(202).send({ job_id: jobId, queued: jobId !== null });
+    },
+  );
+  app.get(
+    '/jobs/dead-letters',
+    {
+      schema: {
+        summary: 'Scheduled runs that kept failing',
+        tags,
+        response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, data: {}, created_on: { type: 'string', format: 'date-time' } } } } } } },
+      },
+    },
+    async () => ({ jobs: await ctx.scheduler.deadLetters() }),
+  );
+}

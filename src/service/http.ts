@@ -1,0 +1,136 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isRetryable } from '../connection/retry.js';
+import { describeError, PglandError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { buildOpenApi, type RouteDoc } from './openapi.js';
+import { COMPONENTS } from './schemas.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** No bearer token needed (health, metrics, the OpenAPI document, signed inbound webhooks). */
+    public?: boolean;
+    /** The body is streamed NDJSON (documented as application/x-ndjson). */
+    ndjson?: boolean;
+  }
+}
+
+/** HTTP status of each error code pgland's API answers with. */
+const STATUS: Record<string, number> = {
+  not_found: 404,
+  config_invalid: 400,
+  unknown_object: 400,
+  ssh_key_invalid: 400,
+  input_failed: 400,
+  conflict: 409,
+  run_closed: 409,
+  object_locked: 409,
+  body_too_large: 413,
+  unsupported_encoding: 415,
+  unauthorized: 401,
+};
+
+/**
+ * After a streamed body's route is done (or failed early), the rest of the
+ * body is read and dropped, so the answer can go out on a healthy socket and
+ * a gunzip in between stops working.
+ */
+export function settleBody(req: FastifyRequest): void {
+  const body = req.body as Readable | undefined;
+  if (body && body !== (req.raw as unknown)) {
+    req.raw.unpipe();
+    body.destroy();
+  }
+  if (!req.raw.readableEnded) req.raw.resume();
+}
+
+/** Errors of the destination database or the way to it (src/connection/diagnose.ts, tunnel.ts): 502. */
+const DESTINATION_FAILURE =
+  /^(auth_failed|cert_auth_failed|client_cert_required|connect_|connection_|dns_|hba_|host_|permission_denied|query_timeout|server_starting|ssl_|tls_|too_many_connections|unknown_database|bastion_|tunnel_|schema_create_denied)/;
+
+export function sendError(reply: FastifyReply, status: number, code: string, message: string, hint?: string): FastifyReply {
+  return reply.code(status).send({ error: { code, message, ...(hint ? { hint } : {}) } });
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/**
+ * The fastify instance with what every route shares: bearer-token auth
+ * (constant-time), errors as `{error: {code, message, hint}}`, every JSON
+ * body validated against its route's schema (unknown keys refused, not
+ * dropped), and NDJSON bodies passed through as a stream (gunzipped when
+ * Content-Encoding is gzip), never buffered whole.
+ */
+export function createHttp(options: { log: Logger; apiToken?: string; title: string; version: string }): {
+  app: FastifyInstance;
+  openapi: () => Record<string, unknown>;
+} {
+  const app = fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: 'idle',
+  });
+  const routes: RouteDoc[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'HEAD' || (Array.isArray(route.method) && route.method.includes('HEAD'))) return;
+    routes.push({ method: route.method, url: route.url, schema: (route.schema ?? {}) as Record<string, unknown>, config: route.config ?? {} });
+  });
+
+  const token = options.apiToken ? digest(options.apiToken) : undefined;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!token || req.routeOptions.config.public) return;
+    const header = req.headers.authorization ?? '';
+    const given = header.startsWith('Bearer ') ? digest(header.slice(7)) : undefined;
+    if (!given || !timingSafeEqual(given, token)) {
+      return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized', 'a valid bearer token is required', 'send Authorization: Bearer <PGLAND_API_TOKEN>');
+    }
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, route: req.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.addContentTypeParser(['application/x-ndjson', 'application/jsonl'], (req: FastifyRequest, payload: IncomingMessage, done) => {
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding === 'identity') return done(null, payload);
+    if (encoding === 'gzip' || encoding === 'x-gzip') {
+      // pipe, not pipeline: a bad gzip stream must fail the batch, not destroy
+      // the request (the answer still has to go out on its socket).
+      const gunzip = createGunzip();
+      // The reader sees the error (a stream keeps it); this only keeps it from being "unhandled" before the reader starts.
+      gunzip.on('error', () => undefined);
+      payload.on('error', (err) => gunzip.destroy(err));
+      payload.pipe(gunzip);
+      return done(null, gunzip);
+    }
+    done(new PglandError('unsupported_encoding', `Content-Encoding ${encoding.slice(0, 40)} is not supported`, { hint: 'send identity or gzip' }), undefined);
+  });
+
+  app.setErrorHandler((err: FastifyError | PglandError | Error, req, reply) => {
+    const fe = err as FastifyError;
+    if (fe.validation) return sendError(reply, 400, 'invalid_request', fe.message);
+    if (err instanceof PglandError) {
+      const status = STATUS[err.code] ?? (DESTINATION_FAILURE.test(err.code) ? 502 : isRetryable(err) ? 503 : 500);
+      if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+      return sendError(reply, status, err.code, err.message, err.hint);
+    }
+    if ((err as { code?: string }).code === 'input_failed') return sendError(reply, 400, 'input_failed', err.message);
+    if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, fe.statusCode, fe.code ?? 'bad_request', fe.message);
+    if (isRetryable(err)) {
+      req.log.warn({ err: { message: err.message } }, 'request failed on a transient error');
+      return sendError(reply, 503, 'unavailable', describeError(err), 'a transient failure: retry the request');
+    }
+    req.log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'request failed');
+    return sendError(reply, 500, 'internal', describeError(err));
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+
+  return { app, openapi: () => buildOpenApi(routes, { title: options.title, version: options.version }, COMPONENTS) };
+}

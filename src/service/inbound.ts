@@ -1,0 +1,68 @@
+import type { ControlDb } from './control.js';
+import { verifySignature, WebhookVerifyError, type VerifyFailure } from './signing.js';
+
+/**
+ * Inbound sync webhooks from the platform (sync.started, sync.complete, …),
+ * verified as Standard Webhooks: a valid signature by one of the configured
+ * secrets, a timestamp within the tolerance, and an id never seen before
+ * (kept in the control database, so a replay is refused by every process and
+ * after a restart). A refused webhook changes nothing.
+ */
+export interface InboundResult {
+  accepted: boolean;
+  reason?: VerifyFailure | 'replayed' | 'not_json' | 'not_configured';
+  id?: string;
+}
+
+export const TOLERANCE_SECONDS = 300;
+
+export async function receiveInbound(
+  ctl: ControlDb,
+  keys: readonly Buffer[],
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  now = Date.now(),
+): Promise<InboundResult> {
+  if (keys.length === 0) return { accepted: false, reason: 'not_configured' };
+  let verified: { id: string; timestamp: Date };
+  try {
+    verified = verifySignature(keys, headers, body, { toleranceSeconds: TOLERANCE_SECONDS, now });
+  } catch (err) {
+    if (err instanceof WebhookVerifyError) return { accepted: false, reason: err.reason };
+    throw err;
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(body.toString('utf8'));
+  } catch {
+    return { accepted: false, reason: 'not_json', id: verified.id };
+  }
+  const type = typeof payload === 'object' && payload !== null && typeof (payload as { type?: unknown }).type === 'string' ? (payload as { type: string }).type : null;
+  const { rowCount } = await ctl.pool.query(
+    `INSERT INTO ${ctl.table('inbound_webhooks')} (webhook_id, event_type, payload, signed_at)
+     VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (webhook_id) DO NOTHING`,
+    [verified.id, type, JSON.stringify(payload, (_k, v: unknown) => (typeof v === 'string' ? v.replace(/\0/g, '') : v)), verified.timestamp],
+  );
+  if (rowCount === 0) return { accepted: false, reason: 'replayed', id: verified.id };
+  return { accepted: true, id: verified.id };
+}
+
+/**
+ * Ids older than twice the tolerance can go: a request carrying one would be
+ * refused as stale anyway.
+ */
+export async function pruneInbound(ctl: ControlDb, keepSeconds = TOLERANCE_SECONDS * 2 + 60): Promise<number> {
+  const { rowCount } = await ctl.pool.query(
+    `DELETE FROM ${ctl.table('inbound_webhooks')} WHERE signed_at < now() - $1 * interval '1 second' AND received_at < now() - $1 * interval '1 second'`,
+    [keepSeconds],
+  );
+  return rowCount ?? 0;
+}
+
+export async function listInbound(ctl: ControlDb, limit = 100): Promise<{ webhook_id: string; event_type: string | null; payload: unknown; signed_at: Date; received_at: Date }[]> {
+  const { rows } = await ctl.pool.query(
+    `SELECT webhook_id, event_type, payload, signed_at, received_at FROM ${ctl.table('inbound_webhooks')} ORDER BY received_at DESC LIMIT $1`,
+    [limit],
+  );
+  return rows;
+}

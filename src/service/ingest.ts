@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { resolveObject, type DeclaredSchema } from '../catalog/declared.js';
+import type { ObjectKind } from '../catalog/definition.js';
+import { isRetryable } from '../connection/retry.js';
+import type { Destination } from '../destination.js';
+import { PglandError } from '../errors.js';
+import { InputError } from '../load/batch.js';
+import { stageBatch, type StagedBatch } from '../load/deferred-batch.js';
+import { abortDeferred, commitDeferred, openDeferred, RunClosedError, type DeferredRun } from '../load/deferred.js';
+import type { SyncMode } from '../load/runs.js';
+import { mergeSql, type WriteMode } from '../merge/merge.js';
+import type { Logger } from '../log.js';
+import { inTransaction, type ControlDb } from './control.js';
+import type { ServiceMetrics } from './metrics.js';
+import { enqueue } from './outbox.js';
+import type { DestinationPools } from './pools.js';
+import { finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunView } from './runs.js';
+
+export interface OpenRunRequest {
+  destination_id: string;
+  provider: string;
+  customer_id: string;
+  object: string;
+  kind?: ObjectKind;
+  mode?: SyncMode;
+  write?: WriteMode | 'sync' | 'additive' | 'enrich';
+  match_column?: string;
+  ignore_deletes?: boolean;
+  declared?: DeclaredSchema;
+}
+
+export interface IngestDeps {
+  ctl: ControlDb;
+  pools: DestinationPools;
+  metrics: ServiceMetrics;
+  log: Logger;
+  /** Called after webhooks were put in the outbox. */
+  onEnqueued: () => void;
+  /** Largest decompressed batch body, in bytes. */
+  maxBatchBytes: number;
+}
+
+/** The body was larger than max_batch_bytes once decompressed. */
+export class BodyTooLargeError extends PglandError {
+  constructor(limit: number) {
+    super('body_too_large', `the batch body is larger than ${limit} bytes (decompressed)`, {
+      hint: 'split the run into more batches; each batch is one request',
+    });
+  }
+}
+
+/** Counts the body's bytes against the limit; a failing body becomes an InputError (the client's fault, never retried). */
+async function* guarded(body: AsyncIterable<Buffer | string>, limit: number): AsyncGenerator<Buffer | string> {
+  let seen = 0;
+  // Leaving the loop early must not destroy a request stream: its socket still carries the answer.
+  const source = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
+  try {
+    for await (const chunk of source) {
+      seen += chunk.length;
+      if (seen > limit) throw new BodyTooLargeError(limit);
+      yield chunk as Buffer | string;
+    }
+  } catch (err) {
+    if (err instanceof PglandError) throw err;
+    throw new InputError(`reading the request body failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Runs over HTTP: open, stage batches, commit or abort (src/load/deferred.ts
+ * does the database side). The control database says which runs are open;
+ * the destination holds what they staged.
+ */
+export class Ingest {
+  /** Commits in flight in this process: a second commit of the same run waits its turn elsewhere. */
+  private readonly committing = new Set<string>();
+
+  constructor(private readonly deps: IngestDeps) {}
+
+  private deferredOf(r: RunRecord, dest: Destination): DeferredRun {
+    return {
+      runId: r.id,
+      schema: r.schema_name,
+      def: resolveObject({ kind: r.kind, object: r.object, provider: r.provider, ...(r.options.declared ? { declared: r.options.declared } : {}) }),
+      provider: r.provider,
+      customerId: r.customer_id,
+      mode: r.mode,
+      write: r.write_mode,
+      matchColumn: r.options.match_column ?? 'id',
+      ignoreDeletes: r.options.ignore_deletes ?? false,
+      deleteMode: r.options.delete_mode ?? dest.config.delete_mode,
+    };
+  }
+
+  async open(req: OpenRunRequest): Promise<RunView> {
+    const { ctl, pools } = this.deps;
+    const kind = req.kind ?? 'common';
+    const mode = req.mode ?? 'incremental';
+    const { write, ignoreDeletes } = writeModeOf(mode, req.write, req.ignore_deletes);
+    const def = resolveObject({ kind, object: req.object, provider: req.provider, ...(req.declared ? { declared: req.declared } : {}) });
+    const dest = await pools.get(req.destination_id);
+    const id = randomUUID();
+    const run: DeferredRun = {
+      runId: id,
+      schema: dest.schema,
+      def,
+      provider: req.provider,
+      customerId: req.customer_id,
+      mode,
+      write,
+      matchColumn: req.match_column ?? 'id',
+      ignoreDeletes,
+      deleteMode: dest.config.delete_mode,
+    };
+    mergeSql({ ...run, runId: id, trackSeen: false }); // refuses a bad match column now rather than at commit
+    const record = await insertRun(ctl.pool, ctl, {
+      id,
+      destination_id: req.destination_id,
+      destination_run_id: id,
+      origin: 'http',
+      schedule_id: null,
+      job_id: null,
+      provider: req.provider,
+      customer_id: req.customer_id,
+      object: req.object,
+      kind,
+      mode,
+      write_mode: write,
+      options: {
+        match_column: run.matchColumn,
+        ignore_deletes: ignoreDeletes,
+        delete_mode: run.deleteMode,
+        ...(req.declared ? { declared: req.declared } : {}),
+      },
+      schema_name: dest.schema,
+      status: 'open',
+    });
+    try {
+      await openDeferred(dest.pool, run);
+    } catch (err) {
+      await finishControlRun(ctl.pool, ctl, id, { status: 'failed', counts: null, watermark: null, error: (err as Error).message }).catch(() => undefined);
+      throw err;
+    }
+    return viewOf(record);
+  }
+
+  async get(id: string): Promise<RunView> {
+    return viewOf(await getRun(this.deps.ctl.pool, this.deps.ctl, id));
+  }
+
+  async stage(id: string, body: AsyncIterable<Buffer | string> | undefined, batchNo?: number): Promise<StagedBatch> {
+    const { ctl, pools, metrics } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (r.origin !== 'http' || r.status !== 'open') throw new RunClosedError(id);
+    if (!body) throw new InputError('a batch needs a body: NDJSON records, Content-Type application/x-ndjson');
+    const dest = await pools.get(r.destination_id!);
+    const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
+    const staged = await stageBatch(dest.pool, this.deferredOf(r, dest), guarded(body, this.deps.maxBatchBytes), batchNo === undefined ? {} : { batchNo });
+    stop();
+    return staged;
+  }
+
+  async commit(id: string): Promise<RunView> {
+    const { ctl, pools, metrics, log } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (['succeeded', 'partial', 'failed'].includes(r.status)) return viewOf(r);
+    if (r.status === 'cancelled' || r.origin !== 'http') throw new RunClosedError(id);
+    if (this.committing.has(id) || !(await moveRun(ctl.pool, ctl, id, ['open', 'committing'], 'committing'))) {
+      throw new PglandError('conflict', `run ${id} is being committed or aborted by another request`, { hint: 'get the run to see how it ended' });
+    }
+    this.committing.add(id);
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const run = this.deferredOf(r, dest);
+      const stop = metrics.batchSeconds.startTimer({ step: 'commit' });
+      let outcome;
+      try {
+        outcome = await commitDeferred({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run);
+      } catch (err) {
+        // Nothing was decided: the client may commit again later.
+        if (isRetryable(err) || (err instanceof PglandError && err.code === 'object_locked')) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
+        throw err;
+      }
+      stop();
+      const status = outcome.status === 'succeeded' || outcome.status === 'partial' ? outcome.status : 'failed';
+      const error = status === 'failed' ? (outcome.error ?? `the run ended ${outcome.status}`) : null;
+      const done = await inTransaction(ctl.pool, async (c) => {
+        const finished = await finishControlRun(c, ctl, id, { status, counts: outcome.counts, watermark: outcome.watermark, error });
+        if (finished) await enqueue(c, ctl, runEvents(finished, { table: run.def.table, ...(outcome.evolution ? { evolution: outcome.evolution } : {}) }));
+        return finished;
+      });
+      // Another process's commit of the same run recorded it first (and sent its webhooks).
+      if (!done) return viewOf(await getRun(ctl.pool, ctl, id));
+      this.deps.onEnqueued();
+      metrics.runsFinished.inc({ origin: 'http', status });
+      if (status !== 'failed') metrics.landed(done.object, outcome.counts);
+      log.info({ runId: id, object: done.object, status, counts: done.counts }, 'run committed');
+      return viewOf(done);
+    } finally {
+      this.committing.delete(id);
+    }
+  }
+
+  /** Aborts HTTP runs left open longer than the TTL (a platform that never committed), so their stages do not linger. */
+  async expireOpenRuns(ttlHours: number): Promise<number> {
+    const { ctl, log } = this.deps;
+    const { rows } = await ctl.pool.query<{ id: string }>(
+      `SELECT id FROM ${ctl.table('runs')} WHERE origin = 'http' AND status = 'open' AND created_at < now() - $1 * interval '1 hour'`,
+      [ttlHours],
+    );
+    let n = 0;
+    for (const { id } of rows) {
+      try {
+        await this.abort(id);
+        n++;
+        log.warn({ runId: id, ttlHours }, 'an open run was not committed in time: aborted');
+      } catch (err) {
+        log.warn({ runId: id, err: { message: (err as Error).message } }, 'could not abort an expired run');
+      }
+    }
+    return n;
+  }
+
+  async abort(id: string): Promise<RunView> {
+    const { ctl, pools, metrics } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (r.status === 'cancelled') return viewOf(r);
+    if (r.origin !== 'http' || !(await moveRun(ctl.pool, ctl, id, ['open'], 'cancelled'))) {
+      throw new PglandError('conflict', `run ${id} is ${r.status}: only an open run can be aborted`);
+    }
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const counts = await abortDeferred(dest.pool, this.deferredOf(r, dest));
+      metrics.runsFinished.inc({ origin: 'http', status: 'cancelled' });
+      await finishControlRun(ctl.pool, ctl, id, { status: 'cancelled', counts, watermark: null, error: 'aborted before commit: nothing of it landed' });
+      return viewOf(await getRun(ctl.pool, ctl, id));
+    } catch (err) {
+      // The stage is still there: the run stays open, and abort may be asked again.
+      await moveRun(ctl.pool, ctl, id, ['cancelled'], 'open');
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { resolveObject } from '../catalog/declared.js';
+import type { Logger } from '../log.js';
+import { inTransaction, type ControlDb } from './control.js';
+import type { ServiceMetrics } from './metrics.js';
+import { enqueue } from './outbox.js';
+import type { DestinationPools } from './pools.js';
+import { finishControlRun, insertRun, runEvents } from './runs.js';
+import type { ScheduleStore } from './schedules.js';
+import { openSource } from './sources.js';
+
+/** What a scheduled job carries. */
+export interface SyncJobData {
+  schedule_id: string;
+  /** cron: fired by the schedule; manual: asked for through the API. */
+  reason: 'cron' | 'manual';
+  slot?: string;
+}
+
+export interface JobDeps {
+  ctl: ControlDb;
+  pools: DestinationPools;
+  schedules: ScheduleStore;
+  metrics: ServiceMetrics;
+  log: Logger;
+  onEnqueued: () => void;
+}
+
+/** A scheduled run that did not complete: thrown so that pg-boss retries the job (then dead-letters it). */
+export class ScheduledRunFailed extends Error {}
+
+/**
+ * One scheduled run: read the schedule, open its source (with the object's
+ * watermark for an incremental run), land the records through the ordinary
+ * load path (batches, the object's advisory lock, retries of transient
+ * failures), record the run in the control database and put its webhooks in
+ * the outbox. A run that fails or is cancelled throws, so that the job is
+ * retried with backoff; the load path makes a retry safe (a re-delivered
+ * record changes nothing).
+ */
+export async function runScheduledJob(deps: JobDeps, job: { id: string; data: SyncJobData }, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const { ctl, pools, schedules, metrics } = deps;
+  const s = await schedules.find(job.data.schedule_id);
+  if (!s) return { skipped: 'the schedule was deleted' };
+  if (!s.enabled && job.data.reason === 'cron') return { skipped: 'the schedule is disabled' };
+  const log = deps.log.child({ jobId: job.id, scheduleId: s.id, object: s.object });
+  const dest = await pools.get(s.destination_id);
+  const declared = s.options.declared;
+  const watermark = s.mode === 'incremental' ? (await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object }))?.highWaterMark : undefined;
+
+  // A retry of a job whose worker died: that attempt's run never finished.
+  await ctl.pool.query(
+    `UPDATE ${ctl.table('runs')} SET status = 'failed', finished_at = now(),
+            error = 'the worker stopped before finishing (killed, or lost its connection); the job was retried'
+      WHERE job_id = $1::uuid AND status = 'running'`,
+    [job.id],
+  );
+  const id = randomUUID();
+  await insertRun(ctl.pool, ctl, {
+    id,
+    destination_id: s.destination_id,
+    destination_run_id: null,
+    origin: 'schedule',
+    schedule_id: s.id,
+    job_id: job.id,
+    provider: s.provider,
+    customer_id: s.customer_id,
+    object: s.object,
+    kind: s.kind,
+    mode: s.mode,
+    write_mode: s.write_mode,
+    options: s.options,
+    schema_name: dest.schema,
+    status: 'running',
+  });
+
+  // The run must end before pg-boss gives the job up as expired (it then
+  // retries it elsewhere): cancel it a little before that.
+  const timeout = AbortSignal.timeout(s.timeout_seconds * 1000 - Math.min(5000, s.timeout_seconds * 100));
+  const stop = AbortSignal.any([signal, timeout]);
+  const started = metrics.batchSeconds.startTimer({ step: 'scheduled' });
+  let source;
+  try {
+    source = await openSource(schedules.source(s), watermark, stop);
+  } catch (err) {
+    const error = `the source could not be opened: ${(err as Error).message}`;
+    await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error }, s.object);
+    throw new ScheduledRunFailed(error, { cause: err });
+  }
+  let settled = false;
+  try {
+    log.info({ reason: job.data.reason, watermark }, 'scheduled run started');
+    const table = resolveObject({ kind: s.kind, object: s.object, provider: s.provider, ...(declared ? { declared } : {}) }).table;
+    const result = await dest.load({
+      kind: s.kind,
+      object: s.object,
+      provider: s.provider,
+      customerId: s.customer_id,
+      mode: s.mode,
+      write: s.write_mode,
+      matchColumn: s.options.match_column ?? 'id',
+      ignoreDeletes: s.options.ignore_deletes ?? false,
+      ...(declared ? { declared } : {}),
+      input: source.records,
+      signal: stop,
+    });
+    started();
+    const after = await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object });
+    const status = result.status === 'succeeded' || result.status === 'partial' ? result.status : result.status === 'cancelled' ? 'cancelled' : 'failed';
+    const error = result.error ? (timeout.aborted && !signal.aborted ? `timed out after ${s.timeout_seconds} s` : result.error.message) : null;
+    const evolved = {
+      table: result.table,
+      ...(result.evolution ? { evolution: result.evolution } : {}),
+      ...(result.fullRefreshRequired ? { fullRefreshRequired: result.fullRefreshRequired } : {}),
+    };
+    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId }, s.object, evolved);
+    settled = true;
+    log.info({ status, counts: result.counts }, 'scheduled run finished');
+    if (status === 'failed' || status === 'cancelled') throw new ScheduledRunFailed(`scheduled run ${id} ${status}: ${error ?? ''}`);
+    return { run_id: id, destination_run_id: result.runId, status };
+  } catch (err) {
+    // The load refused to start (a bad setting), or recording its outcome failed: the run is failed, the job retried.
+    if (!settled) {
+      await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error: (err as Error).message }, s.object).catch((e: unknown) =>
+        log.warn({ err: { message: (e as Error).message } }, 'could not record the failed run'),
+      );
+    }
+    throw err;
+  } finally {
+    source.close();
+  }
+}
+
+async function finish(
+  deps: JobDeps,
+  id: string,
+  outcome: Parameters<typeof finishControlRun>[3],
+  object: string,
+  evolved: Parameters<typeof runEvents>[1] = {},
+): Promise<void> {
+  const { ctl, metrics } = deps;
+  await inTransaction(ctl.pool, async (c) => {
+    const done = await finishControlRun(c, ctl, id, outcome);
+    if (done) await enqueue(c, ctl, runEvents(done, evolved));
+  });
+  deps.onEnqueued();
+  metrics.runsFinished.inc({ origin: 'schedule', status: outcome.status });
+  if (outcome.counts && outcome.status !== 'failed') metrics.landed(object, outcome.counts);
+}

@@ -1,0 +1,229 @@
+import { EventEmitter } from 'node:events';
+import PgBoss from 'pg-boss';
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import { qualify } from '../sql/ident.js';
+import type { ControlDb } from './control.js';
+import { runScheduledJob, type SyncJobData } from './job.js';
+import type { ServiceMetrics } from './metrics.js';
+import type { DestinationPools } from './pools.js';
+import { lastSlot, ScheduleStore, type ScheduleRecord } from './schedules.js';
+import type { SecretBox } from './secrets.js';
+
+/** pg-boss queues: scheduled runs, their dead letters, and the minute tick that fires the crons. */
+export const QUEUES = { sync: 'pgland-sync', dead: 'pgland-sync-dead', tick: 'pgland-tick' } as const;
+
+export interface SchedulerOptions {
+  /** The schema pg-boss keeps its tables in, in the control database. */
+  schema: string;
+  /** Jobs this process runs at once. */
+  concurrency: number;
+  /** How often an idle worker asks for a job (seconds, at least 0.5). */
+  pollingIntervalSeconds: number;
+  /** How often expired jobs (a worker that died) are failed and retried (seconds). */
+  maintenanceIntervalSeconds: number;
+  /** Retries of a failed run before it goes to the dead-letter queue. */
+  retryLimit: number;
+  /** First retry delay (seconds); doubled with jitter on each retry. */
+  retryDelaySeconds: number;
+  /** Whether schedules may read from a command (it runs on the worker). */
+  allowCommands: boolean;
+}
+
+export const DEFAULT_SCHEDULER: SchedulerOptions = {
+  schema: 'pgland_jobs',
+  concurrency: 1,
+  pollingIntervalSeconds: 2,
+  maintenanceIntervalSeconds: 60,
+  retryLimit: 3,
+  retryDelaySeconds: 30,
+  allowCommands: false,
+};
+
+export interface SchedulerDeps {
+  ctl: ControlDb;
+  box: SecretBox;
+  pools: DestinationPools;
+  metrics: ServiceMetrics;
+  log: Logger;
+  onEnqueued: () => void;
+}
+
+/** One run per (destination, tenant, object) at a time: pg-boss activates one job per key, the loader holds the advisory lock. */
+export function singletonKey(s: Pick<ScheduleRecord, 'destination_id' | 'provider' | 'customer_id' | 'object'>): string {
+  return JSON.stringify([s.destination_id, s.provider, s.customer_id, s.object]);
+}
+
+/** A pg-boss connection that runs inside one of our transactions. */
+function inClient(client: pg.PoolClient): { executeSql: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> } {
+  return { executeSql: (text, values) => client.query(text, values as unknown[]) };
+}
+
+/**
+ * Schedules on pg-boss. Every minute a tick job (pg-boss's own cron, so one
+ * process per minute does it) enqueues a sync job for each schedule whose
+ * cron fired since it last did; workers (`pgland serve`, `pgland serve
+ * --worker`) take sync jobs from the one queue. The queue's singleton policy
+ * keeps a key's jobs from running at once; a failed run is retried with
+ * jittered exponential backoff and, past retryLimit, moved to the
+ * dead-letter queue. A job whose worker died is failed (then retried) when
+ * its expiration (the schedule's timeout) passes.
+ */
+export class Scheduler extends EventEmitter {
+  readonly schedules: ScheduleStore;
+  private boss: PgBoss | undefined;
+  private readonly opts: SchedulerOptions;
+  private readonly running = new Set<AbortController>();
+  private status = 'not started';
+
+  constructor(
+    private readonly deps: SchedulerDeps,
+    options: Partial<SchedulerOptions>,
+  ) {
+    super();
+    this.opts = { ...DEFAULT_SCHEDULER, ...options };
+    this.schedules = new ScheduleStore(deps.ctl, deps.box, this.opts.allowCommands);
+  }
+
+  state(): string {
+    return this.status;
+  }
+
+  async start(options: { work: boolean }): Promise<void> {
+    const o = this.opts;
+    const boss = new PgBoss({
+      connectionString: this.deps.ctl.url,
+      schema: o.schema,
+      application_name: 'pgland-jobs',
+      max: 4,
+      supervise: true,
+      schedule: true,
+      migrate: true,
+      maintenanceIntervalSeconds: o.maintenanceIntervalSeconds,
+    });
+    boss.on('error', (err: Error) => this.emit('error', err));
+    await boss.start();
+    this.boss = boss;
+    const retry = { retryLimit: o.retryLimit, retryDelay: o.retryDelaySeconds, retryBackoff: true };
+    await boss.createQueue(QUEUES.dead, { name: QUEUES.dead, policy: 'standard' });
+    await boss.createQueue(QUEUES.sync, { name: QUEUES.sync, policy: 'singleton', ...retry, deadLetter: QUEUES.dead });
+    await boss.updateQueue(QUEUES.sync, { name: QUEUES.sync, policy: 'singleton', ...retry, deadLetter: QUEUES.dead });
+    await boss.createQueue(QUEUES.tick, { name: QUEUES.tick, policy: 'singleton', retryLimit: 0 });
+    await boss.schedule(QUEUES.tick, '* * * * *', {}, { singletonKey: 'tick' });
+    if (options.work) {
+      await boss.work(QUEUES.tick, { pollingIntervalSeconds: 10 }, async () => {
+        await this.dispatchDue(new Date());
+      });
+      for (let i = 0; i < o.concurrency; i++) {
+        await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds }, async ([job]) => this.runJob(job!));
+      }
+    }
+    this.status = 'ok';
+  }
+
+  private async runJob(job: PgBoss.Job<SyncJobData>): Promise<Record<string, unknown>> {
+    const controller = new AbortController();
+    this.running.add(controller);
+    try {
+      return await runScheduledJob({ ...this.deps, schedules: this.schedules }, job, controller.signal);
+    } catch (err) {
+      this.deps.log.warn({ jobId: job.id, err: { message: (err as Error).message } }, 'scheduled job failed: pg-boss retries it');
+      throw err;
+    } finally {
+      this.running.delete(controller);
+    }
+  }
+
+  /**
+   * Enqueues one sync job for each enabled schedule whose cron fired after
+   * its last firing and at or before `now` (missed slots coalesce into one).
+   * The firing is recorded in the same transaction as the job, so a slot is
+   * enqueued once even when ticks overlap.
+   */
+  async dispatchDue(now: Date): Promise<number> {
+    const boss = this.requireBoss();
+    const { ctl } = this.deps;
+    const client = await ctl.pool.connect();
+    let sent = 0;
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<ScheduleRecord>(`SELECT * FROM ${ctl.table('schedules')} WHERE enabled FOR UPDATE SKIP LOCKED`);
+      for (const s of rows) {
+        let slot: Date;
+        try {
+          slot = lastSlot(s.cron, s.timezone, now);
+        } catch (err) {
+          this.emit('error', err);
+          continue;
+        }
+        if (s.last_fired_at && slot <= s.last_fired_at) continue;
+        await client.query(`UPDATE ${ctl.table('schedules')} SET last_fired_at = $2 WHERE id = $1`, [s.id, slot]);
+        // A slot that comes while the object's previous run is still queued or
+        // running is skipped: a sync catches up on its own, and a queue of
+        // runs of one object would hold back the others' (the queue's head
+        // waits while its object runs).
+        const busy = await client.query(`SELECT 1 FROM ${qualify(this.opts.schema, 'job')} WHERE name = $1 AND singleton_key = $2 AND state < 'completed' LIMIT 1`, [
+          QUEUES.sync,
+          singletonKey(s),
+        ]);
+        if (busy.rowCount) continue;
+        await boss.send(QUEUES.sync, { schedule_id: s.id, reason: 'cron', slot: slot.toISOString() } satisfies SyncJobData, {
+          singletonKey: singletonKey(s),
+          expireInSeconds: s.timeout_seconds,
+          db: inClient(client),
+        });
+        sent++;
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    return sent;
+  }
+
+  /** Enqueues a run of a schedule now (the API's "run now"). */
+  async trigger(scheduleId: string): Promise<string | null> {
+    const s = await this.schedules.get(scheduleId);
+    return this.requireBoss().send(QUEUES.sync, { schedule_id: s.id, reason: 'manual' } satisfies SyncJobData, {
+      singletonKey: singletonKey(s),
+      expireInSeconds: s.timeout_seconds,
+    });
+  }
+
+  /** Jobs in the dead-letter queue: runs that kept failing. */
+  async deadLetters(limit = 100): Promise<{ id: string; data: unknown; created_on: Date }[]> {
+    const { rows } = await this.deps.ctl.pool.query(
+      `SELECT id, data, created_on FROM ${qualify(this.opts.schema, 'job')} WHERE name = $1 ORDER BY created_on DESC LIMIT $2`,
+      [QUEUES.dead, limit],
+    );
+    return rows as { id: string; data: unknown; created_on: Date }[];
+  }
+
+  requireBoss(): PgBoss {
+    if (!this.boss) throw new Error('the job queue is not started');
+    return this.boss;
+  }
+
+  /**
+   * Stops taking jobs and waits for the ones running, up to timeoutMs; then
+   * cancels them (their current batch rolls back, the job is retried later).
+   */
+  async stop(options: { timeoutMs: number }): Promise<void> {
+    const boss = this.boss;
+    if (!boss) return;
+    this.status = 'stopping';
+    const cancel = setTimeout(() => {
+      for (const c of this.running) c.abort();
+    }, Math.max(0, options.timeoutMs - 5000));
+    try {
+      await boss.stop({ graceful: true, wait: true, timeout: options.timeoutMs });
+    } finally {
+      clearTimeout(cancel);
+      this.boss = undefined;
+      this.status = 'stopped';
+    }
+  }
+}

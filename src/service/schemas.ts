@@ -1,0 +1,330 @@
+import { destinationConfigJsonSchema } from './destinations.js';
+import { EVENT_TYPES } from './outbox.js';
+
+/**
+ * JSON Schemas of the API's bodies and answers: fastify validates every
+ * request body with them and serialises answers through them (so an answer
+ * carries only the fields listed here), and the OpenAPI document is built
+ * from them (src/service/openapi.ts).
+ */
+type Schema = Record<string, unknown>;
+
+const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+export const uuid: Schema = { type: 'string', pattern: UUID };
+const time: Schema = { type: 'string', format: 'date-time' };
+const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'] });
+const name: Schema = { type: 'string', minLength: 1, maxLength: 1000 };
+
+export const idParams: Schema = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false };
+
+export const errorBody: Schema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+};
+
+// ---- destinations
+export const destinationConfig: Schema = { ...destinationConfigJsonSchema(), description: 'A destination config (docs/configuration.md); secrets read "[set]" in answers.' };
+export const destinationBody: Schema = {
+  type: 'object',
+  properties: { name: { ...name, maxLength: 200 }, config: destinationConfig },
+  required: ['name', 'config'],
+  additionalProperties: false,
+};
+export const destinationUpdateBody: Schema = {
+  type: 'object',
+  properties: { name: { ...name, maxLength: 200 }, config: destinationConfig },
+  required: ['config'],
+  additionalProperties: false,
+};
+export const destination: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    name: { type: 'string' },
+    config: { type: 'object', additionalProperties: true },
+    created_at: time,
+    updated_at: time,
+  },
+  required: ['id', 'name', 'config', 'created_at', 'updated_at'],
+};
+export const checkReport: Schema = {
+  type: 'object',
+  properties: {
+    ok: { type: 'boolean' },
+    target: { type: 'object', additionalProperties: true },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          step: { type: 'string' },
+          title: { type: 'string' },
+          status: { type: 'string', enum: ['pass', 'warn', 'fail', 'skip'] },
+          ms: { type: 'number' },
+          detail: { type: 'string' },
+          code: { type: 'string' },
+          fix: { type: 'string' },
+        },
+      },
+    },
+  },
+};
+
+// ---- runs
+const counts: Schema = nullable({ type: 'object', additionalProperties: { type: 'integer' } });
+export const openRunBody: Schema = {
+  type: 'object',
+  properties: {
+    destination_id: uuid,
+    provider: name,
+    customer_id: name,
+    object: name,
+    kind: { type: 'string', enum: ['common', 'standard', 'custom'], default: 'common' },
+    mode: { type: 'string', enum: ['incremental', 'full'], default: 'incremental' },
+    write: { type: 'string', enum: ['upsert', 'insert', 'update', 'delete', 'sync', 'additive', 'enrich'], default: 'upsert' },
+    match_column: name,
+    ignore_deletes: { type: 'boolean' },
+    declared: { type: 'object', description: 'JSON Schema declaring a standard or custom object\'s fields', additionalProperties: true },
+  },
+  required: ['destination_id', 'provider', 'customer_id', 'object'],
+  additionalProperties: false,
+};
+export const run: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    destination_id: nullable(uuid),
+    destination_run_id: nullable(uuid),
+    origin: { type: 'string', enum: ['http', 'schedule'] },
+    schedule_id: nullable(uuid),
+    job_id: nullable(uuid),
+    provider: { type: 'string' },
+    customer_id: { type: 'string' },
+    object: { type: 'string' },
+    kind: { type: 'string' },
+    mode: { type: 'string' },
+    write: { type: 'string' },
+    match_column: { type: 'string' },
+    ignore_deletes: { type: 'boolean' },
+    status: { type: 'string', enum: ['open', 'committing', 'running', 'succeeded', 'partial', 'failed', 'cancelled'] },
+    counts,
+    watermark: nullable(time),
+    error: nullable({ type: 'string' }),
+    created_at: time,
+    finished_at: nullable(time),
+  },
+  required: ['id', 'status', 'provider', 'customer_id', 'object', 'mode', 'created_at'],
+};
+export const runList: Schema = { type: 'object', properties: { runs: { type: 'array', items: run } }, required: ['runs'] };
+export const runQuery: Schema = {
+  type: 'object',
+  properties: {
+    destination_id: uuid,
+    status: { type: 'string' },
+    object: { type: 'string' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+  additionalProperties: false,
+};
+export const batchParams: Schema = {
+  type: 'object',
+  properties: { id: uuid, batch_no: { type: 'integer', minimum: 1, maximum: 2_000_000_000 } },
+  required: ['id', 'batch_no'],
+  additionalProperties: false,
+};
+export const stagedBatch: Schema = {
+  type: 'object',
+  properties: {
+    run_id: uuid,
+    batch_no: { type: 'integer' },
+    first_line: { type: 'integer' },
+    last_line: { type: 'integer' },
+    rows_read: { type: 'integer' },
+    records: { type: 'integer' },
+    rejected: { type: 'integer' },
+    problems: { type: 'integer' },
+    already_staged: { type: 'boolean' },
+  },
+  required: ['run_id', 'batch_no', 'rows_read', 'records', 'rejected', 'problems', 'already_staged'],
+};
+
+// ---- webhooks
+export const endpointBody: Schema = {
+  type: 'object',
+  properties: {
+    url: { type: 'string', minLength: 1, maxLength: 2000 },
+    secret: { type: 'string', pattern: '^whsec_[A-Za-z0-9+/]+={0,2}$', description: 'whsec_<base64>, at least 16 bytes; never returned' },
+    description: { type: 'string', maxLength: 1000 },
+    events: { type: 'array', items: { type: 'string', enum: [...EVENT_TYPES] }, uniqueItems: true },
+    destination_id: nullable(uuid),
+    enabled: { type: 'boolean' },
+  },
+  required: ['url', 'secret'],
+  additionalProperties: false,
+};
+export const endpoint: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    url: { type: 'string' },
+    description: { type: 'string' },
+    events: { type: 'array', items: { type: 'string' } },
+    destination_id: nullable(uuid),
+    enabled: { type: 'boolean' },
+    secret: { type: 'string', enum: ['[set]'] },
+    created_at: time,
+  },
+  required: ['id', 'url', 'events', 'enabled', 'secret', 'created_at'],
+};
+export const delivery: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    message_id: { type: 'string', description: 'the webhook-id header: the same on every attempt' },
+    endpoint_id: uuid,
+    event_type: { type: 'string' },
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    attempts: { type: 'integer' },
+    next_attempt_at: nullable(time),
+    last_error: nullable({ type: 'string' }),
+    delivered_at: nullable(time),
+    created_at: time,
+  },
+  required: ['id', 'message_id', 'endpoint_id', 'status', 'attempts'],
+};
+export const deliveryQuery: Schema = {
+  type: 'object',
+  properties: {
+    endpoint_id: uuid,
+    message_id: { type: 'string' },
+    status: { type: 'string', enum: ['pending', 'delivered', 'failed'] },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+  additionalProperties: false,
+};
+export const attempt: Schema = {
+  type: 'object',
+  properties: {
+    attempt: { type: 'integer' },
+    started_at: time,
+    duration_ms: { type: 'integer' },
+    status_code: nullable({ type: 'integer' }),
+    error: nullable({ type: 'string' }),
+    response_excerpt: nullable({ type: 'string' }),
+  },
+  required: ['attempt', 'started_at', 'duration_ms'],
+};
+export const inboundEvent: Schema = {
+  type: 'object',
+  properties: {
+    webhook_id: { type: 'string' },
+    event_type: nullable({ type: 'string' }),
+    payload: {},
+    signed_at: time,
+    received_at: time,
+  },
+};
+
+// ---- schedules
+const source: Schema = {
+  oneOf: [
+    {
+      type: 'object',
+      properties: {
+        type: { const: 'command' },
+        command: { type: 'array', items: { type: 'string' }, minItems: 1, description: 'argv: run without a shell; stdout is NDJSON records' },
+        env: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra environment (values are secrets: never returned)' },
+        cwd: { type: 'string' },
+      },
+      required: ['type', 'command'],
+      additionalProperties: false,
+    },
+    {
+      type: 'object',
+      properties: {
+        type: { const: 'url' },
+        url: { type: 'string', minLength: 1, description: 'serves NDJSON; {watermark} is replaced by the object\'s watermark (URL-encoded)' },
+        headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'request headers (values are secrets: never returned)' },
+      },
+      required: ['type', 'url'],
+      additionalProperties: false,
+    },
+  ],
+};
+export const scheduleBody: Schema = {
+  type: 'object',
+  properties: {
+    destination_id: uuid,
+    provider: name,
+    customer_id: name,
+    object: name,
+    kind: { type: 'string', enum: ['common', 'standard', 'custom'], default: 'common' },
+    mode: { type: 'string', enum: ['incremental', 'full'], default: 'incremental' },
+    write: { type: 'string', enum: ['upsert', 'insert', 'update', 'delete', 'sync', 'additive', 'enrich'], default: 'upsert' },
+    match_column: name,
+    ignore_deletes: { type: 'boolean' },
+    declared: { type: 'object', additionalProperties: true },
+    cron: { type: 'string', minLength: 1, maxLength: 200, description: 'five or six cron fields, e.g. "*/15 * * * *"' },
+    timezone: { type: 'string', default: 'UTC' },
+    timeout_seconds: { type: 'integer', minimum: 10, maximum: 86_400, default: 3600 },
+    enabled: { type: 'boolean', default: true },
+    source,
+  },
+  required: ['destination_id', 'provider', 'customer_id', 'object', 'cron', 'source'],
+  additionalProperties: false,
+};
+export const schedule: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    destination_id: uuid,
+    provider: { type: 'string' },
+    customer_id: { type: 'string' },
+    object: { type: 'string' },
+    kind: { type: 'string' },
+    mode: { type: 'string' },
+    write: { type: 'string' },
+    cron: { type: 'string' },
+    timezone: { type: 'string' },
+    timeout_seconds: { type: 'integer' },
+    enabled: { type: 'boolean' },
+    source: { type: 'object', additionalProperties: true },
+    next_run_at: nullable(time),
+    created_at: time,
+    updated_at: time,
+  },
+  required: ['id', 'destination_id', 'object', 'cron', 'enabled', 'source'],
+};
+export const job: Schema = {
+  type: 'object',
+  properties: { job_id: nullable({ type: 'string' }), queued: { type: 'boolean' } },
+  required: ['job_id', 'queued'],
+};
+
+export const health: Schema = {
+  type: 'object',
+  properties: { status: { type: 'string' }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
+  required: ['status'],
+};
+
+/** Schemas written once in the OpenAPI document's components and referred to elsewhere. */
+export const COMPONENTS: Record<string, Schema> = {
+  Error: errorBody,
+  DestinationConfig: destinationConfig,
+  Destination: destination,
+  CheckReport: checkReport,
+  Run: run,
+  StagedBatch: stagedBatch,
+  WebhookEndpoint: endpoint,
+  WebhookDelivery: delivery,
+  WebhookAttempt: attempt,
+  Schedule: schedule,
+  ScheduleSource: source,
+};

@@ -1,0 +1,183 @@
+import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { PglandError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { PGLAND_VERSION } from '../package.js';
+import { destinationRoutes } from './api-destinations.js';
+import { opsRoutes } from './api-ops.js';
+import { runRoutes } from './api-runs.js';
+import { scheduleRoutes } from './api-schedules.js';
+import { webhookRoutes } from './api-webhooks.js';
+import type { ServiceContext } from './context.js';
+import { openControlDb } from './control.js';
+import { DestinationStore } from './destinations.js';
+import { createHttp } from './http.js';
+import { pruneInbound } from './inbound.js';
+import { Ingest } from './ingest.js';
+import { ServiceMetrics } from './metrics.js';
+import { EndpointStore } from './outbox.js';
+import { DestinationPools } from './pools.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
+import { parseSecretKey, secretBox } from './secrets.js';
+import { DEFAULT_SENDER, WebhookSender, type SenderOptions } from './sender.js';
+import { parseWebhookSecret } from './signing.js';
+
+export interface ServiceOptions {
+  /** HTTP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Address to listen on. Default 127.0.0.1; any other needs an API token. */
+  host?: string;
+  /** The control database (postgres:// URL); an embedded one in dataDir when omitted. */
+  controlUrl?: string;
+  /** Where the embedded control database lives. Default .pgland/control. */
+  dataDir?: string;
+  /** 32 bytes (or their hex / base64 text) sealing secrets at rest: PGLAND_SECRET_KEY. */
+  secretKey: Buffer | string;
+  /** Bearer token every API call must carry: PGLAND_API_TOKEN. */
+  apiToken?: string;
+  /** whsec_… secrets inbound webhooks may be signed with. */
+  inboundSecrets?: string[];
+  /** Serve the HTTP API (a --worker serves only /healthz, /readyz and /metrics). Default true. */
+  api?: boolean;
+  /** Take scheduled jobs in this process. Default true. */
+  jobs?: boolean;
+  /** Largest decompressed batch body, in bytes. Default 1 GiB. */
+  maxBatchBytes?: number;
+  /** Open runs not committed within this many hours are aborted. Default 24. */
+  runTtlHours?: number;
+  sender?: Partial<SenderOptions>;
+  scheduler?: Partial<SchedulerOptions>;
+  log?: Logger;
+}
+
+export interface Service {
+  /** http://host:port, when the HTTP server listens. */
+  url: string | undefined;
+  context: ServiceContext;
+  app: FastifyInstance;
+  /** Graceful stop: no new jobs or requests, finish (or roll back) what runs, flush the outbox, close. */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/** Starts pgland's service: control database, webhook sender, job worker, HTTP API. */
+export async function startService(options: ServiceOptions): Promise<Service> {
+  const log = options.log ?? silentLogger();
+  const host = options.host ?? '127.0.0.1';
+  const api = options.api ?? true;
+  if (api && !options.apiToken && !isLoopback(host)) {
+    throw new PglandError('config_invalid', `listening on ${host} without an API token would let anyone reaching the port configure destinations`, {
+      hint: 'set PGLAND_API_TOKEN (e.g. openssl rand -base64 32), or listen on 127.0.0.1',
+    });
+  }
+  const box = secretBox(Buffer.isBuffer(options.secretKey) ? options.secretKey : parseSecretKey(options.secretKey));
+  const inboundKeys = (options.inboundSecrets ?? []).map((s, i) => parseWebhookSecret(s, `inbound webhook secret ${i + 1}`));
+  const ctl = await openControlDb({ ...(options.controlUrl ? { url: options.controlUrl } : {}), dataDir: options.dataDir ?? join('.pgland', 'control'), log });
+  const events = new EventEmitter();
+  events.on('error', (err: Error) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'background task failed'));
+  let stopping = false;
+
+  const metrics = new ServiceMetrics(ctl);
+  const destinations = new DestinationStore(ctl, box);
+  const pools = new DestinationPools(destinations, log);
+  const sender = new WebhookSender(ctl, box, metrics, log, { ...DEFAULT_SENDER, ...options.sender });
+  sender.on('error', (err: Error) => events.emit('error', err));
+  const ingest = new Ingest({ ctl, pools, metrics, log, onEnqueued: () => sender.wake(), maxBatchBytes: options.maxBatchBytes ?? 1024 ** 3 });
+  const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake() }, options.scheduler ?? {});
+  scheduler.on('error', (err: Error) => events.emit('error', err));
+
+  const context: ServiceContext = {
+    ctl,
+    box,
+    destinations,
+    pools,
+    endpoints: new EndpointStore(ctl, box),
+    ingest,
+    metrics,
+    sender,
+    scheduler,
+    inboundKeys,
+    log,
+    events,
+    async readiness() {
+      const checks: Record<string, string> = { shutdown: stopping ? 'stopping' : 'ok' };
+      try {
+        await ctl.pool.query('SELECT 1');
+        checks.control_db = 'ok';
+      } catch (err) {
+        checks.control_db = (err as Error).message;
+      }
+      checks.jobs = scheduler.state();
+      return checks;
+    },
+  };
+
+  const { app, openapi } = createHttp({ log, ...(options.apiToken ? { apiToken: options.apiToken } : {}), title: 'pgland', version: PGLAND_VERSION });
+  opsRoutes(app, context, openapi);
+  if (api) {
+    destinationRoutes(app, context);
+    runRoutes(app, context);
+    webhookRoutes(app, context);
+    scheduleRoutes(app, context);
+  }
+
+  const janitor = setInterval(() => {
+    void (async () => {
+      await pruneInbound(ctl);
+      await ingest.expireOpenRuns(options.runTtlHours ?? 24);
+    })().catch((err: unknown) => events.emit('error', err));
+  }, 60_000);
+  janitor.unref();
+
+  let url: string | undefined;
+  try {
+    sender.start();
+    await scheduler.start({ work: options.jobs ?? true });
+    await app.listen({ port: options.port ?? 8080, host });
+    const address = app.server.address();
+    if (address && typeof address === 'object') url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    log.info({ url, api, jobs: options.jobs ?? true, keyId: box.keyId }, 'pgland service listening');
+  } catch (err) {
+    clearInterval(janitor);
+    await scheduler.stop({ timeoutMs: 1000 }).catch(() => undefined);
+    await sender.stop();
+    await app.close().catch(() => undefined);
+    await pools.closeAll();
+    await ctl.close();
+    throw err;
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    context,
+    app,
+    stop(stopOptions = {}) {
+      stopped ??= (async () => {
+        stopping = true;
+        const timeoutMs = stopOptions.timeoutMs ?? 30_000;
+        clearInterval(janitor);
+        // Open to close in reverse: stop taking jobs (the one running finishes
+        // or is cancelled, its batch rolled back), finish the requests in
+        // flight, send what the outbox has due, then close the pools.
+        await scheduler.stop({ timeoutMs }).catch((err: unknown) => events.emit('error', err));
+        // Requests in flight get the same time; then their connections are
+        // cut, which fails an upload's COPY and rolls its batch back.
+        const cut = setTimeout(() => app.server.closeAllConnections(), timeoutMs);
+        cut.unref();
+        await app.close();
+        clearTimeout(cut);
+        await sender.stop({ flush: true, timeoutMs: Math.min(timeoutMs, 10_000) });
+        await pools.closeAll();
+        await ctl.close();
+        log.info('pgland service stopped');
+      })();
+      return stopped;
+    },
+  };
+}
