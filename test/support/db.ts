@@ -43,3 +43,20 @@ export async function freshDatabase(label: string): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * Whether the server lets anyone in whatever the password (trust
+ * authentication, as on a developer's local PostgreSQL given as
+ * PGLAND_TEST_DATABASE_URL): tests of wrong passwords have nothing to test there.
+ */
+export async function trustsEveryPassword(url: string): Promise<boolean> {
+  const u = new URL(url);
+  u.password = 'certainly-not-the-password';
+  const probe = new pg.Client({ connectionString: u.toString() });
+  const accepted = await probe.connect().then(
+    () => true,
+    () => false,
+  );
+  await probe.end().catch(() => undefined);
+  return accepted;
+}
