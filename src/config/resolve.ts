@@ -26,7 +26,7 @@ export const ENV_KEYS = [
   'url', 'host', 'port', 'database', 'user', 'password', 'password_file', 'schema',
   'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername',
   'delete_mode', 'batch_size', 'batch_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
-  'batch_retries', 'lock_timeout_ms', 'max_parallel_objects',
+  'batch_retries', 'lock_timeout_ms', 'max_parallel_objects', 'work_mem',
 ] as const;
 
 /** ssh_tunnel keys read from the environment (PGLAND_SSH_<KEY>). */

@@ -98,6 +98,14 @@ export const destinationSchema = z
     statement_timeout_ms: z.coerce.number().int().min(0).default(0),
     /** application_name shown in pg_stat_activity. */
     application_name: z.string().default('pgland'),
+    /**
+     * work_mem of pgland's sessions: the merge sorts each batch by id, and a
+     * batch that does not fit sorts on disk (the server's default is 4MB).
+     */
+    work_mem: z
+      .string()
+      .regex(/^\d+\s*(kB|MB|GB)?$/, 'a size such as 64MB')
+      .default('64MB'),
     /** How often a batch that failed on a retryable error (lost connection, serialization) is replayed. */
     batch_retries: z.coerce.number().int().min(0).max(100).default(3),
     /** Milliseconds a run waits for another run on the same tenant and object to finish. */

@@ -61,8 +61,9 @@ export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfi
     ...(cfg.statement_timeout_ms ? { statement_timeout: cfg.statement_timeout_ms } : {}),
     application_name: cfg.application_name,
     keepAlive: true,
-    // Timestamps without an offset are read as UTC, whatever the server's default.
-    options: '-c TimeZone=UTC',
+    // Timestamps without an offset are read as UTC, whatever the server's
+    // default; work_mem is validated as a plain size (no spaces to inject options).
+    options: `-c TimeZone=UTC -c work_mem=${cfg.work_mem.replace(/\s+/g, '')}`,
   };
 }
 

@@ -5,7 +5,7 @@ import type { ObjectDef } from '../catalog/definition.js';
 import { backoff, isRetryable, sleep } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
 import { parseEnvelope, type Parsed } from '../input/envelope.js';
-import { readLines } from '../input/lines.js';
+import { readLines, type Line } from '../input/lines.js';
 import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
@@ -68,20 +68,27 @@ function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal
   const lines = readLines(input);
   let head: Parsed | undefined;
   let done = false;
-  const aborted = new Promise<never>((_, reject) => {
-    if (!signal) return;
-    const fire = (): void => reject(new CancelledError('the run was cancelled'));
-    if (signal.aborted) fire();
-    else signal.addEventListener('abort', fire, { once: true });
-  });
-  aborted.catch(() => undefined);
+  // A read blocked on a silent input must still end when the run is cancelled.
+  // One listener for the whole run rejects whichever read is waiting; racing
+  // every read against one never-settling promise instead would leave a
+  // reaction on it per line, retained for the whole run (1.6 GB at 1M lines).
+  let rejectWaiting: ((err: Error) => void) | undefined;
+  signal?.addEventListener('abort', () => rejectWaiting?.(new CancelledError('the run was cancelled')), { once: true });
+  const nextLine = (): Promise<IteratorResult<Line>> => {
+    const next = lines.next();
+    if (!signal) return next;
+    return new Promise((resolve, reject) => {
+      rejectWaiting = reject;
+      next.then(resolve, reject);
+    });
+  };
   return {
     async peek() {
       if (signal?.aborted) throw new CancelledError('the run was cancelled');
       if (head !== undefined || done) return head;
-      let next: IteratorResult<{ lineNumber: number; text: string }>;
+      let next: IteratorResult<Line>;
       try {
-        next = await Promise.race([lines.next(), aborted]);
+        next = await nextLine();
       } catch (err) {
         if (err instanceof CancelledError) throw err;
         throw new InputError(`reading the input failed: ${(err as Error).message}`, { cause: err });

@@ -1,7 +1,7 @@
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { quoteIdent as q } from '../sql/ident.js';
 import { changeGuard, isDeleted, setFrom, srcCte, target, tenant, type MergeOptions } from './fragments.js';
-import { seenCte } from './upsert.js';
+import { seenCte, wasDeleted } from './upsert.js';
 
 /**
  * update (only rows that exist; Grouparoo's Enrich) and delete (each record is
@@ -23,7 +23,7 @@ export function updateSql(o: MergeOptions): string {
     ${setFrom(o, 'src')}
   FROM src
   WHERE ${match} AND ${updatable} AND ${changeGuard(o, 'src')}
-  RETURNING src.${m} AS k, landed."id", landed.${isDeleted()} AS now_deleted
+  RETURNING src.${m} AS k, landed."id", landed.${isDeleted()} AS now_deleted, ${wasDeleted(o)} AS was_deleted
 )`);
     if (hard && applyDeletes) ctes.push(removedCte(o, `src.${isDeleted()} AND ${lmGuard}`));
   } else if (hard) {
@@ -38,7 +38,7 @@ export function updateSql(o: MergeOptions): string {
     ${q(P.runId)} = $3::uuid
   FROM src
   WHERE ${match} AND NOT landed.${isDeleted()} AND ${lmGuard}
-  RETURNING src.${m} AS k, landed."id", true AS now_deleted
+  RETURNING src.${m} AS k, landed."id", true AS now_deleted, false AS was_deleted
 )`);
   }
   if (o.trackSeen) ctes.push(seenCte(o));
@@ -46,17 +46,10 @@ export function updateSql(o: MergeOptions): string {
   const hasChanged = ctes.some((c) => c.startsWith('changed'));
   const hasRemoved = ctes.some((c) => c.startsWith('removed'));
   const changedCounts = hasChanged
-    ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT (c.now_deleted AND NOT old.${isDeleted()}))
-          FROM changed c JOIN ${target(o)} AS old ON ${tenant('old')} AND old."id" = c."id")`
+    ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT (c.now_deleted AND NOT c.was_deleted)) FROM changed c)`
     : '0';
-  const becameDeleted = hasChanged
-    ? `(SELECT count(DISTINCT c.k) FILTER (WHERE c.now_deleted AND NOT old.${isDeleted()})
-          FROM changed c JOIN ${target(o)} AS old ON ${tenant('old')} AND old."id" = c."id")`
-    : '0';
-  const undeleted = hasChanged
-    ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT c.now_deleted AND old.${isDeleted()})
-          FROM changed c JOIN ${target(o)} AS old ON ${tenant('old')} AND old."id" = c."id")`
-    : '0';
+  const becameDeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE c.now_deleted AND NOT c.was_deleted) FROM changed c)` : '0';
+  const undeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT c.now_deleted AND c.was_deleted) FROM changed c)` : '0';
   const removed = hasRemoved ? '(SELECT count(DISTINCT k) FROM removed)' : '0';
   const ignored = o.write === 'update' && o.ignoreDeletes ? `(SELECT count(*) FROM src WHERE ${isDeleted()})` : '0';
   // Skipped: no landed row matched (seen before the statement), or ignored deletions.

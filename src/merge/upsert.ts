@@ -10,9 +10,10 @@ import { changeGuard, insertFromSrc, isDeleted, setFrom, srcCte, target, tenant,
  * insert: append only; a key that is already landed is not a crash but a
  * per-record problem ("duplicate key"), written by the same statement.
  *
- * Hard deletes remove rows in a sibling CTE. The final SELECT joins the landed
- * table as it was before the statement (every part of a WITH statement sees
- * the same snapshot) to tell deletions and un-deletions from plain updates.
+ * Hard deletes remove rows in a sibling CTE. To tell deletions and
+ * un-deletions from plain updates, an updated row's RETURNING looks up the row
+ * as it was before the statement (a statement does not see its own changes):
+ * one index probe per updated row, none for inserted ones.
  */
 export function upsertSql(o: MergeOptions): string {
   const hard = o.deleteMode === 'hard';
@@ -27,7 +28,7 @@ export function upsertSql(o: MergeOptions): string {
     ctes.push(`merged AS (
   ${insertFromSrc(o, insertable)}
   ON CONFLICT (${key}) DO NOTHING
-  RETURNING "id", true AS inserted, ${isDeleted()} AS now_deleted
+  RETURNING "id", true AS inserted, ${isDeleted()} AS now_deleted, NULL::boolean AS was_deleted
 )`);
     ctes.push(`duplicates AS (
   INSERT INTO ${q(o.schema)}._pgland_problems (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
@@ -45,7 +46,8 @@ export function upsertSql(o: MergeOptions): string {
   ON CONFLICT (${key}) DO UPDATE SET
     ${setFrom(o, 'EXCLUDED')}
   WHERE ${changeGuard(o, 'EXCLUDED')}
-  RETURNING "id", (xmax = 0) AS inserted, ${isDeleted()} AS now_deleted
+  RETURNING "id", (xmax = 0) AS inserted, ${isDeleted()} AS now_deleted,
+    CASE WHEN xmax <> 0 THEN ${wasDeleted(o)} END AS was_deleted
 )`);
   }
   if (hard && applyDeleted) {
@@ -62,7 +64,7 @@ export function upsertSql(o: MergeOptions): string {
   const removed = hard && applyDeleted ? '(SELECT count(*) FROM removed)' : '0';
   const duplicates = o.write === 'insert' ? '(SELECT count(*) FROM duplicates)' : '0';
   const ignored = insertable === 'true' || (hard && applyDeleted) ? '0' : `(SELECT count(*) FROM src WHERE ${isDeleted()})`;
-  const becameDeleted = `m.now_deleted AND NOT old.${isDeleted()}`;
+  const becameDeleted = `m.now_deleted AND NOT m.was_deleted`;
   return `WITH ${ctes.join(',\n')}
 SELECT
   (SELECT count(*) FROM src)::bigint AS distinct_records,
@@ -70,11 +72,10 @@ SELECT
   count(*) FILTER (WHERE m.inserted)::bigint AS inserted,
   count(*) FILTER (WHERE NOT m.inserted AND NOT (${becameDeleted}))::bigint AS updated,
   (count(*) FILTER (WHERE NOT m.inserted AND ${becameDeleted}) + ${removed})::bigint AS deleted,
-  count(*) FILTER (WHERE NOT m.inserted AND NOT m.now_deleted AND old.${isDeleted()})::bigint AS undeleted,
+  count(*) FILTER (WHERE NOT m.inserted AND NOT m.now_deleted AND m.was_deleted)::bigint AS undeleted,
   (${ignored} + ${duplicates})::bigint AS skipped,
   ${duplicates}::bigint AS duplicates
-FROM merged m
-LEFT JOIN ${target(o)} AS old ON NOT m.inserted AND ${tenant('old')} AND old."id" = m."id"`;
+FROM merged m`;
 }
 
 export function seenCte(o: MergeOptions): string {
@@ -83,4 +84,13 @@ export function seenCte(o: MergeOptions): string {
   SELECT $3::uuid, "id" FROM src
   ON CONFLICT DO NOTHING
 )`;
+}
+
+/**
+ * In RETURNING of a statement that changed the landed row `landed`: whether
+ * that row was deleted before the statement. The subquery runs under the
+ * statement's own snapshot and command, so it sees the old version.
+ */
+export function wasDeleted(o: MergeOptions): string {
+  return `(SELECT o.${isDeleted()} FROM ${target(o)} AS o WHERE ${tenant('o')} AND o."id" = landed."id")`;
 }
