@@ -55,7 +55,8 @@ export function parseEnvelope(line: Line): Parsed {
   if (typeof id !== 'string' || id.length === 0) {
     return reject(line, 'field "id" is missing or not a non-empty string; every record needs its source id');
   }
-  if (Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: a short id needs no counting.
+  if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id, 'utf8') > MAX_ID_BYTES) {
     return reject(line, `field "id" is longer than ${MAX_ID_BYTES} bytes; ids are keys and must stay short`, id.slice(0, 200));
   }
   if (id.includes('\0')) return reject(line, 'field "id" contains a NUL character, which PostgreSQL cannot store', id.replace(/\0/g, '\\0'));

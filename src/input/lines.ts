@@ -14,26 +14,43 @@ const NEWLINE = 0x0a;
  * carriage return (CRLF files) is dropped.
  */
 export async function* readLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<Line> {
-  let carry: Buffer | null = null;
+  // The start of a line that has not ended yet, kept as pieces: a line longer
+  // than a chunk is joined once, when its newline arrives, not re-copied with
+  // every chunk (which was quadratic in the line's length).
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
   let lineNumber = 0;
   for await (const piece of input) {
-    let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-    if (carry) {
-      chunk = Buffer.concat([carry, chunk]);
-      carry = null;
-    }
+    const chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
     let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE, start); nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
+    let nl = chunk.indexOf(NEWLINE);
+    if (carryBytes > 0 && nl !== -1) {
+      // Only the line that straddles the boundary is joined, not the whole chunk.
+      carry.push(chunk.subarray(0, nl));
+      const joined = Buffer.concat(carry, carryBytes + nl);
+      carry = [];
+      carryBytes = 0;
+      lineNumber++;
+      const line = decode(joined, 0, joined.length);
+      if (line !== null) yield { lineNumber, text: line };
+      start = nl + 1;
+      nl = chunk.indexOf(NEWLINE, start);
+    }
+    for (; nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
       lineNumber++;
       const line = decode(chunk, start, nl);
       if (line !== null) yield { lineNumber, text: line };
       start = nl + 1;
     }
-    if (start < chunk.length) carry = chunk.subarray(start);
+    if (start < chunk.length) {
+      carry.push(chunk.subarray(start));
+      carryBytes += chunk.length - start;
+    }
   }
-  if (carry && carry.length > 0) {
+  if (carryBytes > 0) {
     lineNumber++;
-    const line = decode(carry, 0, carry.length);
+    const last = Buffer.concat(carry, carryBytes);
+    const line = decode(last, 0, last.length);
     if (line !== null) yield { lineNumber, text: line };
   }
 }
@@ -41,5 +58,9 @@ export async function* readLines(input: AsyncIterable<Buffer | string>): AsyncGe
 function decode(buf: Buffer, start: number, end: number): string | null {
   if (end > start && buf[end - 1] === 0x0d) end--;
   const text = buf.toString('utf8', start, end);
+  // A line that starts with a printable ASCII character (a JSON line starts
+  // with "{") is not blank: only other lines pay for trim().
+  const first = text.charCodeAt(0);
+  if (first > 0x20 && first < 0x7f) return text;
   return text.trim().length === 0 ? null : text;
 }

@@ -1,0 +1,88 @@
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { csvLine } from './csv.js';
+import { changedInIncrement, contact, missingInFullRefresh, type Contact } from './generate.js';
+
+/** Bump when generate.ts or csv.ts change what they write: cached files are then regenerated. */
+const GENERATOR_VERSION = 1;
+
+export interface DataFile {
+  path: string;
+  bytes: number;
+  rows: number;
+}
+
+/** The files of one size: the first load, the 10%-changed increment, the 1%-missing full refresh. */
+export interface Dataset {
+  size: number;
+  first: DataFile;
+  incr: DataFile;
+  full: DataFile;
+  firstCsv: DataFile;
+  incrCsv: DataFile;
+}
+
+type Variant = 'first' | 'incr' | 'full';
+
+/** Record `n` as the variant's file has it, or null when the file leaves it out. */
+function recordOf(variant: Variant, n: number): Contact | null {
+  if (variant === 'first') return contact(n, 1);
+  if (variant === 'full' && missingInFullRefresh(n)) return null;
+  return contact(n, changedInIncrement(n) ? 2 : 1);
+}
+
+/** Writes a file through a temporary name, so that an interrupted run never leaves a truncated file in the cache. */
+async function writeFile(path: string, size: number, line: (n: number) => string | null): Promise<DataFile> {
+  const tmp = path + '.partial';
+  const out = createWriteStream(tmp);
+  let rows = 0;
+  let chunk = '';
+  for (let n = 0; n < size; n++) {
+    const text = line(n);
+    if (text === null) continue;
+    rows++;
+    chunk += text;
+    if (chunk.length >= 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  renameSync(tmp, path);
+  return { path, bytes: statSync(path).size, rows };
+}
+
+function rowsOf(variant: Variant, size: number): number {
+  if (variant !== 'full') return size;
+  let rows = 0;
+  for (let n = 0; n < size; n++) if (!missingInFullRefresh(n)) rows++;
+  return rows;
+}
+
+/**
+ * The dataset of one size, generated on first use into `cacheDir` and reused
+ * afterwards (the files are deterministic, so a cached file is the same file).
+ */
+export async function dataset(cacheDir: string, size: number, log: (s: string) => void): Promise<Dataset> {
+  const dir = join(cacheDir, `contacts-v${GENERATOR_VERSION}-${size}`);
+  mkdirSync(dir, { recursive: true });
+  const make = async (name: string, variant: Variant, csv: boolean): Promise<DataFile> => {
+    const path = join(dir, name);
+    if (existsSync(path)) return { path, bytes: statSync(path).size, rows: rowsOf(variant, size) };
+    log(`generating ${name} (${size} records) in ${dir}`);
+    return writeFile(path, size, (n) => {
+      const r = recordOf(variant, n);
+      return r === null ? null : csv ? csvLine(r) : JSON.stringify(r) + '\n';
+    });
+  };
+  return {
+    size,
+    first: await make('first.ndjson', 'first', false),
+    incr: await make('incr.ndjson', 'incr', false),
+    full: await make('full.ndjson', 'full', false),
+    firstCsv: await make('first.csv', 'first', true),
+    incrCsv: await make('incr.csv', 'incr', true),
+  };
+}

@@ -1,0 +1,70 @@
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { newEncodeStats } from '../src/encode/copy-text.js';
+import { encodeRecord, type Problem } from '../src/encode/record.js';
+import { parseEnvelope } from '../src/input/envelope.js';
+import { readLines } from '../src/input/lines.js';
+import { CONTACTS } from './csv.js';
+import { dataset } from './dataset.js';
+import { parseSize } from './options.js';
+import { median } from './report.js';
+
+/**
+ * Node's own share of a load, without a server: read, split, parse and encode
+ * the first-load file into COPY text (turned into bytes, as the socket would),
+ * and nothing else. It is what the input and encode changes are judged by:
+ * the least CPU time over the repetitions is reported beside the median wall
+ * time, because on a busy machine CPU time is the steadier of the two.
+ * Usage: node dist/bench/encode.js [size=100k] [reps=5] [cache-dir=.pgland/bench]
+ */
+async function once(path: string): Promise<{ ms: number; cpuMs: number; records: number; bytes: number }> {
+  const stats = newEncodeStats();
+  const problems: Problem[] = [];
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let records = 0;
+  let bytes = 0;
+  let pending = '';
+  for await (const line of readLines(createReadStream(path))) {
+    const parsed = parseEnvelope(line);
+    if (!('record' in parsed)) continue;
+    pending += encodeRecord(parsed.record, CONTACTS, stats, problems);
+    records++;
+    if (pending.length >= 256 * 1024) {
+      bytes += Buffer.from(pending, 'utf8').length;
+      pending = '';
+    }
+  }
+  bytes += Buffer.from(pending, 'utf8').length;
+  const used = process.cpuUsage(cpu);
+  return { ms: performance.now() - started, cpuMs: (used.user + used.system) / 1000, records, bytes };
+}
+
+async function main(): Promise<void> {
+  const size = parseSize(process.argv[2] ?? '100k');
+  const reps = Number(process.argv[3] ?? 5);
+  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, (s) => process.stderr.write(s + '\n'));
+  const times: number[] = [];
+  const cpuTimes: number[] = [];
+  let last = { records: 0, bytes: 0 };
+  for (let r = 0; r < reps; r++) {
+    const run = await once(data.first.path);
+    times.push(run.ms);
+    cpuTimes.push(run.cpuMs);
+    last = run;
+  }
+  const ms = median(times);
+  const cpuMs = Math.min(...cpuTimes);
+  process.stdout.write(
+    `encode only, ${last.records} records, median of ${reps}: ${(ms / 1000).toFixed(3)} s, ` +
+      `${Math.round(last.records / (ms / 1000)).toLocaleString('en-US')} records/s, ${((1000 * ms) / last.records).toFixed(2)} µs/record, ` +
+      `${(data.first.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s in, COPY text ${(last.bytes / last.records).toFixed(0)} bytes/record; ` +
+      `least CPU time ${(cpuMs / 1000).toFixed(3)} s = ${((1000 * cpuMs) / last.records).toFixed(2)} µs/record ` +
+      `(wall: ${times.map((t) => Math.round(t)).join(' ')} ms)\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,75 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+export interface BenchOptions {
+  sizes: number[];
+  reps: number;
+  databaseUrl?: string;
+  out?: string;
+  contenders: string[];
+  batchSizes: number[];
+  cacheDir: string;
+  cpuProf?: string;
+}
+
+/** "100k", "1m", "5m", "2500" → a record count. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
+  if (!m) throw new InvalidArgumentError(`"${text}" is not a size (e.g. 100k, 1m, 5m, 2500)`);
+  const n = Number(m[1]) * (m[2]!.toLowerCase() === 'k' ? 1e3 : m[2]!.toLowerCase() === 'm' ? 1e6 : 1);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a whole number of records`);
+  return n;
+}
+
+function list<T>(parse: (s: string) => T): (value: string) => T[] {
+  return (value) => value.split(',').filter((s) => s.trim() !== '').map(parse);
+}
+
+function positive(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  return n;
+}
+
+const CONTENDERS = ['a', 'b', 'd', 'pgland'];
+
+function contender(text: string): string {
+  const c = text.trim().toLowerCase();
+  if (!CONTENDERS.includes(c)) throw new InvalidArgumentError(`"${text}" is not one of ${CONTENDERS.join(', ')}`);
+  return c;
+}
+
+const HELP = `
+Contenders (all in one run, same server, same data, order alternating per repetition):
+  a       psql \\copy of the CSV into an empty table shaped like pgland's crm_contacts (the physical limit)
+  b       psql \\copy into a temp table + INSERT … SELECT … ON CONFLICT DO UPDATE (the SQL-only floor),
+          on a first load and on an increment with 10% of records changed
+  d       a naive node-postgres loader: 1,000-row parameterised INSERT … ON CONFLICT
+  pgland  openDestination().load() in a child process: first load, 10% increment, full refresh with 1% missing
+
+Data is generated once per size into <cache-dir>/contacts-v<n>-<size>/ and reused.
+Without --database-url an embedded PostgreSQL is started in <cache-dir>/pgdata-<pid> and removed at the end.
+psql comes from the system (postgresql-client) and is needed for a and b.
+
+Examples:
+  npm run bench                                   # 100k records, 3 repetitions, every contender
+  npm run bench -- --sizes 1m,5m --out bench.json
+  npm run bench -- --contenders pgland --batch-sizes 5000,20000,50000`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const program = new Command()
+    .name('npm run bench --')
+    .description("pgland's benchmark: throughput and peak memory against raw COPY, the SQL-only floor and a naive loader")
+    .addOption(new Option('--sizes <list>', 'record counts, comma-separated (k and m suffixes)').default([100_000], '100k').argParser(list(parseSize)))
+    .addOption(new Option('--reps <n>', 'repetitions; medians are reported').default(3).argParser(positive))
+    .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
+    .option('--out <file>', 'also write every measurement and the machine description as JSON')
+    .addOption(new Option('--contenders <list>', `which to run: ${CONTENDERS.join(', ')}`).default(CONTENDERS, CONTENDERS.join(',')).argParser(list(contender)))
+    .addOption(new Option('--batch-sizes <list>', 'pgland batch sizes to compare, one pgland run each').default([], "pgland's configured default").argParser(list(positive)))
+    .option('--cache-dir <dir>', 'where generated data and the embedded server live', '.pgland/bench')
+    .option('--cpu-prof <dir>', "run pgland's children with node --cpu-prof, profiles written here")
+    .addHelpText('after', HELP);
+  program.parse(argv);
+  const o = program.opts<BenchOptions>();
+  if (o.reps < 3) process.stderr.write(`warning: --reps ${o.reps}: fewer than 3 repetitions make medians meaningless\n`);
+  return o;
+}

@@ -1,0 +1,39 @@
+import { createReadStream } from 'node:fs';
+import { openDestination } from '../src/index.js';
+import type { SyncMode } from '../src/load/runs.js';
+import { childParams, reportResult, startClock } from './child.js';
+import { TENANT } from './baselines.js';
+
+export interface PglandParams {
+  url: string;
+  schema: string;
+  file: string;
+  mode: SyncMode;
+  batchSize?: number;
+}
+
+/** pgland as a library user runs it: openDestination().load() on a file stream. */
+async function main(): Promise<void> {
+  const p = childParams<PglandParams>();
+  const dest = await openDestination({ url: p.url, schema: p.schema, ...(p.batchSize ? { batch_size: p.batchSize } : {}) });
+  try {
+    const clock = startClock();
+    const result = await dest.load({
+      kind: 'common',
+      object: 'crm_contacts',
+      provider: TENANT.provider,
+      customerId: TENANT.customerId,
+      mode: p.mode,
+      input: createReadStream(p.file),
+    });
+    if (result.status !== 'succeeded') throw result.error ?? new Error(`load ended ${result.status}`);
+    reportResult(clock, { rows: result.counts.rowsRead, detail: { ...result.counts } });
+  } finally {
+    await dest.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(String((err as Error)?.stack ?? err) + '\n');
+  process.exitCode = 1;
+});

@@ -1,0 +1,102 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { contenderA, contenderB, contenderD, contenderPgland, type Contender, type Measurement, type RunContext } from './contenders.js';
+import { dataset, type Dataset } from './dataset.js';
+import { changedInIncrement, contact, missingInFullRefresh } from './generate.js';
+import { serverChildren } from './cpu.js';
+import { parseOptions } from './options.js';
+import { findPsql, psqlVersion } from './psql.js';
+import { machine, ratios, summarise, table, type Summary } from './report.js';
+import { benchServer } from './server.js';
+
+const log = (s: string): void => void process.stderr.write(s + '\n');
+
+/** Live records that the full-refresh file leaves out: what a full refresh should mark deleted. */
+function expectedDeletes(data: Dataset): number {
+  let n = 0;
+  for (let i = 0; i < data.size; i++) {
+    if (missingInFullRefresh(i) && !contact(i, changedInIncrement(i) ? 2 : 1).is_deleted) n++;
+  }
+  return n;
+}
+
+/** Repetition r runs the contenders rotated by r, and reversed on odd repetitions, so that none always goes first. */
+function orderFor<T>(list: readonly T[], r: number): T[] {
+  const k = r % list.length;
+  const rotated = [...list.slice(k), ...list.slice(0, k)];
+  return r % 2 ? rotated.reverse() : rotated;
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv);
+  const cacheDir = resolve(opts.cacheDir);
+  mkdirSync(cacheDir, { recursive: true });
+  const needPsql = opts.contenders.includes('a') || opts.contenders.includes('b');
+  const psql = needPsql ? findPsql() : undefined;
+
+  const contenders: Contender[] = [];
+  if (opts.contenders.includes('a')) contenders.push(contenderA);
+  if (opts.contenders.includes('b')) contenders.push(contenderB);
+  if (opts.contenders.includes('d')) contenders.push(contenderD);
+  if (opts.contenders.includes('pgland')) {
+    if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes));
+    for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes));
+  }
+
+  const datasets: Dataset[] = [];
+  for (const size of opts.sizes) datasets.push(await dataset(cacheDir, size, log));
+
+  const server = await benchServer(opts.databaseUrl, cacheDir);
+  const pglandNodeArgs = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf)] : [];
+  await new Promise((r) => setTimeout(r, 1000)); // let the set-up connection's backend exit
+  const ctx: RunContext = {
+    url: server.url,
+    psql,
+    pglandNodeArgs,
+    idleChildren: serverChildren(server.postmaster),
+    ...(server.postmaster ? { postmaster: server.postmaster } : {}),
+  };
+  const results: Summary[] = [];
+  const host = { ...machine(), ...(psql ? { psql: psqlVersion(psql) } : {}) };
+  log(`PostgreSQL ${server.version} (${server.kind}); ${host.cpus} cores, ${host.ramGb} GB RAM; Node ${host.node}` + (psql ? `; ${host.psql}` : ''));
+  try {
+    for (const data of datasets) {
+      const measurements: Measurement[] = [];
+      for (let r = 0; r < opts.reps; r++) {
+        for (const c of orderFor(contenders, r)) {
+          for (const m of await c.run(ctx, data)) {
+            log(`  ${data.size} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB` : ''));
+            measurements.push(m);
+          }
+        }
+      }
+      const summaries = summarise(data.size, measurements);
+      results.push(...summaries);
+      const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland')));
+      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
+      for (const name of names) {
+        for (const [label, v] of Object.entries(ratios(summaries, name))) {
+          process.stdout.write(`  ${label.replace(/^pgland/, name)}: ${v.toFixed(2)}\n`);
+        }
+        const full = summaries.find((s) => s.name === `${name} full`);
+        if (full?.detail) {
+          const { deletesApplied, deletesExpected } = full.detail as { deletesApplied: number; deletesExpected: number };
+          process.stdout.write(`  ${name} full refresh: ${deletesApplied} of ${deletesExpected} missing records deleted` +
+            (deletesApplied === 0 ? ' (full-refresh deletes not implemented: measured as a plain upsert of 99% of records)' : '') + '\n');
+        }
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+  if (opts.out) {
+    const report = { when: new Date().toISOString(), machine: host, server: { kind: server.kind, settings: server.settings }, options: { ...opts, databaseUrl: opts.databaseUrl ? '[given]' : undefined }, results };
+    writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');
+    log(`wrote ${opts.out}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
