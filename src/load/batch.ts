@@ -35,8 +35,11 @@ export interface BatchContext {
  * reading where it stopped.
  */
 export interface BatchBuffer {
-  chunks: string[];
-  pending: string;
+  /** COPY data already sent, as UTF-8 bytes (kept for a replay). */
+  chunks: Buffer[];
+  /** The chunk being filled, and how many of its bytes are used. */
+  pending: Buffer;
+  used: number;
   records: number;
   bytes: number;
   rowsRead: number;
@@ -48,11 +51,57 @@ export interface BatchBuffer {
 }
 
 export function newBatchBuffer(): BatchBuffer {
-  return { chunks: [], pending: '', records: 0, bytes: 0, rowsRead: 0, rejects: [], problems: [], stats: newEncodeStats(), complete: false };
+  return {
+    chunks: [],
+    pending: Buffer.allocUnsafe(WRITE_CHUNK),
+    used: 0,
+    records: 0,
+    bytes: 0,
+    rowsRead: 0,
+    rejects: [],
+    problems: [],
+    stats: newEncodeStats(),
+    complete: false,
+  };
 }
 
-/** Writes are gathered into chunks of about this size before they go to the socket. */
+/**
+ * Rows are written as UTF-8 straight into chunks of this size, which go to the
+ * socket whole: no string concatenation, and the bytes kept for a replay are
+ * half the size of the strings they came from.
+ */
 const WRITE_CHUNK = 256 * 1024;
+
+/** Sends the chunk being filled, and starts a new one. */
+async function flush(buf: BatchBuffer, copy: CopyState): Promise<void> {
+  if (buf.used === 0) return;
+  const chunk = buf.pending.subarray(0, buf.used);
+  buf.chunks.push(chunk);
+  buf.pending = Buffer.allocUnsafe(WRITE_CHUNK);
+  buf.used = 0;
+  await write(copy, chunk);
+}
+
+/**
+ * Appends one encoded row and returns its size in bytes; synchronous (no
+ * promise per row) unless a chunk has to be sent first.
+ */
+function append(buf: BatchBuffer, copy: CopyState, row: string): number | Promise<number> {
+  // A UTF-16 code unit takes at most 3 bytes of UTF-8: if it might not fit, flush first.
+  if (buf.used + row.length * 3 > WRITE_CHUNK) return appendAfterFlush(buf, copy, row);
+  const n = buf.pending.write(row, buf.used, 'utf8');
+  buf.used += n;
+  return n;
+}
+
+async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string): Promise<number> {
+  await flush(buf, copy);
+  if (row.length * 3 <= WRITE_CHUNK) return append(buf, copy, row);
+  const big = Buffer.from(row, 'utf8');
+  buf.chunks.push(big);
+  await write(copy, big);
+  return big.length;
+}
 
 /** An open COPY and the first error it reported (the server's or the connection's). */
 interface CopyState {
@@ -60,7 +109,7 @@ interface CopyState {
   error?: Error;
 }
 
-async function write(copy: CopyState, chunk: string): Promise<void> {
+async function write(copy: CopyState, chunk: Buffer): Promise<void> {
   // After the connection is lost, pg-copy-streams fails on write with a
   // TypeError; the error worth reporting (and retrying on) is the one the
   // stream emitted.
@@ -101,21 +150,11 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
     }
     const row = encodeRecord(item.record, ctx.merge.def, buf.stats, buf.problems);
     buf.records++;
-    buf.bytes += row.length;
-    buf.pending += row;
-    if (buf.pending.length >= WRITE_CHUNK) {
-      const chunk = buf.pending;
-      buf.chunks.push(chunk);
-      buf.pending = '';
-      await write(copy, chunk);
-    }
+    const n = append(buf, copy, row);
+    buf.bytes += typeof n === 'number' ? n : await n;
   }
   buf.complete = true;
-  if (buf.pending) {
-    buf.chunks.push(buf.pending);
-    await write(copy, buf.pending);
-    buf.pending = '';
-  }
+  await flush(buf, copy);
 }
 
 /** Whether this batch already committed (its commit was acknowledged or lost on the way back). */
