@@ -9,7 +9,8 @@ import { airbyteConfig } from '../protocols/config.js';
 import { connectionStatus, specMessage } from '../protocols/spec.js';
 import { readConfigFile } from './config-file.js';
 import { EXIT } from './exit.js';
-import { cancelOnSignals, writeLine } from './singer.js';
+import { cancelOnSignals } from './signals.js';
+import { writeLine } from './singer.js';
 
 async function readCatalog(path: string): Promise<unknown> {
   let text: string;

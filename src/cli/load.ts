@@ -9,6 +9,7 @@ import type { WriteMode } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { EXIT } from './exit.js';
 import { progressLine, summary } from './progress.js';
+import { cancelOnSignals } from './signals.js';
 import { resolveTarget } from './target.js';
 
 export interface LoadFlags {
@@ -43,28 +44,6 @@ const GROUPAROO: Record<string, { write: WriteMode; ignoreDeletes: boolean }> = 
   additive: { write: 'upsert', ignoreDeletes: true },
   enrich: { write: 'update', ignoreDeletes: true },
 };
-
-/**
- * The first SIGINT or SIGTERM aborts the run (its current batch rolls back and
- * the run is recorded as cancelled); a second one exits at once.
- */
-function cancelOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(EXIT.failure);
-    log.warn({ signal: sig }, 'cancelling: rolling back the current batch');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
-}
 
 export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number> {
   const grouparoo = GROUPAROO[flags.write];

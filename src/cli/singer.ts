@@ -5,31 +5,11 @@ import { singerConfig } from '../protocols/config.js';
 import { runSinger } from '../protocols/singer.js';
 import { readConfigFile } from './config-file.js';
 import { EXIT } from './exit.js';
+import { cancelOnSignals } from './signals.js';
 
 /** Writes one line to stdout, waiting for the pipe when it is full. */
 export async function writeLine(line: string): Promise<void> {
   if (!process.stdout.write(line + '\n')) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
-}
-
-/** The first SIGINT or SIGTERM cancels (the batch in flight rolls back, no later STATE is written); a second one exits at once. */
-export function cancelOnSignals(log: Logger): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(EXIT.failure);
-    log.warn({ signal: sig }, 'cancelling: rolling back the batch in flight');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  // A sync waiting for its next message stops reading: the input ends, the run is cancelled.
-  controller.signal.addEventListener('abort', () => process.stdin.destroy(), { once: true });
-  return {
-    signal: controller.signal,
-    dispose() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 /**

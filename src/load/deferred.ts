@@ -11,6 +11,7 @@ import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js'
 import type { EvolutionReport } from '../schema/apply.js';
 import { ensureLandedTable } from './loader.js';
 import { addRunCountsSql, finishRunSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { inTransaction } from '../sql/transaction.js';
 
 /**
  * A deferred run: a run whose records arrive in several requests (service
@@ -69,18 +70,6 @@ export function mergeOptionsOf(run: DeferredRun): MergeOptions {
 export class RunClosedError extends PglandError {
   constructor(runId: string) {
     super('run_closed', `run ${runId} is not open: it was committed or aborted`, { hint: 'open a new run', context: { runId } });
-  }
-}
-
-async function inTransaction<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
   }
 }
 

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { inTransaction } from '../sql/transaction.js';
 import type { RunStatus } from './runs.js';
 
 /**
@@ -39,8 +40,7 @@ export async function finishRun(
 ): Promise<void> {
   const completed = opts.status === 'succeeded' || opts.status === 'partial';
   const runs = qualify(o.schema, '_pgland_runs');
-  await client.query('BEGIN');
-  try {
+  await inTransaction(client, async () => {
     if (completed && opts.full) {
       const deleted = await applyFullRefreshDeletes(client, o);
       await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
@@ -70,11 +70,7 @@ export async function finishRun(
       opts.status,
       opts.error?.replace(/\0/g, '') ?? null,
     ]);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ObjectDef } from '../catalog/definition.js';
 import { fitIdent, qualify } from '../sql/ident.js';
+import { inTransaction } from '../sql/transaction.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { planEvolution } from './plan.js';
 
@@ -13,17 +14,10 @@ import { planEvolution } from './plan.js';
  * table, and the plan is made under that lock.
  */
 export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef): Promise<EvolutionReport> {
-  await client.query('BEGIN');
-  try {
+  return inTransaction(client, async () => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
-    const plan = await planEvolution(client, schema, def);
-    const report = await applyPlan(client, plan);
-    await client.query('COMMIT');
-    return report;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+    return applyPlan(client, await planEvolution(client, schema, def));
+  });
 }
 
 /** Tenants of a table that must send a full refresh next, with the reason. */

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { PglandError, sqlState } from '../errors.js';
 import { PACKAGE_ROOT } from '../package.js';
 import { quoteIdent } from '../sql/ident.js';
+import { inTransaction } from '../sql/transaction.js';
 
 const SQL_DIR = join(PACKAGE_ROOT, 'sql');
 
@@ -27,18 +28,6 @@ async function loadMigrations(dir: string): Promise<Migration[]> {
  */
 async function lockSchema(client: pg.PoolClient, schema: string): Promise<void> {
   await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.schema.' || $1::text, 0))`, [schema]);
-}
-
-async function inTransaction<T>(client: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
 }
 
 async function schemaExists(client: pg.PoolClient, schema: string): Promise<boolean> {
