@@ -80,8 +80,8 @@ describe('destinations over the API (issue 7)', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ host: 'h', password_file: '/etc/shadow' }, /password_file|additional/],
       [{ host: 'h', sslrootcert: '/etc/ssl/private/key.pem' }, /sslrootcert: over the API, give the PEM text/],
-      [{ host: 'h', ssh_tunnel: { host: 'b', user: 'u', private_key: '/root/.ssh/id_ed25519' } }, /ssh_tunnel.private_key/],
-      [{ host: 'h', ssh_tunnel: { host: 'b', user: 'u', private_key_file: '/root/.ssh/id_ed25519' } }, /private_key_file|additional/],
+      [{ host: 'h', ssh_tunnel: { host: 'b', user: 'u', private_key: '/home/someone/.ssh/id_ed25519' } }, /ssh_tunnel.private_key/],
+      [{ host: 'h', ssh_tunnel: { host: 'b', user: 'u', private_key_file: '/home/someone/.ssh/id_ed25519' } }, /private_key_file|additional/],
       [{ host: 'h', sslmode: 'sometimes' }, /sslmode/],
       [{ host: 'h', surprise: true }, /additional|surprise/],
       [{ url: `postgres://u:${PASSWORD}@h/db?ssl=true` }, /unknown query parameter/],

@@ -165,7 +165,7 @@ export function resolveObject(req: ObjectRequest): ObjectDef {
   if (req.kind === 'common') {
     const def = commonObject(req.object);
     if (!def) {
-      throw new PglandError('unknown_object', `"${req.object}" is not a common object`, {
+      throw new PglandError('unknown_object', `${JSON.stringify(req.object)} is not a common object`, {
         hint: `use one of ${commonObjects().join(', ')}; or --kind standard|custom for a provider's own objects`,
       });
     }

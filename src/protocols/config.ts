@@ -42,17 +42,17 @@ function bool(key: string, v: unknown): boolean {
   // Meltano passes settings from the environment as strings.
   if (v === 'true' || v === '1' || v === 1) return true;
   if (v === 'false' || v === '0' || v === 0 || v === '') return false;
-  throw invalid(`"${key}" must be true or false`);
+  throw invalid(`${JSON.stringify(key)} must be true or false`);
 }
 
 function str(key: string, v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0) throw invalid(`"${key}" must be a non-empty string`);
+  if (typeof v !== 'string' || v.length === 0) throw invalid(`${JSON.stringify(key)} must be a non-empty string`);
   return v;
 }
 
 function nonNegative(key: string, v: unknown, scale = 1): number {
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw invalid(`"${key}" must be a number of at least 0`);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw invalid(`${JSON.stringify(key)} must be a number of at least 0`);
   return Math.round(n * scale);
 }
 
