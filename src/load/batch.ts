@@ -157,6 +157,26 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
   await flush(buf, copy);
 }
 
+/**
+ * Runs the merge of `records` staged records and adds what it did to the run
+ * counters; returns the newest last-modified time staged.
+ */
+export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, records: number, counts: RunCounts): Promise<Date | null> {
+  if (records === 0) return null;
+  const { rows } = await client.query<MergeCounts>(mergeSql(o));
+  const r = rows[0]!;
+  const distinct = Number(r.distinct_records);
+  counts.inserted += Number(r.inserted);
+  counts.updated += Number(r.updated);
+  counts.deleted += Number(r.deleted);
+  counts.undeleted += Number(r.undeleted);
+  counts.skipped += Number(r.skipped);
+  counts.superseded += records - distinct;
+  counts.unchanged += distinct - Number(r.inserted) - Number(r.updated) - Number(r.deleted) - Number(r.skipped);
+  counts.problems += Number(r.duplicates);
+  return r.max_lm;
+}
+
 /** Whether this batch already committed (its commit was acknowledged or lost on the way back). */
 async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promise<boolean> {
   const { rowCount } = await client.query(
@@ -205,21 +225,7 @@ export async function runBatch(
     copy = undefined;
 
     const counts = zeroCounts();
-    let maxLastModified: Date | null = null;
-    if (buf.records > 0) {
-      const { rows } = await client.query<MergeCounts>(mergeSql(o));
-      const r = rows[0]!;
-      const distinct = Number(r.distinct_records);
-      counts.inserted = Number(r.inserted);
-      counts.updated = Number(r.updated);
-      counts.deleted = Number(r.deleted);
-      counts.undeleted = Number(r.undeleted);
-      counts.skipped = Number(r.skipped);
-      counts.superseded = buf.records - distinct;
-      counts.unchanged = distinct - counts.inserted - counts.updated - counts.deleted - counts.skipped;
-      counts.problems += Number(r.duplicates);
-      maxLastModified = r.max_lm;
-    }
+    const maxLastModified = await mergeStaged(client, o, buf.records, counts);
     if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
     if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
     counts.batches = 1;

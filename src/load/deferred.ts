@@ -2,10 +2,11 @@ import type pg from 'pg';
 import type { ObjectDef } from '../catalog/definition.js';
 import { isRetryable } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
-import { mergeSql, type DeleteMode, type MergeCounts, type MergeOptions, type WriteMode } from '../merge/merge.js';
+import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import { qualify, quoteIdent } from '../sql/ident.js';
 import { createStageSql, STAGE_TABLE } from '../stage/stage.js';
+import { mergeStaged } from './batch.js';
 import { abandonStaleRuns, finishRun } from './finish.js';
 import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
 import type { EvolutionReport } from '../schema/apply.js';
@@ -193,21 +194,7 @@ async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<void
         context: { runId: run.runId },
       });
     }
-    let maxLastModified: Date | null = null;
-    if (records > 0) {
-      const { rows } = await client.query<MergeCounts>(mergeSql(o));
-      const r = rows[0]!;
-      const distinct = Number(r.distinct_records);
-      counts.inserted = Number(r.inserted);
-      counts.updated = Number(r.updated);
-      counts.deleted = Number(r.deleted);
-      counts.undeleted = Number(r.undeleted);
-      counts.skipped = Number(r.skipped);
-      counts.superseded = records - distinct;
-      counts.unchanged = distinct - counts.inserted - counts.updated - counts.deleted - counts.skipped;
-      counts.problems += Number(r.duplicates);
-      maxLastModified = r.max_lm;
-    }
+    const maxLastModified = await mergeStaged(client, o, records, counts);
     const rejected = await client.query(
       `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
        SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,

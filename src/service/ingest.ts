@@ -1,34 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { resolveObject, type DeclaredSchema } from '../catalog/declared.js';
-import type { ObjectKind } from '../catalog/definition.js';
+import { resolveObject } from '../catalog/declared.js';
 import { isRetryable } from '../connection/retry.js';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
 import { InputError } from '../load/batch.js';
 import { stageBatch, type StagedBatch } from '../load/deferred-batch.js';
 import { abortDeferred, commitDeferred, openDeferred, RunClosedError, type DeferredRun } from '../load/deferred.js';
-import type { SyncMode } from '../load/runs.js';
-import { mergeSql, type WriteMode } from '../merge/merge.js';
+import { mergeSql } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { inTransaction, type ControlDb } from './control.js';
 import type { ServiceMetrics } from './metrics.js';
 import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
-import { finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunView } from './runs.js';
+import { finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunTarget, type RunView } from './runs.js';
 
-export interface OpenRunRequest {
-  destination_id: string;
-  provider: string;
-  customer_id: string;
-  object: string;
-  kind?: ObjectKind;
-  mode?: SyncMode;
-  write?: WriteMode | 'sync' | 'additive' | 'enrich';
-  match_column?: string;
-  ignore_deletes?: boolean;
-  declared?: DeclaredSchema;
-}
+export type OpenRunRequest = RunTarget;
 
 export interface IngestDeps {
   ctl: ControlDb;

@@ -1,4 +1,3 @@
-import type { EvolutionReport } from '../schema/apply.js';
 import type pg from 'pg';
 import type { DeclaredSchema } from '../catalog/declared.js';
 import type { ObjectKind } from '../catalog/definition.js';
@@ -7,12 +6,27 @@ import type { RunCounts, SyncMode } from '../load/runs.js';
 import type { WriteMode } from '../merge/merge.js';
 import type { ControlDb } from './control.js';
 import type { OutboundEvent } from './outbox.js';
+import type { EvolutionReport } from '../schema/apply.js';
 
 /**
  * A run as the control database keeps it: opened over HTTP (staged until
  * commit) or run by a schedule. Shared by ingest and the job worker.
  */
 export type ControlStatus = 'open' | 'committing' | 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
+
+/** What a run lands and how: the body of POST /runs, and the target of a schedule. */
+export interface RunTarget {
+  destination_id: string;
+  provider: string;
+  customer_id: string;
+  object: string;
+  kind?: ObjectKind;
+  mode?: SyncMode;
+  write?: WriteMode | 'sync' | 'additive' | 'enrich';
+  match_column?: string;
+  ignore_deletes?: boolean;
+  declared?: DeclaredSchema;
+}
 
 export interface RunOptions {
   match_column?: string;

@@ -6,7 +6,7 @@ import { PglandError } from '../errors.js';
 import type { SyncMode } from '../load/runs.js';
 import type { WriteMode } from '../merge/merge.js';
 import type { ControlDb } from './control.js';
-import { writeModeOf } from './runs.js';
+import { writeModeOf, type RunTarget } from './runs.js';
 import type { SecretBox } from './secrets.js';
 import { checkSource, redactSource, type SourceConfig } from './sources.js';
 
@@ -32,17 +32,7 @@ export interface ScheduleRecord {
   updated_at: Date;
 }
 
-export interface ScheduleInput {
-  destination_id: string;
-  provider: string;
-  customer_id: string;
-  object: string;
-  kind?: ObjectKind;
-  mode?: SyncMode;
-  write?: WriteMode | 'sync' | 'additive' | 'enrich';
-  match_column?: string;
-  ignore_deletes?: boolean;
-  declared?: DeclaredSchema;
+export interface ScheduleInput extends RunTarget {
   cron: string;
   timezone?: string;
   timeout_seconds?: number;
