@@ -87,7 +87,7 @@ function encodeText(recs: RecordEnvelope[]): Buffer[] {
   const chunks: Buffer[] = [];
   let pending = '';
   for (const r of recs) {
-    pending += encodeRecord(r, CONTACTS, stats, []);
+    pending += encodeRecord(r, CONTACTS, stats, [], `${r.lineNumber}\t`);
     if (pending.length >= 256 * 1024) (chunks.push(Buffer.from(pending)), (pending = ''));
   }
   chunks.push(Buffer.from(pending));

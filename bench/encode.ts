@@ -28,7 +28,7 @@ async function once(path: string): Promise<{ ms: number; cpuMs: number; records:
   for await (const line of readLines(createReadStream(path))) {
     const parsed = parseEnvelope(line);
     if (!('record' in parsed)) continue;
-    pending += encodeRecord(parsed.record, CONTACTS, stats, problems);
+    pending += encodeRecord(parsed.record, CONTACTS, stats, problems, `${parsed.record.lineNumber}\t`);
     records++;
     if (pending.length >= 256 * 1024) {
       bytes += Buffer.from(pending, 'utf8').length;

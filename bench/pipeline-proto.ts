@@ -51,7 +51,7 @@ async function load(url: string, schema: string, file: DataFile, batchSize: numb
         }
         const parsed = parseEnvelope(next.value);
         if (!('record' in parsed)) continue;
-        pending += encodeRecord(parsed.record, CONTACTS, stats, []);
+        pending += encodeRecord(parsed.record, CONTACTS, stats, [], `${parsed.record.lineNumber}\t`);
         records++;
         if (pending.length >= 256 * 1024) {
           if (!copy.write(pending)) await once(copy, 'drain');

@@ -92,9 +92,9 @@ export function copyJson(value: unknown, stats: EncodeStats): string {
   return fixEscapes(text, stats).replace(/\\/g, '\\\\');
 }
 
-/** One COPY row from already-encoded fields (null means SQL NULL). */
-export function copyRow(fields: readonly (string | null)[]): string {
-  let row = '';
+/** One COPY row from already-encoded fields (null means SQL NULL), after `lead` (encoded fields ending in a tab). */
+export function copyRow(fields: readonly (string | null)[], lead = ''): string {
+  let row = lead;
   for (let i = 0; i < fields.length; i++) {
     if (i > 0) row += '\t';
     const f = fields[i];

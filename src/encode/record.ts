@@ -14,13 +14,13 @@ export interface Problem {
 }
 
 /**
- * Encodes one record as a COPY row in the staging table's column order
- * (see stage.ts): line number, id, last-modified, is-deleted, raw payload,
- * then the object's typed columns.
+ * Encodes one record as a COPY row: `lead` (the fields that come before the
+ * record's own, already encoded and ending in a tab: the line number for the
+ * staging table, the tenant and run for a landed table, see stage.ts), then
+ * id, last-modified, is-deleted, raw payload and the object's typed columns.
  */
-export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: EncodeStats, problems: Problem[]): string {
+export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: EncodeStats, problems: Problem[], lead: string): string {
   const fields: (string | null)[] = [
-    String(record.lineNumber),
     copyText(record.id, stats),
     record.lastModifiedAt,
     record.isDeleted ? 't' : 'f',
@@ -65,7 +65,7 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
       valueExcerpt: valueExcerpt(valueOf(record, rawObject, column)),
     });
   }
-  return copyRow(fields);
+  return copyRow(fields, lead);
 }
 
 /** A typed column's value in the record; only the bag's own keys (a field named "constructor" is not Object's). */

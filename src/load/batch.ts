@@ -1,12 +1,14 @@
 import { once } from 'node:events';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
 import type { Parsed, Reject } from '../input/envelope.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
-import { qualify } from '../sql/ident.js';
-import { copyStageSql, createStageSql } from '../stage/stage.js';
+import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql, type RowFormat } from '../stage/stage.js';
+import { LatestTimestamp } from './latest.js';
 import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
 
 /** Records come from the input one at a time; a batch takes what fits. */
@@ -27,6 +29,8 @@ export interface BatchContext {
   batchNo: number;
   batchSize: number;
   batchBytes: number;
+  /** For landed-format rows: the tenant and run, encoded, ending in a tab (see stage.ts). */
+  landedLead: string;
 }
 
 /**
@@ -35,6 +39,18 @@ export interface BatchContext {
  * reading where it stopped.
  */
 export interface BatchBuffer {
+  /**
+   * 'stage': rows for the staging table, merged. 'landed': rows COPYed
+   * straight into the landed table (a first load, see loader.ts); such a
+   * batch that meets a key already landed is replayed through a staging
+   * table and the merge instead (`conflicted`).
+   */
+  format: RowFormat;
+  conflicted: boolean;
+  /** For landed-format rows: each row's input line, the ids of deleted records, the newest version. */
+  lines: number[];
+  deletedIds: string[];
+  latest: LatestTimestamp;
   /** COPY data already sent, as UTF-8 bytes (kept for a replay). */
   chunks: Buffer[];
   /** The chunk being filled, and how many of its bytes are used. */
@@ -50,8 +66,13 @@ export interface BatchBuffer {
   complete: boolean;
 }
 
-export function newBatchBuffer(): BatchBuffer {
+export function newBatchBuffer(format: RowFormat = 'stage'): BatchBuffer {
   return {
+    format,
+    conflicted: false,
+    lines: [],
+    deletedIds: [],
+    latest: new LatestTimestamp(),
     chunks: [],
     pending: Buffer.allocUnsafe(WRITE_CHUNK),
     used: 0,
@@ -72,14 +93,23 @@ export function newBatchBuffer(): BatchBuffer {
  */
 const WRITE_CHUNK = 256 * 1024;
 
-/** Sends the chunk being filled, and starts a new one. */
-async function flush(buf: BatchBuffer, copy: CopyState): Promise<void> {
-  if (buf.used === 0) return;
+/**
+ * Moves the chunk being filled to the kept chunks and starts a new one;
+ * returns it for sending (undefined when it was empty).
+ */
+function seal(buf: BatchBuffer): Buffer | undefined {
+  if (buf.used === 0) return undefined;
   const chunk = buf.pending.subarray(0, buf.used);
   buf.chunks.push(chunk);
   buf.pending = Buffer.allocUnsafe(WRITE_CHUNK);
   buf.used = 0;
-  await write(copy, chunk);
+  return chunk;
+}
+
+/** Sends the chunk being filled, and starts a new one. */
+async function flush(buf: BatchBuffer, copy: CopyState): Promise<void> {
+  const chunk = seal(buf);
+  if (chunk) await write(copy, chunk);
 }
 
 /**
@@ -94,13 +124,26 @@ function append(buf: BatchBuffer, copy: CopyState, row: string): number | Promis
   return n;
 }
 
+/**
+ * The row is kept in the batch before anything is sent: when sending fails
+ * (a lost connection), the batch is replayed from its kept bytes, and a row
+ * that was only in flight would be lost (issue 8 regression).
+ */
 async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string): Promise<number> {
-  await flush(buf, copy);
-  if (row.length * 3 <= WRITE_CHUNK) return append(buf, copy, row);
-  const big = Buffer.from(row, 'utf8');
-  buf.chunks.push(big);
-  await write(copy, big);
-  return big.length;
+  const full = seal(buf);
+  let big: Buffer | undefined;
+  let n: number;
+  if (row.length * 3 <= WRITE_CHUNK) {
+    n = buf.pending.write(row, 0, 'utf8');
+    buf.used = n;
+  } else {
+    big = Buffer.from(row, 'utf8');
+    buf.chunks.push(big);
+    n = big.length;
+  }
+  if (full) await write(copy, full);
+  if (big) await write(copy, big);
+  return n;
 }
 
 /** An open COPY and the first error it reported (the server's or the connection's). */
@@ -148,7 +191,17 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
       buf.rejects.push(item.reject);
       continue;
     }
-    const row = encodeRecord(item.record, ctx.merge.def, buf.stats, buf.problems);
+    const record = item.record;
+    let lead: string;
+    if (buf.format === 'landed') {
+      lead = ctx.landedLead;
+      buf.lines.push(record.lineNumber);
+      buf.latest.observe(record.lastModifiedAt);
+      if (record.isDeleted) buf.deletedIds.push(record.id);
+    } else {
+      lead = `${record.lineNumber}\t`;
+    }
+    const row = encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
     buf.records++;
     const n = append(buf, copy, row);
     buf.bytes += typeof n === 'number' ? n : await n;
@@ -188,13 +241,40 @@ async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promi
 
 export interface BatchOutcome {
   counts: RunCounts;
-  maxLastModified: Date | null;
+  maxLastModified: Date | string | null;
+}
+
+/**
+ * A batch COPYed straight into the landed table: every record is a new row
+ * (the run checked that the tenant had none, and a key met twice fails the
+ * COPY). What the merge would have done on top: deletion times, from the
+ * server's clock as the merge's now(); and the newest version.
+ */
+async function completeLanded(client: pg.PoolClient, o: MergeOptions, buf: BatchBuffer, counts: RunCounts): Promise<Date | string | null> {
+  counts.inserted += buf.records;
+  if (buf.deletedIds.length > 0) {
+    await client.query(
+      `UPDATE ${qualify(o.schema, o.def.table)} SET ${q(P.deletedAt)} = now()
+        WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2 AND "id" = ANY($3::text[]) AND ${q(P.isDeleted)}`,
+      [o.provider, o.customerId, buf.deletedIds],
+    );
+  }
+  const candidates = buf.latest.candidates();
+  if (candidates.length <= 1) return candidates[0] ?? null;
+  const { rows } = await client.query<{ latest: Date }>(`SELECT max(t::timestamptz) AS latest FROM unnest($1::text[]) AS t`, [candidates]);
+  return rows[0]!.latest;
+}
+
+/** A landed-format batch failed on a key that is already landed: replay it through the merge. */
+export function isKeyConflict(err: unknown, buf: BatchBuffer): boolean {
+  return buf.format === 'landed' && !buf.conflicted && (err as { code?: unknown })?.code === '23505';
 }
 
 /**
  * One batch, in ONE transaction: stage into a temp table with COPY, merge with
- * one statement, keep the batch's rejects and problems, add to the run's
- * counters, record the batch as committed, commit. Records stream from the
+ * one statement (or, for landed-format rows, COPY straight into the landed
+ * table), keep the batch's rejects and problems, add to the run's counters,
+ * record the batch as committed, commit. Records stream from the
  * source straight into COPY; when anything fails (the input, the connection,
  * the server) the COPY stream is destroyed so the server aborts it, and the
  * transaction rolls back: nothing of the batch lands. The caller may replay a
@@ -210,10 +290,12 @@ export async function runBatch(
   const o = ctx.merge;
   let copy: CopyState | undefined;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
+  const direct = buf.format === 'landed' && !buf.conflicted;
   await client.query('BEGIN');
   try {
-    await client.query(createStageSql(o.def));
-    const state: CopyState = { stream: client.query(copyFrom(copyStageSql(o.def))) };
+    if (!direct) await client.query(createStageSql(o.def, buf.format));
+    const copySql = direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format);
+    const state: CopyState = { stream: client.query(copyFrom(copySql)) };
     copy = state;
     state.stream.on('error', (e: Error) => (state.error ??= e));
     for (const chunk of buf.chunks) await write(state, chunk);
@@ -225,7 +307,13 @@ export async function runBatch(
     copy = undefined;
 
     const counts = zeroCounts();
-    const maxLastModified = await mergeStaged(client, o, buf.records, counts);
+    let maxLastModified: Date | string | null;
+    if (direct) {
+      maxLastModified = await completeLanded(client, o, buf, counts);
+    } else {
+      if (buf.format === 'landed') await client.query(numberLinesSql(), [buf.lines]);
+      maxLastModified = await mergeStaged(client, o, buf.records, counts);
+    }
     if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
     if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
     counts.batches = 1;

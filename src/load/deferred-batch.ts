@@ -116,7 +116,7 @@ export async function stageBatch(
         rejects.push(parsed.reject);
         continue;
       }
-      pending += encodeRecord(parsed.record, run.def, stats, problems);
+      pending += encodeRecord(parsed.record, run.def, stats, problems, `${parsed.record.lineNumber}\t`);
       records++;
       if (pending.length >= WRITE_CHUNK) {
         const chunk = pending;

@@ -41,7 +41,9 @@ export async function finishRun(
   const completed = opts.status === 'succeeded' || opts.status === 'partial';
   const runs = qualify(o.schema, '_pgland_runs');
   await inTransaction(client, async () => {
-    if (completed && opts.full) {
+    // Without tracking, the tenant had nothing landed when the run began
+    // (loader.ts): every row it has now came from this run.
+    if (completed && opts.full && o.trackSeen) {
       const deleted = await applyFullRefreshDeletes(client, o);
       await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
     }

@@ -10,7 +10,11 @@ import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
-import { InputError, newBatchBuffer, runBatch, type RecordSource } from './batch.js';
+import { copyText, newEncodeStats } from '../encode/copy-text.js';
+import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
+import type { RowFormat } from '../stage/stage.js';
+import { InputError, isKeyConflict, newBatchBuffer, runBatch, type RecordSource } from './batch.js';
 import { abandonStaleRuns, finishRun } from './finish.js';
 import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
 import { insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
@@ -45,6 +49,11 @@ export interface LoadResult {
   evolution?: EvolutionReport;
   /** Set when this tenant's next sync of the object must be a full refresh, with why. */
   fullRefreshRequired?: string;
+  /**
+   * How many batches were COPYed straight into the landed table (a first
+   * load: the tenant had no rows yet); the others were staged and merged.
+   */
+  batchesCopiedDirect: number;
 }
 
 export interface LoaderContext {
@@ -155,6 +164,38 @@ class RunSession {
   }
 }
 
+/**
+ * After this many batches of a first load met keys that were already landed
+ * (ids repeated in the input), the rest of the run goes through the merge:
+ * each such batch is COPYed twice.
+ */
+const MAX_KEY_CONFLICTS = 3;
+
+/**
+ * Whether the run can COPY its records straight into the landed table, with
+ * no staging table and no merge: the tenant has no row in the table yet (a
+ * first load, or a full refresh of a tenant with nothing landed), and every
+ * record becomes a new row as it is (upsert or insert, deletions kept as soft
+ * deletes). A key met twice in the input fails that batch's COPY, and the
+ * batch is replayed through the merge, which picks the newest version. The
+ * object's lock keeps other runs from adding rows meanwhile.
+ */
+async function firstLoadFormat(client: pg.PoolClient, o: MergeOptions): Promise<RowFormat> {
+  const everyRecordInserted = (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
+  if (!everyRecordInserted) return 'stage';
+  const { rowCount } = await client.query(
+    `SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2 LIMIT 1`,
+    [o.provider, o.customerId],
+  );
+  return rowCount === 0 ? 'landed' : 'stage';
+}
+
+/** The lead of a landed-format row: tenant and run (see stage.ts). */
+function landedLead(o: MergeOptions): string {
+  const stats = newEncodeStats();
+  return `${copyText(o.provider, stats)}\t${copyText(o.customerId, stats)}\t${o.runId}\t`;
+}
+
 function statusOf(err: unknown): RunStatus {
   return err instanceof CancelledError ? 'cancelled' : 'failed';
 }
@@ -207,6 +248,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   let error: Error | undefined;
   let broken = false;
   const counts = zeroCounts();
+  let copiedDirect = 0;
   let evolution: EvolutionReport | undefined;
   try {
     const report = await evolveTable(client, schema, def);
@@ -232,18 +274,33 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 
+    let format = await firstLoadFormat(client, merge);
+    // Nothing of this tenant is landed: a full refresh has nothing to delete.
+    if (format === 'landed') merge.trackSeen = false;
+    let keyConflicts = 0;
+    const lead = landedLead(merge);
     const source = recordSource(req.input, req.signal);
     for (let batchNo = 1; (await source.peek()) !== undefined; batchNo++) {
-      const buf = newBatchBuffer();
-      const batchCtx = { merge, batchNo, batchSize: ctx.batchSize, batchBytes: ctx.batchBytes };
+      if (keyConflicts >= MAX_KEY_CONFLICTS) format = 'stage';
+      const buf = newBatchBuffer(format);
+      const batchCtx = { merge, batchNo, batchSize: ctx.batchSize, batchBytes: ctx.batchBytes, landedLead: lead };
       for (let attempt = 0; ; attempt++) {
         try {
           const outcome = await runBatch(client, batchCtx, source, buf, attempt > 0);
           if (outcome !== 'already-committed') {
             for (const k of Object.keys(counts) as (keyof RunCounts)[]) counts[k] += outcome.counts[k];
+            if (buf.format === 'landed' && !buf.conflicted) copiedDirect++;
           }
           break;
         } catch (err) {
+          if (isKeyConflict(err, buf)) {
+            // Rolled back on a healthy connection: the same batch again, through the merge.
+            buf.conflicted = true;
+            keyConflicts++;
+            runLog.debug({ batchNo }, 'a key of this batch is already landed: replaying it through the merge');
+            attempt--;
+            continue;
+          }
           if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
           runLog.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
           client = await session.reopen(attempt + 1);
@@ -291,6 +348,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     table: def.table,
     counts: finalCounts,
     durationMs,
+    batchesCopiedDirect: copiedDirect,
     ...(error ? { error } : {}),
     ...(evolution ? { evolution } : {}),
     ...(refresh ? { fullRefreshRequired: refresh } : {}),

@@ -59,7 +59,7 @@ export function insertRunSql(schema: string, r: RunStart): SqlQuery {
   };
 }
 
-export function addRunCountsSql(schema: string, runId: string, c: RunCounts, maxLastModified: Date | null): SqlQuery {
+export function addRunCountsSql(schema: string, runId: string, c: RunCounts, maxLastModified: Date | string | null): SqlQuery {
   return {
     text: `UPDATE ${qualify(schema, '_pgland_runs')} SET
       batches = batches + $2, rows_read = rows_read + $3, rows_inserted = rows_inserted + $4,

@@ -1,14 +1,21 @@
 import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
-import { quoteIdent } from '../sql/ident.js';
+import { qualify, quoteIdent } from '../sql/ident.js';
 
 /** The staging table lives in the session's temp schema and is dropped at commit. */
 export const STAGE_TABLE = '_pgland_stage';
 /** The input line a staged row came from: ties within a batch go to the later line. */
 export const LINE_COLUMN = '_pgland_line';
+/** In a staging table filled with landed-format rows: the order the rows came in. */
+const ORDINAL_COLUMN = '_pgland_ord';
 
-function stageColumns(def: ObjectDef): { name: string; type: string }[] {
+interface Column {
+  name: string;
+  type: string;
+}
+
+/** The record's own fields in the order encodeRecord writes them, after the lead. */
+function recordColumns(def: ObjectDef): Column[] {
   return [
-    { name: LINE_COLUMN, type: 'bigint' },
     { name: 'id', type: 'text' },
     { name: P.lastModifiedAt, type: 'timestamptz' },
     { name: P.isDeleted, type: 'boolean' },
@@ -17,13 +24,51 @@ function stageColumns(def: ObjectDef): { name: string; type: string }[] {
   ];
 }
 
-/** CREATE TEMP TABLE … ON COMMIT DROP, in the column order that encodeRecord writes. */
-export function createStageSql(def: ObjectDef): string {
-  const cols = stageColumns(def).map((c) => `${quoteIdent(c.name)} ${c.type}`);
+/**
+ * Staging rows lead with the input line number; landed rows (a first load's
+ * COPY straight into the landed table) with the tenant and the run. The
+ * landed table fills _pgland_landed_at from its default, now(), as the merge
+ * does; _pgland_deleted_at is set after the COPY (see load/batch.ts).
+ */
+const STAGE_LEAD: Column[] = [{ name: LINE_COLUMN, type: 'bigint' }];
+const LANDED_LEAD: Column[] = [
+  { name: P.provider, type: 'text' },
+  { name: P.customerId, type: 'text' },
+  { name: P.runId, type: 'uuid' },
+];
+
+export type RowFormat = 'stage' | 'landed';
+
+function columns(def: ObjectDef, format: RowFormat): Column[] {
+  return [...(format === 'stage' ? STAGE_LEAD : LANDED_LEAD), ...recordColumns(def)];
+}
+
+const columnList = (cols: Column[]): string => cols.map((c) => quoteIdent(c.name)).join(', ');
+
+/**
+ * CREATE TEMP TABLE … ON COMMIT DROP for rows of either format. Landed-format
+ * rows (a first-load batch replayed through the merge) get their line numbers
+ * afterwards from their order (see numberLinesSql), so that the merge reads
+ * both kinds of staging table alike.
+ */
+export function createStageSql(def: ObjectDef, format: RowFormat = 'stage'): string {
+  const cols = columns(def, format).map((c) => `${quoteIdent(c.name)} ${c.type}`);
+  if (format === 'landed') {
+    cols.push(`${quoteIdent(ORDINAL_COLUMN)} integer GENERATED ALWAYS AS IDENTITY`, `${quoteIdent(LINE_COLUMN)} bigint`);
+  }
   return `CREATE TEMP TABLE ${quoteIdent(STAGE_TABLE)} (\n  ${cols.join(',\n  ')}\n) ON COMMIT DROP`;
 }
 
-export function copyStageSql(def: ObjectDef): string {
-  const cols = stageColumns(def).map((c) => quoteIdent(c.name));
-  return `COPY ${quoteIdent(STAGE_TABLE)} (${cols.join(', ')}) FROM STDIN`;
+export function copyStageSql(def: ObjectDef, format: RowFormat = 'stage'): string {
+  return `COPY ${quoteIdent(STAGE_TABLE)} (${columnList(columns(def, format))}) FROM STDIN`;
+}
+
+/** COPY of landed-format rows straight into the landed table. */
+export function copyLandedSql(schema: string, def: ObjectDef): string {
+  return `COPY ${qualify(schema, def.table)} (${columnList(columns(def, 'landed'))}) FROM STDIN`;
+}
+
+/** Gives landed-format staged rows their input line numbers ($1: the batch's line numbers in row order). */
+export function numberLinesSql(): string {
+  return `UPDATE ${quoteIdent(STAGE_TABLE)} SET ${quoteIdent(LINE_COLUMN)} = ($1::bigint[])[${quoteIdent(ORDINAL_COLUMN)}]`;
 }
