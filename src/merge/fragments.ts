@@ -68,8 +68,8 @@ export function srcCte(o: MergeOptions, key: string): string {
 )`;
 }
 
-/** INSERT INTO target (…) SELECT … FROM src: a new landed row from a staged one. */
-export function insertFromSrc(o: MergeOptions, where: string): string {
+/** INSERT INTO target (…) SELECT … FROM src (or another CTE of staged rows): a new landed row from a staged one. */
+export function insertFromSrc(o: MergeOptions, where: string, from = 'src'): string {
   const business = ['id', ...o.def.columns.map((c) => c.name)].map(q);
   return `INSERT INTO ${target(o)} AS landed (
     ${q(P.provider)}, ${q(P.customerId)}, ${business.join(', ')},
@@ -78,7 +78,7 @@ export function insertFromSrc(o: MergeOptions, where: string): string {
   SELECT $1::text, $2::text, ${business.join(', ')},
     now(), ${q(P.lastModifiedAt)}, ${q(P.isDeleted)},
     CASE WHEN ${q(P.isDeleted)} THEN now() END, $3::uuid, ${q(P.rawData)}
-  FROM src
+  FROM ${from}
   WHERE ${where}`;
 }
 

@@ -41,8 +41,9 @@ export function upsertSql(o: MergeOptions): string {
   RETURNING 1
 )`);
   } else {
+    ctes.push(changedCte(o));
     ctes.push(`merged AS (
-  ${insertFromSrc(o, insertable)}
+  ${insertFromSrc(o, insertable, 'changed')}
   ON CONFLICT (${key}) DO UPDATE SET
     ${setFrom(o, 'EXCLUDED')}
   WHERE ${changeGuard(o, 'EXCLUDED')}
@@ -76,6 +77,26 @@ SELECT
   (${ignored} + ${duplicates})::bigint AS skipped,
   ${duplicates}::bigint AS duplicates
 FROM merged m`;
+}
+
+/**
+ * The staged records that are new or would change their landed row. Most
+ * records of an incremental sync change nothing, and ON CONFLICT DO UPDATE
+ * locks (and so writes) every conflicting row before its WHERE is checked;
+ * reading the landed row first keeps the unchanged ones out of the insert
+ * entirely. LIMIT 1 keeps the lookup an index probe per staged record,
+ * whatever the landed table's statistics say (without statistics, after a
+ * first load, the planner would hash every landed row of the tenant, every
+ * batch). The ON CONFLICT guard still decides: this only narrows.
+ */
+function changedCte(o: MergeOptions): string {
+  return `changed AS (
+  SELECT src.* FROM src
+  LEFT JOIN LATERAL (
+    SELECT * FROM ${target(o)} AS landed WHERE ${tenant('landed')} AND landed."id" = src."id" LIMIT 1
+  ) AS landed ON true
+  WHERE landed."id" IS NULL OR (${changeGuard(o, 'src')})
+)`;
 }
 
 export function seenCte(o: MergeOptions): string {
