@@ -21,14 +21,6 @@ const NULL_FIELD: Converted = { ok: true, field: null };
 const TRUE_FIELD: Converted = { ok: true, field: 't' };
 const FALSE_FIELD: Converted = { ok: true, field: 'f' };
 
-// RFC 3339, plus the forms PostgreSQL reads the same way: a space or lower-case
-// t/z, no seconds, an offset without a colon or without minutes. An offset is
-// only allowed after a time: PostgreSQL refuses "2026-01-15-05". Without an
-// offset a time is taken as UTC (pgland's sessions run with TimeZone=UTC).
-// The fields have fixed widths, so the pattern cannot backtrack.
-const TIMESTAMP_TEXT =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?)?$/;
-
 // Each part is followed by something it cannot contain, so a failed match is
 // linear in the length of the text (a 10 MB string of digits ending in "x" must
 // not take quadratic time). The exponent is at most 9 digits, so it is exact.
@@ -51,13 +43,18 @@ function daysInMonth(year: number, month: number): number {
   return month === 2 && leap ? 29 : DAYS_IN_MONTH[month]!;
 }
 
-// The same forms as TIMESTAMP_TEXT with every range but the day-of-month in
-// the pattern itself: one test() call on the hot path (3 to 4 per record), no
-// captures; the exact day is checked only past the 28th.
+// RFC 3339, plus the forms PostgreSQL reads the same way: a space or lower-case
+// t/z, no seconds, an offset without a colon or without minutes. An offset is
+// only allowed after a time: PostgreSQL refuses "2026-01-15-05". Without an
+// offset a time is taken as UTC (pgland's sessions run with TimeZone=UTC).
+// The fields have fixed widths, so the pattern cannot backtrack. Every range
+// but the day-of-month is in the pattern itself: one test() call on the hot
+// path (3 to 4 per record), no captures; the exact day is checked only past
+// the 28th.
 const TIMESTAMP_CHECK =
   /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,9})?)?(?:[Zz]|[+-](?:0\d|1[0-5])(?::?[0-5]\d)?)?)?$/;
 
-/** Whether text is a date or timestamp that PostgreSQL will accept as written (see TIMESTAMP_TEXT). */
+/** Whether text is a date or timestamp that PostgreSQL will accept as written (see TIMESTAMP_CHECK). */
 export function isTimestampText(text: string): boolean {
   if (text.length > 40 || !TIMESTAMP_CHECK.test(text)) return false;
   if (text.startsWith('0000')) return false; // there is no year 0
