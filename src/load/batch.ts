@@ -1,214 +1,10 @@
-import { once } from 'node:events';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
-import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
-import { encodeRecord, type Problem } from '../encode/record.js';
-import type { Parsed, Reject } from '../input/envelope.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
-import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql, type RowFormat } from '../stage/stage.js';
-import { LatestTimestamp } from './latest.js';
+import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
+import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
 import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
-
-/** Records come from the input one at a time; a batch takes what fits. */
-export interface RecordSource {
-  /** The next parsed line, or undefined at the end of input. Throws InputError when the input fails. */
-  peek(): Promise<Parsed | undefined>;
-  /** Consumes the line that peek() returned. */
-  take(): void;
-}
-
-/** The input itself failed (a read error, a closed request): never retried. */
-export class InputError extends Error {
-  readonly code = 'input_failed';
-}
-
-export interface BatchContext {
-  merge: MergeOptions;
-  batchNo: number;
-  batchSize: number;
-  batchBytes: number;
-  /** For landed-format rows: the tenant and run, encoded, ending in a tab (see stage.ts). */
-  landedLead: string;
-}
-
-/**
- * What a batch has taken from the input so far. It outlives a failed attempt:
- * a batch replayed on a new connection sends the same rows again, then goes on
- * reading where it stopped.
- */
-export interface BatchBuffer {
-  /**
-   * 'stage': rows for the staging table, merged. 'landed': rows COPYed
-   * straight into the landed table (a first load, see loader.ts); such a
-   * batch that meets a key already landed is replayed through a staging
-   * table and the merge instead (`conflicted`).
-   */
-  format: RowFormat;
-  conflicted: boolean;
-  /** For landed-format rows: each row's input line, the ids of deleted records, the newest version. */
-  lines: number[];
-  deletedIds: string[];
-  latest: LatestTimestamp;
-  /** COPY data already sent, as UTF-8 bytes (kept for a replay). */
-  chunks: Buffer[];
-  /** The chunk being filled, and how many of its bytes are used. */
-  pending: Buffer;
-  used: number;
-  records: number;
-  bytes: number;
-  rowsRead: number;
-  rejects: Reject[];
-  problems: Problem[];
-  stats: EncodeStats;
-  /** The batch is full or the input ended: nothing more to read. */
-  complete: boolean;
-}
-
-export function newBatchBuffer(format: RowFormat = 'stage'): BatchBuffer {
-  return {
-    format,
-    conflicted: false,
-    lines: [],
-    deletedIds: [],
-    latest: new LatestTimestamp(),
-    chunks: [],
-    pending: Buffer.allocUnsafe(WRITE_CHUNK),
-    used: 0,
-    records: 0,
-    bytes: 0,
-    rowsRead: 0,
-    rejects: [],
-    problems: [],
-    stats: newEncodeStats(),
-    complete: false,
-  };
-}
-
-/**
- * Rows are written as UTF-8 straight into chunks of this size, which go to the
- * socket whole: no string concatenation, and the bytes kept for a replay are
- * half the size of the strings they came from.
- */
-const WRITE_CHUNK = 256 * 1024;
-
-/**
- * Moves the chunk being filled to the kept chunks and starts a new one;
- * returns it for sending (undefined when it was empty).
- */
-function seal(buf: BatchBuffer): Buffer | undefined {
-  if (buf.used === 0) return undefined;
-  const chunk = buf.pending.subarray(0, buf.used);
-  buf.chunks.push(chunk);
-  buf.pending = Buffer.allocUnsafe(WRITE_CHUNK);
-  buf.used = 0;
-  return chunk;
-}
-
-/** Sends the chunk being filled, and starts a new one. */
-async function flush(buf: BatchBuffer, copy: CopyState): Promise<void> {
-  const chunk = seal(buf);
-  if (chunk) await write(copy, chunk);
-}
-
-/**
- * Appends one encoded row and returns its size in bytes; synchronous (no
- * promise per row) unless a chunk has to be sent first.
- */
-function append(buf: BatchBuffer, copy: CopyState, row: string): number | Promise<number> {
-  // A UTF-16 code unit takes at most 3 bytes of UTF-8: if it might not fit, flush first.
-  if (buf.used + row.length * 3 > WRITE_CHUNK) return appendAfterFlush(buf, copy, row);
-  const n = buf.pending.write(row, buf.used, 'utf8');
-  buf.used += n;
-  return n;
-}
-
-/**
- * The row is kept in the batch before anything is sent: when sending fails
- * (a lost connection), the batch is replayed from its kept bytes, and a row
- * that was only in flight would be lost (issue 8 regression).
- */
-async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string): Promise<number> {
-  const full = seal(buf);
-  let big: Buffer | undefined;
-  let n: number;
-  if (row.length * 3 <= WRITE_CHUNK) {
-    n = buf.pending.write(row, 0, 'utf8');
-    buf.used = n;
-  } else {
-    big = Buffer.from(row, 'utf8');
-    buf.chunks.push(big);
-    n = big.length;
-  }
-  if (full) await write(copy, full);
-  if (big) await write(copy, big);
-  return n;
-}
-
-/** An open COPY and the first error it reported (the server's or the connection's). */
-interface CopyState {
-  stream: ReturnType<typeof copyFrom>;
-  error?: Error;
-}
-
-async function write(copy: CopyState, chunk: Buffer): Promise<void> {
-  // After the connection is lost, pg-copy-streams fails on write with a
-  // TypeError; the error worth reporting (and retrying on) is the one the
-  // stream emitted.
-  if (copy.error) throw copy.error;
-  let ok: boolean;
-  try {
-    ok = copy.stream.write(chunk);
-  } catch (err) {
-    throw copy.error ?? err;
-  }
-  if (ok) return;
-  // Respect backpressure: wait for the socket to drain before encoding more.
-  await new Promise<void>((resolve, reject) => {
-    const onDrain = (): void => {
-      copy.stream.off('error', onError);
-      resolve();
-    };
-    const onError = (e: Error): void => {
-      copy.stream.off('drain', onDrain);
-      reject(e);
-    };
-    copy.stream.once('drain', onDrain);
-    copy.stream.once('error', onError);
-  });
-}
-
-/** Reads records into the batch (and the open COPY) until it is full or the input ends. */
-async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, copy: CopyState): Promise<void> {
-  while (!buf.complete) {
-    if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
-    const item = await source.peek();
-    if (item === undefined) break;
-    source.take();
-    buf.rowsRead++;
-    if ('reject' in item) {
-      buf.rejects.push(item.reject);
-      continue;
-    }
-    const record = item.record;
-    let lead: string;
-    if (buf.format === 'landed') {
-      lead = ctx.landedLead;
-      buf.lines.push(record.lineNumber);
-      buf.latest.observe(record.lastModifiedAt);
-      if (record.isDeleted) buf.deletedIds.push(record.id);
-    } else {
-      lead = `${record.lineNumber}\t`;
-    }
-    const row = encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
-    buf.records++;
-    const n = append(buf, copy, row);
-    buf.bytes += typeof n === 'number' ? n : await n;
-  }
-  buf.complete = true;
-  await flush(buf, copy);
-}
 
 /**
  * Runs the merge of `records` staged records and adds what it did to the run
@@ -231,7 +27,7 @@ export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, record
 }
 
 /** Whether this batch already committed (its commit was acknowledged or lost on the way back). */
-async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promise<boolean> {
+export async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promise<boolean> {
   const { rowCount } = await client.query(
     `SELECT 1 FROM ${qualify(ctx.merge.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`,
     [ctx.merge.runId, ctx.batchNo],
@@ -288,24 +84,12 @@ export async function runBatch(
   replay: boolean,
 ): Promise<BatchOutcome | 'already-committed'> {
   const o = ctx.merge;
-  let copy: CopyState | undefined;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   const direct = buf.format === 'landed' && !buf.conflicted;
   await client.query('BEGIN');
   try {
     if (!direct) await client.query(createStageSql(o.def, buf.format));
-    const copySql = direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format);
-    const state: CopyState = { stream: client.query(copyFrom(copySql)) };
-    copy = state;
-    state.stream.on('error', (e: Error) => (state.error ??= e));
-    for (const chunk of buf.chunks) await write(state, chunk);
-    await fill(buf, ctx, source, state);
-    if (state.error) throw state.error;
-    const finished = once(state.stream, 'finish');
-    state.stream.end();
-    await finished;
-    copy = undefined;
-
+    await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format), ctx, source, buf);
     const counts = zeroCounts();
     let maxLastModified: Date | string | null;
     if (direct) {
@@ -314,32 +98,37 @@ export async function runBatch(
       if (buf.format === 'landed') await client.query(numberLinesSql(), [buf.lines]);
       maxLastModified = await mergeStaged(client, o, buf.records, counts);
     }
-    if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
-    if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
-    counts.batches = 1;
-    counts.rowsRead = buf.rowsRead;
-    counts.rejected = buf.rejects.length;
-    counts.problems += buf.problems.length;
-    counts.nulStripped = buf.stats.nulStripped;
-    await client.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
-    await client.query(
-      `INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`,
-      [o.runId, ctx.batchNo, buf.rowsRead],
-    );
+    await recordBatch(client, ctx, buf, counts, maxLastModified);
     await client.query('COMMIT');
     return { counts, maxLastModified };
   } catch (err) {
-    if (copy && !copy.error && !copy.stream.destroyed) {
-      // CopyFail makes the server abort the COPY; wait until the stream settles
-      // so that the connection is in a known state before ROLLBACK. (When the
-      // stream itself failed, the server already ended the COPY, or the
-      // connection is gone.)
-      const settled = once(copy.stream, 'close').catch(() => undefined);
-      copy.stream.destroy(err as Error);
-      // A connection that died without a word would never close the stream.
-      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    }
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The rest of a batch's transaction after its rows landed: its rejects and
+ * problems, the run's counters, and the batch recorded as committed.
+ */
+export async function recordBatch(
+  client: pg.PoolClient,
+  ctx: BatchContext,
+  buf: BatchBuffer,
+  counts: RunCounts,
+  maxLastModified: Date | string | null,
+): Promise<void> {
+  const o = ctx.merge;
+  if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
+  if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
+  counts.batches = 1;
+  counts.rowsRead = buf.rowsRead;
+  counts.rejected = buf.rejects.length;
+  counts.problems += buf.problems.length;
+  counts.nulStripped = buf.stats.nulStripped;
+  await client.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
+  await client.query(
+    `INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`,
+    [o.runId, ctx.batchNo, buf.rowsRead],
+  );
 }

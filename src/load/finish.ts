@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { PIPELINE_STAGE_PATTERN } from '../stage/stage.js';
 import { inTransaction } from '../sql/transaction.js';
 import type { RunStatus } from './runs.js';
 
@@ -93,4 +94,20 @@ export async function abandonStaleRuns(client: pg.Pool | pg.PoolClient, o: Merge
     await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = ANY($1::uuid[])`, [rows.map((r) => r.run_id)]);
   }
   return rows.length;
+}
+
+/**
+ * Drops the staging tables of pipelined runs (load/pipeline.ts) that are no
+ * longer running: a run drops its own at the end, unless it lost its
+ * connection or was killed first.
+ */
+export async function dropOrphanedStages(client: pg.PoolClient, schema: string): Promise<void> {
+  const { rows } = await client.query<{ relname: string }>(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname LIKE $2
+        AND NOT EXISTS (SELECT 1 FROM ${qualify(schema, '_pgland_runs')} r
+                         WHERE r.status = 'running' AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')`,
+    [schema, PIPELINE_STAGE_PATTERN],
+  );
+  for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${qualify(schema, r.relname)}`);
 }

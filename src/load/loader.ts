@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { ObjectDef } from '../catalog/definition.js';
-import { backoff, isRetryable, sleep } from '../connection/retry.js';
+import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
+import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { describeError, PglandError } from '../errors.js';
 import { parseEnvelope, type Parsed } from '../input/envelope.js';
 import { readLines, type Line } from '../input/lines.js';
@@ -10,14 +10,13 @@ import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
-import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
-import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import type { RowFormat } from '../stage/stage.js';
-import { InputError, isKeyConflict, newBatchBuffer, runBatch, type RecordSource } from './batch.js';
-import { abandonStaleRuns, finishRun } from './finish.js';
-import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
-import { insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { InputError, type RecordSource } from './batch-buffer.js';
+import { abandonStaleRuns, dropOrphanedStages, finishRun } from './finish.js';
+import { landBatches } from './pipeline.js';
+import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { RunSession } from './session.js';
 
 export interface LoadRequest {
   provider: string;
@@ -116,62 +115,6 @@ function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal
 }
 
 /**
- * The run's connection, holding the object's lock. After a lost connection it
- * reconnects with backoff and takes the lock again before anything is replayed.
- */
-class RunSession {
-  client: pg.PoolClient | undefined;
-  constructor(
-    private readonly ctx: LoaderContext,
-    private readonly key: ObjectKey,
-  ) {}
-
-  async open(): Promise<pg.PoolClient> {
-    const client = await this.ctx.pool.connect();
-    // A checked-out client whose connection dies emits 'error'; the failure
-    // also reaches the query in flight, which is where it is handled.
-    if (client.listenerCount('error') === 0) client.on('error', () => undefined);
-    try {
-      await acquireObjectLock(client, this.key, this.ctx.lockTimeoutMs);
-    } catch (err) {
-      client.release(true);
-      throw err;
-    }
-    this.client = client;
-    return client;
-  }
-
-  async reopen(attempt: number): Promise<pg.PoolClient> {
-    this.client?.release(true);
-    this.client = undefined;
-    await sleep(backoff(attempt));
-    return this.open();
-  }
-
-  async close(broken: boolean): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    if (!client) return;
-    if (!broken) {
-      try {
-        await releaseObjectLock(client, this.key);
-      } catch {
-        broken = true;
-      }
-    }
-    // A connection whose state is in doubt is destroyed: that also drops the lock.
-    client.release(broken);
-  }
-}
-
-/**
- * After this many batches of a first load met keys that were already landed
- * (ids repeated in the input), the rest of the run goes through the merge:
- * each such batch is COPYed twice.
- */
-const MAX_KEY_CONFLICTS = 3;
-
-/**
  * Whether the run can COPY its records straight into the landed table, with
  * no staging table and no merge: the tenant has no row in the table yet (a
  * first load, or a full refresh of a tenant with nothing landed), and every
@@ -241,9 +184,9 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     trackSeen: mode === 'full',
   };
   const runLog = log.child({ runId, object: def.object, table: def.table });
-  const session = new RunSession(ctx, { schema, provider: req.provider, customerId: req.customerId, object: def.object });
+  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: req.provider, customerId: req.customerId, object: def.object });
 
-  let client = await session.open();
+  const client = await session.open();
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
   let broken = false;
@@ -272,43 +215,31 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     );
     const abandoned = await abandonStaleRuns(client, merge, def.object);
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
+    await dropOrphanedStages(client, schema);
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 
-    let format = await firstLoadFormat(client, merge);
+    const format = await firstLoadFormat(client, merge);
     // Nothing of this tenant is landed: a full refresh has nothing to delete.
     if (format === 'landed') merge.trackSeen = false;
-    let keyConflicts = 0;
-    const lead = landedLead(merge);
-    const source = recordSource(req.input, req.signal);
-    for (let batchNo = 1; (await source.peek()) !== undefined; batchNo++) {
-      if (keyConflicts >= MAX_KEY_CONFLICTS) format = 'stage';
-      const buf = newBatchBuffer(format);
-      const batchCtx = { merge, batchNo, batchSize: ctx.batchSize, batchBytes: ctx.batchBytes, landedLead: lead };
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const outcome = await runBatch(client, batchCtx, source, buf, attempt > 0);
-          if (outcome !== 'already-committed') {
-            for (const k of Object.keys(counts) as (keyof RunCounts)[]) counts[k] += outcome.counts[k];
-            if (buf.format === 'landed' && !buf.conflicted) copiedDirect++;
-          }
-          break;
-        } catch (err) {
-          if (isKeyConflict(err, buf)) {
-            // Rolled back on a healthy connection: the same batch again, through the merge.
-            buf.conflicted = true;
-            keyConflicts++;
-            runLog.debug({ batchNo }, 'a key of this batch is already landed: replaying it through the merge');
-            attempt--;
-            continue;
-          }
-          if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
-          runLog.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
-          client = await session.reopen(attempt + 1);
-        }
-      }
-      runLog.debug({ batchNo, counts }, 'batch committed');
-      req.onProgress?.(counts);
-    }
+    await landBatches({
+      pool,
+      session,
+      merge,
+      format,
+      landedLead: landedLead(merge),
+      batchSize: ctx.batchSize,
+      batchBytes: ctx.batchBytes,
+      batchRetries: ctx.batchRetries,
+      lockTimeoutMs: ctx.lockTimeoutMs,
+      source: recordSource(req.input, req.signal),
+      log: runLog,
+      committed(outcome, buf) {
+        if (outcome === 'already-committed') return;
+        addCounts(counts, outcome.counts);
+        if (buf.format === 'landed' && !buf.conflicted) copiedDirect++;
+        req.onProgress?.(counts);
+      },
+    });
     if (counts.rejected > 0 || counts.problems > 0) status = 'partial';
   } catch (err) {
     status = statusOf(err);
@@ -321,9 +252,9 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   try {
     if (broken || !session.client) {
       await session.close(true);
-      client = await session.open();
+      await session.open();
     }
-    await finishRun(client, merge, { full: mode === 'full', status, error: error ? describeError(error) : null });
+    await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null });
   } catch (err) {
     runLog.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
     if (!error) {

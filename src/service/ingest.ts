@@ -4,7 +4,7 @@ import { resolveObject } from '../catalog/declared.js';
 import { isRetryable } from '../connection/retry.js';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
-import { InputError } from '../load/batch.js';
+import { InputError } from '../load/batch-buffer.js';
 import { stageBatch, type StagedBatch } from '../load/deferred-batch.js';
 import { abortDeferred, commitDeferred, openDeferred, RunClosedError, type DeferredRun } from '../load/deferred.js';
 import { mergeSql } from '../merge/merge.js';

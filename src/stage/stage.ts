@@ -59,8 +59,28 @@ export function createStageSql(def: ObjectDef, format: RowFormat = 'stage'): str
   return `CREATE TEMP TABLE ${quoteIdent(STAGE_TABLE)} (\n  ${cols.join(',\n  ')}\n) ON COMMIT DROP`;
 }
 
-export function copyStageSql(def: ObjectDef, format: RowFormat = 'stage'): string {
-  return `COPY ${quoteIdent(STAGE_TABLE)} (${columnList(columns(def, format))}) FROM STDIN`;
+/** COPY into the staging table (`table`: a run's own, qualified and quoted, instead of the temp table). */
+export function copyStageSql(def: ObjectDef, format: RowFormat = 'stage', table = quoteIdent(STAGE_TABLE)): string {
+  return `COPY ${table} (${columnList(columns(def, format))}) FROM STDIN`;
+}
+
+/**
+ * The two staging tables of a pipelined run (load/pipeline.ts): regular
+ * tables, since a batch is staged on one connection and merged on another,
+ * UNLOGGED (a staged batch needs no crash safety: its rows are kept until it
+ * commits) and without autovacuum (they are emptied by every merge).
+ */
+export function pipelineStageTables(schema: string, runId: string): [string, string] {
+  const base = `_pgland_pipe_${runId.replace(/-/g, '')}`;
+  return [qualify(schema, `${base}_0`), qualify(schema, `${base}_1`)];
+}
+
+/** The name pattern of pipelined runs' staging tables, for LIKE (see finish.ts). */
+export const PIPELINE_STAGE_PATTERN = '\\_pgland\\_pipe\\_%';
+
+export function createPipelineStageSql(table: string, def: ObjectDef): string {
+  const cols = columns(def, 'stage').map((c) => `${quoteIdent(c.name)} ${c.type}`);
+  return `CREATE UNLOGGED TABLE ${table} (\n  ${cols.join(',\n  ')}\n) WITH (autovacuum_enabled = false)`;
 }
 
 /** COPY of landed-format rows straight into the landed table. */

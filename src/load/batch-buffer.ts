@@ -1,0 +1,274 @@
+import { once } from 'node:events';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
+import { encodeRecord, type Problem } from '../encode/record.js';
+import type { Parsed, Reject } from '../input/envelope.js';
+import type { MergeOptions } from '../merge/merge.js';
+import type { RowFormat } from '../stage/stage.js';
+import { LatestTimestamp } from './latest.js';
+
+/** Records come from the input one at a time; a batch takes what fits. */
+export interface RecordSource {
+  /** The next parsed line, or undefined at the end of input. Throws InputError when the input fails. */
+  peek(): Promise<Parsed | undefined>;
+  /** Consumes the line that peek() returned. */
+  take(): void;
+}
+
+/** The input itself failed (a read error, a closed request): never retried. */
+export class InputError extends Error {
+  readonly code = 'input_failed';
+}
+
+export interface BatchContext {
+  merge: MergeOptions;
+  batchNo: number;
+  batchSize: number;
+  batchBytes: number;
+  /** For landed-format rows: the tenant and run, encoded, ending in a tab (see stage.ts). */
+  landedLead: string;
+}
+
+/**
+ * What a batch has taken from the input so far. It outlives a failed attempt:
+ * a batch replayed on a new connection sends the same rows again, then goes on
+ * reading where it stopped.
+ */
+export interface BatchBuffer {
+  /**
+   * 'stage': rows for the staging table, merged. 'landed': rows COPYed
+   * straight into the landed table (a first load, see loader.ts); such a
+   * batch that meets a key already landed is replayed through a staging
+   * table and the merge instead (`conflicted`).
+   */
+  format: RowFormat;
+  conflicted: boolean;
+  /** For landed-format rows: each row's input line, the ids of deleted records, the newest version. */
+  lines: number[];
+  deletedIds: string[];
+  latest: LatestTimestamp;
+  /** COPY data already sent, as UTF-8 bytes (kept for a replay). */
+  chunks: Buffer[];
+  /** The chunk being filled, and how many of its bytes are used. */
+  pending: Buffer;
+  /** Where the chunks come from, and go back to when the batch is done. */
+  pool: ChunkPool;
+  /** The whole buffers behind `chunks` that came from the pool. */
+  owned: Buffer[];
+  used: number;
+  records: number;
+  bytes: number;
+  rowsRead: number;
+  rejects: Reject[];
+  problems: Problem[];
+  stats: EncodeStats;
+  /** The batch is full or the input ended: nothing more to read. */
+  complete: boolean;
+}
+
+export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool()): BatchBuffer {
+  return {
+    format,
+    conflicted: false,
+    lines: [],
+    deletedIds: [],
+    latest: new LatestTimestamp(),
+    chunks: [],
+    pending: pool.take(),
+    pool,
+    owned: [],
+    used: 0,
+    records: 0,
+    bytes: 0,
+    rowsRead: 0,
+    rejects: [],
+    problems: [],
+    stats: newEncodeStats(),
+    complete: false,
+  };
+}
+
+/**
+ * Rows are written as UTF-8 straight into chunks of this size, which go to the
+ * socket whole: no string concatenation, and the bytes kept for a replay are
+ * half the size of the strings they came from.
+ */
+const WRITE_CHUNK = 256 * 1024;
+
+/**
+ * Chunks reused from one batch to the next. A batch's chunks live until it
+ * commits (for a replay), long enough to reach V8's old generation, where
+ * buffers are freed only by a full collection: allocating new ones for every
+ * batch made the loader's memory grow with the garbage not yet collected.
+ * Reused, the run holds the chunks of the batches in flight, and no more.
+ */
+export class ChunkPool {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(WRITE_CHUNK);
+  }
+
+  /**
+   * Takes back a batch's chunks once it is committed: the COPY that sent
+   * them has ended, so no socket write still reads them.
+   */
+  release(buf: BatchBuffer): void {
+    this.free.push(...buf.owned, buf.pending);
+    buf.owned = [];
+    buf.chunks = [];
+    buf.pending = Buffer.alloc(0);
+    buf.used = 0;
+  }
+}
+
+/**
+ * Moves the chunk being filled to the kept chunks and starts a new one;
+ * returns it for sending (undefined when it was empty).
+ */
+function seal(buf: BatchBuffer): Buffer | undefined {
+  if (buf.used === 0) return undefined;
+  const chunk = buf.pending.subarray(0, buf.used);
+  buf.chunks.push(chunk);
+  buf.owned.push(buf.pending);
+  buf.pending = buf.pool.take();
+  buf.used = 0;
+  return chunk;
+}
+
+/** Sends the chunk being filled, and starts a new one. */
+async function flush(buf: BatchBuffer, copy: CopyState): Promise<void> {
+  const chunk = seal(buf);
+  if (chunk) await write(copy, chunk);
+}
+
+/**
+ * Appends one encoded row and returns its size in bytes; synchronous (no
+ * promise per row) unless a chunk has to be sent first.
+ */
+function append(buf: BatchBuffer, copy: CopyState, row: string): number | Promise<number> {
+  // A UTF-16 code unit takes at most 3 bytes of UTF-8: if it might not fit, flush first.
+  if (buf.used + row.length * 3 > WRITE_CHUNK) return appendAfterFlush(buf, copy, row);
+  const n = buf.pending.write(row, buf.used, 'utf8');
+  buf.used += n;
+  return n;
+}
+
+/**
+ * The row is kept in the batch before anything is sent: when sending fails
+ * (a lost connection), the batch is replayed from its kept bytes, and a row
+ * that was only in flight would be lost (issue 8 regression).
+ */
+async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string): Promise<number> {
+  const full = seal(buf);
+  let big: Buffer | undefined;
+  let n: number;
+  if (row.length * 3 <= WRITE_CHUNK) {
+    n = buf.pending.write(row, 0, 'utf8');
+    buf.used = n;
+  } else {
+    big = Buffer.from(row, 'utf8');
+    buf.chunks.push(big);
+    n = big.length;
+  }
+  if (full) await write(copy, full);
+  if (big) await write(copy, big);
+  return n;
+}
+
+/** An open COPY and the first error it reported (the server's or the connection's). */
+interface CopyState {
+  stream: ReturnType<typeof copyFrom>;
+  error?: Error;
+}
+
+async function write(copy: CopyState, chunk: Buffer): Promise<void> {
+  // After the connection is lost, pg-copy-streams fails on write with a
+  // TypeError; the error worth reporting (and retrying on) is the one the
+  // stream emitted.
+  if (copy.error) throw copy.error;
+  let ok: boolean;
+  try {
+    ok = copy.stream.write(chunk);
+  } catch (err) {
+    throw copy.error ?? err;
+  }
+  if (ok) return;
+  // Respect backpressure: wait for the socket to drain before encoding more.
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      copy.stream.off('error', onError);
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      copy.stream.off('drain', onDrain);
+      reject(e);
+    };
+    copy.stream.once('drain', onDrain);
+    copy.stream.once('error', onError);
+  });
+}
+
+/** Reads records into the batch (and the open COPY) until it is full or the input ends. */
+async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, copy: CopyState): Promise<void> {
+  while (!buf.complete) {
+    if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
+    const item = await source.peek();
+    if (item === undefined) break;
+    source.take();
+    buf.rowsRead++;
+    if ('reject' in item) {
+      buf.rejects.push(item.reject);
+      continue;
+    }
+    const record = item.record;
+    let lead: string;
+    if (buf.format === 'landed') {
+      lead = ctx.landedLead;
+      buf.lines.push(record.lineNumber);
+      buf.latest.observe(record.lastModifiedAt);
+      if (record.isDeleted) buf.deletedIds.push(record.id);
+    } else {
+      lead = `${record.lineNumber}\t`;
+    }
+    const row = encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
+    buf.records++;
+    const n = append(buf, copy, row);
+    buf.bytes += typeof n === 'number' ? n : await n;
+  }
+  buf.complete = true;
+  await flush(buf, copy);
+}
+
+/**
+ * One COPY of a batch: the rows it already sent (a replay), then what the
+ * source gives until the batch is full, then the end of the COPY. When
+ * anything fails (the input, the connection, the server) the COPY stream is
+ * destroyed, so that the server aborts the COPY, and the error is thrown; the
+ * caller rolls back.
+ */
+export async function copyBatch(client: pg.PoolClient, sql: string, ctx: BatchContext, source: RecordSource, buf: BatchBuffer): Promise<void> {
+  const state: CopyState = { stream: client.query(copyFrom(sql)) };
+  state.stream.on('error', (e: Error) => (state.error ??= e));
+  try {
+    for (const chunk of buf.chunks) await write(state, chunk);
+    await fill(buf, ctx, source, state);
+    if (state.error) throw state.error;
+    const finished = once(state.stream, 'finish');
+    state.stream.end();
+    await finished;
+  } catch (err) {
+    if (!state.error && !state.stream.destroyed) {
+      // CopyFail makes the server abort the COPY; wait until the stream settles
+      // so that the connection is in a known state before ROLLBACK. (When the
+      // stream itself failed, the server already ended the COPY, or the
+      // connection is gone.)
+      const settled = once(state.stream, 'close').catch(() => undefined);
+      state.stream.destroy(err as Error);
+      // A connection that died without a word would never close the stream.
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,234 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { isRetryable } from '../connection/retry.js';
+import type { MergeOptions } from '../merge/merge.js';
+import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
+import { ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
+import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
+import { connectIfFree, RunSession } from './session.js';
+import { zeroCounts } from './runs.js';
+
+/**
+ * After this many batches of a first load met keys that were already landed
+ * (ids repeated in the input), the rest of the run goes through the merge:
+ * each such batch is COPYed twice.
+ */
+const MAX_KEY_CONFLICTS = 3;
+
+/** How long a run waits for a free pool connection to pipeline with before it goes on alone. */
+const HELPER_WAIT_MS = 250;
+
+/** What the batch loop needs of its run. */
+export interface BatchLoop {
+  pool: pg.Pool;
+  /** The run's connection, holding the object's lock: every write to the landed table goes through it. */
+  session: RunSession;
+  merge: MergeOptions;
+  /** The row format the run starts with (see loader.ts). */
+  format: RowFormat;
+  landedLead: string;
+  batchSize: number;
+  batchBytes: number;
+  batchRetries: number;
+  lockTimeoutMs: number;
+  source: RecordSource;
+  log: Logger;
+  /** Called once per committed batch, in input order. */
+  committed(outcome: BatchOutcome | 'already-committed', buf: BatchBuffer): void;
+}
+
+/** The loop's own state beside what the run gave it. */
+type Loop = BatchLoop & { chunks: ChunkPool; keyConflicts: number };
+
+/** A batch committed: counted by the run, its chunks reused by the next batches. */
+function done(loop: Loop, outcome: BatchOutcome | 'already-committed', buf: BatchBuffer): void {
+  loop.committed(outcome, buf);
+  loop.chunks.release(buf);
+}
+
+/** The error ends the run: not retryable, or not after this many attempts. */
+function isFinal(loop: BatchLoop, err: unknown, attempt: number): boolean {
+  return err instanceof InputError || (err as { code?: unknown })?.code === 'cancelled' || !isRetryable(err) || attempt >= loop.batchRetries;
+}
+
+function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): BatchContext {
+  return { merge, batchNo, batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: loop.landedLead };
+}
+
+/**
+ * Runs one step of a batch on a session's connection; after a transient
+ * failure, reconnects (taking the lock again on the run's connection) and
+ * runs it again as a replay, up to batch_retries times.
+ */
+async function retrying<T>(loop: Loop, session: RunSession, batchNo: number, step: (client: pg.PoolClient, replay: boolean) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await step(session.client!, attempt > 0);
+    } catch (err) {
+      if (isFinal(loop, err, attempt)) throw err;
+      loop.log.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
+      await session.reopen(attempt + 1);
+    }
+  }
+}
+
+/** One batch in one transaction on the run's connection (batch.ts); false at the end of the input. */
+async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<boolean> {
+  if ((await loop.source.peek()) === undefined) return false;
+  const buf = newBatchBuffer(format, loop.chunks);
+  const ctx = batchContext(loop, batchNo);
+  const outcome = await retrying(loop, loop.session, batchNo, async (client, replay) => {
+    try {
+      return await runBatch(client, ctx, loop.source, buf, replay);
+    } catch (err) {
+      if (!isKeyConflict(err, buf)) throw err;
+      // Rolled back on a healthy connection: the same batch again, through the merge.
+      buf.conflicted = true;
+      loop.keyConflicts++;
+      loop.log.debug({ batchNo }, 'a key of this batch is already landed: replaying it through the merge');
+      return runBatch(client, ctx, loop.source, buf, replay);
+    }
+  });
+  done(loop, outcome, buf);
+  loop.log.debug({ batchNo }, 'batch committed');
+  return true;
+}
+
+/**
+ * Lands the input batch by batch, each batch its own transaction, in input
+ * order. The first batch, first loads, and runs that cannot have a second
+ * connection go one batch at a time on the run's connection. Otherwise the
+ * batches are pipelined: while batch n merges on the run's connection, batch
+ * n+1 is read, encoded and COPYed on a helper connection, so that Node's
+ * encoding and two server backends work at once.
+ */
+export async function landBatches(run: BatchLoop): Promise<void> {
+  const loop: Loop = { ...run, chunks: new ChunkPool(), keyConflicts: 0 };
+  let batchNo = 1;
+  if (!(await landOne(loop, batchNo++, loop.format))) return;
+  while (loop.format === 'landed' && loop.keyConflicts < MAX_KEY_CONFLICTS) {
+    if (!(await landOne(loop, batchNo++, 'landed'))) return;
+  }
+  if ((await loop.source.peek()) === undefined) return;
+
+  const client = await connectIfFree(loop.pool, HELPER_WAIT_MS);
+  if (!client) {
+    while (await landOne(loop, batchNo++, 'stage'));
+    return;
+  }
+  const helper = new RunSession(loop.pool, loop.lockTimeoutMs);
+  await helper.open(client);
+  let failed = true;
+  try {
+    await landPipelined(loop, helper, batchNo);
+    failed = false;
+  } finally {
+    // After a failure the helper's state is in doubt: its connection is not reused.
+    await helper.close(failed);
+  }
+}
+
+/**
+ * Pipelined batches. Staging tables are the run's own two (stage.ts), used in
+ * turn: the helper COPYs batch n into one and commits; the run's connection
+ * merges it, records it and empties the table in the batch's transaction,
+ * while the helper fills the other. Merges stay in input order, each after
+ * the previous one committed; only the run's connection, which holds the
+ * object's lock, ever writes the landed table.
+ */
+async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number): Promise<void> {
+  const tables = pipelineStageTables(loop.merge.schema, loop.merge.runId);
+  for (const t of tables) await loop.session.client!.query(createPipelineStageSql(t, loop.merge.def));
+  let merging: Promise<void> | undefined;
+  try {
+    for (let batchNo = firstBatchNo; ; batchNo++) {
+      // Reading the input, staging: overlaps the previous batch's merge.
+      let buf: BatchBuffer | undefined;
+      let table = '';
+      let failure: unknown;
+      try {
+        if ((await loop.source.peek()) !== undefined) {
+          buf = newBatchBuffer('stage', loop.chunks);
+          table = tables[batchNo % 2]!;
+          await stageOnHelper(loop, helper, batchNo, buf, table);
+        }
+      } catch (err) {
+        failure = err;
+      }
+      // The previous batch's merge ends first, whatever happened to this one:
+      // it comes first in the input, and so does its failure.
+      if (merging) await merging;
+      merging = undefined;
+      if (failure !== undefined) throw failure;
+      if (!buf) return;
+      const staged = buf;
+      const stagedIn = table;
+      const no = batchNo;
+      merging = mergeOnRun(loop, no, staged, stagedIn);
+      merging.catch(() => undefined); // awaited above, or below when the loop ends early
+    }
+  } finally {
+    if (merging) await merging.catch(() => undefined);
+    // Left behind when this fails (a lost connection): the next run of the schema drops them (finish.ts).
+    await loop.session.client?.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`).catch(() => undefined);
+  }
+}
+
+/** Stages a batch on the helper and commits it there; stages it again on a new connection after a transient failure. */
+async function stageOnHelper(loop: Loop, helper: RunSession, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
+  const ctx = batchContext(loop, batchNo);
+  await retrying(loop, helper, batchNo, async (client) => {
+    await client.query('BEGIN');
+    try {
+      await copyBatch(client, copyStageSql(loop.merge.def, 'stage', table), ctx, loop.source, buf);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/** Merges a staged batch on the run's connection, replaying after a transient failure. */
+async function mergeOnRun(loop: Loop, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
+  const ctx = batchContext(loop, batchNo, { ...loop.merge, stageTable: table });
+  const outcome = await retrying(loop, loop.session, batchNo, (client, replay) => mergeStagedBatch(client, ctx, loop.source, buf, table, replay));
+  done(loop, outcome, buf);
+  loop.log.debug({ batchNo }, 'batch committed');
+}
+
+/**
+ * One pipelined batch's transaction: the merge of what the helper staged,
+ * the batch's records, and the staging table emptied for the batch after
+ * next. When the staging table does not hold exactly the batch (a server
+ * restart empties unlogged tables; a COMMIT whose answer was lost and whose
+ * batch was staged again doubles it), the batch is COPYed again from its kept
+ * bytes first, in this transaction.
+ */
+async function mergeStagedBatch(
+  client: pg.PoolClient,
+  ctx: BatchContext,
+  source: RecordSource,
+  buf: BatchBuffer,
+  table: string,
+  replay: boolean,
+): Promise<BatchOutcome | 'already-committed'> {
+  if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
+  await client.query('BEGIN');
+  try {
+    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+    if (Number(rows[0]!.n) !== buf.records) {
+      await client.query(`TRUNCATE ${table}`);
+      await copyBatch(client, copyStageSql(ctx.merge.def, 'stage', table), ctx, source, buf);
+    }
+    const counts = zeroCounts();
+    const maxLastModified = await mergeStaged(client, ctx.merge, buf.records, counts);
+    await recordBatch(client, ctx, buf, counts, maxLastModified);
+    await client.query(`TRUNCATE ${table}`);
+    await client.query('COMMIT');
+    return { counts, maxLastModified };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
