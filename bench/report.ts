@@ -73,6 +73,22 @@ export function ratios(summaries: readonly Summary[], pgland = 'pgland'): Record
   return out;
 }
 
+/**
+ * Peak RSS of each Node contender at every size run, and its growth from the
+ * smallest size to the largest: memory must not grow with the input.
+ */
+export function memoryBySize(summaries: readonly Summary[]): string[] {
+  const names = [...new Set(summaries.filter((s) => s.maxRssMb !== undefined).map((s) => s.name))];
+  return names.map((name) => {
+    const bySize = summaries.filter((s) => s.name === name && s.maxRssMb !== undefined).sort((a, b) => a.size - b.size);
+    const parts = bySize.map((s) => `${s.maxRssMb!.toFixed(0)} MB at ${s.size.toLocaleString('en-US')}`);
+    const first = bySize[0]!.maxRssMb!;
+    const last = bySize[bySize.length - 1]!.maxRssMb!;
+    const growth = bySize.length > 1 ? ` (${last >= first ? '+' : ''}${(((last - first) / first) * 100).toFixed(0)}% from the smallest size to the largest)` : '';
+    return `  ${name}: peak RSS ${parts.join(', ')}${growth}`;
+  });
+}
+
 function cell(text: string, width: number, right = true): string {
   return right ? text.padStart(width) : text.padEnd(width);
 }

@@ -6,7 +6,7 @@ import { changedInIncrement, contact, missingInFullRefresh } from './generate.js
 import { serverChildren } from './cpu.js';
 import { parseOptions } from './options.js';
 import { findPsql, psqlVersion } from './psql.js';
-import { machine, ratios, summarise, table, type Summary } from './report.js';
+import { machine, memoryBySize, ratios, summarise, table, type Summary } from './report.js';
 import { benchServer } from './server.js';
 
 const log = (s: string): void => void process.stderr.write(s + '\n');
@@ -89,6 +89,8 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
+  const memory = memoryBySize(results);
+  if (memory.length > 0) process.stdout.write(`\nMemory:\n${memory.join('\n')}\n`);
   if (opts.out) {
     const report = { when: new Date().toISOString(), machine: host, server: { kind: server.kind, settings: server.settings }, options: { ...opts, databaseUrl: opts.databaseUrl ? '[given]' : undefined }, results };
     writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');

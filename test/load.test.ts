@@ -94,6 +94,18 @@ describe('the load path (issue 2)', () => {
     expect(row.rows[0].first_name).toBe('second line');
   });
 
+  it('two ids that land alike (lone surrogates become U+FFFD) are one record, newest wins (issue 8)', async () => {
+    // A batch whose ids are all distinct skips the merge's one-version-per-id
+    // sort; these two are distinct in the input, not once landed.
+    const a = { ...contact(900004, 5), id: 'sur\uD800' };
+    const b = { ...contact(900004, 6), id: 'sur\uDC00' };
+    const r = await dest.load({ ...tenant, input: streamOf([contact(900005), a, b]) });
+    expect(r.error).toBeUndefined();
+    expect(r.counts).toMatchObject({ inserted: 2, superseded: 1 });
+    const row = await db.pool.query(`SELECT last_name FROM landing.crm_contacts WHERE id = $1`, ['sur\uFFFD']);
+    expect(row.rows).toEqual([{ last_name: 'Last900004 v6' }]);
+  });
+
   it('never lets an older version overwrite a newer one', async () => {
     await dest.load({ ...tenant, input: streamOf([contact(900003, 10)]) });
     const r = await dest.load({ ...tenant, input: streamOf([contact(900003, 9)]) });

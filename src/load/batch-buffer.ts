@@ -6,6 +6,7 @@ import { encodeRecord, type Problem } from '../encode/record.js';
 import type { Parsed, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
 import type { RowFormat } from '../stage/stage.js';
+import { IdSet } from './id-set.js';
 import { LatestTimestamp } from './latest.js';
 
 /** Records come from the input one at a time; a batch takes what fits. */
@@ -44,6 +45,12 @@ export interface BatchBuffer {
    */
   format: RowFormat;
   conflicted: boolean;
+  /**
+   * For staged rows: the ids seen so far, until one repeats (`repeatedIds`).
+   * A batch without repeats skips the merge's sort (merge/fragments.ts).
+   */
+  ids: IdSet | undefined;
+  repeatedIds: boolean;
   /** For landed-format rows: each row's input line, the ids of deleted records, the newest version. */
   lines: number[];
   deletedIds: string[];
@@ -67,10 +74,17 @@ export interface BatchBuffer {
   complete: boolean;
 }
 
-export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool()): BatchBuffer {
+/**
+ * A batch's buffer; `ids` is shared by the batches of a run, one filling at a
+ * time, and cleared here.
+ */
+export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool(), ids = new IdSet(0)): BatchBuffer {
+  if (format === 'stage') ids.clear();
   return {
     format,
     conflicted: false,
+    ids: format === 'stage' ? ids : undefined,
+    repeatedIds: format !== 'stage',
     lines: [],
     deletedIds: [],
     latest: new LatestTimestamp(),
@@ -231,6 +245,14 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
       if (record.isDeleted) buf.deletedIds.push(record.id);
     } else {
       lead = `${record.lineNumber}\t`;
+      if (buf.ids) {
+        // Ids that are not well-formed UTF-16 land with U+FFFD in place of a
+        // lone surrogate: two of them may land equal, so they count as repeats.
+        if (!record.id.isWellFormed() || buf.ids.addRepeats(record.id)) {
+          buf.repeatedIds = true;
+          buf.ids = undefined;
+        }
+      }
     }
     const row = encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
     buf.records++;
@@ -238,6 +260,7 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
     buf.bytes += typeof n === 'number' ? n : await n;
   }
   buf.complete = true;
+  buf.ids = undefined; // the answer is in repeatedIds
   await flush(buf, copy);
 }
 

@@ -96,7 +96,7 @@ export async function runBatch(
       maxLastModified = await completeLanded(client, o, buf, counts);
     } else {
       if (buf.format === 'landed') await client.query(numberLinesSql(), [buf.lines]);
-      maxLastModified = await mergeStaged(client, o, buf.records, counts);
+      maxLastModified = await mergeStaged(client, { ...o, distinctIds: !buf.repeatedIds }, buf.records, counts);
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     await client.query('COMMIT');

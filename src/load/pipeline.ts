@@ -5,6 +5,7 @@ import type { MergeOptions } from '../merge/merge.js';
 import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
 import { ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
 import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
+import { IdSet } from './id-set.js';
 import { connectIfFree, RunSession } from './session.js';
 import { zeroCounts } from './runs.js';
 
@@ -38,7 +39,7 @@ export interface BatchLoop {
 }
 
 /** The loop's own state beside what the run gave it. */
-type Loop = BatchLoop & { chunks: ChunkPool; keyConflicts: number };
+type Loop = BatchLoop & { chunks: ChunkPool; ids: IdSet; keyConflicts: number };
 
 /** A batch committed: counted by the run, its chunks reused by the next batches. */
 function done(loop: Loop, outcome: BatchOutcome | 'already-committed', buf: BatchBuffer): void {
@@ -75,7 +76,7 @@ async function retrying<T>(loop: Loop, session: RunSession, batchNo: number, ste
 /** One batch in one transaction on the run's connection (batch.ts); false at the end of the input. */
 async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<boolean> {
   if ((await loop.source.peek()) === undefined) return false;
-  const buf = newBatchBuffer(format, loop.chunks);
+  const buf = newBatchBuffer(format, loop.chunks, loop.ids);
   const ctx = batchContext(loop, batchNo);
   const outcome = await retrying(loop, loop.session, batchNo, async (client, replay) => {
     try {
@@ -103,7 +104,7 @@ async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<
  * encoding and two server backends work at once.
  */
 export async function landBatches(run: BatchLoop): Promise<void> {
-  const loop: Loop = { ...run, chunks: new ChunkPool(), keyConflicts: 0 };
+  const loop: Loop = { ...run, chunks: new ChunkPool(), ids: new IdSet(run.batchSize), keyConflicts: 0 };
   let batchNo = 1;
   if (!(await landOne(loop, batchNo++, loop.format))) return;
   while (loop.format === 'landed' && loop.keyConflicts < MAX_KEY_CONFLICTS) {
@@ -148,7 +149,7 @@ async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: numbe
       let failure: unknown;
       try {
         if ((await loop.source.peek()) !== undefined) {
-          buf = newBatchBuffer('stage', loop.chunks);
+          buf = newBatchBuffer('stage', loop.chunks, loop.ids);
           table = tables[batchNo % 2]!;
           await stageOnHelper(loop, helper, batchNo, buf, table);
         }
@@ -222,7 +223,7 @@ async function mergeStagedBatch(
       await copyBatch(client, copyStageSql(ctx.merge.def, 'stage', table), ctx, source, buf);
     }
     const counts = zeroCounts();
-    const maxLastModified = await mergeStaged(client, ctx.merge, buf.records, counts);
+    const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     await client.query(`TRUNCATE ${table}`);
     await client.query('COMMIT');

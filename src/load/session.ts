@@ -1,6 +1,9 @@
 import type pg from 'pg';
 import { backoff, sleep } from '../connection/retry.js';
+import { PglandError } from '../errors.js';
 import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
+
+const HELPER_RECONNECT_WAIT_MS = 10_000;
 
 /**
  * One of a run's connections. The run's own holds the object's lock (`key`);
@@ -17,7 +20,7 @@ export class RunSession {
   ) {}
 
   async open(client?: pg.PoolClient): Promise<pg.PoolClient> {
-    client ??= await this.pool.connect();
+    client ??= this.key ? await this.pool.connect() : await this.helperConnection();
     // A checked-out client whose connection dies emits 'error'; the failure
     // also reaches the query in flight, which is where it is handled.
     if (client.listenerCount('error') === 0) client.on('error', () => undefined);
@@ -31,6 +34,18 @@ export class RunSession {
     }
     this.client = client;
     return client;
+  }
+
+  /**
+   * A helper reconnecting must not wait for a pool connection for ever: the
+   * other connections may belong to runs whose helpers wait as well.
+   */
+  private async helperConnection(): Promise<pg.PoolClient> {
+    const client = await connectIfFree(this.pool, HELPER_RECONNECT_WAIT_MS);
+    if (client) return client;
+    throw new PglandError('pool_exhausted', `no connection of the pool came free within ${HELPER_RECONNECT_WAIT_MS} ms to stage the next batch on`, {
+      hint: 'other runs hold every connection of the pool; run fewer objects at once, or open the destination with a larger pool',
+    });
   }
 
   async reopen(attempt: number): Promise<pg.PoolClient> {

@@ -31,6 +31,11 @@ export interface MergeOptions {
    * qualified by the caller (already quoted).
    */
   stageTable?: string;
+  /**
+   * The caller knows that no two staged records share an id: the batch needs
+   * no "one version per key" step (a sort of every staged row).
+   */
+  distinctIds?: boolean;
 }
 
 /** The one row every merge statement returns. */
@@ -58,12 +63,16 @@ export const contentColumns = (o: MergeOptions): string[] => [...typedColumns(o)
 
 /**
  * The staged batch, one version per key: the newest last-modified time, and on
- * a tie the later input line.
+ * a tie the later input line. A batch known to hold each id once is read as
+ * it is, and not materialized: every reference scans the staging table, which
+ * costs less than copying it.
  */
 export function srcCte(o: MergeOptions, key: string): string {
+  const stage = o.stageTable ?? q(STAGE_TABLE);
+  if (o.distinctIds && key === 'id') return `src AS NOT MATERIALIZED (SELECT * FROM ${stage})`;
   return `src AS (
   SELECT DISTINCT ON (${q(key)}) *
-  FROM ${o.stageTable ?? q(STAGE_TABLE)}
+  FROM ${stage}
   ORDER BY ${q(key)}, ${q(P.lastModifiedAt)} DESC, ${q(LINE_COLUMN)} DESC
 )`;
 }

@@ -1,0 +1,61 @@
+/**
+ * Whether any id of a batch repeats, without keeping the ids themselves. A
+ * Set of the id strings would keep 20,000 strings alive for a whole batch,
+ * long enough for V8 to move them to its old generation, where garbage waits
+ * for a full collection: the loader's memory grew by tens of MB that way.
+ *
+ * Each id is kept as two 32-bit hashes in an open-addressing table of typed
+ * arrays, reused from batch to batch. Two different ids with the same two
+ * hashes (odds of about 1 in 10^10 for a batch of 20,000) count as a repeat,
+ * which costs only what a real repeat costs: the merge's sort. So does a
+ * batch too large for the table.
+ */
+export class IdSet {
+  /** Pairs of hashes, [h1, h2] at 2i and 2i+1; h1 is never 0, so 0 marks a free slot. */
+  private readonly slots: Uint32Array;
+  private readonly mask: number;
+  private readonly limit: number;
+  private size = 0;
+
+  constructor(expected: number) {
+    let capacity = 1024;
+    while (capacity < expected * 2 && capacity < MAX_CAPACITY) capacity *= 2;
+    this.slots = new Uint32Array(capacity * 2);
+    this.mask = capacity - 1;
+    this.limit = capacity / 2;
+  }
+
+  clear(): void {
+    if (this.size > 0) this.slots.fill(0);
+    this.size = 0;
+  }
+
+  /** Adds an id; true when it was (probably) there already, or the table is full. */
+  addRepeats(id: string): boolean {
+    if (this.size >= this.limit) return true;
+    let h1 = 0x811c9dc5;
+    let h2 = 0x9747b28c;
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    h1 = (h1 | 1) >>> 0;
+    h2 = h2 >>> 0;
+    for (let slot = (h1 ^ (h2 >>> 7)) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const at = slot * 2;
+      const k = this.slots[at]!;
+      if (k === 0) {
+        this.slots[at] = h1;
+        this.slots[at + 1] = h2;
+        this.size++;
+        return false;
+      }
+      if (k === h1 && this.slots[at + 1] === h2) return true;
+    }
+  }
+}
+
+/** 2^21 slots, 16 MB: past about a million records a batch, the merge sorts. */
+const MAX_CAPACITY = 2 ** 21;
