@@ -64,12 +64,13 @@ async function committedBatches(schema: string): Promise<number> {
   return rows[0].n;
 }
 
-async function backend(schema: string): Promise<{ query: string; state: string; wait_event_type: string | null } | undefined> {
+/** The loader's backends: its run's connection and, from the second batch of a merged run on, its helper (issue 8). */
+async function backends(schema: string): Promise<{ query: string; state: string; wait_event_type: string | null }[]> {
   const { rows } = await db.pool.query(
     `SELECT query, state, wait_event_type FROM pg_stat_activity WHERE application_name = $1`,
     [`pgland-kill-${schema}`],
   );
-  return rows[0];
+  return rows;
 }
 
 /** Writes lines to the child's stdin without closing it. */
@@ -95,7 +96,10 @@ describe('SIGKILL recovery (issue 4)', () => {
     feed(child, 0, 2 * BATCH);
     // Two batches committed; the loader now waits on its input with no transaction open.
     await until('two committed batches', async () => (await committedBatches(schema)) === 2);
-    await until('the loader to wait for input', async () => (await backend(schema))?.state === 'idle');
+    await until('the loader to wait for input', async () => {
+      const b = await backends(schema);
+      return b.length > 0 && b.every((x) => x.state === 'idle');
+    });
     child.kill('SIGKILL');
     await done;
     expect((await checksum(schema)).n).toBe(2 * BATCH);
@@ -107,8 +111,8 @@ describe('SIGKILL recovery (issue 4)', () => {
     const { child, done } = startLoad(schema);
     feed(child, 0, 2 * BATCH + BATCH / 2);
     await until('the third batch to be copying', async () => {
-      const b = await backend(schema);
-      return (await committedBatches(schema)) === 2 && !!b && b.query.startsWith('COPY') && b.state === 'active';
+      const b = await backends(schema);
+      return (await committedBatches(schema)) === 2 && b.some((x) => x.query.startsWith('COPY') && x.state === 'active');
     });
     child.kill('SIGKILL');
     await done;
@@ -129,8 +133,8 @@ describe('SIGKILL recovery (issue 4)', () => {
       const { child, done } = startLoad(schema);
       feed(child, 0, 3 * BATCH);
       await until('the third batch to wait in its merge', async () => {
-        const b = await backend(schema);
-        return !!b && b.query.startsWith('WITH src') && b.wait_event_type === 'Lock';
+        const b = await backends(schema);
+        return b.some((x) => x.query.startsWith('WITH src') && x.wait_event_type === 'Lock');
       });
       child.kill('SIGKILL');
       await done;
