@@ -10,20 +10,51 @@ export interface ChildResult {
   cpuMs: number;
   /** Peak resident set of the child, from process.resourceUsage().maxRSS. */
   maxRssMb: number;
+  /** The same before the load started (start-up, connecting, migrations). */
+  startRssMb?: number;
+  /** Where the peak was reached: seconds into the load, and the process's memory then (MB). */
+  peak?: { s: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
   detail?: Record<string, unknown>;
 }
 
-/** Called by a child just before its load starts: returns what to pass to reportResult. */
-export function startClock(): { started: number; cpu: NodeJS.CpuUsage } {
-  return { started: performance.now(), cpu: process.cpuUsage() };
+interface Clock {
+  started: number;
+  cpu: NodeJS.CpuUsage;
+  startRssMb: number;
+  peak?: ChildResult['peak'];
+  sampler: NodeJS.Timeout;
+}
+
+const mb = (bytes: number): number => Math.round(bytes / 1048576);
+
+/**
+ * Called by a child just before its load starts: returns what to pass to
+ * reportResult. Every 100 ms it notes the process's memory whenever the peak
+ * resident set has grown, so that the report says when and in what the peak
+ * was reached.
+ */
+export function startClock(): Clock {
+  const startRssKb = process.resourceUsage().maxRSS;
+  const clock: Clock = { started: performance.now(), cpu: process.cpuUsage(), startRssMb: startRssKb / 1024, sampler: undefined as unknown as NodeJS.Timeout };
+  let highest = startRssKb;
+  clock.sampler = setInterval(() => {
+    const now = process.resourceUsage().maxRSS;
+    if (now <= highest) return;
+    highest = now;
+    const m = process.memoryUsage();
+    clock.peak = { s: Math.round((performance.now() - clock.started) / 100) / 10, heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+  }, 100);
+  clock.sampler.unref();
+  return clock;
 }
 
 /** Called by a child at the end of its load. */
-export function reportResult(clock: { started: number; cpu: NodeJS.CpuUsage }, result: { rows: number; detail?: Record<string, unknown> }): void {
+export function reportResult(clock: Clock, result: { rows: number; detail?: Record<string, unknown> }): void {
+  clearInterval(clock.sampler);
   const ms = performance.now() - clock.started;
   const used = process.cpuUsage(clock.cpu);
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({ ...result, ms, cpuMs: (used.user + used.system) / 1000, maxRssMb }) + '\n');
+  process.stdout.write(JSON.stringify({ ...result, ms, cpuMs: (used.user + used.system) / 1000, maxRssMb, startRssMb: clock.startRssMb, peak: clock.peak }) + '\n');
 }
 
 /** The child's parameters, as the parent passed them. */

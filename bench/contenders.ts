@@ -2,7 +2,7 @@ import pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../src/catalog/definition.js';
 import { qualify, quoteIdent as q } from '../src/sql/ident.js';
 import { copyScriptA, landedTableSql, mergeScriptB, tenantDefaultsSql } from './baselines.js';
-import { runChild } from './child.js';
+import { runChild, type ChildResult } from './child.js';
 import { childrenCpuSeconds, serverChildren, serverCpuSeconds } from './cpu.js';
 import { CONTACTS } from './csv.js';
 import type { DataFile, Dataset } from './dataset.js';
@@ -20,6 +20,8 @@ export interface Measurement {
   /** Size of the file this contender read (CSV for A and B, NDJSON otherwise). */
   inputBytes: number;
   maxRssMb?: number;
+  /** For a Node child: its peak RSS before the load, and when and in what the peak was reached. */
+  rss?: Pick<ChildResult, 'startRssMb' | 'peak'>;
   /** CPU seconds of the client (psql, or the Node process during its load). */
   clientCpuS?: number;
   /** CPU seconds of the whole server during the load (embedded server only). */
@@ -107,7 +109,7 @@ export const contenderD: Contender = {
     return [
       await withCpu(ctx, async () => {
         const r = await runChild('./naive-child.js', params);
-        return { name: 'D', ms: r.ms, rows: r.rows, inputBytes: data.first.bytes, maxRssMb: r.maxRssMb, clientCpuS: r.cpuMs / 1000 };
+        return { name: 'D', ms: r.ms, rows: r.rows, inputBytes: data.first.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
       }),
     ];
   },
@@ -144,7 +146,7 @@ export function contenderPgland(batchSize: number | undefined, expectedDeletes: 
         const params: PglandParams = { url: ctx.url, schema, file: file.path, mode: mode === 'full' ? 'full' : 'incremental', ...(batchSize ? { batchSize } : {}) };
         return withCpu(ctx, async () => {
           const r = await runChild('./pgland-child.js', params, ctx.pglandNodeArgs);
-          const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, clientCpuS: r.cpuMs / 1000 };
+          const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
           return r.detail ? { ...m, detail: r.detail } : m;
         });
       };

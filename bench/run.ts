@@ -20,6 +20,14 @@ function expectedDeletes(data: Dataset): number {
   return n;
 }
 
+/** When and in what a Node child reached its peak RSS. */
+function rssDetail(m: Measurement): string {
+  const p = m.rss?.peak;
+  const start = m.rss?.startRssMb === undefined ? '' : ` (${m.rss.startRssMb.toFixed(0)} MB before the load`;
+  if (!p) return start ? start + ')' : '';
+  return `${start}; peak ${p.s} s in: V8 heap ${p.heapUsed}/${p.heapTotal} MB, external ${p.external} MB, of which buffers ${p.arrayBuffers} MB)`;
+}
+
 /** Repetition r runs the contenders rotated by r, and reversed on odd repetitions, so that none always goes first. */
 function orderFor<T>(list: readonly T[], r: number): T[] {
   const k = r % list.length;
@@ -65,7 +73,7 @@ async function main(): Promise<void> {
       for (let r = 0; r < opts.reps; r++) {
         for (const c of orderFor(contenders, r)) {
           for (const m of await c.run(ctx, data)) {
-            log(`  ${data.size} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB` : ''));
+            log(`  ${data.size} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : ''));
             measurements.push(m);
           }
         }
