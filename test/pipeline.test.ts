@@ -56,6 +56,31 @@ async function backends(app: string): Promise<{ run: number[]; helper: number[] 
   return { run: rows.filter((r) => r.locked).map((r) => r.pid), helper: rows.filter((r) => !r.locked).map((r) => r.pid) };
 }
 
+/**
+ * Version 2 of records 0..799, terminating the loader's run connection or its
+ * helper just before the records numbered in `at`; `killed` holds the last
+ * backends terminated.
+ */
+function killing(app: string, which: 'run' | 'helper', at: number[]): { input: AsyncGenerator<string>; killed: number[] } {
+  const state = { killed: [] as number[] };
+  async function* input(): AsyncGenerator<string> {
+    for (const i of range(800)) {
+      if (at.includes(i)) {
+        state.killed = (await backends(app))[which];
+        await db.pool.query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [state.killed]);
+        await sleep(100); // the loader sees the loss at its next statement
+      }
+      yield JSON.stringify(contact(i, 2)) + '\n';
+    }
+  }
+  return {
+    input: input(),
+    get killed() {
+      return state.killed;
+    },
+  };
+}
+
 async function pipeTables(schema: string): Promise<string[]> {
   const { rows } = await db.pool.query(
     `SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relname LIKE '\\_pgland\\_pipe\\_%' ORDER BY relname`,
@@ -91,20 +116,9 @@ describe('pipelined batches (issue 8)', () => {
     const app = 'pgland-p-helper';
     const d = await destination('p_helper', app);
     await seed(d, 800);
-    let killed: number[] = [];
-    async function* input(): AsyncGenerator<string> {
-      for (const i of range(800)) {
-        if (i === 450) {
-          // Batch 5 is being COPYed on the helper.
-          killed = (await backends(app)).helper;
-          await db.pool.query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [killed]);
-          await sleep(100);
-        }
-        yield JSON.stringify(contact(i, 2)) + '\n';
-      }
-    }
-    const r = await d.load({ ...tenant, input: input() });
-    expect(killed.length).toBeGreaterThan(0);
+    const kills = killing(app, 'helper', [450]); // batch 5 is being COPYed on the helper
+    const r = await d.load({ ...tenant, input: kills.input });
+    expect(kills.killed.length).toBeGreaterThan(0);
     expect(r.error).toBeUndefined();
     expect(r.counts).toMatchObject({ rowsRead: 800, updated: 800, batches: 8 });
     expectAllAt(await lastNames('p_helper'), 800, 2);
@@ -114,19 +128,9 @@ describe('pipelined batches (issue 8)', () => {
     const app = 'pgland-p-run';
     const d = await destination('p_run', app);
     await seed(d, 800);
-    let killed: number[] = [];
-    async function* input(): AsyncGenerator<string> {
-      for (const i of range(800)) {
-        if (i === 350 || i === 650) {
-          killed = (await backends(app)).run;
-          await db.pool.query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [killed]);
-          await sleep(100);
-        }
-        yield JSON.stringify(contact(i, 2)) + '\n';
-      }
-    }
-    const r = await d.load({ ...tenant, input: input() });
-    expect(killed.length).toBe(1);
+    const kills = killing(app, 'run', [350, 650]);
+    const r = await d.load({ ...tenant, input: kills.input });
+    expect(kills.killed.length).toBe(1);
     expect(r.error).toBeUndefined();
     expect(r.status).toBe('succeeded');
     expect(r.counts).toMatchObject({ rowsRead: 800, updated: 800, unchanged: 0, batches: 8 });

@@ -22,6 +22,11 @@ export class InputError extends Error {
   readonly code = 'input_failed';
 }
 
+/** The run was cancelled (SIGTERM, SIGINT, an aborted request). */
+export class CancelledError extends Error {
+  readonly code = 'cancelled';
+}
+
 export interface BatchContext {
   merge: MergeOptions;
   batchNo: number;

@@ -12,7 +12,7 @@ import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import type { RowFormat } from '../stage/stage.js';
-import { InputError, type RecordSource } from './batch-buffer.js';
+import { CancelledError, InputError, type RecordSource } from './batch-buffer.js';
 import { abandonStaleRuns, dropOrphanedStages, finishRun } from './finish.js';
 import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
@@ -66,10 +66,6 @@ export interface LoaderContext {
   deleteMode: DeleteMode;
 }
 
-/** The run was cancelled (SIGTERM, SIGINT, an aborted request). */
-export class CancelledError extends Error {
-  readonly code = 'cancelled';
-}
 
 /** Turns the input into a peekable source of parsed lines that stops when the signal fires. */
 function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined): RecordSource {

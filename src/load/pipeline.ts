@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { isRetryable } from '../connection/retry.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
-import { ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
+import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
 import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
 import { IdSet } from './id-set.js';
 import { connectIfFree, RunSession } from './session.js';
@@ -49,7 +49,7 @@ function done(loop: Loop, outcome: BatchOutcome | 'already-committed', buf: Batc
 
 /** The error ends the run: not retryable, or not after this many attempts. */
 function isFinal(loop: BatchLoop, err: unknown, attempt: number): boolean {
-  return err instanceof InputError || (err as { code?: unknown })?.code === 'cancelled' || !isRetryable(err) || attempt >= loop.batchRetries;
+  return err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= loop.batchRetries;
 }
 
 function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): BatchContext {
