@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { NODE_FLAGS } from '../src/node-flags.js';
 
 export interface BenchOptions {
   sizes: number[];
@@ -9,6 +10,8 @@ export interface BenchOptions {
   batchSizes: number[];
   cacheDir: string;
   cpuProf?: string;
+  /** Node flags of pgland's children: pgland's own (src/node-flags.ts) unless given. */
+  nodeFlags: string[];
 }
 
 /** "100k", "1m", "5m", "2500" → a record count. */
@@ -53,7 +56,8 @@ psql comes from the system (postgresql-client) and is needed for a and b.
 Examples:
   npm run bench                                   # 100k records, 3 repetitions, every contender
   npm run bench -- --sizes 1m,5m --out bench.json
-  npm run bench -- --contenders pgland --batch-sizes 5000,20000,50000`;
+  npm run bench -- --contenders pgland --batch-sizes 5000,20000,50000
+  npm run bench -- --contenders pgland --node-flags ''   # pgland under Node's default heap sizing`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const program = new Command()
@@ -67,6 +71,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .addOption(new Option('--batch-sizes <list>', 'pgland batch sizes to compare, one pgland run each').default([], "pgland's configured default").argParser(list(positive)))
     .option('--cache-dir <dir>', 'where generated data and the embedded server live', '.pgland/bench')
     .option('--cpu-prof <dir>', "run pgland's children with node --cpu-prof, profiles written here")
+    .addOption(new Option('--node-flags <flags>', "Node flags of pgland's children, space-separated; '' for Node's defaults").default([...NODE_FLAGS], NODE_FLAGS.join(' ')).argParser((v: string) => v.split(/\s+/).filter((f) => f !== '')))
     .addHelpText('after', HELP);
   program.parse(argv);
   const o = program.opts<BenchOptions>();

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   for (const size of opts.sizes) datasets.push(await dataset(cacheDir, size, log));
 
   const server = await benchServer(opts.databaseUrl, cacheDir);
-  const pglandNodeArgs = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf)] : [];
+  const pglandNodeArgs = [...opts.nodeFlags, ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf)] : [])];
   await new Promise((r) => setTimeout(r, 1000)); // let the set-up connection's backend exit
   const ctx: RunContext = {
     url: server.url,
@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   const results: Summary[] = [];
   const host = { ...machine(), ...(psql ? { psql: psqlVersion(psql) } : {}) };
   log(`PostgreSQL ${server.version} (${server.kind}); ${host.cpus} cores, ${host.ramGb} GB RAM; Node ${host.node}` + (psql ? `; ${host.psql}` : ''));
+  log(`pgland's children run with Node flags: ${opts.nodeFlags.length > 0 ? opts.nodeFlags.join(' ') : "none (Node's defaults)"}`);
   try {
     for (const data of datasets) {
       const measurements: Measurement[] = [];

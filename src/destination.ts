@@ -3,7 +3,7 @@ import { resolveObject, type ObjectRequest } from './catalog/declared.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
 import { openPool } from './connection/pool.js';
-import { openTunnelFor } from './connection/tunnel.js';
+import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
 import type { WriteMode } from './merge/merge.js';

@@ -1,9 +1,10 @@
 export { openDestination, type Destination, type LoadStreamOptions, type OpenOptions, type Watermark } from './destination.js';
 export { resolveDestination, type DestinationConfig } from './config/resolve.js';
 export { destinationSchema, type DestinationInput } from './config/schema.js';
-export { runCheck, type CheckReport, type StepResult } from './connection/check.js';
-export { startService, type Service, type ServiceOptions } from './service/service.js';
-export { startEmbedded, type EmbeddedOptions, type EmbeddedServer } from './embedded/server.js';
+export type { CheckReport, StepResult } from './connection/check.js';
+export type { Service, ServiceOptions } from './service/service.js';
+export type { EmbeddedOptions, EmbeddedServer } from './embedded/server.js';
+export { runCheck, startService, startEmbedded } from './lazy.js';
 export { commonObject, commonObjects, COMMON_CATALOG_VERSION } from './catalog/common.js';
 export { resolveObject, declaredColumns, tableNameFor, type DeclaredSchema } from './catalog/declared.js';
 export type { ObjectDef, ColumnDef, ObjectKind } from './catalog/definition.js';

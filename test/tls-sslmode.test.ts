@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveDestination } from '../src/config/resolve.js';
 import { runCheck } from '../src/connection/check.js';
 import { openPool } from '../src/connection/pool.js';
-import { openTunnelFor } from '../src/connection/tunnel.js';
+import { openTunnelFor } from '../src/connection/open-tunnel.js';
 import { openDestination } from '../src/destination.js';
 import { PglandError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';

@@ -13,7 +13,6 @@ import { qualify, quoteIdent } from '../sql/ident.js';
 import { explain } from './diagnose.js';
 import { clientConfig, connectTarget } from './pool.js';
 import { tlsOptions, tlsServerName } from './tls.js';
-import { Tunnel } from './tunnel.js';
 
 export type StepName = 'tunnel' | 'reach' | 'tls' | 'auth' | 'database' | 'version' | 'schema' | 'temporary' | 'write';
 export type StepStatus = 'pass' | 'warn' | 'fail' | 'skip';
@@ -141,8 +140,9 @@ export async function runCheck(cfg: DestinationConfig, options: { log?: Logger }
   // thrown from here, before any step: they are the config's fault (exit 2).
   tlsOptions(cfg);
   const t = cfg.ssh_tunnel;
+  // ssh2 is loaded only for a destination with a tunnel (see open-tunnel.ts).
   const tunnel = t
-    ? new Tunnel(t, { target: { host: cfg.host, port: cfg.port }, log, connectTimeoutMs: cfg.connect_timeout_ms, reconnectAttempts: 0, reportUnpinned: true })
+    ? new (await import('./tunnel.js')).Tunnel(t, { target: { host: cfg.host, port: cfg.port }, log, connectTimeoutMs: cfg.connect_timeout_ms, reconnectAttempts: 0, reportUnpinned: true })
     : undefined;
 
   /** A raw connection to the server: through the tunnel, or TCP. */

@@ -366,12 +366,3 @@ class TunnelSocket extends Duplex {
 export async function openTunnel(cfg: SshTunnelConfig, opts: TunnelOptions): Promise<Tunnel> {
   return new Tunnel(cfg, opts).open();
 }
-
-/** The tunnel a resolved destination config asks for, open; undefined when it asks for none. */
-export async function openTunnelFor(
-  cfg: { host: string; port: number; connect_timeout_ms: number; ssh_tunnel?: SshTunnelConfig | undefined },
-  log?: Logger,
-): Promise<Tunnel | undefined> {
-  if (!cfg.ssh_tunnel) return undefined;
-  return openTunnel(cfg.ssh_tunnel, { target: { host: cfg.host, port: cfg.port }, connectTimeoutMs: cfg.connect_timeout_ms, ...(log ? { log } : {}) });
-}
