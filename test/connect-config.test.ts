@@ -60,6 +60,21 @@ async function whoAmI(file: Record<string, unknown>, env: NodeJS.ProcessEnv = {}
   }
 }
 
+describe("pgland's session settings", () => {
+  it('run with UTC, the configured work_mem and no JIT', async () => {
+    const cfg = resolveDestination({ url: db.url, sslmode: 'disable', work_mem: '96MB' }, {});
+    const pool = await openPool(cfg, silentLogger(), 1);
+    try {
+      const { rows } = await pool.query<{ tz: string; wm: string; jit: string }>(
+        `SELECT current_setting('TimeZone') AS tz, current_setting('work_mem') AS wm, current_setting('jit') AS jit`,
+      );
+      expect(rows[0]).toEqual({ tz: 'UTC', wm: '96MB', jit: 'off' });
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
 function errorOf(fn: () => unknown): PglandError {
   try {
     fn();

@@ -63,7 +63,10 @@ export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfi
     keepAlive: true,
     // Timestamps without an offset are read as UTC, whatever the server's
     // default; work_mem is validated as a plain size (no spaces to inject options).
-    options: `-c TimeZone=UTC -c work_mem=${cfg.work_mem.replace(/\s+/g, '')}`,
+    // jit=off: a batch's merge is costed high enough to be JIT-compiled on a
+    // server built with LLVM (most managed ones), and compiling it again for
+    // every batch cost more than it saved (about 10% of a 1M increment).
+    options: `-c TimeZone=UTC -c work_mem=${cfg.work_mem.replace(/\s+/g, '')} -c jit=off`,
   };
 }
 
