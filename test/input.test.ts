@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_ID_BYTES, parseEnvelope, type Parsed } from '../src/input/envelope.js';
-import { readLines, type Line } from '../src/input/lines.js';
+import { readLineChunks, readLines, type Line } from '../src/input/lines.js';
 
 async function* stream(chunks: (Buffer | string)[]): AsyncGenerator<Buffer | string> {
   yield* chunks;
@@ -80,6 +80,19 @@ describe('readLines (issue 2)', () => {
     const got = await collect(chunks);
     expect(got).toHaveLength(1000);
     for (const l of got) expect(JSON.parse(l.text)).toEqual({ n: l.lineNumber });
+  });
+});
+
+describe('readLineChunks', () => {
+  it('hands over the lines of a chunk together, a large chunk in pieces, numbered as one stream', async () => {
+    // 3,000 lines in one Buffer, every tenth blank, the last without a newline, then a second chunk.
+    const lines = Array.from({ length: 3000 }, (_, i) => (i % 10 === 9 ? '' : `{"n":${i + 1}}`));
+    const chunks: Line[][] = [];
+    for await (const c of readLineChunks(stream([Buffer.from(lines.join('\n')), '\n{"n":3001}\n']))) chunks.push(c);
+    expect(chunks.map((c) => c.length)).toEqual([1024, 1024, 652, 1]);
+    const flat = chunks.flat();
+    expect(flat.map((l) => l.lineNumber)).toEqual(Array.from({ length: 3001 }, (_, i) => i + 1).filter((n) => n % 10 !== 0));
+    expect(flat.every((l) => l.text === `{"n":${l.lineNumber}}`)).toBe(true);
   });
 });
 

@@ -11,8 +11,12 @@ import { LatestTimestamp } from './latest.js';
 
 /** Records come from the input one at a time; a batch takes what fits. */
 export interface RecordSource {
-  /** The next parsed line, or undefined at the end of input. Throws InputError when the input fails. */
-  peek(): Promise<Parsed | undefined>;
+  /**
+   * The next parsed line, or undefined at the end of input; a promise of it
+   * when the input must be read first. Throws (or rejects with) InputError
+   * when the input fails, CancelledError when the run is cancelled.
+   */
+  peek(): Parsed | undefined | Promise<Parsed | undefined>;
   /** Consumes the line that peek() returned. */
   take(): void;
 }
@@ -233,7 +237,9 @@ async function write(copy: CopyState, chunk: Buffer): Promise<void> {
 async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, copy: CopyState): Promise<void> {
   while (!buf.complete) {
     if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
-    const item = await source.peek();
+    // Awaited only when the input must be read: a promise per record cost more than encoding it.
+    let item = source.peek();
+    if (item instanceof Promise) item = await item;
     if (item === undefined) break;
     source.take();
     buf.rowsRead++;
