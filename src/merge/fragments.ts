@@ -77,6 +77,20 @@ export function srcCte(o: MergeOptions, key: string): string {
 )`;
 }
 
+/**
+ * What the merge reports of the staged batch, in one pass over it: each
+ * scalar subquery over src would scan the staging table again (two scans,
+ * about 5% of a merge's time, for count and max alone).
+ */
+export function stagedCte(): string {
+  return `staged AS MATERIALIZED (
+  SELECT count(*) AS records,
+         count(*) FILTER (WHERE ${q(P.isDeleted)}) AS deleted_records,
+         max(${q(P.lastModifiedAt)}) AS max_lm
+  FROM src
+)`;
+}
+
 /** INSERT INTO target (…) SELECT … FROM src (or another CTE of staged rows): a new landed row from a staged one. */
 export function insertFromSrc(o: MergeOptions, where: string, from = 'src'): string {
   const business = ['id', ...o.def.columns.map((c) => c.name)].map(q);

@@ -1,6 +1,6 @@
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { quoteIdent as q } from '../sql/ident.js';
-import { changeGuard, isDeleted, setFrom, srcCte, target, tenant, type MergeOptions } from './fragments.js';
+import { changeGuard, isDeleted, setFrom, srcCte, stagedCte, target, tenant, type MergeOptions } from './fragments.js';
 import { seenCte, wasDeleted } from './upsert.js';
 
 /**
@@ -42,6 +42,7 @@ export function updateSql(o: MergeOptions): string {
 )`);
   }
   if (o.trackSeen) ctes.push(seenCte(o));
+  ctes.push(stagedCte());
 
   const hasChanged = ctes.some((c) => c.startsWith('changed'));
   const hasRemoved = ctes.some((c) => c.startsWith('removed'));
@@ -51,14 +52,14 @@ export function updateSql(o: MergeOptions): string {
   const becameDeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE c.now_deleted AND NOT c.was_deleted) FROM changed c)` : '0';
   const undeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT c.now_deleted AND c.was_deleted) FROM changed c)` : '0';
   const removed = hasRemoved ? '(SELECT count(DISTINCT k) FROM removed)' : '0';
-  const ignored = o.write === 'update' && o.ignoreDeletes ? `(SELECT count(*) FROM src WHERE ${isDeleted()})` : '0';
+  const ignored = o.write === 'update' && o.ignoreDeletes ? '(SELECT deleted_records FROM staged)' : '0';
   // Skipped: no landed row matched (seen before the statement), or ignored deletions.
   const unmatched = `(SELECT count(*) FROM src WHERE ${ignored === '0' ? 'true' : `NOT ${isDeleted()}`} AND NOT EXISTS (
       SELECT 1 FROM ${target(o)} AS landed WHERE ${match}))`;
   return `WITH ${ctes.join(',\n')}
 SELECT
-  (SELECT count(*) FROM src)::bigint AS distinct_records,
-  (SELECT max(${q(P.lastModifiedAt)}) FROM src) AS max_lm,
+  (SELECT records FROM staged)::bigint AS distinct_records,
+  (SELECT max_lm FROM staged) AS max_lm,
   0::bigint AS inserted,
   ${changedCounts}::bigint AS updated,
   (${becameDeleted} + ${removed})::bigint AS deleted,

@@ -1,6 +1,6 @@
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { quoteIdent as q } from '../sql/ident.js';
-import { changeGuard, insertFromSrc, isDeleted, setFrom, srcCte, target, tenant, type MergeOptions } from './fragments.js';
+import { changeGuard, insertFromSrc, isDeleted, setFrom, srcCte, stagedCte, target, tenant, type MergeOptions } from './fragments.js';
 
 /**
  * upsert (the default) and insert, keyed on the primary key.
@@ -61,15 +61,16 @@ export function upsertSql(o: MergeOptions): string {
 )`);
   }
   if (o.trackSeen) ctes.push(seenCte(o));
+  ctes.push(stagedCte());
 
   const removed = hard && applyDeleted ? '(SELECT count(*) FROM removed)' : '0';
   const duplicates = o.write === 'insert' ? '(SELECT count(*) FROM duplicates)' : '0';
-  const ignored = insertable === 'true' || (hard && applyDeleted) ? '0' : `(SELECT count(*) FROM src WHERE ${isDeleted()})`;
+  const ignored = insertable === 'true' || (hard && applyDeleted) ? '0' : '(SELECT deleted_records FROM staged)';
   const becameDeleted = `m.now_deleted AND NOT m.was_deleted`;
   return `WITH ${ctes.join(',\n')}
 SELECT
-  (SELECT count(*) FROM src)::bigint AS distinct_records,
-  (SELECT max(${q(P.lastModifiedAt)}) FROM src) AS max_lm,
+  (SELECT records FROM staged)::bigint AS distinct_records,
+  (SELECT max_lm FROM staged) AS max_lm,
   count(*) FILTER (WHERE m.inserted)::bigint AS inserted,
   count(*) FILTER (WHERE NOT m.inserted AND NOT (${becameDeleted}))::bigint AS updated,
   (count(*) FILTER (WHERE NOT m.inserted AND ${becameDeleted}) + ${removed})::bigint AS deleted,
