@@ -89,7 +89,7 @@ export const destinationSchema = z
     /** Soft deletes mark rows deleted; hard deletes remove them. */
     delete_mode: z.enum(['soft', 'hard']).default('soft'),
     /** Records per batch (one transaction each). */
-    batch_size: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
+    batch_size: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
     /** Upper bound on a batch's encoded size, in bytes. */
     batch_bytes: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
     /** Milliseconds to wait for a connection (TCP, TLS, authentication; the SSH handshake too). */

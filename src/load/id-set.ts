@@ -1,12 +1,12 @@
 /**
  * Whether any id of a batch repeats, without keeping the ids themselves. A
- * Set of the id strings would keep 20,000 strings alive for a whole batch,
+ * Set of the id strings would keep 50,000 strings alive for a whole batch,
  * long enough for V8 to move them to its old generation, where garbage waits
  * for a full collection: the loader's memory grew by tens of MB that way.
  *
  * Each id is kept as two 32-bit hashes in an open-addressing table of typed
  * arrays, reused from batch to batch. Two different ids with the same two
- * hashes (odds of about 1 in 10^10 for a batch of 20,000) count as a repeat,
+ * hashes (odds of about 1 in 10^9 for a batch of 50,000) count as a repeat,
  * which costs only what a real repeat costs: the merge's sort. So does a
  * batch too large for the table.
  */
