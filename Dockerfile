@@ -26,6 +26,9 @@ RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 # ---- runtime
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# pgland's Node flags (src/node-flags.ts): a young generation of 4 MB instead of
+# Node's 16 MB semi-spaces; 11-22 MB less peak memory per load at the same CPU time.
+ENV NODE_OPTIONS=--max-semi-space-size=4
 WORKDIR /app
 # Owned by root and read-only for the user that runs pgland.
 COPY --from=build /app/package.json /app/package-lock.json ./

@@ -10,6 +10,7 @@
  *
  * V8 reads the flag only when the process starts (v8.setFlagsFromString is
  * too late), so it is passed on Node's command line or in NODE_OPTIONS: by
- * the npm scripts, the benchmark's pgland child, and the deployment examples.
+ * npm run demo and the Docker image (a test checks both), the benchmark's
+ * pgland child (its default) and the deployment examples in the docs.
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];

@@ -48,9 +48,11 @@ describe('what importing pgland loads', () => {
 });
 
 describe("pgland's Node flags", () => {
-  it('are the ones npm run demo passes', () => {
+  it('are the ones npm run demo passes and the Docker image sets', () => {
     const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
     for (const f of NODE_FLAGS) expect(pkg.scripts.demo).toContain(f);
+    const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
+    expect(dockerfile).toContain(`ENV NODE_OPTIONS=${NODE_FLAGS.join(' ')}`);
   });
 
   it("cap V8's young generation, which Node's defaults let grow to 32 MB", () => {
