@@ -72,10 +72,15 @@ ON CONFLICT (table_name, provider, customer_id) DO UPDATE SET reason = EXCLUDED.
 /**
  * Locks first, so that readers wait for the new table instead of failing.
  * (LOCK takes tables and plain views; a materialized view is locked by its DROP.)
+ * In the order a reader's query takes them: the outermost view first, the
+ * table last. Table first, a reader of a view that held the view and waited
+ * for the table deadlocked the rebuild (seen in CI: "deadlock detected" on
+ * this LOCK, the reader test of schema-evolution.test.ts).
  */
 function lockStep(table: string, deps: Dependents): Step {
-  const views = deps.views.filter((v) => v.kind === 'view').map((v) => qualify(v.schema, v.name));
-  return { statements: [`LOCK TABLE ${[table, ...views].join(', ')} IN ACCESS EXCLUSIVE MODE`] };
+  // deps.views is in creation order (a view after the views it reads): reversed, readers' order.
+  const views = deps.views.filter((v) => v.kind === 'view').map((v) => qualify(v.schema, v.name)).reverse();
+  return { statements: [`LOCK TABLE ${[...views, table].join(', ')} IN ACCESS EXCLUSIVE MODE`] };
 }
 
 function dropViewSteps(views: DependentView[]): Step[] {
