@@ -1,7 +1,7 @@
 // The library's entry points that most users of openDestination() never call,
 // loaded on first call. Their modules (the HTTP server, the job queue, the
 // embedded server, ssh2) would otherwise cost every process that imports
-// pgland 20-30 MB of memory before it lands a row.
+// pgland about 12 MB of memory before it lands a row.
 import type { DestinationConfig } from './config/resolve.js';
 import type { CheckReport } from './connection/check.js';
 import type { EmbeddedOptions, EmbeddedServer } from './embedded/server.js';

@@ -79,8 +79,8 @@ export function srcCte(o: MergeOptions, key: string): string {
 
 /**
  * What the merge reports of the staged batch, in one pass over it: each
- * scalar subquery over src would scan the staging table again (two scans,
- * about 5% of a merge's time, for count and max alone).
+ * scalar subquery over src would scan the staging table again (two extra
+ * scans per batch for count and max alone).
  */
 export function stagedCte(): string {
   return `staged AS MATERIALIZED (
