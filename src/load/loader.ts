@@ -66,7 +66,6 @@ export interface LoaderContext {
   deleteMode: DeleteMode;
 }
 
-
 /**
  * Turns the input into a peekable source of parsed lines that stops when the
  * signal fires. Lines arrive a chunk of input at a time; peek() answers
