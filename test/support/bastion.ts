@@ -19,12 +19,21 @@ export interface KeyPair {
 
 export function keyPair(type: 'ed25519' | 'rsa' | 'ecdsa', opts: { passphrase?: string } = {}): KeyPair {
   const gen = utils.generateKeyPairSync as unknown as (t: string, o: Record<string, unknown>) => { private: string; public: string };
-  const pair = gen(type, {
-    ...(type === 'rsa' ? { bits: 2048 } : type === 'ecdsa' ? { bits: 256 } : {}),
-    ...(opts.passphrase ? { passphrase: opts.passphrase, cipher: 'aes256-ctr', rounds: 4 } : {}),
-  });
-  const parsed = utils.parseKey(pair.public) as ParsedKey;
-  return { private: pair.private, public: pair.public, fingerprint: fingerprintOf(parsed.getPublicSSH()) };
+  // ssh2's generator strips every leading zero byte of an ed25519 public key,
+  // so about 1 key in 256 comes out malformed and unparseable (mscdex/ssh2
+  // issues 1390, 1513; it failed a CI run): such a pair is drawn again.
+  for (let attempt = 1; ; attempt++) {
+    const pair = gen(type, {
+      ...(type === 'rsa' ? { bits: 2048 } : type === 'ecdsa' ? { bits: 256 } : {}),
+      ...(opts.passphrase ? { passphrase: opts.passphrase, cipher: 'aes256-ctr', rounds: 4 } : {}),
+    });
+    const parsed = utils.parseKey(pair.public);
+    const privateOk = !(utils.parseKey(pair.private, opts.passphrase) instanceof Error);
+    if (!(parsed instanceof Error) && privateOk) {
+      return { private: pair.private, public: pair.public, fingerprint: fingerprintOf((parsed as ParsedKey).getPublicSSH()) };
+    }
+    if (attempt === 10) throw new Error(`ssh2 generated ${attempt} unparseable ${type} key pairs in a row`);
+  }
 }
 
 /**
