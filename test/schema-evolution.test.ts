@@ -199,8 +199,11 @@ describe('schema evolution (issue 5)', () => {
     await reader;
     // The run's status and error say why, should the rebuild not have happened.
     expect({ action: r.evolution?.action, status: r.status, error: r.error?.message }).toEqual({ action: 'rebuild', status: 'succeeded', error: undefined });
-    // Locked in a reader's order, view before table: the other order deadlocked with the reader (seen in CI).
-    expect(r.evolution!.executed.find((x) => x.startsWith('LOCK TABLE'))).toBe('LOCK TABLE "ev_reader"."named", "ev_reader"."custom_deal" IN ACCESS EXCLUSIVE MODE');
+    // Locked in a reader's order, the view (by its DROP) before the table: the other order deadlocked with the reader (seen in CI).
+    const executed = r.evolution!.executed;
+    expect(executed.indexOf('DROP VIEW "ev_reader"."named"')).toBeGreaterThanOrEqual(0);
+    expect(executed.indexOf('DROP VIEW "ev_reader"."named"')).toBeLessThan(executed.indexOf('LOCK TABLE "ev_reader"."custom_deal" IN ACCESS EXCLUSIVE MODE'));
+    expect(executed.filter((x) => x.startsWith('LOCK TABLE'))).toHaveLength(1);
     expect(errors).toEqual([]);
     expect(reads).toBeGreaterThan(2);
   });

@@ -31,8 +31,10 @@ export async function applyPlan(client: pg.ClientBase, plan: EvolutionPlan): Pro
   };
   for (const step of plan.steps) {
     const savepoint = step.tolerant ? step.statements[0] : undefined;
+    let current = '';
     try {
       for (const sql of step.statements) {
+        current = sql;
         report.executed.push(sql);
         await client.query(sql);
       }
@@ -45,9 +47,9 @@ export async function applyPlan(client: pg.ClientBase, plan: EvolutionPlan): Pro
         });
       }
       await client.query(savepoint.replace(/^SAVEPOINT/, 'ROLLBACK TO SAVEPOINT'));
-      const error = describeError(err);
-      report.notRestored.push({ label: step.tolerant.label, error });
       const v = step.tolerant.view;
+      const error = v && current.startsWith('SET LOCAL ROLE') ? notOwnerError(v.owner, err) : describeError(err);
+      report.notRestored.push({ label: step.tolerant.label, error });
       if (v) {
         await client.query(
           `UPDATE ${qualify(plan.schema, '_pgland_saved_views')} SET restored = false, error = $4
@@ -58,4 +60,13 @@ export async function applyPlan(client: pg.ClientBase, plan: EvolutionPlan): Pro
     }
   }
   return report;
+}
+
+/** A view is recreated only as its owner: pgland may not become that role. */
+function notOwnerError(owner: string, err: unknown): string {
+  return (
+    `not recreated: pgland's role may not act as ${owner}, the view's owner (${describeError(err)}); ` +
+    `pgland never creates a customer's view as itself. Grant ${owner} to pgland's role (WITH SET TRUE on PostgreSQL 16 and later), ` +
+    `or create the view yourself from its saved definition`
+  );
 }

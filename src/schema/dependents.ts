@@ -8,6 +8,10 @@ export interface DependentView {
   kind: 'view' | 'materialized view';
   definition: string;
   owner: string;
+  /** pg_class.reloptions ("security_invoker=true", "check_option=local", a materialized view's storage parameters), or null. */
+  options: string[] | null;
+  /** False for a materialized view created or left WITH NO DATA: it is recreated so. */
+  populated: boolean;
   comment: string | null;
   /** GRANT statements that restore its privileges. */
   grants: string[];
@@ -24,7 +28,17 @@ export interface Dependents {
   /** GRANT statements of the table itself. */
   tableGrants: string[];
   tableComment: string | null;
+  /** The session's role and search_path when captured, restored after each view is recreated as its owner. */
+  session: { role: string; searchPath: string };
 }
+
+/**
+ * Definitions and index statements are read with only pg_catalog (and pg_temp,
+ * last) on the search_path, so every other name in them comes out
+ * schema-qualified: recreated under the owner's role, whose "$user" differs
+ * from pgland's, they still name the same functions and tables.
+ */
+export const PINNED_SEARCH_PATH = 'pg_catalog, pg_temp';
 
 // Privileges as GRANT statements, from the relation's ACL. The grantor is not
 // kept: the statements run as pgland's role.
@@ -47,6 +61,18 @@ async function grantsOf(client: pg.ClientBase, oid: number, qualified: string): 
  * and the table's own grants and comment.
  */
 export async function captureDependents(client: pg.ClientBase, schema: string, table: string): Promise<Dependents> {
+  const { rows } = await client.query<{ role: string; path: string }>(`SELECT current_setting('role') AS role, current_setting('search_path') AS path`);
+  const session = { role: rows[0]!.role, searchPath: rows[0]!.path };
+  await client.query(`SELECT set_config('search_path', $1, false)`, [PINNED_SEARCH_PATH]);
+  try {
+    return { ...(await readDependents(client, schema, table)), session };
+  } finally {
+    // Inside a transaction that failed, this fails too, and the rollback restores the path.
+    await client.query(`SELECT set_config('search_path', $1, false)`, [session.searchPath]).catch(() => undefined);
+  }
+}
+
+async function readDependents(client: pg.ClientBase, schema: string, table: string): Promise<Omit<Dependents, 'session'>> {
   const { rows } = await client.query<{
     oid: number;
     schema: string;
@@ -54,6 +80,8 @@ export async function captureDependents(client: pg.ClientBase, schema: string, t
     relkind: string;
     definition: string;
     owner: string;
+    options: string[] | null;
+    populated: boolean;
     comment: string | null;
     depth: number;
   }>(
@@ -69,9 +97,9 @@ export async function captureDependents(client: pg.ClientBase, schema: string, t
      )
      SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS relkind,
             pg_get_viewdef(c.oid) AS definition, pg_get_userbyid(c.relowner) AS owner,
-            obj_description(c.oid, 'pg_class') AS comment, max(deps.depth) AS depth
+            c.reloptions AS options, c.relispopulated AS populated, obj_description(c.oid, 'pg_class') AS comment, max(deps.depth) AS depth
        FROM deps JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-      GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.relowner
+      GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.reloptions, c.relispopulated
       ORDER BY max(deps.depth), c.oid`,
     [qualify(schema, table)],
   );
@@ -88,6 +116,8 @@ export async function captureDependents(client: pg.ClientBase, schema: string, t
       kind: r.relkind === 'm' ? 'materialized view' : 'view',
       definition: r.definition,
       owner: r.owner,
+      options: r.options,
+      populated: r.populated,
       comment: r.comment,
       grants: await grantsOf(client, r.oid, qualified),
       indexes,

@@ -6,6 +6,7 @@ import { commonObject } from '../catalog/common.js';
 import { fitIdent, qualify, quoteIdent as q } from '../sql/ident.js';
 import { catalogType, compare, LANDED_KEY } from './compare.js';
 import { captureDependents, type DependentView, type Dependents } from './dependents.js';
+import { createViewStep, setViewsAsideSteps } from './views.js';
 import { definitionJson, readLiveTable, readRecordedTable, type LiveColumn } from './introspect.js';
 import { createLandedTableSql, primaryKeyName } from './landed.js';
 
@@ -69,59 +70,6 @@ ON CONFLICT (table_name, provider, customer_id) DO UPDATE SET reason = EXCLUDED.
   };
 }
 
-/**
- * Locks first, so that readers wait for the new table instead of failing.
- * (LOCK takes tables and plain views; a materialized view is locked by its DROP.)
- * In the order a reader's query takes them: the outermost view first, the
- * table last. Table first, a reader of a view that held the view and waited
- * for the table deadlocked the rebuild (seen in CI: "deadlock detected" on
- * this LOCK, the reader test of schema-evolution.test.ts).
- */
-function lockStep(table: string, deps: Dependents): Step {
-  // deps.views is in creation order (a view after the views it reads): reversed, readers' order.
-  const views = deps.views.filter((v) => v.kind === 'view').map((v) => qualify(v.schema, v.name)).reverse();
-  return { statements: [`LOCK TABLE ${[...views, table].join(', ')} IN ACCESS EXCLUSIVE MODE`] };
-}
-
-function dropViewSteps(views: DependentView[]): Step[] {
-  return [...views].reverse().map((v) => ({ statements: [`DROP ${v.kind.toUpperCase()} ${qualify(v.schema, v.name)}`] }));
-}
-
-/** Recreates a captured view with its owner, grants, comment (and a materialized view's indexes and data). */
-function createViewStep(schema: string, table: string, v: DependentView, n: number): Step {
-  const name = qualify(v.schema, v.name);
-  const sp = q(`pgland_view_${n}`);
-  const body = v.definition.trim().replace(/;$/, '');
-  const statements = [
-    `SAVEPOINT ${sp}`,
-    v.kind === 'view' ? `CREATE VIEW ${name} AS ${body}` : `CREATE MATERIALIZED VIEW ${name} AS ${body} WITH DATA`,
-    `ALTER ${v.kind.toUpperCase()} ${name} OWNER TO ${q(v.owner)}`,
-    ...v.grants,
-    ...(v.comment !== null ? [`COMMENT ON ${v.kind.toUpperCase()} ${name} IS ${escapeLiteral(v.comment)}`] : []),
-    ...v.indexes,
-    `UPDATE ${qualify(schema, '_pgland_saved_views')} SET restored = true
-WHERE table_name = ${escapeLiteral(table)} AND view_schema = ${escapeLiteral(v.schema)} AND view_name = ${escapeLiteral(v.name)} AND restored IS NULL`,
-    `RELEASE SAVEPOINT ${sp}`,
-  ];
-  return { statements, tolerant: { label: `${v.kind} ${v.schema}.${v.name}`, view: v } };
-}
-
-function saveViewsStep(schema: string, table: string, views: DependentView[]): Step[] {
-  if (views.length === 0) return [];
-  const rows = views.map(
-    (v) =>
-      `(${[table, v.schema, v.name, v.kind, v.definition, v.owner].map(escapeLiteral).join(', ')}, ${v.comment === null ? 'NULL' : escapeLiteral(v.comment)})`,
-  );
-  return [
-    {
-      statements: [
-        `INSERT INTO ${qualify(schema, '_pgland_saved_views')} (table_name, view_schema, view_name, view_kind, definition, owner, comment)
-VALUES ${rows.join(',\n       ')}`,
-      ],
-    },
-  ];
-}
-
 function tolerant(label: string, n: number, statements: string[]): Step {
   const sp = q(`pgland_step_${n}`);
   return { statements: [`SAVEPOINT ${sp}`, ...statements, `RELEASE SAVEPOINT ${sp}`], tolerant: { label } };
@@ -165,12 +113,10 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
   for (const c of plain) add(c.name, `old.${q(c.name)}`);
 
   const steps: Step[] = [
-    lockStep(table, deps),
-    ...saveViewsStep(schema, def.table, deps.views),
+    ...setViewsAsideSteps(schema, def.table, deps),
     { statements: [createLandedTableSql(schema, def, tmpName).replace('CREATE TABLE IF NOT EXISTS', 'CREATE TABLE')] },
     ...plain.map((c) => ({ statements: [`ALTER TABLE ${tmp} ADD COLUMN ${q(c.name)} ${c.type}`] })),
     { statements: [`INSERT INTO ${tmp} AS new (${targets.join(', ')})\nSELECT ${exprs.join(',\n       ')}\nFROM ${table} AS old`] },
-    ...dropViewSteps(deps.views),
     { statements: [`DROP TABLE ${table}`] },
     { statements: [`ALTER TABLE ${tmp} RENAME TO ${q(def.table)}`] },
     { statements: [`ALTER TABLE ${table} RENAME CONSTRAINT ${q(primaryKeyName(tmpName))} TO ${q(primaryKeyName(def.table))}`] },
@@ -182,7 +128,7 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
     steps.push(tolerant(`generated column ${c.name}`, ++n, [`ALTER TABLE ${table} ADD COLUMN ${q(c.name)} ${c.type} GENERATED ALWAYS AS (${c.generated}) STORED`]));
   }
   for (const idx of deps.indexes) steps.push(tolerant(`index: ${idx}`, ++n, [idx]));
-  deps.views.forEach((v, i) => steps.push(createViewStep(schema, def.table, v, i + 1)));
+  deps.views.forEach((v, i) => steps.push(createViewStep(schema, def.table, v, i + 1, deps.session)));
   return steps;
 }
 
@@ -234,10 +180,7 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
   // ALTER COLUMN TYPE is refused while a view uses the column: views are set
   // aside and recreated around it.
   const deps = diff.widened.length > 0 ? await captureDependents(client, schema, def.table) : undefined;
-  if (deps && deps.views.length > 0) {
-    steps.push(lockStep(table, deps));
-    steps.push(...saveViewsStep(schema, def.table, deps.views), ...dropViewSteps(deps.views));
-  }
+  if (deps) steps.push(...setViewsAsideSteps(schema, def.table, deps));
   for (const { column, from } of diff.widened) {
     reasons.push(`column ${column.name} ${from} -> ${catalogType(column.type)}`);
     steps.push({ statements: [`ALTER TABLE ${table} ALTER COLUMN ${q(column.name)} TYPE ${column.type} USING ${q(column.name)}::${column.type}`] });
@@ -256,7 +199,7 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
       notBackfilled.push(column.name);
     }
   }
-  if (deps) deps.views.forEach((v, i) => steps.push(createViewStep(schema, def.table, v, i + 1)));
+  if (deps) deps.views.forEach((v, i) => steps.push(createViewStep(schema, def.table, v, i + 1, deps.session)));
   steps.push(recordStep(schema, def));
   let fullRefreshReason: string | null = null;
   if (notBackfilled.length > 0) {
