@@ -242,7 +242,19 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(Object.fromEntries(saved.rows.map((x) => [x.view_name, x.options]))).toEqual({ barrier: ['security_barrier=true'], checked: ['check_option=local'] });
   });
 
-  it('item 3: a security_invoker view keeps row-level security for its readers across a widening (PostgreSQL 15+)', async (ctx) => {
+  it('item 3: a policy that no longer compiles on the rebuilt table fails the evolution and changes nothing (fail closed)', async () => {
+    const d = await seeded('sec_policy');
+    await db.pool.query(`ALTER TABLE sec_policy.custom_deal ENABLE ROW LEVEL SECURITY`);
+    await db.pool.query(`CREATE POLICY by_code ON sec_policy.custom_deal AS RESTRICTIVE USING (upper(code) <> 'SECRET')`);
+    const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toMatch(/evolving sec_policy\.custom_deal failed: .*upper/s);
+    const { rows } = await db.pool.query(`SELECT data_type FROM information_schema.columns WHERE table_schema = 'sec_policy' AND table_name = 'custom_deal' AND column_name = 'code'`);
+    expect(rows).toEqual([{ data_type: 'text' }]);
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polrelid = 'sec_policy.custom_deal'::regclass`)).rows[0].n).toBe(1);
+  });
+
+  it('item 3: a security_invoker view keeps row-level security for its readers across a widening and a rebuild (PostgreSQL 15+)', async (ctx) => {
     if (serverVersion < 150000) ctx.skip();
     const d = await seeded('sec_rls');
     await db.pool.query(`ALTER TABLE sec_rls.custom_deal ALTER COLUMN amount TYPE integer`);
@@ -263,5 +275,16 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     const r = await d.load({ ...obj(V1), input: streamOf([]) });
     expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'alter', notRestored: [] });
     expect(await count()).toEqual([{ n: 2 }]);
+
+    // A rebuild makes a new table: its row security, policies and storage options come along.
+    await db.pool.query(`ALTER TABLE sec_rls.custom_deal FORCE ROW LEVEL SECURITY, SET (fillfactor = 90)`);
+    const table = async (): Promise<unknown> =>
+      (await db.pool.query(`SELECT relrowsecurity, relforcerowsecurity, reloptions, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = 'sec_rls.custom_deal'::regclass`)).rows[0];
+    expect(await table()).toEqual({ relrowsecurity: true, relforcerowsecurity: true, reloptions: ['fillfactor=90'], policies: 2 });
+    const rebuilt = await d.load({ ...obj(REBUILD), input: streamOf([]) });
+    expect({ status: rebuilt.status, action: rebuilt.evolution?.action, notRestored: rebuilt.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'rebuild', notRestored: [] });
+    expect(await table()).toEqual({ relrowsecurity: true, relforcerowsecurity: true, reloptions: ['fillfactor=90'], policies: 2 });
+    expect(await count()).toEqual([{ n: 2 }]);
+    expect((await asRole(reader, [`SELECT count(*)::int AS n FROM sec_rls.custom_deal`]))[0]).toEqual([{ n: 2 }]);
   });
 });

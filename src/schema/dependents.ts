@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { qualify } from '../sql/ident.js';
+import { captureRowSecurity } from './row-security.js';
 
 /** A view or materialized view built on a landed table (directly or through other views). */
 export interface DependentView {
@@ -28,6 +29,8 @@ export interface Dependents {
   /** GRANT statements of the table itself. */
   tableGrants: string[];
   tableComment: string | null;
+  /** The table's storage options, row-level security and policies, as statements for the rebuilt table. */
+  tableSecurity: string[];
   /** The session's role and search_path when captured, restored after each view is recreated as its owner. */
   session: { role: string; searchPath: string };
 }
@@ -133,5 +136,11 @@ async function readDependents(client: pg.ClientBase, schema: string, table: stri
       WHERE i.indrelid = $1 AND NOT i.indisprimary ORDER BY i.indexrelid`,
     [oid],
   );
-  return { views, indexes: idx.rows.map((r) => r.def), tableGrants: await grantsOf(client, oid, qualify(schema, table)), tableComment: t.rows[0]!.comment };
+  return {
+    views,
+    indexes: idx.rows.map((r) => r.def),
+    tableGrants: await grantsOf(client, oid, qualify(schema, table)),
+    tableComment: t.rows[0]!.comment,
+    tableSecurity: await captureRowSecurity(client, oid, qualify(schema, table)),
+  };
 }

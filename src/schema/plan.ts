@@ -128,6 +128,9 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
     steps.push(tolerant(`generated column ${c.name}`, ++n, [`ALTER TABLE ${table} ADD COLUMN ${q(c.name)} ${c.type} GENERATED ALWAYS AS (${c.generated}) STORED`]));
   }
   for (const idx of deps.indexes) steps.push(tolerant(`index: ${idx}`, ++n, [idx]));
+  // Not tolerant: a policy left behind would widen what its roles see. Before
+  // the views: a materialized view is populated as its owner, under them.
+  for (const stmt of deps.tableSecurity) steps.push({ statements: [stmt] });
   deps.views.forEach((v, i) => steps.push(createViewStep(schema, def.table, v, i + 1, deps.session)));
   return steps;
 }

@@ -2,6 +2,7 @@ import { escapeLiteral } from 'pg';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { PINNED_SEARCH_PATH, type DependentView, type Dependents } from './dependents.js';
 import type { Step } from './plan.js';
+import { reloptionList } from './reloptions.js';
 
 /*
  * The customer's views and materialized views around an evolution: set aside
@@ -55,14 +56,9 @@ VALUES ${rows.join(',\n       ')}`,
   };
 }
 
-/** `WITH (name = 'value', …)` from pg_class.reloptions entries ("name=value"), or nothing. */
+/** `WITH (name = 'value', …)` from pg_class.reloptions, or nothing. */
 function withClause(options: string[] | null): string {
-  if (!options || options.length === 0) return '';
-  const pairs = options.map((o) => {
-    const eq = o.indexOf('=');
-    return `${q(o.slice(0, eq))} = ${escapeLiteral(o.slice(eq + 1))}`;
-  });
-  return ` WITH (${pairs.join(', ')})`;
+  return options && options.length > 0 ? ` WITH (${reloptionList(options)})` : '';
 }
 
 /** The statement that puts the session's role back as it was when the plan was made. */
