@@ -155,6 +155,22 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(await relation(mv)).toMatchObject({ owner: role, populated: true });
   });
 
+  it("item 1: a materialized view's function that releases pgland's session locks while populated fails the evolution", async () => {
+    const d = await seeded('sec_unlock');
+    const role = await analyst('sec_unlock');
+    const mv = qualify(role, 'unlocking');
+    await asRole(role, [
+      `CREATE FUNCTION ${qualify(role, 'unlock')}() RETURNS integer LANGUAGE plpgsql AS $fn$ BEGIN PERFORM pg_advisory_unlock_all(); RETURN 1; END $fn$`,
+      `CREATE MATERIALIZED VIEW ${mv} AS SELECT count(*) AS n, ${qualify(role, 'unlock')}() AS probe FROM sec_unlock.custom_deal`,
+    ]);
+    const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toMatch(/released pgland's session locks/);
+    expect((await relation(mv)).owner).toBe(role); // rolled back: the view is as it was
+    const { rows } = await db.pool.query(`SELECT data_type FROM information_schema.columns WHERE table_schema = 'sec_unlock' AND column_name = 'code'`);
+    expect(rows).toEqual([{ data_type: 'text' }]);
+  });
+
   it('item 1: a view whose owner pgland may not become is saved and reported, never created as pgland (PostgreSQL 16+)', async (ctx) => {
     // Before 16, a role that may drop a view (inherits its owner) may also SET ROLE to it: the case cannot arise.
     if (serverVersion < 160000) ctx.skip();
