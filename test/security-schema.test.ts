@@ -204,7 +204,7 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     const d = await seeded('sec_lock');
     await db.pool.query(`ALTER TABLE sec_lock.custom_deal ALTER COLUMN amount TYPE integer`);
     const role = await analyst('sec_lock');
-    const view = qualify(role, 'named');
+    const view = qualify(role, 'named "view"; --'); // quoted part by part wherever it appears
     await asRole(role, [`CREATE VIEW ${view} AS SELECT id, name, amount FROM sec_lock.custom_deal`]);
 
     const widened = await d.load({ ...obj(V1), input: streamOf([]) });
