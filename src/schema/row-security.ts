@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { PglandError } from '../errors.js';
 import { quoteIdent as q } from '../sql/ident.js';
 import { reloptionList } from './reloptions.js';
 
@@ -36,7 +37,11 @@ export async function captureRowSecurity(client: pg.ClientBase, oid: number, tar
     [oid],
   );
   for (const p of rows) {
-    if (!KINDS.has(p.kind) || !COMMANDS.has(p.cmd)) throw new Error(`policy ${p.name}: unexpected kind ${p.kind} or command ${p.cmd}`);
+    if (!KINDS.has(p.kind) || !COMMANDS.has(p.cmd)) {
+      throw new PglandError('evolution_failed', `policy ${p.name} on ${target} is ${p.kind} FOR ${p.cmd}, which pgland cannot recreate`, {
+        hint: 'nothing was changed: drop the policy, or recreate it after the evolution',
+      });
+    }
     // "public" is PUBLIC: no role may be named so.
     const roles = p.roles.map((r) => (r === 'public' ? 'PUBLIC' : q(r))).join(', ');
     out.push(
