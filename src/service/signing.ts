@@ -27,15 +27,20 @@ export function parseWebhookSecret(secret: string, what = 'webhook secret'): Buf
   return key;
 }
 
-export function signature(key: Buffer, id: string, timestamp: number, body: string | Buffer): string {
+/**
+ * The signature over `id.timestamp.body`, with the timestamp exactly as the
+ * webhook-timestamp header carries it (as Standard Webhooks says): signing a
+ * parsed number would let "01700000000" and "1700000000" share a signature.
+ */
+export function signature(key: Buffer, id: string, timestamp: string, body: string | Buffer): string {
   const mac = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
   return `v1,${mac}`;
 }
 
 /** The three headers of a signed request. */
 export function signedHeaders(key: Buffer, id: string, body: string, now = Date.now()): Record<string, string> {
-  const timestamp = Math.floor(now / 1000);
-  return { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signature(key, id, timestamp, body) };
+  const timestamp = String(Math.floor(now / 1000));
+  return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature(key, id, timestamp, body) };
 }
 
 export type VerifyFailure = 'missing_headers' | 'bad_timestamp' | 'stale' | 'bad_signature';
@@ -78,7 +83,7 @@ export function verifySignature(
     .filter((s) => s.startsWith('v1,'))
     .map((s) => Buffer.from(s.slice(3), 'base64'));
   for (const key of keys) {
-    const expected = Buffer.from(signature(key, id, timestamp, body).slice(3), 'base64');
+    const expected = Buffer.from(signature(key, id, ts, body).slice(3), 'base64');
     if (offered.some((o) => o.length === expected.length && timingSafeEqual(o, expected))) return { id, timestamp: new Date(timestamp * 1000) };
   }
   throw new WebhookVerifyError('bad_signature', 'no webhook-signature matches');
