@@ -9,7 +9,7 @@ import type { Service } from '../src/service/service.js';
 import { parseWebhookSecret, signature, signedHeaders, verifySignature } from '../src/service/signing.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
-import { call, startTestService } from './support/service.js';
+import { call, LOOPBACK_NETWORKS, startTestService } from './support/service.js';
 
 let db: TestDatabase;
 let svc: Service;
@@ -53,7 +53,8 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
   }
 }
 
-const start = (): Promise<Service> => startTestService(db, { inboundSecrets: [IN_SECRET, IN_SECRET_NEXT] });
+// The receivers listen on loopback, which pgland refuses unless allowed.
+const start = (): Promise<Service> => startTestService(db, { inboundSecrets: [IN_SECRET, IN_SECRET_NEXT], allowNetworks: LOOPBACK_NETWORKS });
 
 beforeAll(async () => {
   db = await freshDatabase('service_webhooks');
@@ -80,7 +81,7 @@ describe('outbound sync webhooks (issue 7)', () => {
     // The spec's own example (standardwebhooks.com, "Signature scheme").
     const key = parseWebhookSecret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
     const body = '{"test": 2432232314}';
-    expect(signature(key, 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, body)).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+    expect(signature(key, 'msg_p5jXN8AQM9LWM0D4loKWxJek', '1614265330', body)).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
     expect(() => parseWebhookSecret('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toThrow(/whsec_/);
     expect(() => parseWebhookSecret('whsec_c2hvcnQ=')).toThrow(/at least 16 bytes/);
   });
@@ -155,7 +156,7 @@ describe('outbound sync webhooks (issue 7)', () => {
       return r.body.deliveries[0] as { id: string; attempts: number; last_error: string } | undefined;
     });
     expect(dead.attempts).toBe(10);
-    expect(dead.last_error).toMatch(/ECONNREFUSED/);
+    expect(dead.last_error).toBe('connection refused');
     const attempts = await call(svc, 'GET', `/webhooks/deliveries/${dead.id}/attempts`);
     expect(attempts.body.attempts).toHaveLength(10);
     expect(attempts.body.attempts.every((a: { status_code: number | null }) => a.status_code === null)).toBe(true);

@@ -22,6 +22,7 @@ declare module 'fastify' {
 const STATUS: Record<string, number> = {
   not_found: 404,
   config_invalid: 400,
+  egress_refused: 400,
   unknown_object: 400,
   ssh_key_invalid: 400,
   input_failed: 400,

@@ -81,7 +81,7 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   const started = metrics.batchSeconds.startTimer({ step: 'scheduled' });
   let source;
   try {
-    source = await openSource(schedules.source(s), watermark, stop);
+    source = await openSource(schedules.source(s), watermark, stop, schedules.policy);
   } catch (err) {
     const error = `the source could not be opened: ${(err as Error).message}`;
     await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error }, s.object);

@@ -62,7 +62,7 @@ export class ServiceMetrics {
     });
     this.webhookFailures = new Counter({
       name: 'pgland_webhook_failures_total',
-      help: 'Outbound webhook attempts that failed, by reason (http_status, network, timeout).',
+      help: 'Outbound webhook attempts that failed, by reason (http_status, network, timeout, refused: an address pgland does not connect to).',
       labelNames: ['reason'],
       registers,
     });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PglandError } from '../errors.js';
+import { parseNetworks } from './egress.js';
 import type { ServiceOptions } from './service.js';
 
 /**
@@ -34,6 +35,7 @@ const settings = z.object({
   api_token: z.string().min(16, 'must be at least 16 characters').optional(),
   inbound_secrets: z.string().optional(),
   allow_command_sources: flag,
+  allow_networks: z.string().optional(),
   max_batch_bytes: int(1024, 64 * 1024 ** 3).default(1024 ** 3),
   run_ttl_hours: z.coerce.number().positive().max(24 * 365).default(24),
   shutdown_timeout_ms: int(0, 3_600_000).default(30_000),
@@ -58,6 +60,7 @@ export const SERVE_ENV: Record<string, string> = {
   api_token: 'PGLAND_API_TOKEN',
   inbound_secrets: 'PGLAND_INBOUND_WEBHOOK_SECRET',
   allow_command_sources: 'PGLAND_ALLOW_COMMAND_SOURCES',
+  allow_networks: 'PGLAND_ALLOW_NETWORKS',
   max_batch_bytes: 'PGLAND_MAX_BATCH_BYTES',
   run_ttl_hours: 'PGLAND_RUN_TTL_HOURS',
   shutdown_timeout_ms: 'PGLAND_SHUTDOWN_TIMEOUT_MS',
@@ -114,6 +117,7 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): 
       secretKey: s.secret_key ?? '',
       ...(s.api_token ? { apiToken: s.api_token } : {}),
       inboundSecrets: (s.inbound_secrets ?? '').split(/[\s,]+/).filter(Boolean),
+      allowNetworks: parseNetworks(s.allow_networks ?? ''),
       api: !s.worker,
       jobs: true,
       maxBatchBytes: s.max_batch_bytes,

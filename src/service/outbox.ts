@@ -2,6 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PglandError } from '../errors.js';
 import type { ControlDb } from './control.js';
+import type { Egress } from './egress.js';
+import { MARK, redactUrl } from './redact-url.js';
 import type { SecretBox } from './secrets.js';
 import { parseWebhookSecret } from './signing.js';
 
@@ -70,7 +72,7 @@ export interface EndpointInput {
   enabled?: boolean;
 }
 
-function checkUrl(url: string): void {
+function checkUrl(url: string, egress: Egress): void {
   let u: URL;
   try {
     u = new URL(url);
@@ -78,21 +80,24 @@ function checkUrl(url: string): void {
     throw new PglandError('config_invalid', 'url: not a valid URL');
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new PglandError('config_invalid', 'url: must be http:// or https://');
+  // An address is refused now; a host name when it is resolved, at each attempt.
+  egress.checkLiteral(u);
 }
 
-/** Webhook endpoints: their signing secrets are sealed at rest and never returned. */
+/** Webhook endpoints: their signing secrets are sealed at rest and never returned, nor credentials in their URLs. */
 export class EndpointStore {
   constructor(
     private readonly ctl: ControlDb,
     private readonly box: SecretBox,
+    private readonly egress: Egress,
   ) {}
 
   private view(row: EndpointView): EndpointView {
-    return { ...row, secret: '[set]' };
+    return { ...row, url: redactUrl(row.url), secret: MARK };
   }
 
   async create(input: EndpointInput): Promise<EndpointView> {
-    checkUrl(input.url);
+    checkUrl(input.url, this.egress);
     parseWebhookSecret(input.secret, 'secret');
     const id = randomUUID();
     try {

@@ -6,6 +6,7 @@ import { qualify } from '../sql/ident.js';
 import type { ControlDb } from './control.js';
 import { runScheduledJob, type SyncJobData } from './job.js';
 import type { ServiceMetrics } from './metrics.js';
+import type { Egress } from './egress.js';
 import type { DestinationPools } from './pools.js';
 import { lastSlot, ScheduleStore, type ScheduleRecord } from './schedules.js';
 import type { SecretBox } from './secrets.js';
@@ -47,6 +48,8 @@ export interface SchedulerDeps {
   metrics: ServiceMetrics;
   log: Logger;
   onEnqueued: () => void;
+  /** Where URL sources may connect. */
+  egress: Egress;
 }
 
 /** One run per (destination, tenant, object) at a time: pg-boss activates one job per key, the loader holds the advisory lock. */
@@ -82,7 +85,7 @@ export class Scheduler extends EventEmitter {
   ) {
     super();
     this.opts = { ...DEFAULT_SCHEDULER, ...options };
-    this.schedules = new ScheduleStore(deps.ctl, deps.box, this.opts.allowCommands);
+    this.schedules = new ScheduleStore(deps.ctl, deps.box, { allowCommands: this.opts.allowCommands, egress: deps.egress });
   }
 
   state(): string {

@@ -8,7 +8,8 @@ import type { WriteMode } from '../merge/merge.js';
 import type { ControlDb } from './control.js';
 import { writeModeOf, type RunTarget } from './runs.js';
 import type { SecretBox } from './secrets.js';
-import { checkSource, redactSource, type SourceConfig } from './sources.js';
+import { restoreMarked } from './redact-url.js';
+import { checkSource, redactSource, type SourceConfig, type SourcePolicy } from './sources.js';
 
 /** A cron schedule for one (destination, tenant, object) and the source it reads. */
 export interface ScheduleRecord {
@@ -61,7 +62,8 @@ export class ScheduleStore {
   constructor(
     private readonly ctl: ControlDb,
     private readonly box: SecretBox,
-    private readonly allowCommands: boolean,
+    /** What sources may do on this process: checked when a schedule is saved, and again when it runs. */
+    readonly policy: SourcePolicy,
   ) {}
 
   /** The source with its secrets, for the worker. */
@@ -86,7 +88,7 @@ export class ScheduleStore {
     resolveObject({ kind, object: input.object, provider: input.provider, ...(input.declared ? { declared: input.declared } : {}) });
     const timezone = input.timezone ?? 'UTC';
     nextFire(input.cron, timezone, new Date());
-    checkSource(input.source, this.allowCommands);
+    checkSource(input.source, this.policy);
     const mode = input.mode ?? 'incremental';
     const { write, ignoreDeletes } = writeModeOf(mode, input.write, input.ignore_deletes);
     const options = {
@@ -116,7 +118,7 @@ export class ScheduleStore {
     }
   }
 
-  /** Replaces a schedule (its source too); header and environment values sent as "[set]" keep their stored values. */
+  /** Replaces a schedule (its source too); header and environment values, and URL query parameters, sent as "[set]" keep their stored values. */
   async update(id: string, input: ScheduleInput): Promise<ScheduleRecord> {
     input = { ...input, source: keepMarked(input.source, this.source(await this.get(id))) };
     try {
@@ -169,7 +171,8 @@ function keepMarked(next: SourceConfig, stored: SourceConfig): SourceConfig {
   };
   if (next.type === 'url') {
     const headers = fill(next.headers, stored.type === 'url' ? stored.headers : undefined, 'headers');
-    return { ...next, ...(headers ? { headers } : {}) };
+    const url = restoreMarked(next.url, stored.type === 'url' ? stored.url : '', 'source.url');
+    return { ...next, url, ...(headers ? { headers } : {}) };
   }
   const env = fill(next.env, stored.type === 'command' ? stored.env : undefined, 'env');
   return { ...next, ...(env ? { env } : {}) };

@@ -3,7 +3,9 @@ import { backoff } from '../connection/retry.js';
 import type { Logger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { ControlDb } from './control.js';
+import { Egress, isEgressRefused } from './egress.js';
 import type { ServiceMetrics } from './metrics.js';
+import { describeOutboundError, readExcerpt, sendOutbound } from './outbound-http.js';
 import type { SecretBox } from './secrets.js';
 import { parseWebhookSecret, signedHeaders } from './signing.js';
 
@@ -29,6 +31,13 @@ export const DEFAULT_SENDER: SenderOptions = {
   maxAttempts: 15,
   concurrency: 8,
 };
+
+/**
+ * How much of a receiver's answer an attempt keeps (GET
+ * /webhooks/deliveries/{id}/attempts shows it): enough to see why a receiver
+ * refused, too little to read a service through it.
+ */
+export const EXCERPT_BYTES = 256;
 
 interface Due {
   id: string;
@@ -63,6 +72,7 @@ export class WebhookSender extends EventEmitter {
     private readonly metrics: ServiceMetrics,
     private readonly log: Logger,
     private readonly opts: SenderOptions = DEFAULT_SENDER,
+    private readonly egress: Egress = new Egress(),
   ) {
     super();
   }
@@ -129,21 +139,23 @@ export class WebhookSender extends EventEmitter {
     let status: number | null = null;
     let error: string | null = null;
     let excerpt: string | null = null;
+    let failure = 'http_status';
+    const timeout = AbortSignal.timeout(this.opts.timeoutMs);
     try {
       const key = parseWebhookSecret(this.box.open(d.secret, `endpoint:${d.endpoint_id}`));
-      const res = await fetch(d.url, {
+      // Redirects are not followed: a 3xx is a failed attempt.
+      const res = await sendOutbound(this.egress, new URL(d.url), {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': `pgland/${PGLAND_VERSION}`, ...signedHeaders(key, d.message_id, d.body) },
         body: d.body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: timeout,
       });
-      status = res.status;
-      excerpt = (await res.text().catch(() => '')).slice(0, 1024) || null;
+      status = res.statusCode ?? 0;
+      excerpt = (await readExcerpt(res, EXCERPT_BYTES)) || null;
       if (status < 200 || status > 299) error = `HTTP ${status}`;
     } catch (err) {
-      const e = err as Error & { cause?: { code?: string; message?: string } };
-      error = e.name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause?.message ?? e.message}`;
+      error = timeout.aborted ? `no answer within ${this.opts.timeoutMs} ms` : describeOutboundError(err);
+      failure = timeout.aborted ? 'timeout' : isEgressRefused(err) ? 'refused' : 'network';
     }
     const ok = error === null;
     const budgetLeft = this.opts.maxAttempts - (d.attempts - d.retry_from);
@@ -175,7 +187,7 @@ export class WebhookSender extends EventEmitter {
     if (ok) this.metrics.webhookDeliveries.inc({ result: 'delivered' });
     else {
       this.metrics.webhookDeliveries.inc({ result: next === null ? 'dead' : 'failed' });
-      this.metrics.webhookFailures.inc({ reason: status !== null ? 'http_status' : error?.startsWith('no answer') ? 'timeout' : 'network' });
+      this.metrics.webhookFailures.inc({ reason: failure });
     }
     const fields = { deliveryId: d.id, webhookId: d.message_id, attempt: d.attempts, status };
     if (ok) this.log.debug(fields, 'webhook delivered');

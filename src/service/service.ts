@@ -13,6 +13,7 @@ import { webhookRoutes } from './api-webhooks.js';
 import type { ServiceContext } from './context.js';
 import { openControlDb } from './control.js';
 import { DestinationStore } from './destinations.js';
+import { Egress } from './egress.js';
 import { createHttp } from './http.js';
 import { pruneInbound } from './inbound.js';
 import { Ingest } from './ingest.js';
@@ -47,6 +48,8 @@ export interface ServiceOptions {
   maxBatchBytes?: number;
   /** Open runs not committed within this many hours are aborted. Default 24. */
   runTtlHours?: number;
+  /** Networks (CIDRs) webhooks and URL sources may reach although they are not public: PGLAND_ALLOW_NETWORKS. Default none. */
+  allowNetworks?: string[];
   sender?: Partial<SenderOptions>;
   scheduler?: Partial<SchedulerOptions>;
   log?: Logger;
@@ -76,6 +79,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     });
   }
   const box = secretBox(Buffer.isBuffer(options.secretKey) ? options.secretKey : parseSecretKey(options.secretKey));
+  const egress = new Egress(options.allowNetworks ?? []);
   const inboundKeys = (options.inboundSecrets ?? []).map((s, i) => parseWebhookSecret(s, `inbound webhook secret ${i + 1}`));
   const ctl = await openControlDb({ ...(options.controlUrl ? { url: options.controlUrl } : {}), dataDir: options.dataDir ?? join('.pgland', 'control'), log });
   const events = new EventEmitter();
@@ -85,10 +89,10 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   const metrics = new ServiceMetrics(ctl);
   const destinations = new DestinationStore(ctl, box);
   const pools = new DestinationPools(destinations, log);
-  const sender = new WebhookSender(ctl, box, metrics, log, { ...DEFAULT_SENDER, ...options.sender });
+  const sender = new WebhookSender(ctl, box, metrics, log, { ...DEFAULT_SENDER, ...options.sender }, egress);
   sender.on('error', (err: Error) => events.emit('error', err));
   const ingest = new Ingest({ ctl, pools, metrics, log, onEnqueued: () => sender.wake(), maxBatchBytes: options.maxBatchBytes ?? 1024 ** 3 });
-  const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake() }, options.scheduler ?? {});
+  const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake(), egress }, options.scheduler ?? {});
   scheduler.on('error', (err: Error) => events.emit('error', err));
 
   const context: ServiceContext = {
@@ -96,7 +100,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     box,
     destinations,
     pools,
-    endpoints: new EndpointStore(ctl, box),
+    endpoints: new EndpointStore(ctl, box, egress),
     ingest,
     metrics,
     sender,

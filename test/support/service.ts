@@ -8,6 +8,12 @@ import type { TestDatabase } from './db.js';
 export const TEST_SECRET_KEY = randomBytes(32).toString('base64');
 export const TEST_TOKEN = 'test-token-' + randomBytes(8).toString('hex');
 
+/**
+ * The loopback networks, for tests whose webhook receivers or URL sources
+ * listen on 127.0.0.1: pgland refuses them unless the operator allows them.
+ */
+export const LOOPBACK_NETWORKS = ['127.0.0.0/8', '::1/128'];
+
 /** Every log line the tests' services write, to assert that secrets never appear in them. */
 export const logLines: string[] = [];
 export const testLogger = pino(
