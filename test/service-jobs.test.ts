@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Service } from '../src/service/service.js';
 import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { call, startTestService, TEST_SECRET_KEY } from './support/service.js';
+import { call, startTestService, TEST_SECRET_KEY, until } from './support/service.js';
 
 let db: TestDatabase;
 let api: Service;
@@ -54,16 +54,6 @@ function startWorker(extraEnv: Record<string, string> = {}): Promise<void> {
 
 function fail(text: string): never {
   throw new Error(`the worker exited: ${text}`);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Note {

@@ -9,7 +9,7 @@ import type { Service } from '../src/service/service.js';
 import { parseWebhookSecret, signature, signedHeaders, verifySignature } from '../src/service/signing.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
-import { call, LOOPBACK_NETWORKS, startTestService } from './support/service.js';
+import { call, LOOPBACK_NETWORKS, startTestService, until } from './support/service.js';
 
 let db: TestDatabase;
 let svc: Service;
@@ -41,16 +41,6 @@ async function receiver(plan: number[] = []): Promise<{ url: string; got: Receiv
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}/hook`, got, server };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 // The receivers listen on loopback, which pgland refuses unless allowed.

@@ -79,7 +79,7 @@ export async function call(
 }
 
 /** Polls `fn` until it gives a truthy value, at most `ms`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, ms = 30_000): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
