@@ -93,6 +93,11 @@ describe('addresses pgland does not connect to', () => {
       const ep = await call(svc, 'POST', '/webhooks/endpoints', { json: { url, secret: OUT_SECRET, enabled: false } });
       expect(ep.status, url).toBe(201);
     }
+    // An endpoint's URL is shown with its credentials hidden.
+    const token = randomBytes(8).toString('hex');
+    const ep = await call(svc, 'POST', '/webhooks/endpoints', { json: { url: `https://hooks.example.com/x?team=7&token=${token}`, secret: OUT_SECRET, enabled: false } });
+    expect(ep.body.url).toBe('https://hooks.example.com/x?team=7&token=[set]');
+    expect(JSON.stringify((await call(svc, 'GET', '/webhooks/endpoints')).body)).not.toContain(token);
   });
 
   it('are checked on every address, embedded IPv4 included, and the operator allows named networks', () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redactUrl } from '../src/service/redact-url.js';
 import type { Service } from '../src/service/service.js';
 import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
@@ -117,6 +118,13 @@ describe('command sources', () => {
 });
 
 describe('URL sources', () => {
+  it('are shown through one redaction of credentials', () => {
+    expect(redactUrl('https://u:p@h.example/x/{watermark}?access_token=a&Signature=b&X-Amz-Signature=c&client_secret=d&apikey=e&page=2&sort=asc#id_token=z')).toBe(
+      'https://[set]:[set]@h.example/x/{watermark}?access_token=[set]&Signature=[set]&X-Amz-Signature=[set]&client_secret=[set]&apikey=[set]&page=2&sort=asc#id_token=[set]',
+    );
+    expect(redactUrl('not a url ?token=x')).toBe('(not a valid URL)');
+  });
+
   it('refuse credentials in the URL when the schedule is saved', async () => {
     const source = { type: 'url', url: `http://scott:${URL_PASSWORD}@127.0.0.1:9/x.ndjson` };
     const r = await call(api, 'POST', '/schedules', {

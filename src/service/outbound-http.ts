@@ -66,6 +66,7 @@ export function describeOutboundError(err: unknown): string {
   if (NETWORK[code]) return NETWORK[code];
   if (/^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|HOSTNAME_MISMATCH)/.test(code)) return `TLS failed (${code})`;
   if (code.startsWith('HPE_')) return 'the answer is not valid HTTP';
+  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') return 'a header name or value is not valid in HTTP';
   return 'network error';
 }
 
