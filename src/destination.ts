@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { resolveObject, type ObjectRequest } from './catalog/declared.js';
+import { loadConfigFiles } from './config/files.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
 import { openPool } from './connection/pool.js';
@@ -74,7 +75,7 @@ export interface Destination {
  * applies pgland's metadata migrations. The CLI is a thin layer over this.
  */
 export async function openDestination(config: DestinationInput, options: OpenOptions = {}): Promise<Destination> {
-  const cfg = resolveDestination(config as Record<string, unknown>, options.env ?? {}, options.overrides ?? {});
+  const cfg = await loadConfigFiles(resolveDestination(config as Record<string, unknown>, options.env ?? {}, options.overrides ?? {}));
   const log = options.log ?? silentLogger();
   // The tunnel opens first and closes last; every pool connection is a channel of it.
   const tunnel = await openTunnelFor(cfg, log);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { envName, parseUrl, redactConfig, resolveDestination } from '../src/config/resolve.js';
+import { loadConfigFiles } from '../src/config/files.js';
 import { destinationSchema, sshTunnelSchema } from '../src/config/schema.js';
 import { openPool } from '../src/connection/pool.js';
 import { openDestination } from '../src/destination.js';
@@ -119,21 +120,31 @@ describe('resolution order and secrets from files (issue 6)', () => {
     expect(resolveDestination({})).toMatchObject({ host: 'localhost', port: 5432, sslmode: 'prefer', connect_timeout_ms: 15_000, statement_timeout_ms: 0 });
   });
 
-  it('a password file named in the environment beats a password in the file', () => {
+  it('a password file named in the environment beats a password in the file', async () => {
     const pwFile = join(dir, 'pw2');
     writeFileSync(pwFile, 'from-file\n');
-    expect(resolveDestination({ password: 'in-config' }, { PGLAND_PASSWORD_FILE: pwFile }).password).toBe('from-file');
+    // Files are read when connecting (loadConfigFiles), not when resolving.
+    const resolved = resolveDestination({ password: 'in-config' }, { PGLAND_PASSWORD_FILE: pwFile });
+    expect(resolved).toMatchObject({ password_file: pwFile });
+    expect((await loadConfigFiles(resolved)).password).toBe('from-file');
     expect(resolveDestination({ password_file: pwFile }, { PGLAND_PASSWORD: 'from-env' }).password).toBe('from-env');
+    expect(resolveDestination({ url: 'postgres://u:in-url@h/db', password_file: pwFile }, {}).password).toBeUndefined();
   });
 
-  it('ssh_tunnel secrets come from PGLAND_SSH_* variables and files', () => {
+  it('ssh_tunnel secrets come from PGLAND_SSH_* variables and files', async () => {
     const passFile = join(dir, 'sshpass');
     writeFileSync(passFile, 'bastion secret\n');
-    const cfg = resolveDestination(
-      { ssh_tunnel: { host: 'bastion', user: 'jump', private_key: '/k', host_key_fingerprint: 'SHA256:' + 'A'.repeat(43) } },
-      { PGLAND_SSH_PASSPHRASE_FILE: passFile, PGLAND_SSH_PORT: '2200' },
+    const keyFile = join(dir, 'sshkey');
+    const keyText = '-----BEGIN OPENSSH PRIVATE KEY-----\nnot checked here\n-----END OPENSSH PRIVATE KEY-----\n';
+    writeFileSync(keyFile, keyText);
+    const cfg = await loadConfigFiles(
+      resolveDestination(
+        { ssh_tunnel: { host: 'bastion', user: 'jump', private_key: keyFile, host_key_fingerprint: 'SHA256:' + 'A'.repeat(43) } },
+        { PGLAND_SSH_PASSPHRASE_FILE: passFile, PGLAND_SSH_PORT: '2200' },
+      ),
     );
-    expect(cfg.ssh_tunnel).toMatchObject({ host: 'bastion', port: 2200, user: 'jump', private_key: '/k', passphrase: 'bastion secret' });
+    expect(cfg.ssh_tunnel).toMatchObject({ host: 'bastion', port: 2200, user: 'jump', private_key: keyText, passphrase: 'bastion secret' });
+    expect(cfg.ssh_tunnel).not.toHaveProperty('passphrase_file');
     const fromEnv = resolveDestination({}, { PGLAND_SSH_HOST: 'b2', PGLAND_SSH_USER: 'u', PGLAND_SSH_PASSWORD: 'pw' });
     expect(fromEnv.ssh_tunnel).toMatchObject({ host: 'b2', port: 22, user: 'u', password: 'pw', keepalive_interval_ms: 10_000 });
     expect(redactConfig(fromEnv).ssh_tunnel).toMatchObject({ password: '[redacted]', host: 'b2' });

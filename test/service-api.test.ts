@@ -64,10 +64,11 @@ describe('destinations over the API (issue 7)', () => {
 
   it('keeps a secret sent back as "[set]", removes one left out', async () => {
     const got = await call(svc, 'GET', `/destinations/${id}`);
-    const config = { ...got.body.config, port: 6 };
+    // A change that does not move the secrets (test/security-credentials.test.ts: one that does is refused).
+    const config = { ...got.body.config, batch_size: 1000 };
     const put = await call(svc, 'PUT', `/destinations/${id}`, { json: { config } });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
-    expect(put.body.config).toMatchObject({ port: 6, password: '[set]' });
+    expect(put.body.config).toMatchObject({ batch_size: 1000, password: '[set]' });
     const { rows } = await db.pool.query(`SELECT secrets FROM pgland_control.destinations WHERE id = $1`, [id]);
     const box = secretBox(parseSecretKey(TEST_SECRET_KEY));
     expect(JSON.parse(box.open(rows[0].secrets, `destination:${id}`))).toMatchObject({ password: PASSWORD, ssh_tunnel: { private_key: SSH_KEY } });

@@ -1,12 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { PglandError } from '../errors.js';
 import { destinationSchema, SECRET_KEYS, SSH_SECRET_KEYS, type DestinationFile, type SshTunnelFile } from './schema.js';
 
-/** The SSH tunnel of a resolved config: secrets given as files have been read. */
-export type SshTunnelConfig = Omit<SshTunnelFile, 'private_key_file' | 'passphrase_file' | 'password_file'>;
+/**
+ * The SSH tunnel of a resolved config: private_key_file is a path in
+ * private_key; files are read later, asynchronously (loadConfigFiles).
+ */
+export type SshTunnelConfig = Omit<SshTunnelFile, 'private_key_file'>;
 
-/** A destination config with every connection key resolved. */
-export interface DestinationConfig extends Omit<DestinationFile, 'url' | 'password_file' | 'ssh_tunnel'> {
+/**
+ * A destination config with every connection key resolved. Values that name
+ * files (password_file, a path in sslrootcert…) are still paths:
+ * loadConfigFiles (src/config/files.ts) reads them before connecting.
+ */
+export interface DestinationConfig extends Omit<DestinationFile, 'url' | 'ssh_tunnel'> {
   host: string;
   port: number;
   database: string;
@@ -24,7 +30,7 @@ export function envName(key: string): string {
 /** Top-level keys read from the environment (PGLAND_<KEY>). */
 export const ENV_KEYS = [
   'url', 'host', 'port', 'database', 'user', 'password', 'password_file', 'schema',
-  'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername',
+  'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername', 'allow_cleartext_password',
   'delete_mode', 'batch_size', 'batch_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
   'batch_retries', 'lock_timeout_ms', 'max_parallel_objects', 'work_mem',
 ] as const;
@@ -56,17 +62,6 @@ function isSecretPath(path: readonly PropertyKey[]): boolean {
   return first !== undefined && (SECRET_KEYS as readonly string[]).includes(first);
 }
 
-/** Reads a file holding a secret, or says which key named it and why it cannot be read (never the content). */
-function readSecretFile(key: string, path: string): string {
-  try {
-    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    throw new PglandError('config_invalid', `${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, {
-      hint: 'check the path and its permissions',
-    });
-  }
-}
-
 /** URL query parameters pgland understands (libpq's names), and the key each sets. */
 const URL_PARAMS: Record<string, string> = {
   host: 'host',
@@ -83,6 +78,9 @@ const URL_PARAMS: Record<string, string> = {
   schema: 'schema',
   connect_timeout: 'connect_timeout_ms',
 };
+
+/** libpq parameters that name files pgland does not read (a password file, a service file, revocation lists). */
+const UNREAD_FILE_PARAMS = new Set(['passfile', 'service', 'servicefile', 'sslcrl', 'sslcrldir', 'sslpassword']);
 
 function decodePart(part: string, what: string): string {
   try {
@@ -136,7 +134,9 @@ export function parseUrl(url: string): Record<string, string | number> {
         hint:
           name === 'ssl'
             ? 'node-postgres\'s ssl=true is not libpq\'s: use sslmode=require (or verify-full) instead'
-            : `pgland understands ${Object.keys(URL_PARAMS).join(', ')}; other keys go in the config file`,
+            : UNREAD_FILE_PARAMS.has(name)
+              ? `pgland reads no ${name} file: give the values it would hold as keys of the config (password, sslrootcert…)`
+              : `pgland understands ${Object.keys(URL_PARAMS).join(', ')}; other keys go in the config file`,
       });
     }
     // libpq's connect_timeout is in seconds.
@@ -183,9 +183,10 @@ function asObject(v: unknown): Record<string, unknown> | undefined {
 /**
  * The one place that resolves a destination config: explicit overrides (flags)
  * over environment variables over the file over defaults; a URL fills only the
- * keys that are not given explicitly. Secrets given as files (password_file,
- * ssh_tunnel.passphrase_file, …) are read here. Errors name the key and the
- * problem, never a secret's value.
+ * keys that are not given explicitly. Nothing is read here: files named by
+ * the config (password_file, a path in sslrootcert…) are read by
+ * loadConfigFiles when connecting. Errors name the key and the problem, never
+ * a secret's value.
  */
 export function resolveDestination(
   file: Record<string, unknown> = {},
@@ -220,8 +221,9 @@ export function resolveDestination(
   // Explicit keys (file, environment, flags) win over the URL's parts; the
   // schema's defaults apply last.
   const resolved: Record<string, unknown> = { ...fromUrl };
-  for (const [k, v] of Object.entries(merged)) if (v !== undefined && k !== 'url' && k !== 'password_file') resolved[k] = v;
-  if (password_file !== undefined) resolved.password = readSecretFile('password_file', password_file);
+  for (const [k, v] of Object.entries(merged)) if (v !== undefined && k !== 'url') resolved[k] = v;
+  // A password file wins over a password in the URL.
+  if (password_file !== undefined) delete resolved.password;
 
   const again = destinationSchema.safeParse(resolved);
   // Only a URL's parts can fail here (the explicit keys passed above): say so.
@@ -230,20 +232,15 @@ export function resolveDestination(
 
   let ssh_tunnel: SshTunnelConfig | undefined;
   if (cfg.ssh_tunnel) {
-    const { private_key_file, passphrase_file, password_file: sshPasswordFile, ...rest } = cfg.ssh_tunnel;
-    ssh_tunnel = {
-      ...rest,
-      ...(private_key_file !== undefined ? { private_key: private_key_file } : {}),
-      ...(passphrase_file !== undefined ? { passphrase: readSecretFile('ssh_tunnel.passphrase_file', passphrase_file) } : {}),
-      ...(sshPasswordFile !== undefined ? { password: readSecretFile('ssh_tunnel.password_file', sshPasswordFile) } : {}),
-    };
-    if (ssh_tunnel.private_key === undefined && ssh_tunnel.password === undefined) {
+    const { private_key_file, ...rest } = cfg.ssh_tunnel;
+    ssh_tunnel = { ...rest, ...(private_key_file !== undefined ? { private_key: private_key_file } : {}) };
+    if (ssh_tunnel.private_key === undefined && ssh_tunnel.password === undefined && ssh_tunnel.password_file === undefined) {
       throw new PglandError('config_invalid', 'invalid destination config:\n  "ssh_tunnel": give private_key (or private_key_file) or password', {
         hint: 'see docs/connecting.md, "SSH tunnel"',
       });
     }
   }
-  const { url: _url, password_file: _pf, ssh_tunnel: _st, ...rest } = cfg;
+  const { url: _url, ssh_tunnel: _st, ...rest } = cfg;
   return {
     ...rest,
     host: cfg.host ?? 'localhost',

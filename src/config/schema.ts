@@ -84,6 +84,15 @@ export const destinationSchema = z
     sslkey: z.string().min(1).optional(),
     /** The name the server certificate must carry (verify-full) and the TLS SNI name, when not `host`. */
     sslservername: z.string().min(1).optional(),
+    /**
+     * Send the password when the server asks for it in cleartext over a
+     * connection that is not encrypted (pg_hba.conf method `password` without
+     * TLS). Off: pgland refuses, as libpq's require_auth=!password does.
+     */
+    allow_cleartext_password: z
+      .union([z.boolean(), z.enum(['true', 'false'])]) // "true"/"false" from PGLAND_ALLOW_CLEARTEXT_PASSWORD
+      .transform((v) => v === true || v === 'true')
+      .default(false),
     /** Reach the database through an SSH bastion. */
     ssh_tunnel: sshTunnelSchema.optional(),
     /** Soft deletes mark rows deleted; hard deletes remove them. */

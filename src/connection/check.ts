@@ -6,10 +6,12 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { loadConfigFiles } from '../config/files.js';
 import type { DestinationConfig } from '../config/resolve.js';
 import { PglandError, sqlState } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { qualify, quoteIdent } from '../sql/ident.js';
+import { GuardedClient } from './client.js';
 import { explain } from './diagnose.js';
 import { clientConfig, connectTarget } from './pool.js';
 import { tlsOptions, tlsServerName } from './tls.js';
@@ -104,7 +106,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promi
  * write probe runs in a transaction that is rolled back. Secrets never appear
  * in the report.
  */
-export async function runCheck(cfg: DestinationConfig, options: { log?: Logger } = {}): Promise<CheckReport> {
+export async function runCheck(given: DestinationConfig, options: { log?: Logger } = {}): Promise<CheckReport> {
   const log = options.log ?? silentLogger();
   const steps: StepResult[] = [];
   let stopped: string | undefined;
@@ -138,6 +140,7 @@ export async function runCheck(cfg: DestinationConfig, options: { log?: Logger }
 
   // Config problems (an unreadable certificate or key, a wrong passphrase) are
   // thrown from here, before any step: they are the config's fault (exit 2).
+  const cfg = await loadConfigFiles(given);
   tlsOptions(cfg);
   const t = cfg.ssh_tunnel;
   // ssh2 is loaded only for a destination with a tunnel (see open-tunnel.ts).
@@ -234,7 +237,7 @@ export async function runCheck(cfg: DestinationConfig, options: { log?: Logger }
 
     let dbMissing: unknown;
     await step('auth', async () => {
-      const c = new pg.Client(clientConfig(cfg, ssl, tunnel));
+      const c = new GuardedClient(clientConfig(cfg, ssl, tunnel));
       c.on('error', () => undefined);
       try {
         await c.connect();

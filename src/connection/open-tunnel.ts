@@ -1,4 +1,5 @@
-import type { SshTunnelConfig } from '../config/resolve.js';
+import { loadConfigFiles } from '../config/files.js';
+import type { DestinationConfig } from '../config/resolve.js';
 import type { Logger } from '../log.js';
 import type { Tunnel } from './tunnel.js';
 
@@ -8,10 +9,11 @@ import type { Tunnel } from './tunnel.js';
  * tunnel, and the module costs every loader process about 10 MB of memory.
  */
 export async function openTunnelFor(
-  cfg: { host: string; port: number; connect_timeout_ms: number; ssh_tunnel?: SshTunnelConfig | undefined },
+  given: DestinationConfig,
   log?: Logger,
 ): Promise<Tunnel | undefined> {
-  if (!cfg.ssh_tunnel) return undefined;
+  if (!given.ssh_tunnel) return undefined;
+  const cfg = await loadConfigFiles(given);
   const { openTunnel } = await import('./tunnel.js');
-  return openTunnel(cfg.ssh_tunnel, { target: { host: cfg.host, port: cfg.port }, connectTimeoutMs: cfg.connect_timeout_ms, ...(log ? { log } : {}) });
+  return openTunnel(cfg.ssh_tunnel!, { target: { host: cfg.host, port: cfg.port }, connectTimeoutMs: cfg.connect_timeout_ms, ...(log ? { log } : {}) });
 }

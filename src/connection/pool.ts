@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DestinationConfig } from '../config/resolve.js';
+import { loadConfigFiles } from '../config/files.js';
+import { GuardedClient, type GuardedClientConfig } from './client.js';
 import { explain, type ConnectTarget } from './diagnose.js';
 import { tlsOptions, tlsServerName } from './tls.js';
 import type { Tunnel } from './tunnel.js';
@@ -38,7 +40,7 @@ export function connectTarget(cfg: DestinationConfig): ConnectTarget {
 }
 
 /** node-postgres client settings for a config: TLS as given, through the tunnel when there is one. */
-export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel): pg.ClientConfig {
+export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel): GuardedClientConfig {
   let stream: (() => Duplex) | undefined;
   let host = cfg.host;
   if (tunnel) {
@@ -55,6 +57,8 @@ export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfi
     user: cfg.user,
     // An explicit empty string: node-postgres would otherwise fall back to PGPASSWORD and ~/.pgpass.
     password: cfg.password ?? '',
+    allowCleartextPassword: cfg.allow_cleartext_password,
+    target: `${cfg.host}:${cfg.port}`,
     ssl,
     ...(stream ? { stream } : {}),
     connectionTimeoutMillis: cfg.connect_timeout_ms,
@@ -83,8 +87,8 @@ function preferFallsBack(err: unknown): boolean {
   return typeof e?.code === 'string' && (e.code.startsWith('ERR_SSL') || e.code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(e.code));
 }
 
-async function tryConnect(config: pg.ClientConfig): Promise<void> {
-  const client = new pg.Client(config);
+async function tryConnect(config: GuardedClientConfig): Promise<void> {
+  const client = new GuardedClient(config);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -123,10 +127,11 @@ export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel): 
  * channel of that one SSH connection). Connection failures come back as
  * explained PglandErrors (src/connection/diagnose.ts).
  */
-export async function openPool(cfg: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel): Promise<pg.Pool> {
+export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel): Promise<pg.Pool> {
+  const cfg = await loadConfigFiles(given);
   const ssl = await probeConnection(cfg, tunnel);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
-  const pool = new pg.Pool({ ...clientConfig(cfg, ssl, tunnel), max });
+  const pool = new pg.Pool({ ...clientConfig(cfg, ssl, tunnel), max, Client: GuardedClient });
   // An idle client whose backend goes away emits 'error' on the pool; without a
   // listener that would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));

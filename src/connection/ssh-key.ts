@@ -3,8 +3,9 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
+import { isPublicKeyLine, isPuttyKey } from '../config/files.js';
 import { PglandError } from '../errors.js';
-import { pemOrFile } from './tls.js';
+import { pemText } from './tls.js';
 
 const { utils } = ssh2;
 
@@ -67,18 +68,18 @@ function convertPkcs8(text: string, passphrase: string | undefined): string {
 }
 
 /**
- * Reads and checks the private key (PEM text or a path) before any network
+ * Checks the private key (text: loadConfigFiles has read a path) before any network
  * traffic, so that a bad key or passphrase is a configuration error naming the
  * key, never a failed login. Nothing of the key or passphrase is echoed.
  */
 export function loadPrivateKey(value: string, passphrase: string | undefined): { key: string; passphrase?: string } {
-  if (/^\s*(ssh-(ed25519|rsa|dss)|ecdsa-sha2-\S+|sk-\S+) [A-Za-z0-9+/=]+/.test(value)) {
+  if (isPublicKeyLine(value)) {
     throw new PglandError('ssh_key_invalid', 'ssh_tunnel.private_key holds a public key, not a private key', {
       hint: 'give the private half (the key file without .pub); its .pub line goes in the bastion user\'s authorized_keys',
     });
   }
   // PuTTY keys carry no PEM armour but are text all the same.
-  let text = /^PuTTY-User-Key-File-/.test(value) ? value : pemOrFile('ssh_tunnel.private_key', value);
+  let text = isPuttyKey(value) ? value : pemText('ssh_tunnel.private_key', value);
   if (/-----BEGIN (ENCRYPTED )?PRIVATE KEY-----/.test(text)) {
     text = convertPkcs8(text, passphrase);
     passphrase = undefined; // the converted key is not encrypted

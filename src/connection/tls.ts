@@ -1,19 +1,19 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
+import { isPem } from '../config/files.js';
 import { PglandError } from '../errors.js';
 import type { DestinationConfig } from '../config/resolve.js';
 
-/** PEM text given inline, or read from the path given. The content is never echoed. */
-export function pemOrFile(key: string, value: string): string {
-  if (value.includes('-----BEGIN')) return value;
-  try {
-    return readFileSync(value, 'utf8');
-  } catch (err) {
-    throw new PglandError('config_invalid', `${key}: not PEM text and not a readable file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      hint: `give the PEM text itself or a path to a file holding it`,
-    });
-  }
+/**
+ * PEM text, which loadConfigFiles has read from a file when the config gave a
+ * path: nothing here reads files (a synchronous read of a FIFO would freeze
+ * the process). The content is never echoed.
+ */
+export function pemText(key: string, value: string): string {
+  if (isPem(value)) return value;
+  throw new PglandError('config_invalid', `${key}: not PEM text (a path given here must be read first, by loadConfigFiles)`, {
+    hint: 'give the PEM text itself or the path of a file holding it',
+  });
 }
 
 /** The name the server's certificate must carry under verify-full, and the SNI name sent. */
@@ -38,9 +38,9 @@ export function tlsOptions(cfg: DestinationConfig): false | ConnectionOptions {
   if (cfg.sslmode === 'disable') return false;
   const opts: ConnectionOptions = {};
   const customCa = cfg.sslrootcert !== undefined && cfg.sslrootcert !== 'system';
-  if (customCa) opts.ca = pemOrFile('sslrootcert', cfg.sslrootcert!);
-  if (cfg.sslcert) opts.cert = pemOrFile('sslcert', cfg.sslcert);
-  if (cfg.sslkey) opts.key = pemOrFile('sslkey', cfg.sslkey);
+  if (customCa) opts.ca = pemText('sslrootcert', cfg.sslrootcert!);
+  if (cfg.sslcert) opts.cert = pemText('sslcert', cfg.sslcert);
+  if (cfg.sslkey) opts.key = pemText('sslkey', cfg.sslkey);
   if (cfg.sslcert && !cfg.sslkey) {
     throw new PglandError('config_invalid', 'sslcert is given without sslkey', { hint: 'give the client key that goes with the certificate as sslkey' });
   }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { isKeyText, isPem } from '../config/files.js';
 import { resolveDestination, type DestinationConfig } from '../config/resolve.js';
 import { destinationSchema, SECRET_KEYS, SSH_SECRET_KEYS } from '../config/schema.js';
 import { PglandError } from '../errors.js';
 import type { ControlDb } from './control.js';
+import { refuseMovedSecrets } from './secret-binding.js';
 import { SECRET_SET, type SecretBox } from './secrets.js';
 
 /**
@@ -54,18 +56,40 @@ function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Refuses values that would make pgland read a file of the server. */
-function refuseServerFiles(config: Json): void {
-  const pem = (key: string, value: unknown, allow: RegExp[] = []): void => {
-    if (typeof value !== 'string' || value.includes('-----BEGIN') || allow.some((re) => re.test(value))) return;
-    throw new PglandError('config_invalid', `${key}: over the API, give the PEM text itself; a path on the pgland server is not accepted`, {
-      hint: 'paste the certificate or key (-----BEGIN …) as the value',
+/**
+ * Refuses values that would make pgland read a file of the server, checked on
+ * the resolved config so that a path in the URL's query string
+ * (?sslrootcert=/etc/shadow) is refused like the key itself: whoever holds
+ * the API token must not learn which files exist (a missing file, a directory
+ * and an unreadable one would fail differently) nor make pgland open a FIFO.
+ */
+function refuseServerFiles(cfg: DestinationConfig): void {
+  const refuse = (key: string, what: string): never => {
+    throw new PglandError('config_invalid', `${key}: over the API, give the ${what} itself; a path on the pgland server is not accepted (as a key or in the url)`, {
+      hint: what === 'PEM text' ? 'paste the certificate or key (-----BEGIN …) as the value' : `give ${key.replace(/_file$/, '')} itself`,
     });
   };
-  pem('sslrootcert', config.sslrootcert, [/^system$/]);
-  pem('sslcert', config.sslcert);
-  pem('sslkey', config.sslkey);
-  if (isObject(config.ssh_tunnel)) pem('ssh_tunnel.private_key', config.ssh_tunnel.private_key, [/^PuTTY-User-Key-File-/]);
+  const pem = (key: string, value: string | undefined, isText: (v: string) => boolean = isPem): void => {
+    if (value !== undefined && !isText(value)) refuse(key, 'PEM text');
+  };
+  if (cfg.sslrootcert !== 'system') pem('sslrootcert', cfg.sslrootcert);
+  pem('sslcert', cfg.sslcert);
+  pem('sslkey', cfg.sslkey);
+  if (cfg.password_file !== undefined) refuse('password_file', 'password');
+  const t = cfg.ssh_tunnel;
+  if (!t) return;
+  pem('ssh_tunnel.private_key', t.private_key, isKeyText);
+  if (t.passphrase_file !== undefined) refuse('ssh_tunnel.passphrase_file', 'passphrase');
+  if (t.password_file !== undefined) refuse('ssh_tunnel.password_file', 'password');
+}
+
+/** The resolved config, or undefined when it no longer resolves (stored by an older pgland, say). */
+function resolvesOrNot(config: Json): DestinationConfig | undefined {
+  try {
+    return resolveDestination(config, {}, {});
+  } catch {
+    return undefined;
+  }
 }
 
 /** Splits a config into its plain part and its secrets. */
@@ -112,13 +136,18 @@ function redacted(plain: Json, secrets: Json): Json {
   return join(plain, marks);
 }
 
-/** A secret sent back as "[set]" keeps its stored value (so a client can GET, change, PUT). */
-function keepMarked(next: Json, stored: Json): Json {
+/**
+ * A secret sent back as "[set]" keeps its stored value (so a client can GET,
+ * change, PUT); `kept` names those secrets, for refuseMovedSecrets.
+ */
+function keepMarked(next: Json, stored: Json): { config: Json; kept: string[] } {
   const out: Json = { ...next };
+  const kept: string[] = [];
   for (const [k, v] of Object.entries(next)) {
     if (v === SECRET_SET) {
       if (stored[k] === undefined) throw new PglandError('config_invalid', `${k}: "[set]" stands for a stored secret, and none is stored`);
       out[k] = stored[k];
+      kept.push(k);
     }
   }
   if (isObject(next.ssh_tunnel)) {
@@ -128,16 +157,18 @@ function keepMarked(next: Json, stored: Json): Json {
       if (v !== SECRET_SET) continue;
       if (storedSsh[k] === undefined) throw new PglandError('config_invalid', `ssh_tunnel.${k}: "[set]" stands for a stored secret, and none is stored`);
       ssh[k] = storedSsh[k];
+      kept.push(`ssh_tunnel.${k}`);
     }
     out.ssh_tunnel = ssh;
   }
-  return out;
+  return { config: out, kept };
 }
 
 /** Checks a config the way a load would resolve it; errors name keys, never secret values. */
-function validate(config: Json): void {
-  refuseServerFiles(config);
-  resolveDestination(config, {}, {});
+function validate(config: Json): DestinationConfig {
+  const cfg = resolveDestination(config, {}, {});
+  refuseServerFiles(cfg);
+  return cfg;
 }
 
 interface Row {
@@ -203,8 +234,9 @@ export class DestinationStore {
   /** Replaces the config; secrets sent as "[set]" keep their stored values. */
   async update(id: string, input: { name?: string; config: Json }): Promise<DestinationView> {
     const current = await this.row(id);
-    const config = keepMarked(input.config, this.secretsOf(current));
-    validate(config);
+    const { config, kept } = keepMarked(input.config, this.secretsOf(current));
+    const after = validate(config);
+    if (kept.length > 0) refuseMovedSecrets(kept, resolvesOrNot(join(current.config, this.secretsOf(current))), after);
     const { plain, secrets } = split(config);
     const { rows } = await this.ctl.pool
       .query<Row>(
@@ -231,15 +263,21 @@ export class DestinationStore {
     }
   }
 
-  /** The whole config, secrets included, for opening the destination. Never returned by the API. */
+  /**
+   * The whole config, secrets included, for opening the destination. Never
+   * returned by the API. Checked again: a row stored by an older pgland may
+   * name a file of the server.
+   */
   async config(id: string): Promise<Json> {
     const row = await this.row(id);
-    return join(row.config, this.secretsOf(row));
+    const config = join(row.config, this.secretsOf(row));
+    validate(config);
+    return config;
   }
 
   /** The resolved config (defaults applied), secrets included. */
   async resolved(id: string): Promise<DestinationConfig> {
-    return resolveDestination(await this.config(id), {}, {});
+    return validate(await this.config(id));
   }
 }
 
