@@ -11,10 +11,14 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveDestination } from '../src/config/resolve.js';
+import { openPool } from '../src/connection/pool.js';
 import { openDestination } from '../src/destination.js';
 import { PglandError } from '../src/errors.js';
+import { silentLogger } from '../src/log.js';
 import { parseSecretKey, secretBox } from '../src/service/secrets.js';
 import type { Service } from '../src/service/service.js';
+import { startTestServer, type TestServer } from './fixtures/tls/server.js';
 import { keyPair } from './support/bastion.js';
 import { spawnCli, type CliResult } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
@@ -303,6 +307,41 @@ describe('item 9: no cleartext password over an unencrypted connection', () => {
     );
     expect((err as PglandError).code).toBe('auth_failed'); // the impostor refuses every password
     expect(fake.passwords).toEqual([NEW_PASSWORD]);
+  });
+});
+
+describe('item 9 against a real PostgreSQL whose pg_hba.conf method is password', () => {
+  const CLEAR_PASSWORD = 'clear-pw-' + hex();
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ tls: true, hba: 'host all pgland_clear 127.0.0.0/8 password\nhost all all 127.0.0.0/8 scram-sha-256\n' });
+    await server.sql(`CREATE ROLE pgland_clear LOGIN PASSWORD '${CLEAR_PASSWORD}'`);
+  }, 120_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  /** Logs in as pgland_clear; whether the session is encrypted, or the error. */
+  async function login(extra: Record<string, unknown>): Promise<{ ssl: boolean } | PglandError> {
+    const cfg = resolveDestination({ host: '127.0.0.1', port: server.port, database: 'postgres', user: 'pgland_clear', password: CLEAR_PASSWORD, ...extra }, {});
+    const pool = await openPool(cfg, silentLogger(), 1).catch((e: PglandError) => e);
+    if (pool instanceof PglandError) return pool;
+    try {
+      const { rows } = await pool.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
+      return { ssl: rows[0]!.ssl };
+    } finally {
+      await pool.end();
+    }
+  }
+
+  it('refused over a plain connection; sent over TLS, or over plain when the config allows it', async () => {
+    const plain = await login({ sslmode: 'disable' });
+    expect(plain).toBeInstanceOf(PglandError);
+    expect((plain as PglandError).code).toBe('cleartext_password_refused');
+    expect(await login({ sslmode: 'require' })).toEqual({ ssl: true });
+    expect(await login({ sslmode: 'prefer' })).toEqual({ ssl: true });
+    expect(await login({ sslmode: 'disable', allow_cleartext_password: true })).toEqual({ ssl: false });
+    expect(await login({ sslmode: 'disable', allow_cleartext_password: 'true' })).toEqual({ ssl: false }); // as PGLAND_ALLOW_CLEARTEXT_PASSWORD gives it
   });
 });
 
