@@ -346,11 +346,14 @@ describe('item 9 against a real PostgreSQL whose pg_hba.conf method is password'
 });
 
 describe('no secret in any answer or log line', () => {
-  it('none of the test\'s secrets appears in a response or a log line', () => {
+  it('none of the test\'s secrets appears in a response, a log line or a stored row (outside its sealed secrets)', async () => {
     expect(answers.length).toBeGreaterThan(20);
+    const { rows } = await db.pool.query<{ row: string }>(`SELECT to_jsonb(t) - 'secrets' AS row FROM pgland_control.destinations t`);
+    expect(rows.length).toBeGreaterThan(5);
     for (const secret of SECRETS) {
       for (const a of answers) expect(JSON.stringify(a.body)).not.toContain(secret);
       for (const line of logLines) expect(line).not.toContain(secret);
+      for (const r of rows) expect(JSON.stringify(r.row)).not.toContain(secret);
     }
   });
 });
