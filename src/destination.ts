@@ -7,6 +7,7 @@ import { openPool } from './connection/pool.js';
 import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
+import { loadInto, type IntoRequest, type IntoResult } from './into/run.js';
 import type { WriteMode } from './merge/merge.js';
 import { qualify } from './sql/ident.js';
 import { planEvolution, planRecorded, type EvolutionPlan } from './schema/plan.js';
@@ -57,6 +58,8 @@ export interface Destination {
   readonly schema: string;
   /** Lands one run's records for one tenant and object. */
   load(options: LoadStreamOptions): Promise<LoadResult>;
+  /** Lands records into one of the customer's own tables through mappings (docs/own-tables.md). */
+  loadInto(options: IntoRequest): Promise<IntoResult>;
   /** Several runs, different objects in parallel (bounded by max_parallel_objects). */
   loadMany(options: LoadStreamOptions[]): Promise<LoadResult[]>;
   /** Where the last completed run of an object stopped; undefined before the first. */
@@ -125,6 +128,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     pool,
     schema: cfg.schema,
     load: loadOne,
+    loadInto: (o) => loadInto(ctx, o),
     loadMany: (list) => Promise.all(list.map((o) => limit(() => loadOne(o)))),
     watermark: (key) => readWatermark(pool, cfg.schema, key),
     plan: (object) => withClient(pool, async (c) => planEvolution(c, cfg.schema, await claimTable(c, cfg.schema, resolveObject(object)))),

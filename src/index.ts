@@ -9,6 +9,9 @@ export { commonObject, commonObjects, COMMON_CATALOG_VERSION } from './catalog/c
 export { resolveObject, declaredColumns, tableNameFor, type DeclaredSchema } from './catalog/declared.js';
 export type { ObjectDef, ColumnDef, ObjectKind } from './catalog/definition.js';
 export type { LoadResult } from './load/loader.js';
+export type { IntoRequest, IntoResult } from './into/run.js';
+export type { IntoWrite, GroupsRequest } from './into/validate.js';
+export { parseMapping, mappingsFromObject, type Mapping } from './into/mapping.js';
 export type { RunCounts, RunRow, RunStatus, SyncMode } from './load/runs.js';
 export type { WriteMode, DeleteMode } from './merge/merge.js';
 export { planText, type EvolutionPlan } from './schema/plan.js';

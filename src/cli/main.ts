@@ -8,6 +8,7 @@ import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
 import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
+import { loadIntoCommand } from './load-into.js';
 import { planCommand } from './plan.js';
 import { runsCommand, watermarkCommand } from './runs.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
@@ -22,7 +23,9 @@ Environment:
 With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded PostgreSQL
 is started in .pgland/embedded.`;
 
-const USAGE_CODES = new Set(['config_invalid', 'unknown_object', 'ssh_key_invalid']);
+const USAGE_CODES = new Set(['config_invalid', 'unknown_object', 'ssh_key_invalid', 'mapping_invalid', 'target_invalid', 'grant_missing']);
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 async function main(argv: string[]): Promise<number> {
   const log = createLogger();
@@ -38,9 +41,9 @@ async function main(argv: string[]): Promise<number> {
     .command('load')
     .description('land one run of NDJSON records for one tenant and object')
     .option('--config <file>', 'destination config (JSON)')
-    .requiredOption('--provider <name>', 'the provider the records come from, e.g. salesforce')
-    .requiredOption('--customer <id>', 'the customer (tenant) id')
-    .requiredOption('--object <name>', 'the object, e.g. crm_contacts')
+    .option('--provider <name>', 'the provider the records come from, e.g. salesforce (required without --into)')
+    .option('--customer <id>', 'the customer (tenant) id (required without --into)')
+    .option('--object <name>', 'the object, e.g. crm_contacts (required without --into)')
     .addOption(new Option('--kind <kind>', 'object kind').choices(['common', 'standard', 'custom']).default('common'))
     .option('--schema-file <file>', 'JSON Schema declaring a standard or custom object\'s fields')
     .addOption(new Option('--mode <mode>', 'sync mode').choices(['incremental', 'full']).default('incremental'))
@@ -50,7 +53,14 @@ async function main(argv: string[]): Promise<number> {
         .choices(['upsert', 'insert', 'update', 'delete', 'sync', 'additive', 'enrich'])
         .default('upsert'),
     )
-    .option('--match <column>', 'update and delete modes match landed rows on this column', 'id')
+    .option('--match <column>', 'update and delete modes match landed rows on this column; with --into, the column that identifies a row', 'id')
+    .option('--into <schema.table>', "land into this existing table of yours through mappings (docs/own-tables.md)")
+    .option('--map <column=value>', 'with --into: a column and its value (a path such as data.email, a constant, now(), lower(v), trim(v)…); repeatable', collect, [])
+    .option('--mapping <file>', 'with --into: a JSON file of "column": "value" mappings')
+    .option('--groups-table <schema.table>', 'with --into: a table of (record key, group name) rows kept in step with each record')
+    .option('--group-key <column>', "with --groups-table: the column referring to the record's row")
+    .option('--group-column <column>', 'with --groups-table: the column holding the group name')
+    .option('--groups-from <path>', "with --groups-table: the path to the record's list of group names, e.g. data.groups")
     .option('--ignore-deletes', 'skip records flagged is_deleted instead of applying them')
     .option('--batch-size <n>', 'records per batch (one transaction each)')
     .option('--json', 'print the result as JSON')
@@ -60,7 +70,15 @@ async function main(argv: string[]): Promise<number> {
         '\n\nSIGINT or SIGTERM rolls back the current batch, records the run as cancelled and exits 1; a second one exits at once.' +
         '\nExit codes: 0 ok, 1 failed or cancelled, 2 usage or config error, 3 landed with rejects or problems.',
     )
-    .action(async (flags) => {
+    .action(async (flags, cmd: Command) => {
+      if (flags.into !== undefined) {
+        const match = cmd.getOptionValueSource('match') === 'default' ? undefined : flags.match;
+        code = await loadIntoCommand({ ...flags, match }, log);
+        return;
+      }
+      for (const [flag, value] of [['--provider <name>', flags.provider], ['--customer <id>', flags.customer], ['--object <name>', flags.object]] as const) {
+        if (value === undefined) throw new ExitError(EXIT.usage, `error: required option '${flag}' not specified (or give --into SCHEMA.TABLE to land into your own table)`);
+      }
       code = await loadCommand(flags, log);
     });
 

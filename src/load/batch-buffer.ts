@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
-import type { Parsed, Reject } from '../input/envelope.js';
+import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
 import type { RowFormat } from '../stage/stage.js';
 import { IdSet } from './id-set.js';
@@ -39,6 +39,14 @@ export interface BatchContext {
   /** For landed-format rows: the tenant and run, encoded, ending in a tab (see stage.ts). */
   landedLead: string;
 }
+
+/**
+ * What filling a batch needs. A load into the customer's own table
+ * (src/into/) stages other rows than a landed object's: it brings its own
+ * encoder, which returns '' for a record it rejected (kept in buf.rejects).
+ */
+export type FillContext = Pick<BatchContext, 'batchSize' | 'batchBytes' | 'landedLead'> &
+  ({ merge: Pick<MergeOptions, 'def'>; encodeRow?: undefined } | { encodeRow: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string });
 
 /**
  * What a batch has taken from the input so far. It outlives a failed attempt:
@@ -234,7 +242,7 @@ async function write(copy: CopyState, chunk: Buffer): Promise<void> {
 }
 
 /** Reads records into the batch (and the open COPY) until it is full or the input ends. */
-async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, copy: CopyState): Promise<void> {
+async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, copy: CopyState): Promise<void> {
   while (!buf.complete) {
     if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
     // Awaited only when the input must be read: a promise per record cost more than encoding it.
@@ -265,7 +273,8 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
         }
       }
     }
-    const row = encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
+    const row = ctx.encodeRow ? ctx.encodeRow(record, buf, lead) : encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
+    if (row === '') continue;
     buf.records++;
     const n = append(buf, copy, row);
     buf.bytes += typeof n === 'number' ? n : await n;
@@ -282,7 +291,7 @@ async function fill(buf: BatchBuffer, ctx: BatchContext, source: RecordSource, c
  * destroyed, so that the server aborts the COPY, and the error is thrown; the
  * caller rolls back.
  */
-export async function copyBatch(client: pg.PoolClient, sql: string, ctx: BatchContext, source: RecordSource, buf: BatchBuffer): Promise<void> {
+export async function copyBatch(client: pg.PoolClient, sql: string, ctx: FillContext, source: RecordSource, buf: BatchBuffer): Promise<void> {
   const state: CopyState = { stream: client.query(copyFrom(sql)) };
   state.stream.on('error', (e: Error) => (state.error ??= e));
   try {

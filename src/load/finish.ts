@@ -81,7 +81,11 @@ export async function finishRun(
  * alive (a live run holds the lock): their loader was killed or lost its
  * connection. Mark them abandoned and drop their full-refresh bookkeeping.
  */
-export async function abandonStaleRuns(client: pg.Pool | pg.PoolClient, o: MergeOptions, objectName: string): Promise<number> {
+export async function abandonStaleRuns(
+  client: pg.Pool | pg.PoolClient,
+  o: Pick<MergeOptions, 'schema' | 'provider' | 'customerId' | 'runId'>,
+  objectName: string,
+): Promise<number> {
   const { rows } = await client.query<{ run_id: string }>(
     `UPDATE ${qualify(o.schema, '_pgland_runs')}
         SET status = 'abandoned', finished_at = now(),

@@ -71,7 +71,7 @@ export interface LoaderContext {
  * signal fires. Lines arrive a chunk of input at a time; peek() answers
  * without a promise while the chunk lasts.
  */
-function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined): RecordSource {
+export function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined): RecordSource {
   const chunks = readLineChunks(input);
   let lines: Line[] = [];
   let next = 0;

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { isRetryable } from '../connection/retry.js';
+import { describeError, PglandError } from '../errors.js';
+import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type RecordSource } from '../load/batch-buffer.js';
+import { abandonStaleRuns } from '../load/finish.js';
+import { IdSet } from '../load/id-set.js';
+import { recordSource, type LoaderContext } from '../load/loader.js';
+import { addCounts, addRunCountsSql, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
+import { RunSession } from '../load/session.js';
+import { PGLAND_VERSION } from '../package.js';
+import { qualify } from '../sql/ident.js';
+import { applyStaged, type PartCounts } from './bisect.js';
+import { groupsOfDeletedSql, setGroupsSql } from './groups.js';
+import { evaluate, parseExpr, type Mapping } from './mapping.js';
+import { mergeIntoSql, type MergeShape } from './merge-into.js';
+import { copyIntoStageSql, createIntoStageSql, intoRowEncoder } from './stage.js';
+import { planInto, type GroupsRequest, type IntoPlan, type IntoWrite } from './validate.js';
+import type { TableName } from './target.js';
+
+export interface IntoRequest {
+  /** The customer's table, "schema.table" (SQL spelling) or its parts. */
+  into: string | TableName;
+  write: IntoWrite;
+  /** The column that identifies a row (update, upsert, delete, the sync modes, groups). */
+  match?: string;
+  mappings: Mapping[];
+  groups?: GroupsRequest;
+  /** Recorded with the run; default provider "pgland", customer "" and the table as the object. */
+  provider?: string;
+  customerId?: string;
+  input: AsyncIterable<Buffer | string>;
+  onProgress?: (counts: RunCounts) => void;
+  signal?: AbortSignal;
+}
+
+export interface IntoResult {
+  runId: string;
+  status: RunStatus;
+  /** The target table, quoted and qualified. */
+  table: string;
+  counts: RunCounts;
+  durationMs: number;
+  /** insert: the generated key of the one row inserted (the primary key's value, an object for a composite key). */
+  insertedId?: unknown;
+  groups?: { added: number; removed: number };
+  error?: Error;
+}
+
+/** The run's statements for one part of a staged batch (bisect.ts). */
+function partRunner(client: pg.ClientBase, plan: IntoPlan, shape: MergeShape): (lo: number, hi: number) => Promise<PartCounts> {
+  const dedup = !shape.distinctKeys;
+  const before = groupsOfDeletedSql(plan, dedup);
+  const merge = mergeIntoSql(plan, shape);
+  const after = setGroupsSql(plan, dedup);
+  return async (lo, hi) => {
+    let removed = 0;
+    let added = 0;
+    if (before) removed += (await client.query(before, [lo, hi])).rowCount ?? 0;
+    const { rows } = await client.query<Record<string, string | null> & { first_key: unknown }>(merge, [lo, hi]);
+    if (after) {
+      const g = (await client.query<{ removed: string; added: string }>(after, [lo, hi])).rows[0]!;
+      removed += Number(g.removed);
+      added += Number(g.added);
+    }
+    const r = rows[0]!;
+    return {
+      records: Number(r.records),
+      inserted: Number(r.inserted),
+      updated: Number(r.updated),
+      deleted: Number(r.deleted),
+      skipped: Number(r.skipped),
+      firstKey: r.first_key,
+      groupsAdded: added,
+      groupsRemoved: removed,
+    };
+  };
+}
+
+interface RunState {
+  runId: string;
+  schema: string;
+  plan: IntoPlan;
+  hadRows: boolean;
+  counts: RunCounts;
+  groups: { added: number; removed: number };
+  insertedKey: unknown;
+}
+
+/**
+ * One batch in one transaction: stage with COPY, apply (bisecting around the
+ * records the table refuses), record rejects, counters and the batch, commit.
+ */
+async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, source: RecordSource, buf: BatchBuffer, encoder: ReturnType<typeof intoRowEncoder>, batch: { size: number; bytes: number }, keys: IdSet, replay: boolean): Promise<void> {
+  if (replay) {
+    const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [st.runId, batchNo]);
+    if (rowCount === 1) return;
+  }
+  const encodeRejects = buf.rejects.length;
+  await client.query('BEGIN');
+  try {
+    await client.query(createIntoStageSql(st.plan));
+    let repeated = false;
+    const matchExpr = st.plan.match?.mapping.expr;
+    await copyBatch(client, copyIntoStageSql(), {
+      batchSize: batch.size,
+      batchBytes: batch.bytes,
+      landedLead: '',
+      encodeRow: (record, b, lead) => {
+        const row = encoder.encode(record, b, lead);
+        // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
+        if (row !== '' && matchExpr && !repeated && keys.addRepeats(String(evaluate(matchExpr, record)))) repeated = true;
+        return row;
+      },
+    }, source, buf);
+    if (replay) repeated = true; // the keys of the part sent before the failure were not seen again
+    keys.clear();
+    const shape: MergeShape = { distinctKeys: !repeated, prefilter: st.hadRows };
+    const bisectRejects = buf.rejects.slice(encodeRejects);
+    buf.rejects.length = encodeRejects;
+    const part = await applyStaged(client, st.plan, partRunner(client, st.plan, shape), bisectRejects);
+    const refused = bisectRejects.length;
+    buf.rejects.push(...bisectRejects);
+    const counts = zeroCounts();
+    counts.batches = 1;
+    counts.rowsRead = buf.rowsRead;
+    counts.rejected = buf.rejects.length;
+    counts.inserted = part.inserted;
+    counts.updated = part.updated;
+    counts.deleted = part.deleted;
+    counts.skipped = part.skipped + encoder.skipped(buf);
+    counts.superseded = buf.records - part.records - refused;
+    counts.unchanged = part.records - part.inserted - part.updated - part.deleted - part.skipped;
+    counts.nulStripped = buf.stats.nulStripped;
+    if (buf.rejects.length > 0) await client.query(insertRejectsSql(st.schema, st.runId, buf.rejects));
+    await client.query(addRunCountsSql(st.schema, st.runId, counts, null));
+    await client.query(`INSERT INTO ${qualify(st.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [st.runId, batchNo, buf.rowsRead]);
+    await client.query('COMMIT');
+    addCounts(st.counts, counts);
+    st.groups.added += part.groupsAdded;
+    st.groups.removed += part.groupsRemoved;
+    if (st.insertedKey === undefined) st.insertedKey = part.firstKey;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    buf.rejects.length = encodeRejects;
+    throw err;
+  }
+}
+
+/** A mapping's group path, parsed like a mapping's value; it must be a path into the record. */
+function groupsPath(g: GroupsRequest | undefined): Mapping['expr'] | undefined {
+  if (!g) return undefined;
+  const e = parseExpr(g.from, `--groups-from ${g.from}`);
+  if (e.kind !== 'path') throw new PglandError('mapping_invalid', `--groups-from ${JSON.stringify(g.from)} must be a path into the record`, { hint: 'e.g. --groups-from data.groups' });
+  return e;
+}
+
+/**
+ * A load into the customer's own table: check everything before reading a
+ * record (a PglandError, exit code 2, when something is wrong), then land the
+ * input batch by batch, recording the run in pgland's schema.
+ */
+export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<IntoResult> {
+  const started = Date.now();
+  const runId = randomUUID();
+  const { schema, pool } = ctx;
+  const provider = req.provider ?? 'pgland';
+  const customerId = req.customerId ?? '';
+  const from = groupsPath(req.groups);
+  const object = typeof req.into === 'string' ? req.into : `${req.into.schema}.${req.into.table}`;
+  // Runs into one table take turns, as runs of one landed object do: the groups' add-and-remove reads what it writes.
+  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: '', customerId: '', object: `into:${object}` });
+  const client = await session.open();
+  let plan: IntoPlan;
+  try {
+    plan = await planInto(client, { ...req, pglandSchema: schema }, from);
+  } catch (err) {
+    await session.close(false);
+    throw err;
+  }
+  const log = ctx.log.child({ runId, table: plan.table.qualified });
+  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined };
+  let status: RunStatus = 'succeeded';
+  let error: Error | undefined;
+  let broken = false;
+  try {
+    await client.query(insertRunSql(schema, {
+      runId,
+      provider,
+      customerId,
+      object: plan.table.qualified,
+      objectKind: 'own_table',
+      table: plan.table.qualified,
+      mode: 'incremental',
+      writeMode: req.write,
+      version: PGLAND_VERSION,
+      options: { into: plan.table.qualified, match: plan.match?.column.name ?? null, mappings: Object.fromEntries(req.mappings.map((m) => [m.column, m.expr.text])), ...(req.groups ? { groups: { table: plan.groups!.table.qualified, key: req.groups.keyColumn, column: req.groups.nameColumn, from: req.groups.from } } : {}) },
+    }));
+    await abandonStaleRuns(client, { schema, provider, customerId, runId }, plan.table.qualified);
+    st.hadRows = ((await client.query(`SELECT 1 FROM ${plan.table.qualified} LIMIT 1`)).rowCount ?? 0) > 0;
+    const source = recordSource(req.input, req.signal);
+    const encoder = intoRowEncoder(plan);
+    const chunks = new ChunkPool();
+    const keys = new IdSet(ctx.batchSize);
+    for (let batchNo = 1; (await source.peek()) !== undefined; batchNo++) {
+      const buf = newBatchBuffer('stage', chunks);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await runBatch(session.client!, st, batchNo, source, buf, encoder, { size: ctx.batchSize, bytes: ctx.batchBytes }, keys, attempt > 0);
+          break;
+        } catch (err) {
+          if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
+          log.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
+          await session.reopen(attempt + 1);
+        }
+      }
+      chunks.release(buf);
+      req.onProgress?.(st.counts);
+    }
+    if (st.counts.rejected > 0) status = 'partial';
+  } catch (err) {
+    status = err instanceof CancelledError ? 'cancelled' : 'failed';
+    error = err instanceof Error ? err : new Error(String(err));
+    broken = !(err instanceof InputError || err instanceof CancelledError || err instanceof PglandError);
+    log.error({ err: { message: error.message } }, `run ${status}`);
+  }
+  let counts = st.counts;
+  try {
+    if (broken || !session.client) {
+      await session.close(true);
+      await session.open();
+    }
+    await session.client!.query(finishRunSql(schema, runId, status, error ? describeError(error) : null));
+    counts = await readRunCounts(session.client!, schema, runId);
+  } catch (err) {
+    log.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
+    if (!error) {
+      status = 'failed';
+      error = err as Error;
+    }
+  }
+  await session.close(false);
+  const single = counts.inserted === 1 && st.insertedKey && typeof st.insertedKey === 'object' ? (st.insertedKey as Record<string, unknown>) : undefined;
+  const keyValues = single ? Object.values(single) : [];
+  return {
+    runId,
+    status,
+    table: plan.table.qualified,
+    counts,
+    durationMs: Date.now() - started,
+    ...(single ? { insertedId: keyValues.length === 1 ? keyValues[0] : single } : {}),
+    ...(plan.groups ? { groups: st.groups } : {}),
+    ...(error ? { error } : {}),
+  };
+}
