@@ -73,7 +73,7 @@ function tail(plan: IntoPlan, counts: { inserted: string; updated: string; delet
   return `SELECT (SELECT count(*) FROM src)::bigint AS records,
   ${counts.inserted}::bigint AS inserted, ${counts.updated}::bigint AS updated,
   ${counts.deleted}::bigint AS deleted, ${counts.skipped}::bigint AS skipped,
-  ${counts.key ?? 'NULL::jsonb'} AS first_key`;
+  ${counts.key ?? 'NULL::text[]'} AS first_key`;
 }
 
 export function insertSql(plan: IntoPlan): string {
@@ -90,7 +90,8 @@ ${tail(plan, {
   updated: '0',
   deleted: '0',
   skipped: '0',
-  key: plan.returning.length > 0 ? '(SELECT to_jsonb(i) FROM ins i LIMIT 1)' : undefined,
+  // As text: a bigint past 2^53 would lose digits as a JSON number.
+  key: plan.returning.length > 0 ? `(SELECT ARRAY[${plan.returning.map((c) => `i.${q(c)}::text`).join(', ')}] FROM ins i LIMIT 1)` : undefined,
 })}`;
 }
 

@@ -147,6 +147,19 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
   }
 }
 
+/**
+ * The generated key as seed 001's actions report it: an integer as a number
+ * (as text past 2^53), anything else as text; an object for a composite key.
+ */
+function keyValue(plan: IntoPlan, texts: (string | null)[]): unknown {
+  const values = plan.returning.map((name, i) => {
+    const text = texts[i] ?? null;
+    const integer = ['int2', 'int4', 'int8'].includes(plan.table.columns.find((c) => c.name === name)?.typname ?? '');
+    return integer && text !== null && Number.isSafeInteger(Number(text)) ? Number(text) : text;
+  });
+  return values.length === 1 ? values[0] : Object.fromEntries(plan.returning.map((name, i) => [name, values[i]]));
+}
+
 /** A mapping's group path, parsed like a mapping's value; it must be a path into the record. */
 function groupsPath(g: GroupsRequest | undefined): Mapping['expr'] | undefined {
   if (!g) return undefined;
@@ -240,15 +253,14 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     }
   }
   await session.close(false);
-  const single = counts.inserted === 1 && st.insertedKey && typeof st.insertedKey === 'object' ? (st.insertedKey as Record<string, unknown>) : undefined;
-  const keyValues = single ? Object.values(single) : [];
+  const insertedId = counts.inserted === 1 && Array.isArray(st.insertedKey) ? keyValue(plan, st.insertedKey as (string | null)[]) : undefined;
   return {
     runId,
     status,
     table: plan.table.qualified,
     counts,
     durationMs: Date.now() - started,
-    ...(single ? { insertedId: keyValues.length === 1 ? keyValues[0] : single } : {}),
+    ...(insertedId !== undefined ? { insertedId } : {}),
     ...(plan.groups ? { groups: st.groups } : {}),
     ...(error ? { error } : {}),
   };
