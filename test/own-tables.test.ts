@@ -122,7 +122,7 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
     ];
     const r = await into('viol', 'insert', input);
     expect(r.status).toBe('partial');
-    expect(r.counts).toMatchObject({ rowsRead: 9, inserted: 3, rejected: 6 });
+    expect(r.counts).toMatchObject({ rowsRead: 9, inserted: 3, rejected: 6, superseded: 0, unchanged: 0, skipped: 0 });
     const why = await rejects(r.runId);
     expect(why.map((x) => x.record_id)).toEqual(['L2', 'L3', 'L4', 'L5', 'L6', 'L8']);
     expect(why[0]!.reason).toContain('leads_score_positive');

@@ -5,6 +5,7 @@ import { describeError, PglandError } from '../errors.js';
 import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type RecordSource } from '../load/batch-buffer.js';
 import { abandonStaleRuns } from '../load/finish.js';
 import { IdSet } from '../load/id-set.js';
+import type { Reject } from '../input/envelope.js';
 import { recordSource, type LoaderContext } from '../load/loader.js';
 import { addCounts, addRunCountsSql, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
 import { RunSession } from '../load/session.js';
@@ -96,7 +97,6 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [st.runId, batchNo]);
     if (rowCount === 1) return;
   }
-  const encodeRejects = buf.rejects.length;
   await client.query('BEGIN');
   try {
     await client.query(createIntoStageSql(st.plan));
@@ -116,23 +116,22 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     if (replay) repeated = true; // the keys of the part sent before the failure were not seen again
     keys.clear();
     const shape: MergeShape = { distinctKeys: !repeated, prefilter: st.hadRows };
-    const bisectRejects = buf.rejects.slice(encodeRejects);
-    buf.rejects.length = encodeRejects;
-    const part = await applyStaged(client, st.plan, partRunner(client, st.plan, shape), bisectRejects);
-    const refused = bisectRejects.length;
-    buf.rejects.push(...bisectRejects);
+    // Records the table refused: kept apart from the encoder's rejects, which a replay does not encode again.
+    const refused: Reject[] = [];
+    const part = await applyStaged(client, st.plan, partRunner(client, st.plan, shape), refused);
+    const rejects = [...buf.rejects, ...refused];
     const counts = zeroCounts();
     counts.batches = 1;
     counts.rowsRead = buf.rowsRead;
-    counts.rejected = buf.rejects.length;
+    counts.rejected = rejects.length;
     counts.inserted = part.inserted;
     counts.updated = part.updated;
     counts.deleted = part.deleted;
     counts.skipped = part.skipped + encoder.skipped(buf);
-    counts.superseded = buf.records - part.records - refused;
+    counts.superseded = buf.records - part.records - refused.length;
     counts.unchanged = part.records - part.inserted - part.updated - part.deleted - part.skipped;
     counts.nulStripped = buf.stats.nulStripped;
-    if (buf.rejects.length > 0) await client.query(insertRejectsSql(st.schema, st.runId, buf.rejects));
+    if (rejects.length > 0) await client.query(insertRejectsSql(st.schema, st.runId, rejects));
     await client.query(addRunCountsSql(st.schema, st.runId, counts, null));
     await client.query(`INSERT INTO ${qualify(st.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [st.runId, batchNo, buf.rowsRead]);
     await client.query('COMMIT');
@@ -142,7 +141,6 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     if (st.insertedKey === undefined) st.insertedKey = part.firstKey;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    buf.rejects.length = encodeRejects;
     throw err;
   }
 }
