@@ -82,3 +82,17 @@ export function runChild(script: string, params: unknown, nodeArgs: string[] = [
     });
   });
 }
+
+/** A child's entry point: runs main, and on failure prints the stack and exits 1 (the parent shows it). */
+export function childMain(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(String((err as Error)?.stack ?? err) + '\n');
+    process.exitCode = 1;
+  });
+}
+
+/** Reports a load that succeeded, or throws what ended it otherwise. */
+export function reportLoad(clock: ReturnType<typeof startClock>, result: { status: string; error?: Error; counts: { rowsRead: number } }): void {
+  if (result.status !== 'succeeded') throw result.error ?? new Error(`load ended ${result.status}`);
+  reportResult(clock, { rows: result.counts.rowsRead, detail: { ...result.counts } });
+}

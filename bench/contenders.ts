@@ -47,7 +47,7 @@ export interface Contender {
 }
 
 /** Untimed: flush what the previous load dirtied, so that its checkpoint is not billed to the next one. */
-async function settle(url: string, table?: string): Promise<void> {
+export async function settle(url: string, table?: string): Promise<void> {
   await admin(url, ...(table ? [`VACUUM ANALYZE ${table}`] : []), 'CHECKPOINT');
 }
 
@@ -59,7 +59,7 @@ async function quiet(ctx: RunContext): Promise<void> {
 }
 
 /** Runs one load and adds the server's CPU time to its measurement (and psql's, for the psql contenders). */
-async function withCpu(ctx: RunContext, load: () => Promise<Measurement>): Promise<Measurement> {
+export async function withCpu(ctx: RunContext, load: () => Promise<Measurement>): Promise<Measurement> {
   await quiet(ctx);
   const server0 = serverCpuSeconds(ctx.postmaster);
   const children0 = childrenCpuSeconds();
@@ -72,7 +72,7 @@ async function withCpu(ctx: RunContext, load: () => Promise<Measurement>): Promi
   return m;
 }
 
-function psqlLoad(ctx: RunContext, name: string, script: string, file: DataFile): Promise<Measurement> {
+export function psqlLoad(ctx: RunContext, name: string, script: string, file: DataFile): Promise<Measurement> {
   return withCpu(ctx, async () => ({ name, ms: await runPsql(ctx.psql!, ctx.url, script), rows: file.rows, inputBytes: file.bytes }));
 }
 

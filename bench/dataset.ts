@@ -33,7 +33,7 @@ function recordOf(variant: Variant, n: number): Contact | null {
 }
 
 /** Writes a file through a temporary name, so that an interrupted run never leaves a truncated file in the cache. */
-async function writeFile(path: string, size: number, line: (n: number) => string | null): Promise<DataFile> {
+export async function writeFile(path: string, size: number, line: (n: number) => string | null): Promise<DataFile> {
   const tmp = path + '.partial';
   const out = createWriteStream(tmp);
   let rows = 0;

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { openDestination } from '../src/index.js';
 import type { SyncMode } from '../src/load/runs.js';
-import { childParams, reportResult, startClock } from './child.js';
+import { childMain, childParams, reportLoad, startClock } from './child.js';
 import { TENANT } from './baselines.js';
 
 export interface PglandParams {
@@ -26,14 +26,10 @@ async function main(): Promise<void> {
       mode: p.mode,
       input: createReadStream(p.file),
     });
-    if (result.status !== 'succeeded') throw result.error ?? new Error(`load ended ${result.status}`);
-    reportResult(clock, { rows: result.counts.rowsRead, detail: { ...result.counts } });
+    reportLoad(clock, result);
   } finally {
     await dest.close();
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(String((err as Error)?.stack ?? err) + '\n');
-  process.exitCode = 1;
-});
+childMain(main);

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { contenderA, contenderB, contenderD, contenderPgland, type Contender, type Measurement, type RunContext } from './contenders.js';
 import { dataset, type Dataset } from './dataset.js';
+import { contenderBInto, contenderPglandInto } from './into-contenders.js';
 import { changedInIncrement, contact, missingInFullRefresh } from './generate.js';
 import { serverChildren } from './cpu.js';
 import { parseOptions } from './options.js';
@@ -39,13 +40,15 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv);
   const cacheDir = resolve(opts.cacheDir);
   mkdirSync(cacheDir, { recursive: true });
-  const needPsql = opts.contenders.includes('a') || opts.contenders.includes('b');
+  const needPsql = opts.contenders.includes('a') || opts.contenders.includes('b') || opts.contenders.includes('b-into');
   const psql = needPsql ? findPsql() : undefined;
 
   const contenders: Contender[] = [];
   if (opts.contenders.includes('a')) contenders.push(contenderA);
   if (opts.contenders.includes('b')) contenders.push(contenderB);
   if (opts.contenders.includes('d')) contenders.push(contenderD);
+  if (opts.contenders.includes('b-into')) contenders.push(contenderBInto);
+  if (opts.contenders.includes('pgland-into')) contenders.push(contenderPglandInto);
   if (opts.contenders.includes('pgland')) {
     if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes));
     for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes));
@@ -81,8 +84,13 @@ async function main(): Promise<void> {
       }
       const summaries = summarise(data.size, measurements);
       results.push(...summaries);
-      const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland')));
+      const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland') && n !== 'pgland-into'));
       process.stdout.write(`\n${data.size.toLocaleString('en-US')} records, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
+      for (const phase of ['first', 'incr']) {
+        const b = summaries.find((x) => x.name === `B-into ${phase}`);
+        const p = summaries.find((x) => x.name === `pgland-into ${phase}`);
+        if (b && p) process.stdout.write(`  pgland-into ${phase} / B-into ${phase}: ${(p.rowsPerSec / b.rowsPerSec).toFixed(2)}\n`);
+      }
       for (const name of names) {
         for (const [label, v] of Object.entries(ratios(summaries, name))) {
           process.stdout.write(`  ${label.replace(/^pgland/, name)}: ${v.toFixed(2)}\n`);
