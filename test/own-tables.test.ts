@@ -207,6 +207,20 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
     await untouched('modes', before);
   });
 
+  it('an input that fails mid-run: the batches before it stay landed, the run is failed', async () => {
+    await customerSchema('broken');
+    async function* brokenAfter10(): AsyncGenerator<string> {
+      for (let n = 1; n <= 10; n++) yield JSON.stringify(lead(n)) + '\n';
+      throw new Error('source went away');
+    }
+    const r = await dest.loadInto({ into: 'broken.leads', write: 'upsert', match: 'email', mappings: MAP.map(parseMapping), input: brokenAfter10() });
+    expect(r.status).toBe('failed');
+    expect(r.error?.message).toContain('source went away');
+    // batch_size 4: batches 1 and 2 committed; the third (records 9 and 10) was read ahead and failed.
+    expect(r.counts).toMatchObject({ batches: 2, rowsRead: 8, inserted: 8 });
+    expect(await leads('broken')).toHaveLength(10);
+  });
+
   it('a partitioned table takes upserts', async () => {
     await db.pool.query(`CREATE SCHEMA part;
       CREATE TABLE part.contacts (email text NOT NULL, name text, UNIQUE (email)) PARTITION BY HASH (email);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { isRetryable } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
-import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type RecordSource } from '../load/batch-buffer.js';
+import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, readAhead, type BatchBuffer, type FillContext, type RecordSource } from '../load/batch-buffer.js';
 import { abandonStaleRuns } from '../load/finish.js';
 import { IdSet } from '../load/id-set.js';
 import type { Reject } from '../input/envelope.js';
@@ -86,13 +86,43 @@ interface RunState {
   counts: RunCounts;
   groups: { added: number; removed: number };
   insertedKey: unknown;
+  encoder: ReturnType<typeof intoRowEncoder>;
+}
+
+/** A batch's buffer, and whether two of its records share a matching value. */
+interface Batch {
+  buf: BatchBuffer;
+  repeated: boolean;
+  /** The batch was read ahead (readAhead): settles when its records are encoded. */
+  ready?: Promise<void>;
+}
+
+/** How a batch reads its records: the run's encoder, and the check for repeated matching values. */
+function fillContext(st: RunState, batch: Batch, encoder: ReturnType<typeof intoRowEncoder>, keys: IdSet, limits: { size: number; bytes: number }): FillContext {
+  const matchExpr = st.plan.match?.mapping.expr;
+  // One batch is encoded at a time: the previous one's keys are no longer needed.
+  keys.clear();
+  return {
+    batchSize: limits.size,
+    batchBytes: limits.bytes,
+    landedLead: '',
+    encodeRow: (record, b, lead) => {
+      const row = encoder.encode(record, b, lead);
+      // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
+      if (row !== '' && matchExpr && !batch.repeated && keys.addRepeats(String(evaluate(matchExpr, record)))) batch.repeated = true;
+      return row;
+    },
+  };
 }
 
 /**
  * One batch in one transaction: stage with COPY, apply (bisecting around the
  * records the table refuses), record rejects, counters and the batch, commit.
+ * `staged` is called once the batch's records are staged: the run then reads
+ * the next batch while the server merges this one.
  */
-async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, source: RecordSource, buf: BatchBuffer, encoder: ReturnType<typeof intoRowEncoder>, batch: { size: number; bytes: number }, keys: IdSet, replay: boolean): Promise<void> {
+async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, source: RecordSource, batch: Batch, fill: FillContext, replay: boolean, staged: () => void): Promise<void> {
+  const buf = batch.buf;
   if (replay) {
     const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [st.runId, batchNo]);
     if (rowCount === 1) return;
@@ -100,21 +130,10 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
   await client.query('BEGIN');
   try {
     await client.query(createIntoStageSql(st.plan));
-    let repeated = false;
-    const matchExpr = st.plan.match?.mapping.expr;
-    await copyBatch(client, copyIntoStageSql(), {
-      batchSize: batch.size,
-      batchBytes: batch.bytes,
-      landedLead: '',
-      encodeRow: (record, b, lead) => {
-        const row = encoder.encode(record, b, lead);
-        // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
-        if (row !== '' && matchExpr && !repeated && keys.addRepeats(String(evaluate(matchExpr, record)))) repeated = true;
-        return row;
-      },
-    }, source, buf);
-    if (replay) repeated = true; // the keys of the part sent before the failure were not seen again
-    keys.clear();
+    await copyBatch(client, copyIntoStageSql(), fill, source, buf);
+    staged();
+    // The keys of the part sent before a failure were not seen again.
+    const repeated = batch.repeated || replay;
     const shape: MergeShape = { distinctKeys: !repeated, prefilter: st.hadRows };
     // Records the table refused: kept apart from the encoder's rejects, which a replay does not encode again.
     const refused: Reject[] = [];
@@ -127,7 +146,7 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     counts.inserted = part.inserted;
     counts.updated = part.updated;
     counts.deleted = part.deleted;
-    counts.skipped = part.skipped + encoder.skipped(buf);
+    counts.skipped = part.skipped + st.encoder.skipped(buf);
     counts.superseded = buf.records - part.records - refused.length;
     counts.unchanged = part.records - part.inserted - part.updated - part.deleted - part.skipped;
     counts.nulStripped = buf.stats.nulStripped;
@@ -190,7 +209,7 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     throw err;
   }
   const log = ctx.log.child({ runId, table: plan.table.qualified });
-  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined };
+  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined, encoder: intoRowEncoder(plan) };
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
   let broken = false;
@@ -210,23 +229,45 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     await abandonStaleRuns(client, { schema, provider, customerId, runId }, plan.table.qualified);
     st.hadRows = ((await client.query(`SELECT 1 FROM ${plan.table.qualified} LIMIT 1`)).rowCount ?? 0) > 0;
     const source = recordSource(req.input, req.signal);
-    const encoder = intoRowEncoder(plan);
     const chunks = new ChunkPool();
     const keys = new IdSet(ctx.batchSize);
-    for (let batchNo = 1; (await source.peek()) !== undefined; batchNo++) {
-      const buf = newBatchBuffer('stage', chunks);
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await runBatch(session.client!, st, batchNo, source, buf, encoder, { size: ctx.batchSize, bytes: ctx.batchBytes }, keys, attempt > 0);
-          break;
-        } catch (err) {
-          if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
-          log.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
-          await session.reopen(attempt + 1);
+    const limits = { size: ctx.batchSize, bytes: ctx.batchBytes };
+    const newBatch = (): Batch => ({ buf: newBatchBuffer('stage', chunks), repeated: false });
+    let batch = newBatch();
+    let next: Batch | undefined;
+    try {
+      for (let batchNo = 1; ; batchNo++) {
+        if (batch.ready) {
+          // Read ahead: an input error or a cancellation surfaces here, after the previous batch committed.
+          await batch.ready;
+          if (batch.buf.rowsRead === 0) break;
+        } else if ((await source.peek()) === undefined) break;
+        const current = batch;
+        const fill = current.ready ? ({ batchSize: limits.size, batchBytes: limits.bytes, landedLead: '', encodeRow: st.encoder.encode } satisfies FillContext) : fillContext(st, current, st.encoder, keys, limits);
+        next = undefined;
+        const readNext = (): void => {
+          if (next) return;
+          next = newBatch();
+          next.ready = readAhead(next.buf, fillContext(st, next, st.encoder, keys, limits), source);
+          next.ready.catch(() => undefined);
+        };
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await runBatch(session.client!, st, batchNo, source, current, fill, attempt > 0, readNext);
+            break;
+          } catch (err) {
+            if (err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= ctx.batchRetries) throw err;
+            log.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
+            await session.reopen(attempt + 1);
+          }
         }
+        chunks.release(current.buf);
+        req.onProgress?.(st.counts);
+        batch = next ?? newBatch();
       }
-      chunks.release(buf);
-      req.onProgress?.(st.counts);
+    } finally {
+      // A run that failed leaves no read-ahead behind it still reading the input.
+      await next?.ready?.catch(() => undefined);
     }
     if (st.counts.rejected > 0) status = 'partial';
   } catch (err) {

@@ -285,6 +285,17 @@ async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, co
 }
 
 /**
+ * Reads and encodes a whole batch before its COPY opens; the rows are kept in
+ * the buffer as for a replay, and copyBatch sends them. A load into an own
+ * table (src/into/run.ts) reads the next batch so while the server merges
+ * the previous one.
+ */
+export async function readAhead(buf: BatchBuffer, ctx: FillContext, source: RecordSource): Promise<void> {
+  const kept = { stream: { write: () => true } } as unknown as CopyState;
+  await fill(buf, ctx, source, kept);
+}
+
+/**
  * One COPY of a batch: the rows it already sent (a replay), then what the
  * source gives until the batch is full, then the end of the COPY. When
  * anything fails (the input, the connection, the server) the COPY stream is
