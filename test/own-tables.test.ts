@@ -234,6 +234,45 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
     expect(rows.map((x) => x.name)).toEqual(['Changed', 'Lead 2', 'Lead 3', 'Lead 4']);
   });
 
+  it("row-level security applies to pgland's user: a row its policy refuses is a reject", async () => {
+    const role = `own_rls_${process.pid}`;
+    await db.pool.query(`CREATE SCHEMA rls;
+      CREATE TABLE rls.notes (email text PRIMARY KEY, tenant text NOT NULL, body text);
+      ALTER TABLE rls.notes ENABLE ROW LEVEL SECURITY;
+      CREATE POLICY only_t1 ON rls.notes USING (tenant = 't1') WITH CHECK (tenant = 't1');
+      INSERT INTO rls.notes VALUES ('hidden@example.com', 't2', 'not visible to the role');
+      CREATE ROLE ${role} LOGIN PASSWORD 'pw';
+      GRANT CREATE, CONNECT ON DATABASE ${new URL(db.url).pathname.slice(1)} TO ${role};
+      GRANT USAGE ON SCHEMA rls TO ${role};
+      GRANT SELECT, INSERT, UPDATE, DELETE ON rls.notes TO ${role};`);
+    const u = new URL(db.url);
+    u.username = role;
+    u.password = 'pw';
+    const d = await openDestination({ url: u.toString(), sslmode: 'disable', schema: 'pgland_rls' });
+    try {
+      const r = await d.loadInto({
+        into: 'rls.notes',
+        write: 'upsert',
+        match: 'email',
+        mappings: ['email=data.email', 'tenant=data.tenant', 'body=data.name'].map(parseMapping),
+        input: streamOf([lead(1, { tenant: 't1' }), lead(2, { tenant: 't2' }), lead(3, { tenant: 't1' })]),
+      });
+      expect(r.counts).toMatchObject({ inserted: 2, rejected: 1 });
+      const why = await db.pool.query(`SELECT record_id, reason FROM pgland_rls._pgland_rejects WHERE run_id = $1`, [r.runId]);
+      expect(why.rows[0].record_id).toBe('L2');
+      expect(why.rows[0].reason).toContain('row-level security');
+      const { rows } = await db.pool.query(`SELECT email, tenant FROM rls.notes ORDER BY email`);
+      expect(rows).toEqual([
+        { email: 'hidden@example.com', tenant: 't2' },
+        { email: 'lead1@example.com', tenant: 't1' },
+        { email: 'lead3@example.com', tenant: 't1' },
+      ]);
+    } finally {
+      await d.close();
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+
   it('triggers fire as for any writer', async () => {
     await customerSchema('trig');
     await db.pool.query(`CREATE TABLE trig.audit (email text, op text);

@@ -17,7 +17,7 @@ import { evaluate, parseExpr, type Mapping } from './mapping.js';
 import { mergeIntoSql, type MergeShape } from './merge-into.js';
 import { copyIntoStageSql, createIntoStageSql, intoRowEncoder } from './stage.js';
 import { planInto, type GroupsRequest, type IntoPlan, type IntoWrite } from './validate.js';
-import type { TableName } from './target.js';
+import { parseTableName, type TableName } from './target.js';
 
 export interface IntoRequest {
   /** The customer's table, "schema.table" (SQL spelling) or its parts. */
@@ -197,13 +197,13 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
   const provider = req.provider ?? 'pgland';
   const customerId = req.customerId ?? '';
   const from = groupsPath(req.groups);
-  const object = typeof req.into === 'string' ? req.into : `${req.into.schema}.${req.into.table}`;
+  const name = typeof req.into === 'string' ? parseTableName(req.into) : req.into;
   // Runs into one table take turns, as runs of one landed object do: the groups' add-and-remove reads what it writes.
-  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: '', customerId: '', object: `into:${object}` });
+  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: '', customerId: '', object: `into:${JSON.stringify([name.schema, name.table])}` });
   const client = await session.open();
   let plan: IntoPlan;
   try {
-    plan = await planInto(client, { ...req, pglandSchema: schema }, from);
+    plan = await planInto(client, { ...req, into: name, pglandSchema: schema }, from);
   } catch (err) {
     await session.close(false);
     throw err;
