@@ -58,7 +58,7 @@ async function write(catalog: unknown, text: string, customer: string, onEmit?: 
 
 async function rows(table: string, customer: string, where = 'true'): Promise<Record<string, unknown>[]> {
   const { rows: r } = await db.pool.query(
-    `SELECT * FROM ${SCHEMA}.${table} WHERE _pgland_customer_id = $1 AND ${where} ORDER BY id`,
+    `SELECT * FROM ${table.includes('.') ? table : `${SCHEMA}.${table}`} WHERE _pgland_customer_id = $1 AND ${where} ORDER BY id`,
     [customer],
   );
   return r;
@@ -147,12 +147,12 @@ describe('pgland airbyte write (issue 9)', () => {
     // Each STATE echoed with the records of its stream since that stream's previous STATE.
     expect(first.out.map((l) => JSON.parse(l).state.destinationStats)).toEqual([{ recordCount: 2 }, { recordCount: 2 }, { recordCount: 2 }, { recordCount: 2 }]);
     expect(first.out[0]).toContain('"sourceStats":{"recordCount":2},"destinationStats":{"recordCount":2.0}');
-    expect((await rows('airbyte_crm_users', 'acme')).map((u) => [u.id, u.name, u._airbyte_generation_id])).toEqual([
+    expect((await rows('crm.users', 'acme')).map((u) => [u.id, u.name, u._airbyte_generation_id])).toEqual([
       ['1', 'Ada Lovelace', '1'],
       ['2', 'Grace', '1'],
     ]);
-    expect((await rows('airbyte_events', 'acme')).map((e) => e.kind)).toEqual(['click', 'click']);
-    expect((await rows('airbyte_plans', 'acme')).map((p) => p.code).sort()).toEqual(['basic', 'pro']);
+    expect((await rows('events', 'acme')).map((e) => e.kind)).toEqual(['click', 'click']);
+    expect((await rows('plans', 'acme')).map((p) => p.code).sort()).toEqual(['basic', 'pro']);
 
     // Sync 2: the overwrite stream is in generation 2 (the platform's minimum too).
     const catalog2 = baseCatalog();
@@ -160,14 +160,14 @@ describe('pgland airbyte write (issue 9)', () => {
     const second = await write(catalog2, fixture('airbyte-sync2.jsonl'), 'acme');
     expect(second.out).toHaveLength(1);
     expect(JSON.parse(second.out[0]!).state).toEqual({ type: 'GLOBAL', global: { shared_state: { lsn: 42 }, stream_states: [] }, destinationStats: { recordCount: 5 } });
-    const users = await rows('airbyte_crm_users', 'acme');
+    const users = await rows('crm.users', 'acme');
     expect(users.map((u) => [u.id, u.name, u._pgland_is_deleted])).toEqual([
       ['1', 'Ada Lovelace', false], // the record sent again with an older cursor lost
       ['2', 'Grace Hopper', false],
       ['3', 'Gone', true], // deleted at the source (CDC)
     ]);
-    expect((await rows('airbyte_events', 'acme')).map((e) => e.kind).sort()).toEqual(['click', 'click', 'view']);
-    const plans = await rows('airbyte_plans', 'acme');
+    expect((await rows('events', 'acme')).map((e) => e.kind).sort()).toEqual(['click', 'click', 'view']);
+    const plans = await rows('plans', 'acme');
     expect(plans.filter((p) => !p._pgland_is_deleted).map((p) => [p.code, p.price, p._airbyte_generation_id])).toEqual([['pro', '35', '2']]);
     expect(plans.filter((p) => p._pgland_is_deleted).map((p) => p.code).sort()).toEqual(['basic', 'pro']);
   });
@@ -175,7 +175,7 @@ describe('pgland airbyte write (issue 9)', () => {
   it('a truncate refresh (minimum_generation_id = generation_id) removes older generations only when the stream completes', async () => {
     const sync = (gen: number, min: number, body: unknown[]) =>
       write(oneStream('accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']], generation_id: gen, minimum_generation_id: min }), messages(...body), 'refresh');
-    const live = async () => (await rows('airbyte_accounts', 'refresh', 'NOT _pgland_is_deleted')).map((a) => [a.id, a._airbyte_generation_id]);
+    const live = async () => (await rows('accounts', 'refresh', 'NOT _pgland_is_deleted')).map((a) => [a.id, a._airbyte_generation_id]);
 
     await sync(1, 0, [rec('accounts', { id: 'a', v: 1 }), rec('accounts', { id: 'b', v: 1 }), rec('accounts', { id: 'c', v: 1 }), status('accounts', 'COMPLETE')]);
     expect(await live()).toEqual([['a', '1'], ['b', '1'], ['c', '1']]);
@@ -197,7 +197,7 @@ describe('pgland airbyte write (issue 9)', () => {
     const catalog = oneStream('legacy', { destination_sync_mode: 'overwrite' });
     await write(catalog, messages(rec('legacy', { id: 'x', v: 1 }), rec('legacy', { id: 'y', v: 1 })), 'legacy');
     await write(catalog, messages(rec('legacy', { id: 'x', v: 2 })), 'legacy');
-    const all = await rows('airbyte_legacy', 'legacy');
+    const all = await rows('legacy', 'legacy');
     expect(all).toHaveLength(3);
     // No dedup in overwrite: generated ids; the first sync's rows are deleted (soft, the default).
     expect(all.filter((r) => !r._pgland_is_deleted).map((r) => [r.v, /^[0-9a-f-]{36}$/.test(r.id as string)])).toEqual([['2', true]]);
@@ -241,7 +241,7 @@ describe('pgland airbyte write (issue 9)', () => {
     const catalog = oneStream('bad', { destination_sync_mode: 'append_dedup', primary_key: [['id']] });
     const input = messages(rec('bad', { id: 'ok' }), { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'bad' }, stream_state: {} } } }, '{"type": "RECORD", "record": {"stream": "bad", "data": {"id": "cut');
     await expect(write(catalog, input, 'malformed')).rejects.toThrow(/^line 3: not valid JSON/);
-    expect((await rows('airbyte_bad', 'malformed')).map((r) => r.id)).toEqual(['ok']);
+    expect((await rows('bad', 'malformed')).map((r) => r.id)).toEqual(['ok']);
 
     // The same from the command line: a TRACE ERROR on stdout after the echoed STATE, exit 1.
     const catalogFile = configFile(catalog);
@@ -254,7 +254,7 @@ describe('pgland airbyte write (issue 9)', () => {
     expect(out[0]!.state!.destinationStats).toEqual({ recordCount: 1 });
     expect(out[1]!.trace).toMatchObject({ type: 'ERROR', error: { message: expect.stringMatching(/^line 3: RECORD for stream "nope", which is not in the configured catalog/), failure_type: 'system_error' } });
     expect(r.stderr).toMatch(/line 3: RECORD for stream "nope"/);
-    expect((await rows('airbyte_bad', 'cli')).map((x) => x.id)).toEqual(['cli-ok']);
+    expect((await rows('bad', 'cli')).map((x) => x.id)).toEqual(['cli-ok']);
   });
 
   it('writes recordCount with a decimal point and keeps the rest of the state as received', () => {

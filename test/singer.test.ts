@@ -114,7 +114,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(result.records).toBe(seen);
 
     // Keyed by id; the bookmark orders versions: the stale copy of Grace does not win.
-    const users = await rows('singer_users');
+    const users = await rows('users');
     expect(users.map((u) => [u.id, u.name, (u._pgland_last_modified_at as Date).toISOString()])).toEqual([
       ['1', 'Ada Lovelace', '2026-01-01T12:00:00.000Z'],
       ['2', 'Grace', '2026-01-01T11:00:00.000Z'],
@@ -122,14 +122,14 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     ]);
     expect(users[0]!._pgland_raw_data).toEqual({ id: 1, name: 'Ada Lovelace', updated_at: '2026-01-01T12:00:00Z' });
     // No key: appended under generated ids, in message order.
-    const views = await db.pool.query(`SELECT path, user_id::int FROM ${SCHEMA}.singer_page_views ORDER BY _pgland_last_modified_at`);
+    const views = await db.pool.query(`SELECT path, user_id::int FROM ${SCHEMA}.page_views ORDER BY _pgland_last_modified_at`);
     expect(views.rows).toEqual([
       { path: '/home', user_id: 1 },
       { path: '/pricing', user_id: 2 },
       { path: '/docs', user_id: 1 },
     ]);
     // A composite key: a JSON array of the values.
-    expect((await rows('singer_orders')).map((o) => [o.id, o.total])).toEqual([
+    expect((await rows('orders')).map((o) => [o.id, o.total])).toEqual([
       ['["A-1","eu"]', '12.5'],
       ['["A-1","us"]', '7'],
     ]);
@@ -170,7 +170,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(out).toEqual(['1', '2']);
     const cols = await db.pool.query(
       `SELECT column_name, data_type FROM information_schema.columns
-        WHERE table_schema = $1 AND table_name = 'singer_people' AND column_name NOT LIKE '\\_pgland\\_%' ORDER BY column_name`,
+        WHERE table_schema = $1 AND table_name = 'people' AND column_name NOT LIKE '\\_pgland\\_%' ORDER BY column_name`,
       [SCHEMA],
     );
     expect(cols.rows.map((c) => [c.column_name, c.data_type])).toEqual([
@@ -184,7 +184,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       ['name', 'text'],
       ['tags', 'jsonb'],
     ]);
-    const people = await rows('singer_people');
+    const people = await rows('people');
     expect(people.map((p) => [p.id, p.name, p.age, p.email, p.address, p.tags])).toEqual([
       ['1', 'a2', '31', 'a@example.com', null, null],
       ['2', 'b', 'forty', 'b@example.com', { city: 'Oslo' }, ['x']],
@@ -212,7 +212,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     };
     const schema = { type: 'object', properties: Object.fromEntries(Object.entries(record).map(([k, v]) => [k, { type: typeof v === 'number' ? 'number' : 'string' }])) };
     await run(messages({ type: 'SCHEMA', stream: 'Odd Names', schema, key_properties: ['userId'] }, { type: 'RECORD', stream: 'Odd Names', record }));
-    const { rows: r } = await db.pool.query(`SELECT to_jsonb(t) AS row FROM ${SCHEMA}.singer_odd_names t`);
+    const { rows: r } = await db.pool.query(`SELECT to_jsonb(t) AS row FROM ${SCHEMA}.odd_names t`);
     const landed = r[0].row as Record<string, unknown>;
     expect(landed.id).toBe('7');
     const columns = declaredColumns(schema);
@@ -238,11 +238,11 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       ),
     );
     expect(out).toEqual(['"first"', '"second"']);
-    const audit = await rows('singer_audit');
+    const audit = await rows('audit');
     expect(audit).toHaveLength(2);
     expect(new Set(audit.map((a) => a.id)).size).toBe(2);
     expect(audit.map((a) => a.msg)).toEqual(['same', 'same']);
-    expect((await rows('singer_items')).map((i) => [i.id, i.qty])).toEqual([['A', '2']]);
+    expect((await rows('items')).map((i) => [i.id, i.qty])).toEqual([['A', '2']]);
     // Same key and cursor in one batch: the later line wins; sent again later: unchanged.
     const runs = await db.pool.query(
       `SELECT rows_read::int, rows_inserted::int, rows_updated::int, rows_superseded::int, rows_unchanged::int FROM ${SCHEMA}._pgland_runs
@@ -254,20 +254,35 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     ]);
   });
 
-  it('rejects a record without its key value, saying which key and which message line; the others land', async () => {
+  it('with missing_key: reject, keeps a record without its key value in the rejects, its reason in the stream\'s terms; the others land (issue 22)', async () => {
     await run(
       messages(
         { type: 'SCHEMA', stream: 'keyed', schema: { type: 'object', properties: { k: { type: 'string' } } }, key_properties: ['k'] },
         { type: 'RECORD', stream: 'keyed', record: { k: 'x' } },
         { type: 'RECORD', stream: 'keyed', record: { k: null, other: 1 } },
+        { type: 'RECORD', stream: 'keyed', record: { other: 2 } },
       ),
+      { missingKey: 'reject' },
     );
-    expect((await rows('singer_keyed')).map((r) => r.id)).toEqual(['x']);
+    expect((await rows('keyed')).map((r) => r.id)).toEqual(['x']);
     const rejects = await db.pool.query(
-      `SELECT reason, raw_text FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'keyed'`,
+      `SELECT reason, raw_text FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'keyed' ORDER BY line_number`,
     );
-    expect(rejects.rows).toEqual([{ reason: expect.stringMatching(/"id" is missing/), raw_text: expect.stringContaining('key property \\"k\\" is missing or null') }]);
+    expect(rejects.rows.map((r) => r.reason)).toEqual(['line 3: key property "k" of stream "keyed" is null', 'line 4: key property "k" of stream "keyed" is missing']);
     expect(rejects.rows[0].raw_text).toContain('"message_line":3');
+  });
+
+  it('by default stops at a record without its key value, naming the stream, the line and the key property; what came before is landed (issue 22)', async () => {
+    const text = messages(
+      { type: 'SCHEMA', stream: 'strict', schema: { type: 'object', properties: { k: { type: 'string' } } }, key_properties: ['k'] },
+      { type: 'RECORD', stream: 'strict', record: { k: 'first' } },
+      { type: 'STATE', value: { at: 1 } },
+      { type: 'RECORD', stream: 'strict', record: { other: 1 } },
+      { type: 'RECORD', stream: 'strict', record: { k: 'never' } },
+    );
+    const err = await run(text, { customerId: 'strict' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'protocol_error', message: 'line 4: key property "k" of stream "strict" is missing', hint: expect.stringMatching(/"missing_key": "reject"/) });
+    expect((await rows('strict', `_pgland_customer_id = 'strict'`)).map((r) => r.id)).toEqual(['first']);
   });
 
   it('lands nested objects and arrays as jsonb, strings with escapes and non-ASCII, and big integer keys as written', async () => {
@@ -291,7 +306,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       messages({ type: 'RECORD', stream: 'docs', record: { id: 2, title: 'nul\u0000inside', meta: {}, tags: [], matrix: [] } });
     await run(text);
     const { rows: r } = await db.pool.query(
-      `SELECT id, title, meta, tags, matrix, (_pgland_raw_data->'id')::text AS raw_id FROM ${SCHEMA}.singer_docs ORDER BY id`,
+      `SELECT id, title, meta, tags, matrix, (_pgland_raw_data->'id')::text AS raw_id FROM ${SCHEMA}.docs ORDER BY id`,
     );
     expect(r).toEqual([
       { id: '12345678901234567890', title: weird, meta: { a: { b: [1, { c: null }] } }, tags: ['x', 'y'], matrix: [[1, 2], [3]], raw_id: '12345678901234567000' },
@@ -301,19 +316,19 @@ describe('pgland singer: a Singer target (issue 9)', () => {
 
   it('ACTIVATE_VERSION deletes the rows of older versions, and only once the new version has landed', async () => {
     await run(fixture('singer-activate-v1.singer'));
-    expect((await rows('singer_continents')).map((c) => [c.id, c._sdc_table_version, c._pgland_is_deleted])).toEqual([
+    expect((await rows('continents')).map((c) => [c.id, c._sdc_table_version, c._pgland_is_deleted])).toEqual([
       ['AF', '1000', false],
       ['EU', '1000', false],
       ['XX', '1000', false],
     ]);
     const atMid: unknown[] = [];
     await run(fixture('singer-activate-v2.singer'), {}, async (line) => {
-      if (line.includes('"mid"')) atMid.push((await rows('singer_continents', 'NOT _pgland_is_deleted')).map((c) => c.id));
+      if (line.includes('"mid"')) atMid.push((await rows('continents', 'NOT _pgland_is_deleted')).map((c) => c.id));
     });
     // The ACTIVATE_VERSION before the new version's records deleted nothing.
     expect(atMid).toEqual([['AF', 'EU', 'XX']]);
     // Soft deletes (the destination's default): Atlantis is kept, marked deleted.
-    expect((await rows('singer_continents')).map((c) => [c.id, c._sdc_table_version, c._pgland_is_deleted, c._pgland_deleted_at !== null])).toEqual([
+    expect((await rows('continents')).map((c) => [c.id, c._sdc_table_version, c._pgland_is_deleted, c._pgland_deleted_at !== null])).toEqual([
       ['AF', '2000', false, false],
       ['AS', '2000', false, false],
       ['EU', '2000', false, false],
@@ -356,7 +371,18 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       delete_mode: 'hard',
       batch_size: 500,
     });
-    expect(opts).toEqual({ provider: 'github', customerId: 'acme', kind: 'standard', flushIntervalMs: 2500, appendOnly: true, activateVersion: false });
+    expect(opts).toEqual({
+      provider: 'github',
+      providerPrefix: false,
+      missingKey: 'fail',
+      customerId: 'acme',
+      kind: 'standard',
+      flushIntervalMs: 2500,
+      appendOnly: true,
+      activateVersion: false,
+    });
+    expect(singerConfig({ provider_prefix: 'true', missing_key: 'reject' }).options).toMatchObject({ providerPrefix: true, missingKey: 'reject' });
+    expect(() => singerConfig({ missing_key: 'skip' })).toThrow(/"missing_key" must be "fail" or "reject"/);
     // pgland's own key wins; ssl_* keys count only with ssl_enable; a disabled tunnel is no tunnel.
     expect(singerConfig({ schema: 'mine', default_target_schema: 'theirs', ssl_mode: 'verify-full', ssh_tunnel: { enable: false, host: 'b' } }).destination).toEqual({ schema: 'mine' });
     expect(() => singerConfig({ stream_maps: { users: { email: '__NULL__' } } })).toThrow(/stream_maps are not supported/);
@@ -376,9 +402,9 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       { bookmarks: { continents: { version: 2000, mid: true } } },
       { bookmarks: { continents: { version: 2000 } } },
     ]);
-    expect((await rows('singer_continents', `_pgland_customer_id = 'hard'`)).map((c) => c.id)).toEqual(['AF', 'AS', 'EU']);
+    expect((await rows('continents', `_pgland_customer_id = 'hard'`)).map((c) => c.id)).toEqual(['AF', 'AS', 'EU']);
     // The other tenant's soft-deleted row is untouched.
-    expect((await rows('singer_continents', `_pgland_customer_id = 'acme' AND id = 'XX'`)).map((c) => c._pgland_is_deleted)).toEqual([true]);
+    expect((await rows('continents', `_pgland_customer_id = 'acme' AND id = 'XX'`)).map((c) => c._pgland_is_deleted)).toEqual([true]);
   });
 
   it('stops at a RECORD before its SCHEMA with an error naming the line; what came before is landed', async () => {
@@ -396,8 +422,8 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/line 5: RECORD for stream "orphans" comes before any SCHEMA message for it/);
     expect(r.stdout).toBe('{"at":1}\n');
-    expect((await rows('singer_ok', `_pgland_customer_id = 'early'`)).map((o) => o.id)).toEqual(['one']);
-    expect(await db.pool.query(`SELECT to_regclass('${SCHEMA}.singer_orphans') AS t`).then((x) => x.rows[0].t)).toBeNull();
+    expect((await rows('ok', `_pgland_customer_id = 'early'`)).map((o) => o.id)).toEqual(['one']);
+    expect(await db.pool.query(`SELECT to_regclass('${SCHEMA}.orphans') AS t`).then((x) => x.rows[0].t)).toBeNull();
   });
 
   it('when killed between a RECORD and the next STATE, every STATE it wrote is landed and nothing after the last one (regression, issue 9)', async () => {
@@ -431,7 +457,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(result.signal).toBe('SIGKILL');
     expect(stdout).toBe('{"state":1}\n{"state":2}\n{"state":3}\n');
     // Landed: exactly what the last written STATE covers.
-    expect((await rows('singer_ticks', `_pgland_customer_id = 'killed'`)).map((t) => Number(t.id)).sort((a, b) => a - b)).toEqual(
+    expect((await rows('ticks', `_pgland_customer_id = 'killed'`)).map((t) => Number(t.id)).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 12 }, (_, i) => i + 1),
     );
   });

@@ -33,12 +33,21 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The one non-null branch of a property: itself, or its single non-null anyOf/oneOf branch. */
+const isStringBranch = (b: DeclaredProperty): boolean => b.type === 'string' || (Array.isArray(b.type) && b.type.filter((t) => t !== 'null').join() === 'string');
+
+/**
+ * The one non-null branch of a property: itself, or its single non-null
+ * anyOf/oneOf branch. Several branches that are all strings, one of them a
+ * `date-time` (taps write `anyOf: [{format: date-time}, {type: string}]`),
+ * read as that branch, as Meltano's Postgres target reads them.
+ */
 function branchOf(prop: DeclaredProperty): DeclaredProperty | undefined {
   const union = prop.anyOf ?? prop.oneOf;
   if (prop.type !== undefined || !Array.isArray(union)) return prop;
   const branches = union.filter((b) => isObject(b) && !(b.type === 'null' || (Array.isArray(b.type) && b.type.every((t) => t === 'null'))));
-  return branches.length === 1 ? branches[0] : undefined;
+  if (branches.length === 1) return branches[0];
+  if (branches.length > 1 && branches.every(isStringBranch)) return branches.find((b) => b.format === 'date-time');
+  return undefined;
 }
 
 /**
@@ -133,13 +142,22 @@ const NOT_STANDARD = /^(custom|crm|engagement)_/;
 
 /**
  * The table a standard (`<provider>_<object>`) or custom (`custom_<object>`)
- * object lands in, each part normalised. When a standard object's name would
+ * object lands in, each part normalised. A standard object may land without
+ * the provider prefix (`prefixed: false`, the protocols' default: a stream's
+ * table is named after the stream). When a standard object's name would
  * start like a custom object's or a common object's (`custom_`, `crm_`,
  * `engagement_`), it gets `_<hash>` of (kind, provider, object) so that it can
  * never land in another kind's table; the same for any name past 63 bytes.
  */
-export function tableNameFor(kind: ObjectKind, provider: string, object: string): string {
+export function tableNameFor(kind: ObjectKind, provider: string, object: string, prefixed = true): string {
   if (kind === 'common') return object;
+  if (kind === 'standard' && !prefixed) {
+    // Without a prefix the provider is not part of the name, nor of its hash:
+    // every provider's stream `users` shares the table `users` (rows keep their provider).
+    const name = snakeName(object);
+    const hashSource = `${kind}\u0000\u0000${object}`;
+    return NOT_STANDARD.test(name) ? withHashSuffix(name, hashSource) : fitIdent(name, hashSource);
+  }
   const prefix = kind === 'custom' ? 'custom' : snakeName(provider);
   const name = `${prefix}_${snakeName(object)}`;
   const hashSource = `${kind}\u0000${provider}\u0000${object}`;
@@ -151,6 +169,8 @@ export interface ObjectRequest {
   object: string;
   provider: string;
   declared?: DeclaredSchema;
+  /** Standard objects only: false lands in `<object>` rather than `<provider>_<object>` (default true). */
+  prefixed?: boolean;
 }
 
 function invalidDeclaration(object: string, message: string): PglandError {
@@ -191,7 +211,7 @@ export function resolveObject(req: ObjectRequest): ObjectDef {
   return {
     kind: req.kind,
     object: req.object,
-    table: tableNameFor(req.kind, req.provider, req.object),
+    table: tableNameFor(req.kind, req.provider, req.object, req.prefixed ?? true),
     version: 1,
     columns: req.declared ? declaredColumns(req.declared) : [],
   };

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { openDestination } from '../destination.js';
 import type { Logger } from '../log.js';
+import { aboutText } from '../protocols/about.js';
 import { singerConfig } from '../protocols/config.js';
 import { runSinger } from '../protocols/singer.js';
 import { readConfigFile } from './config-file.js';
@@ -18,7 +19,20 @@ export async function writeLine(line: string): Promise<void> {
  * exit would fail the whole Meltano pipeline), 1 when it stopped, 2 on a bad
  * config.
  */
-export async function singerCommand(flags: { config: string }, log: Logger): Promise<number> {
+export async function singerCommand(flags: { config?: string; about?: boolean; format?: string }, log: Logger): Promise<number> {
+  if (flags.about) {
+    const format = flags.format ?? 'text';
+    if (format !== 'text' && format !== 'json' && format !== 'markdown') {
+      process.stderr.write(`--format must be text, json or markdown, not ${JSON.stringify(format)}\n`);
+      return EXIT.usage;
+    }
+    await writeLine(aboutText(format));
+    return EXIT.ok;
+  }
+  if (flags.config === undefined) {
+    process.stderr.write('error: required option \'--config <file>\' not specified (or --about)\n');
+    return EXIT.usage;
+  }
   const { destination, options } = singerConfig(await readConfigFile(flags.config));
   const dest = await openDestination(destination, { log, env: process.env });
   const cancel = cancelOnSignals(log);
@@ -43,11 +57,13 @@ export function addSingerCommand(program: Command, log: Logger, done: (code: num
   program
     .command('singer')
     .description('a Singer target (Meltano): SCHEMA, RECORD, STATE and ACTIVATE_VERSION on stdin; each STATE on stdout once what came before it is committed')
-    .requiredOption('--config <file>', 'config (JSON): pgland\'s keys, or the keys of Meltano\'s Postgres targets (docs/protocols.md)')
+    .option('--config <file>', 'config (JSON): pgland\'s keys, or the keys of Meltano\'s Postgres targets (docs/protocols.md); required unless --about')
+    .option('--about', 'print the target\'s name, version, capabilities and settings (as Singer SDK targets do), without --config')
+    .option('--format <format>', 'with --about: text, json or markdown', 'text')
     .addHelpText(
       'after',
       '\nEnvironment: the PGLAND_* variables of `pgland load --help` override the config file; PGLAND_LOG_LEVEL sets the log level (logs go to stderr).' +
         '\nExit codes: 0 landed (rejects and problems are logged, not fatal), 1 failed or a malformed message (named by its line), 2 config error.',
     )
-    .action(async (flags: { config: string }) => done(await singerCommand(flags, log)));
+    .action(async (flags: { config?: string; about?: boolean; format?: string }) => done(await singerCommand(flags, log)));
 }

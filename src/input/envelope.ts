@@ -53,6 +53,8 @@ export function parseEnvelope(line: Line): Parsed {
   let id = value.id;
   if (typeof id === 'number' && Number.isSafeInteger(id)) id = String(id);
   if (typeof id !== 'string' || id.length === 0) {
+    // A protocol record without its key comes with the reason in the sender's terms (src/protocols/envelope.ts).
+    if (typeof value.problem === 'string' && id === undefined) return reject(line, value.problem.slice(0, 1000));
     return reject(line, 'field "id" is missing or not a non-empty string; every record needs its source id');
   }
   // A UTF-16 code unit is at most 3 bytes of UTF-8: a short id needs no counting.

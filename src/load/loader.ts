@@ -35,6 +35,8 @@ export interface LoadRequest {
   onProgress?: (counts: RunCounts) => void;
   /** Aborting cancels the run: the current batch rolls back, the run is recorded as cancelled. */
   signal?: AbortSignal;
+  /** Recorded with the run's options (a protocol stream's key properties, for the next run to compare). */
+  runOptions?: Record<string, unknown>;
 }
 
 export interface LoadResult {
@@ -220,7 +222,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         mode,
         writeMode: write,
         version: PGLAND_VERSION,
-        options: { delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
+        options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
       }),
     );
     const abandoned = await abandonStaleRuns(client, merge, def.object);

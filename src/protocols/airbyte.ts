@@ -6,7 +6,8 @@ import type { Logger } from '../log.js';
 import type { ConfiguredStream } from './catalog.js';
 import type { ProtocolOptions } from './config.js';
 import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } from './envelope.js';
-import { AIRBYTE_GENERATION_COLUMN } from './generations.js';
+import { normaliseName } from '../sql/ident.js';
+import { AIRBYTE_GENERATION_COLUMN, AIRBYTE_META_COLUMN } from './generations.js';
 import { memberText } from './json-text.js';
 import { Fields, isPlainObject, parseMessage, ProtocolError, type Message } from './messages.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
@@ -102,8 +103,10 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
     provider: options.provider,
     customerId: options.customerId,
     kind: options.kind,
+    providerPrefix: options.providerPrefix,
     flushIntervalMs: options.flushIntervalMs,
     generationColumn: AIRBYTE_GENERATION_COLUMN,
+    metaColumn: AIRBYTE_META_COLUMN,
     emit: io.emit,
     log,
     ...(io.signal ? { signal: io.signal } : {}),
@@ -114,12 +117,14 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
   for (const c of catalog) {
     const s = planStream(c, started);
     streams.set(s.key, s);
+    // As Airbyte's own Postgres destination: the stream's name is the table's, its namespace the schema's.
     await writer.define(s.key, {
       name: c.namespace ? `${c.namespace}.${c.name}` : c.name,
-      object: c.namespace ? `${c.namespace}.${c.name}` : c.name,
+      object: c.name,
       declared: c.jsonSchema,
       keys: s.keys,
       cursor: c.cursorField.length > 0 ? c.cursorField : undefined,
+      ...(c.namespace ? { schema: normaliseName(c.namespace) } : {}),
     });
   }
   const sinceState = new Map<string, number>();
@@ -161,6 +166,12 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
         const dataText = recordText === undefined ? undefined : memberText(recordText, 'data');
         const keyed = s.keys.length > 0;
         const key = keyed ? recordId(data, dataText, s.keys) : { id: randomUUID() };
+        const label = `${namespace ? `${namespace}.` : ''}${name}`;
+        const problem = 'missing' in key ? `primary key field "${key.missing}" of stream "${label}" ${key.isNull ? 'is null' : 'is missing'}` : undefined;
+        if (problem !== undefined && options.missingKey === 'fail') {
+          throw new ProtocolError(m.line.lineNumber, problem, 'the source must send every primary key field; or set "missing_key": "reject" to keep such records in _pgland_rejects');
+        }
+        const meta = rf.optionalObject('meta');
         const cursor = s.configured.cursorField;
         const line = envelopeLine({
           id: 'id' in key ? key.id : undefined,
@@ -168,11 +179,11 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
           isDeleted: keyed && isDeletedBy(data, AIRBYTE_DELETED_FIELD),
           generationColumn: AIRBYTE_GENERATION_COLUMN,
           generation: s.generation,
+          // Changes the source made to the record (a value nulled or truncated, and why), kept as sent.
+          meta: { [AIRBYTE_META_COLUMN]: meta ?? { changes: [] } },
           record: data,
           recordText: dataText,
-          ...('missing' in key
-            ? { problem: `primary key field "${key.missing}" is missing or null in this record of stream "${name}"`, messageLine: m.line.lineNumber }
-            : {}),
+          ...(problem !== undefined ? { problem: `line ${m.line.lineNumber}: ${problem}`, messageLine: m.line.lineNumber } : {}),
         });
         await writer.add(s.key, line);
         return;

@@ -13,11 +13,13 @@ import { isPlainObject } from './messages.js';
 
 /** How records of a protocol land: the tenant, the kind of object, and when buffers are flushed. */
 export interface ProtocolOptions {
-  /** `_pgland_provider` of every row; standard objects land in `<provider>_<stream>`. */
+  /** `_pgland_provider` of every row; with providerPrefix, standard objects land in `<provider>_<stream>`. */
   provider: string;
+  /** Name tables `<provider>_<stream>` instead of `<stream>` (the default, as other Postgres targets name them). */
+  providerPrefix: boolean;
   /** `_pgland_customer_id` of every row: the tenant. */
   customerId: string;
-  /** standard: `<provider>_<stream>` tables; custom: `custom_<stream>`. */
+  /** standard: `<stream>` tables (`<provider>_<stream>` with providerPrefix); custom: `custom_<stream>`. */
   kind: 'standard' | 'custom';
   /** Minimum milliseconds between two flushes caused by STATE messages (0: every STATE that follows records). */
   flushIntervalMs: number;
@@ -25,6 +27,12 @@ export interface ProtocolOptions {
   appendOnly: boolean;
   /** Singer: act on ACTIVATE_VERSION messages (Meltano's activate_version). */
   activateVersion: boolean;
+  /**
+   * A record without a value for a key property: `fail` stops the run (the
+   * Singer SDK's convention, Singer's default), `reject` keeps it in
+   * _pgland_rejects and goes on (Airbyte's default: a data problem).
+   */
+  missingKey: 'fail' | 'reject';
 }
 
 export interface ProtocolConfig {
@@ -62,7 +70,7 @@ function expandHome(path: string): string {
 }
 
 /** Takes the protocol keys out of a config; the rest is left for the destination. */
-function protocolOptions(rest: Record<string, unknown>, defaults: { provider: string }): ProtocolOptions {
+function protocolOptions(rest: Record<string, unknown>, defaults: { provider: string; missingKey: 'fail' | 'reject' }): ProtocolOptions {
   const take = (key: string): unknown => {
     const v = rest[key];
     delete rest[key];
@@ -73,9 +81,14 @@ function protocolOptions(rest: Record<string, unknown>, defaults: { provider: st
   const customerId = take('customer_id');
   const kind = take('kind');
   const interval = take('flush_interval_ms');
+  const prefix = take('provider_prefix');
+  const missingKey = take('missing_key');
   if (kind !== undefined && kind !== 'standard' && kind !== 'custom') throw invalid('"kind" must be "standard" or "custom"');
+  if (missingKey !== undefined && missingKey !== 'fail' && missingKey !== 'reject') throw invalid('"missing_key" must be "fail" or "reject"');
   return {
     provider: provider === undefined ? defaults.provider : str('provider', provider),
+    providerPrefix: prefix === undefined ? false : bool('provider_prefix', prefix),
+    missingKey: (missingKey as 'fail' | 'reject' | undefined) ?? defaults.missingKey,
     customerId: customer !== undefined ? str('customer', customer) : customerId !== undefined ? str('customer_id', customerId) : 'default',
     kind: (kind as 'standard' | 'custom' | undefined) ?? 'standard',
     flushIntervalMs: interval === undefined ? 0 : nonNegative('flush_interval_ms', interval),
@@ -119,7 +132,7 @@ function sshTunnel(v: unknown): unknown {
  */
 export function singerConfig(file: Record<string, unknown>): ProtocolConfig {
   const rest: Record<string, unknown> = { ...file };
-  const options = protocolOptions(rest, { provider: 'singer' });
+  const options = protocolOptions(rest, { provider: 'singer', missingKey: 'fail' });
   const take = (key: string): unknown => {
     const v = rest[key];
     delete rest[key];
@@ -194,6 +207,6 @@ export function singerConfig(file: Record<string, unknown>): ProtocolConfig {
 /** An Airbyte destination's config: pgland's keys and the protocol keys (the spec that `pgland airbyte spec` prints). */
 export function airbyteConfig(file: Record<string, unknown>): ProtocolConfig {
   const rest: Record<string, unknown> = { ...file };
-  const options = protocolOptions(rest, { provider: 'airbyte' });
+  const options = protocolOptions(rest, { provider: 'airbyte', missingKey: 'reject' });
   return { destination: rest, options };
 }

@@ -97,10 +97,10 @@ export function recordId(
   record: Record<string, unknown>,
   recordText: string | undefined,
   keys: readonly (readonly string[])[],
-): { id: string } | { missing: string } {
+): { id: string } | { missing: string; isNull: boolean } {
   const values = keys.map((k) => valueAt(record, k));
   const missing = values.findIndex((v) => v === undefined || v === null);
-  if (missing !== -1) return { missing: keys[missing]!.join('.') };
+  if (missing !== -1) return { missing: keys[missing]!.join('.'), isNull: values[missing] === null };
   if (keys.length === 1) return { id: keyPart(values[0], recordText, keys[0]!, false) };
   return { id: '[' + values.map((v, i) => keyPart(v, recordText, keys[i]!, true)).join(',') + ']' };
 }
@@ -120,6 +120,8 @@ export interface EnvelopeParts {
   /** The column that carries the protocol's version or generation, and its value. */
   generationColumn: string;
   generation: number | null;
+  /** More columns taken from the envelope's data (Airbyte's `_airbyte_meta`). */
+  meta?: Record<string, unknown>;
   record: Record<string, unknown>;
   /** The record's JSON text as sent, when known. */
   recordText: string | undefined;
@@ -134,7 +136,7 @@ export function envelopeLine(p: EnvelopeParts): string {
   if (p.id !== undefined) head.id = p.id;
   head.last_modified_at = p.lastModifiedAt;
   if (p.isDeleted) head.is_deleted = true;
-  head.data = { [p.generationColumn]: p.generation };
+  head.data = { [p.generationColumn]: p.generation, ...p.meta };
   if (p.problem !== undefined) {
     head.problem = p.problem;
     head.message_line = p.messageLine;

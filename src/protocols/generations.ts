@@ -22,6 +22,8 @@ import { qualify, quoteIdent as q } from '../sql/ident.js';
 export const SINGER_VERSION_COLUMN = '_sdc_table_version';
 /** Airbyte: the generation a row was last delivered with (the name Airbyte's destinations use). */
 export const AIRBYTE_GENERATION_COLUMN = '_airbyte_generation_id';
+/** Airbyte: the record's `meta` as sent (the changes the source made to it), as Airbyte's destinations keep it. */
+export const AIRBYTE_META_COLUMN = '_airbyte_meta';
 
 export interface RetireRequest {
   def: ObjectDef;

@@ -70,6 +70,13 @@ export class Fields {
     return v;
   }
 
+  optionalObject(field: string): Record<string, unknown> | undefined {
+    const v = this.m.body[field];
+    if (v === undefined || v === null) return undefined;
+    if (!isPlainObject(v)) this.fail(field, 'a JSON object');
+    return v;
+  }
+
   optionalInteger(field: string): number | undefined {
     const v = this.m.body[field];
     if (v === undefined || v === null) return undefined;

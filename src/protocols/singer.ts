@@ -9,6 +9,7 @@ import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } 
 import { SINGER_VERSION_COLUMN } from './generations.js';
 import { memberText } from './json-text.js';
 import { Fields, parseMessage, ProtocolError, type Message } from './messages.js';
+import { schemaProblem } from './schema-check.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
 
 /*
@@ -41,12 +42,15 @@ interface SingerStream {
   /** Versions of RECORDs seen in this run, and versions announced by an ACTIVATE_VERSION before any of their records. */
   versions: Set<number>;
   announced: Set<number>;
+  /** The highest version whose older rows were retired in this run. */
+  retired: number | undefined;
+  /** Whether the warning that ACTIVATE_VERSION is ignored was logged. */
+  warnedIgnored: boolean;
 }
 
-/** A later SCHEMA adds to the properties of the earlier ones (docs/protocols.md, "Schema changes"). */
+/** A later SCHEMA adds to the properties of the earlier ones (docs/protocols.md, "Schema changes"); schemaProblem has checked `next`. */
 function mergeDeclared(old: DeclaredSchema | undefined, next: Record<string, unknown>): DeclaredSchema {
-  const props = next.properties;
-  const properties = { ...(old?.properties ?? {}), ...((typeof props === 'object' && props !== null ? props : {}) as DeclaredSchema['properties']) };
+  const properties = { ...(old?.properties ?? {}), ...((next.properties ?? {}) as DeclaredSchema['properties']) };
   return { type: 'object', properties };
 }
 
@@ -58,6 +62,7 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
     provider: options.provider,
     customerId: options.customerId,
     kind: options.kind,
+    providerPrefix: options.providerPrefix,
     flushIntervalMs: options.flushIntervalMs,
     generationColumn: SINGER_VERSION_COLUMN,
     emit: io.emit,
@@ -76,19 +81,36 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
     return s;
   };
 
+  async function retire(stream: string, s: SingerStream, version: number): Promise<void> {
+    await writer.retire(stream, version);
+    s.retired = Math.max(s.retired ?? version, version);
+  }
+
   async function handle(m: Message): Promise<void> {
     const f = new Fields(m);
     switch (m.type) {
       case 'SCHEMA': {
         const stream = f.string('stream');
         const schema = f.object('schema');
+        const problem = schemaProblem(schema);
+        if (problem) {
+          throw new ProtocolError(m.line.lineNumber, `SCHEMA of stream "${stream}": ${problem}`, 'the tap sent a schema that is not valid JSON Schema; fix the tap (or its catalog) and run it again');
+        }
         const keyProps = f.strings('key_properties');
         const bookmarks = f.strings('bookmark_properties');
         const old = streams.get(stream);
         const declared = mergeDeclared(old?.declared, schema);
         const keys = options.appendOnly ? [] : keyProps.map((k) => [k]);
         const cursor = bookmarks[0] === undefined ? undefined : [bookmarks[0]];
-        streams.set(stream, { declared, keys, cursor, versions: old?.versions ?? new Set(), announced: old?.announced ?? new Set() });
+        streams.set(stream, {
+          declared,
+          keys,
+          cursor,
+          versions: old?.versions ?? new Set(),
+          announced: old?.announced ?? new Set(),
+          retired: old?.retired,
+          warnedIgnored: old?.warnedIgnored ?? false,
+        });
         await writer.define(stream, { name: stream, object: stream, declared, keys, cursor });
         return;
       }
@@ -102,6 +124,11 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
         const recordText = memberText(m.line.text, 'record');
         const keyed = s.keys.length > 0;
         const key = keyed ? recordId(record, recordText, s.keys) : { id: randomUUID() };
+        // The Singer SDK's targets stop on a record without its key; `missing_key: reject` keeps it in the rejects instead.
+        const problem = 'missing' in key ? `key property "${key.missing}" of stream "${stream}" ${key.isNull ? 'is null' : 'is missing'}` : undefined;
+        if (problem !== undefined && options.missingKey === 'fail') {
+          throw new ProtocolError(m.line.lineNumber, problem, 'the tap must send every key property in every record; to keep such records in _pgland_rejects and go on, set "missing_key": "reject" in the config');
+        }
         const lastModifiedAt = s.cursor ? cursorTime(valueAt(record, s.cursor)) : clock.tick();
         const line = envelopeLine({
           id: 'id' in key ? key.id : undefined,
@@ -111,9 +138,7 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
           generation: version ?? null,
           record,
           recordText,
-          ...('missing' in key
-            ? { problem: `key property "${key.missing}" is missing or null in this record of stream "${stream}"`, messageLine: m.line.lineNumber }
-            : {}),
+          ...(problem !== undefined ? { problem: `line ${m.line.lineNumber}: ${problem}`, messageLine: m.line.lineNumber } : {}),
         });
         await writer.add(stream, line);
         return;
@@ -129,7 +154,8 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
         const version = f.integer('version');
         const s = known(m, stream);
         if (!options.activateVersion) {
-          log.debug({ stream, version }, 'ACTIVATE_VERSION ignored (activate_version is false)');
+          if (!s.warnedIgnored) log.warn({ stream, version }, 'ACTIVATE_VERSION ignored (activate_version is false): rows of older versions are kept');
+          s.warnedIgnored = true;
           return;
         }
         // Taps send ACTIVATE_VERSION before a full-table sync's first RECORD
@@ -140,7 +166,7 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
           log.debug({ stream, version }, 'ACTIVATE_VERSION announces a version: nothing is deleted before its records land');
           return;
         }
-        await writer.retire(stream, version);
+        await retire(stream, s, version);
         return;
       }
       case 'BATCH':
@@ -161,5 +187,16 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
   }
   if (io.signal?.aborted) throw new PglandError('cancelled', 'the sync was cancelled: what was buffered is not landed and no later STATE was written');
   const totals = await writer.finish();
+  // A version announced with no record after it, to the end of the input: the
+  // full-table sync found nothing, so every row of an older version goes (as
+  // MeltanoLabs' target does). One with records but no closing message is
+  // not activated: that sync may have stopped early.
+  for (const [stream, s] of streams) {
+    const empty = [...s.announced].filter((v) => !s.versions.has(v));
+    if (empty.length === 0) continue;
+    const version = Math.max(...empty);
+    if (s.retired !== undefined && s.retired >= version) continue;
+    await retire(stream, s, version);
+  }
   return { streams: totals, records, statesEmitted: writer.statesEmitted };
 }

@@ -41,9 +41,11 @@ const DESCRIPTIONS: Record<string, [title: string, description: string]> = {
   batch_retries: ['Batch retries', 'How often a batch that failed on a transient error is replayed.'],
   lock_timeout_ms: ['Lock timeout (ms)', 'Milliseconds a sync waits for another load of the same stream and tenant.'],
   max_parallel_objects: ['Parallel streams', 'Streams landed in parallel.'],
-  provider: ['Provider', 'Recorded in every row; standard tables are named <provider>_<stream>.'],
+  provider: ['Provider', 'Recorded in every row; with provider_prefix, tables are named <provider>_<stream>.'],
+  provider_prefix: ['Provider prefix', 'Name tables <provider>_<stream> instead of <stream>.'],
   customer: ['Customer', 'The tenant the records belong to, recorded in every row.'],
-  kind: ['Object kind', 'standard: <provider>_<stream> tables; custom: custom_<stream> tables.'],
+  kind: ['Object kind', 'standard: tables named after the streams; custom: custom_<stream> tables.'],
+  missing_key: ['Missing key', 'A record without a primary key value: reject (kept in _pgland_rejects) or fail (the sync stops).'],
   flush_interval_ms: ['Flush interval (ms)', 'Minimum time between two commits caused by STATE messages (0: commit at every STATE that follows records).'],
 };
 
@@ -60,7 +62,9 @@ const SSH_DESCRIPTIONS: Record<string, [string, string]> = {
 const PROTOCOL_PROPERTIES: Record<string, JsonSchema> = {
   provider: { type: 'string', minLength: 1, default: 'airbyte' },
   customer: { type: 'string', minLength: 1, default: 'default' },
+  provider_prefix: { type: 'boolean', default: false },
   kind: { type: 'string', enum: ['standard', 'custom'], default: 'standard' },
+  missing_key: { type: 'string', enum: ['reject', 'fail'], default: 'reject' },
   flush_interval_ms: { type: 'integer', minimum: 0, default: 0 },
 };
 

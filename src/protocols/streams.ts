@@ -6,7 +6,9 @@ import { PglandError } from '../errors.js';
 import { load, type LoaderContext } from '../load/loader.js';
 import { addCounts, zeroCounts, type RunCounts } from '../load/runs.js';
 import type { Logger } from '../log.js';
+import { migrate } from '../schema/migrate.js';
 import { retireOlder } from './generations.js';
+import { refuseChangedKeys } from './keys.js';
 
 /*
  * The buffering between a protocol's message stream and pgland's loader.
@@ -33,6 +35,8 @@ export interface StreamDefinition {
   keys: string[][];
   /** Path of the cursor (bookmark) field, if any. */
   cursor: string[] | undefined;
+  /** The PostgreSQL schema of the table (an Airbyte namespace), when not the config's. */
+  schema?: string;
 }
 
 export interface WriterOptions {
@@ -40,10 +44,14 @@ export interface WriterOptions {
   provider: string;
   customerId: string;
   kind: 'standard' | 'custom';
+  /** Tables named `<provider>_<stream>` rather than `<stream>`. */
+  providerPrefix: boolean;
   /** Minimum time between two flushes caused by STATE messages; 0 flushes on every STATE that follows records. */
   flushIntervalMs: number;
   /** The column that keeps each row's version or generation (generations.ts). */
   generationColumn: string;
+  /** A jsonb column that keeps the record's metadata as sent (Airbyte's `_airbyte_meta`), taken from the envelope's data. */
+  metaColumn?: string;
   /** Writes one line to the protocol's output (stdout). */
   emit: (line: string) => void | Promise<void>;
   log: Logger;
@@ -53,6 +61,8 @@ export interface WriterOptions {
 /** What landed for one stream over the whole input. */
 export interface StreamTotals {
   stream: string;
+  /** The PostgreSQL schema of the table. */
+  schema: string;
   table: string;
   runs: number;
   counts: RunCounts;
@@ -66,6 +76,9 @@ interface StreamState {
   defn: StreamDefinition;
   fingerprint: string;
   def: ObjectDef;
+  ctx: LoaderContext;
+  /** Whether the key properties were checked against the table's earlier runs (keys.ts). */
+  keysChecked: boolean;
   chunks: string[];
   current: string;
   records: number;
@@ -82,6 +95,8 @@ export class StreamWriter {
   private readonly tables = new Map<string, string>();
   private readonly held: string[] = [];
   private readonly ctx: LoaderContext;
+  /** Loader contexts of other schemas (Airbyte namespaces), each migrated once. */
+  private readonly schemas = new Map<string, Promise<LoaderContext>>();
   private readonly limit: ReturnType<typeof pLimit>;
   private bufferedRecords = 0;
   private bufferedBytes = 0;
@@ -121,29 +136,51 @@ export class StreamWriter {
     const old = this.streams.get(key);
     if (old?.fingerprint === fingerprint) return;
     if (old) await this.flush(key);
-    const base = resolveObject({ kind: this.o.kind, object: defn.object, provider: this.o.provider, declared: defn.declared });
-    const def: ObjectDef = {
-      ...base,
-      columns: [...base.columns, { name: this.o.generationColumn, type: 'bigint', source: { from: 'data', key: this.o.generationColumn } }],
-    };
-    const other = this.tables.get(def.table);
+    const base = resolveObject({ kind: this.o.kind, object: defn.object, provider: this.o.provider, declared: defn.declared, prefixed: this.o.providerPrefix });
+    const own: ObjectDef['columns'] = [{ name: this.o.generationColumn, type: 'bigint', source: { from: 'data', key: this.o.generationColumn } }];
+    if (this.o.metaColumn) own.push({ name: this.o.metaColumn, type: 'jsonb', source: { from: 'data', key: this.o.metaColumn } });
+    const def: ObjectDef = { ...base, columns: [...base.columns, ...own] };
+    const ctx = await this.contextFor(defn.schema);
+    const where = `${ctx.schema}.${def.table}`;
+    const other = this.tables.get(where);
     if (other !== undefined && other !== key) {
-      throw new PglandError('config_invalid', `streams "${this.streams.get(other)?.defn.name}" and "${defn.name}" would land in the same table ${def.table}`, {
+      throw new PglandError('config_invalid', `streams "${this.streams.get(other)?.defn.name}" and "${defn.name}" would land in the same table ${where}`, {
         hint: 'stream names that differ only in case or punctuation normalise to the same table name; rename one of the streams',
         context: { table: def.table },
       });
     }
-    this.tables.set(def.table, key);
+    this.tables.set(where, key);
     this.streams.set(key, {
       defn,
       fingerprint,
       def,
+      ctx,
+      keysChecked: false,
       chunks: old?.chunks ?? [],
       current: old?.current ?? '',
       records: old?.records ?? 0,
       bytes: old?.bytes ?? 0,
-      totals: old?.totals ?? { stream: defn.name, table: def.table, runs: 0, counts: zeroCounts(), retired: 0 },
+      totals: old?.totals ?? { stream: defn.name, schema: ctx.schema, table: def.table, runs: 0, counts: zeroCounts(), retired: 0 },
     });
+  }
+
+  /** The loader context of a schema: the config's, or another one, created and migrated on first use. */
+  private contextFor(schema: string | undefined): Promise<LoaderContext> {
+    if (schema === undefined || schema === this.ctx.schema) return Promise.resolve(this.ctx);
+    let ctx = this.schemas.get(schema);
+    if (!ctx) {
+      ctx = (async () => {
+        const client = await this.dest.pool.connect();
+        try {
+          await migrate(client, schema);
+        } finally {
+          client.release();
+        }
+        return { ...this.ctx, schema };
+      })();
+      this.schemas.set(schema, ctx);
+    }
+    return ctx;
   }
 
   private stream(key: string): StreamState {
@@ -200,13 +237,18 @@ export class StreamWriter {
     try {
       // The loader brings the table to this definition first (schema evolution:
       // new properties become columns, types widen; docs/schema-evolution.md).
-      result = await load(this.ctx, {
+      if (!s.keysChecked && s.defn.keys.length > 0) {
+        await refuseChangedKeys(s.ctx, { def: s.def, provider: this.o.provider, customerId: this.o.customerId, stream: s.defn.name, keys: s.defn.keys });
+        s.keysChecked = true;
+      }
+      result = await load(s.ctx, {
         provider: this.o.provider,
         customerId: this.o.customerId,
         def: s.def,
         mode: 'incremental',
         write: s.defn.keys.length > 0 ? 'upsert' : 'insert',
         input: fromChunks(chunks),
+        ...(s.defn.keys.length > 0 ? { runOptions: { key_properties: s.defn.keys } } : {}),
         ...(this.o.signal ? { signal: this.o.signal } : {}),
       });
       if (result.status === 'failed' || result.status === 'cancelled') this.failed = true;
@@ -226,12 +268,12 @@ export class StreamWriter {
       const err = result.error;
       throw new PglandError(
         err instanceof PglandError ? err.code : result.status === 'cancelled' ? 'cancelled' : 'load_failed',
-        `stream "${s.defn.name}": ${result.status === 'cancelled' ? 'cancelled' : `the load into ${this.dest.schema}.${s.def.table} failed`}: ${err?.message ?? 'unknown error'}`,
+        `stream "${s.defn.name}": ${result.status === 'cancelled' ? 'cancelled' : `the load into ${s.ctx.schema}.${s.def.table} failed`}: ${err?.message ?? 'unknown error'}`,
         { ...(err instanceof PglandError && err.hint ? { hint: err.hint } : {}), context: { stream: s.defn.name, runId: result.runId }, cause: err },
       );
     }
     if (result.status === 'partial') {
-      this.o.log.warn(log, `stream landed with ${result.counts.rejected} rejected lines and ${result.counts.problems} problems: see ${this.dest.schema}._pgland_rejects and _pgland_problems for run ${result.runId}`);
+      this.o.log.warn(log, `stream landed with ${result.counts.rejected} rejected lines and ${result.counts.problems} problems: see ${s.ctx.schema}._pgland_rejects and _pgland_problems for run ${result.runId}`);
     } else {
       this.o.log.debug(log, 'stream flushed');
     }
@@ -257,7 +299,7 @@ export class StreamWriter {
     await this.flush(key);
     const r = await retireOlder(
       this.dest.pool,
-      this.dest.schema,
+      s.ctx.schema,
       {
         def: s.def,
         provider: this.o.provider,
