@@ -38,7 +38,7 @@ const options = (customerId: string): ProtocolOptions => ({ ...airbyteConfig({})
 type Catalog = { streams: Record<string, unknown>[] };
 const baseCatalog = (): Catalog => JSON.parse(fixture('airbyte-catalog.json')) as Catalog;
 
-async function write(catalog: unknown, text: string, customer: string, onEmit?: (line: string) => Promise<void>) {
+async function write(catalog: unknown, text: string, customer: string, onEmit?: (line: string) => Promise<void>, extra: Partial<ProtocolOptions> = {}) {
   const out: string[] = [];
   const result = await runAirbyteWrite(
     dest,
@@ -51,7 +51,7 @@ async function write(catalog: unknown, text: string, customer: string, onEmit?: 
       },
       log: silentLogger(),
     },
-    options(customer),
+    { ...options(customer), ...extra },
   );
   return { out, result };
 }
@@ -255,6 +255,40 @@ describe('pgland airbyte write (issue 9)', () => {
     expect(out[1]!.trace).toMatchObject({ type: 'ERROR', error: { message: expect.stringMatching(/^line 3: RECORD for stream "nope", which is not in the configured catalog/), failure_type: 'system_error' } });
     expect(r.stderr).toMatch(/line 3: RECORD for stream "nope"/);
     expect((await rows('bad', 'cli')).map((x) => x.id)).toEqual(['cli-ok']);
+  });
+
+  it('lands streams in tables named after them, a namespace as the schema; keeps record.meta; a record without its key is a reject in the stream\'s terms (issue 22)', async () => {
+    const catalog = {
+      streams: [
+        { ...oneStream('Accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']] }).streams[0], stream: { ...oneStream('Accounts', {}).streams[0]!.stream as object, namespace: 'Sales Ops' } },
+        oneStream('notes', { destination_sync_mode: 'append' }).streams[0],
+      ],
+    };
+    const changes = [{ field: 'v', change: 'NULLED', reason: 'SOURCE_FIELD_SIZE_LIMITATION' }];
+    const { result } = await write(
+      catalog,
+      messages(
+        { type: 'RECORD', record: { namespace: 'Sales Ops', stream: 'Accounts', data: { id: 'a', v: null }, emitted_at: 1, meta: { changes } } },
+        { type: 'RECORD', record: { namespace: 'Sales Ops', stream: 'Accounts', data: { v: 2 }, emitted_at: 1 } },
+        rec('notes', { id: 'n', v: 1 }),
+      ),
+      'named',
+    );
+    expect(result.streams.map((s) => [s.stream, s.schema, s.table])).toEqual([
+      ['Sales Ops.Accounts', 'sales_ops', 'accounts'],
+      ['notes', SCHEMA, 'notes'],
+    ]);
+    expect((await rows('sales_ops.accounts', 'named')).map((r) => [r.id, r._airbyte_meta])).toEqual([['a', { changes }]]);
+    expect((await rows('notes', 'named')).map((r) => [r.v, r._airbyte_meta])).toEqual([['1', { changes: [] }]]);
+    // The namespace's schema has pgland's metadata of its own: the runs and the reject are there.
+    const rejects = await db.pool.query(`SELECT reason FROM sales_ops._pgland_rejects`);
+    expect(rejects.rows).toEqual([{ reason: 'line 2: primary key field "id" of stream "Sales Ops.Accounts" is missing' }]);
+    // missing_key: fail stops instead, naming the line.
+    const strict = messages({ type: 'RECORD', record: { namespace: 'Sales Ops', stream: 'Accounts', data: { id: null }, emitted_at: 1 } });
+    await expect(write(catalog, strict, 'strict', undefined, { missingKey: 'fail' })).rejects.toMatchObject({
+      code: 'protocol_error',
+      message: 'line 1: primary key field "id" of stream "Sales Ops.Accounts" is null',
+    });
   });
 
   it('writes recordCount with a decimal point and keeps the rest of the state as received', () => {
