@@ -67,8 +67,9 @@ function cases(): { line: unknown; expect: 'landed' | 'rejected'; problems?: str
     },
     // Out of range.
     { line: rec('range-1', { i: '9223372036854775808', n: '1e1001' }), expect: 'landed', problems: ['i', 'n'] },
-    { line: '{"id": "range-2", "last_modified_at": "2026-01-15T10:30:00Z", "raw_data": {"n": 1e400, "i": 1e20, "t": -1e400}}', expect: 'landed', problems: ['n', 'i', 't'] },
-    { line: rec('range-3', { n: '1e-20000', i: 9007199254740993 }), expect: 'landed', problems: ['n', 'i'] },
+    // Numbers land as sent (issue 22): 1e400 fits numeric and text; 1e20 is beyond bigint.
+    { line: '{"id": "range-2", "last_modified_at": "2026-01-15T10:30:00Z", "raw_data": {"n": 1e400, "i": 1e20, "t": -1e400}}', expect: 'landed', problems: ['i'] },
+    { line: rec('range-3', { n: '1e-20000', i: 9007199254740993 }), expect: 'landed', problems: ['n'] },
     { line: rec('range-4', { i: '1'.repeat(1_000_000), n: '1'.repeat(3_000_000) + 'x' }), expect: 'landed', problems: ['i', 'n'] },
     // Impossible and malformed dates.
     { line: rec('date-1', { d: '2026-02-30', ts: '2026-02-29T10:00:00Z' }), expect: 'landed', problems: ['d', 'ts'] },
@@ -164,7 +165,7 @@ describe('hostile values (issue 3)', () => {
     // The values themselves: NUL stripped, surrogates replaced, big and deep values whole.
     const { rows } = await db.pool.query(
       `SELECT id, t, length(t) AS t_len, length("any" #>> '{}') AS any_len, n::text, i::text, b, ts::text, d::text, o, a,
-              jsonb_typeof("any") AS any_type, _pgland_raw_data AS raw
+              jsonb_typeof("any") AS any_type, _pgland_raw_data AS raw, _pgland_raw_data::text AS raw_text
          FROM landing.custom_hostile WHERE id IN ('nul', 'surrogate', 'big', 'deep', 'types', 'edges', 'empty', 'range-2')`,
     );
     const row = new Map(rows.map((r) => [r.id, r]));
@@ -182,8 +183,9 @@ describe('hostile values (issue 3)', () => {
     // A bad value lands as NULL; the record and its raw payload are whole.
     expect(row.get('types')).toMatchObject({ t: null, n: null, i: null, b: null, ts: null, d: null, o: null, a: null });
     expect(row.get('types').raw).toMatchObject({ i: 'abc', a: 'not a list', o: [1] });
-    // JSON itself cannot carry 1e400: JSON.parse reads it as Infinity, and the raw payload holds null.
-    expect(row.get('range-2')).toMatchObject({ n: null, i: null, t: null });
+    // 1e400 is beyond a double, not beyond numeric: it lands as sent, in the columns and the raw payload (issue 22).
+    expect(row.get('range-2')).toMatchObject({ n: '1' + '0'.repeat(400), i: null, t: '-1e400' });
+    expect(row.get('range-2').raw_text).toBe(`{"i": 100000000000000000000, "n": 1${'0'.repeat(400)}, "t": -1${'0'.repeat(400)}}`);
     expect(row.get('edges')).toMatchObject({
       t: '12.5',
       n: '-0.000000001',

@@ -112,13 +112,19 @@ describe('parseEnvelope (issue 2)', () => {
   it('parses a full record', () => {
     const p = parse(JSON.stringify({ id: 'a1', last_modified_at: TS, is_deleted: true, raw_data: { Id: 'a1' }, data: { first_name: 'Ada' } }), 9);
     expect(p).toEqual({
-      record: { lineNumber: 9, id: 'a1', lastModifiedAt: TS, isDeleted: true, rawData: { Id: 'a1' }, data: { first_name: 'Ada' } },
+      record: { lineNumber: 9, id: 'a1', lastModifiedAt: TS, isDeleted: true, rawData: { Id: 'a1' }, data: { first_name: 'Ada' }, rawText: undefined, dataText: undefined },
     });
+  });
+
+  it('keeps the texts of raw_data and data as sent when a number in the line may not survive JSON.parse (issue 22)', () => {
+    const line = `{"id":"a1","last_modified_at":"${TS}","raw_data":{"n": 12345678901234567890, "s": "x"},"data":{"d": 1.10000000000000000000001}}`;
+    expect(parse(line)).toMatchObject({ record: { rawText: '{"n": 12345678901234567890, "s": "x"}', dataText: '{"d": 1.10000000000000000000001}' } });
+    expect(parse(`{"id":"a1","last_modified_at":"${TS}","raw_data":{"e": 1e400}}`)).toMatchObject({ record: { rawText: '{"e": 1e400}' } });
   });
 
   it('defaults is_deleted to false, raw_data to null and data to an empty object', () => {
     expect(parse(`{"id":"x","last_modified_at":"${TS}"}`)).toEqual({
-      record: { lineNumber: 5, id: 'x', lastModifiedAt: TS, isDeleted: false, rawData: null, data: {} },
+      record: { lineNumber: 5, id: 'x', lastModifiedAt: TS, isDeleted: false, rawData: null, data: {}, rawText: undefined, dataText: undefined },
     });
     expect(parse(`{"id":"x","last_modified_at":"${TS}","is_deleted":null,"raw_data":null,"data":null}`)).toMatchObject({
       record: { isDeleted: false, rawData: null, data: {} },

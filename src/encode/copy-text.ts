@@ -1,3 +1,6 @@
+import { closingQuote } from '../input/json-text.js';
+import { numericProblem } from './numeric.js';
+
 /**
  * The encoder for COPY's text format: the only place where values become bytes
  * for the server. NULL is `\N`; a backslash, tab, newline and carriage return
@@ -91,6 +94,82 @@ export function copyJson(value: unknown, stats: EncodeStats): string {
   if (!text.includes('\\')) return text;
   return fixEscapes(text, stats).replace(/\\/g, '\\\\');
 }
+
+// An escape in JSON text as sent: \uXXXX, optionally followed by a second one
+// (a surrogate pair), the backslash not itself escaped (see BAD_JSON_ESCAPE).
+const JSON_ESCAPE = /(?<!\\)((?:\\\\)*)\\u([0-9a-fA-F]{4})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?/g;
+
+/** One escaped code unit of text as sent, as jsonb takes it in any server encoding. */
+function escapedUnit(code: number, hex: string, stats: EncodeStats): string {
+  if (code === 0) {
+    stats.nulStripped++;
+    return '';
+  }
+  if (code >= 0xd800 && code <= 0xdfff) {
+    stats.surrogatesReplaced++;
+    return '\ufffd';
+  }
+  // ASCII escapes (\u0022, control characters) are taken by every server;
+  // others are written as the character, as JSON.stringify would, because a
+  // server whose encoding is not UTF8 refuses non-ASCII \u escapes in jsonb.
+  return code < 0x80 ? '\\u' + hex : String.fromCharCode(code);
+}
+
+function fixSentEscapes(text: string, stats: EncodeStats): string {
+  return text.replace(JSON_ESCAPE, (_m, slashes: string, hi: string, lo: string | undefined) => {
+    const a = parseInt(hi, 16);
+    if (lo !== undefined && a >= 0xd800 && a <= 0xdbff) return slashes + String.fromCharCode(a, parseInt(lo, 16));
+    return slashes + escapedUnit(a, hi, stats) + (lo === undefined ? '' : escapedUnit(parseInt(lo, 16), lo, stats));
+  });
+}
+
+// A number jsonb cannot hold fails the whole COPY (numericProblem: an exponent
+// beyond ±1000, more digits than numeric holds). Only texts this cheap test
+// flags (a 4-digit exponent, or a text long enough for a huge number) are scanned.
+const BIG_EXPONENT = /[eE][+-]?\d{4}/;
+const LONG_NUMBER_TEXT = 16000;
+const NUMBER_TOKEN = /-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?/y;
+
+/** Whether JSON text has a number token jsonb refuses (strings are skipped). */
+function hasHugeNumber(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      i = closingQuote(text, i);
+    } else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
+      NUMBER_TOKEN.lastIndex = i;
+      const token = NUMBER_TOKEN.exec(text)?.[0];
+      if (token === undefined) return true;
+      if (numericProblem(token.charCodeAt(0) === 0x2d ? token.slice(1) : token) !== null) return true;
+      i += token.length - 1;
+    }
+  }
+  return false;
+}
+
+/**
+ * JSON text as the sender wrote it (valid: JSON.parse accepted it), as a COPY
+ * field for jsonb: every digit of its numbers kept. \u0000 escapes are
+ * removed, lone surrogates become U+FFFD (both counted), and tabs, carriage
+ * returns and backslashes are escaped for COPY. Undefined when it holds a
+ * number jsonb refuses: the caller then lands the parsed value (copyJson).
+ */
+export function copyJsonText(text: string, stats: EncodeStats): string | undefined {
+  if ((BIG_EXPONENT.test(text) || text.length > LONG_NUMBER_TEXT) && hasHugeNumber(text)) return undefined;
+  if (!text.isWellFormed()) {
+    text = text.replace(LONE_SURROGATE, () => {
+      stats.surrogatesReplaced++;
+      return '\uFFFD';
+    });
+  }
+  if (!COPY_SPECIAL.test(text)) return text;
+  if (text.includes('\\u')) text = fixSentEscapes(text, stats);
+  // JSON has no raw control character in a string: a tab or CR here is whitespace between tokens.
+  return text.replace(COPY_SPECIALS, (ch) => (ch === '\\' ? '\\\\' : ch === '\t' ? '\\t' : ch === '\r' ? '\\r' : '\\n'));
+}
+
+const COPY_SPECIAL = /[\\\t\r\n]/;
+const COPY_SPECIALS = /[\\\t\r\n]/g;
 
 /** One COPY row from already-encoded fields (null means SQL NULL), after `lead` (encoded fields ending in a tab). */
 export function copyRow(fields: readonly (string | null)[], lead = ''): string {

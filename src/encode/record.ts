@@ -1,6 +1,7 @@
 import type { ColumnDef, ObjectDef } from '../catalog/definition.js';
 import type { RecordEnvelope } from '../input/envelope.js';
-import { copyJson, copyRow, copyText, type EncodeStats } from './copy-text.js';
+import { memberTexts } from '../input/json-text.js';
+import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from './copy-text.js';
 import { convert, inlineBytes, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt } from './values.js';
 
 /** A value that did not fit its column: the record landed, the value stayed in the raw payload. */
@@ -24,15 +25,19 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
     copyText(record.id, stats),
     record.lastModifiedAt,
     record.isDeleted ? 't' : 'f',
-    record.rawData === null ? null : copyJson(record.rawData, stats),
+    record.rawData === null ? null : ((record.rawText === undefined ? undefined : copyJsonText(record.rawText, stats)) ?? copyJson(record.rawData, stats)),
   ];
   const typedFrom = fields.length;
   const raw = record.rawData;
   const rawObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
+  let sent: SentTexts | undefined;
+  const sentTexts = record.rawText !== undefined || record.dataText !== undefined;
   let width = 0;
   for (const column of def.columns) {
     const value = valueOf(record, rawObject, column);
-    const converted = convert(value, column.type, stats, column.shape);
+    // Only a line whose numbers JSON.parse may have changed has its texts (envelope.ts).
+    const exact = sentTexts && (typeof value === 'number' || (typeof value === 'object' && value !== null)) ? (sent ??= new SentTexts(record)).of(column) : undefined;
+    const converted = convert(value, column.type, stats, column.shape, exact);
     if (converted.ok) {
       fields.push(converted.field);
       if (converted.field !== null) width += inlineBytes(converted.field, column.type);
@@ -44,7 +49,7 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
         field: column.source.key,
         column: column.name,
         reason: converted.reason,
-        valueExcerpt: valueExcerpt(value),
+        valueExcerpt: valueExcerpt(exact ?? value),
       });
     }
   }
@@ -66,6 +71,27 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
     });
   }
   return copyRow(fields, lead);
+}
+
+/**
+ * The members' texts as sent of a record's raw_data and data, each found on
+ * first need: only records with a number, object or array in a typed column
+ * pay for the scan.
+ */
+class SentTexts {
+  private raw: Map<string, string> | undefined | null = null;
+  private data: Map<string, string> | undefined | null = null;
+
+  constructor(private readonly record: RecordEnvelope) {}
+
+  of(column: ColumnDef): string | undefined {
+    if (column.source.from === 'data') {
+      if (this.data === null) this.data = this.record.dataText === undefined ? undefined : memberTexts(this.record.dataText);
+      return this.data?.get(column.source.key);
+    }
+    if (this.raw === null) this.raw = this.record.rawText === undefined ? undefined : memberTexts(this.record.rawText);
+    return this.raw?.get(column.source.key);
+  }
 }
 
 /** A typed column's value in the record; only the bag's own keys (a field named "constructor" is not Object's). */

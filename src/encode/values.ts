@@ -1,4 +1,6 @@
-import { copyJson, copyText, type EncodeStats } from './copy-text.js';
+import { copyJson, copyJsonText, copyText, type EncodeStats } from './copy-text.js';
+import { closingQuote } from '../input/json-text.js';
+import { firstNonZero, NOT_A_NUMBER, numericProblem } from './numeric.js';
 
 /** The PostgreSQL types a landed column can have. */
 export type ColumnType = 'text' | 'boolean' | 'bigint' | 'numeric' | 'double precision' | 'timestamptz' | 'date' | 'jsonb';
@@ -21,20 +23,10 @@ const NULL_FIELD: Converted = { ok: true, field: null };
 const TRUE_FIELD: Converted = { ok: true, field: 't' };
 const FALSE_FIELD: Converted = { ok: true, field: 'f' };
 
-// Each part is followed by something it cannot contain, so a failed match is
-// linear in the length of the text (a 10 MB string of digits ending in "x" must
-// not take quadratic time). The exponent is at most 9 digits, so it is exact.
-const NUMERIC_TEXT = /^[+-]?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,9}))?$/;
 const INTEGER_TEXT = /^[+-]?\d+$/;
 
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
-/** Digits before the decimal point and after it that numeric can hold. */
-const NUMERIC_MAX_WEIGHT = 131072;
-const NUMERIC_MAX_SCALE = 16383;
-// Older PostgreSQL releases refuse an exponent beyond ±1000 (NUMERIC_MAX_PRECISION)
-// even when the value fits; refuse it everywhere, the same on every server.
-const NUMERIC_MAX_EXPONENT = 1000;
 
 const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -65,28 +57,6 @@ export function isTimestampText(text: string): boolean {
   return day <= daysInMonth(year, month);
 }
 
-/** The problem of text that is not written as a number at all (a type mismatch rather than a range problem). */
-const NOT_A_NUMBER = 'is not a number';
-
-/** Index of the first character of `digits` that is not "0", or its length. */
-function firstNonZero(digits: string): number {
-  let i = 0;
-  while (i < digits.length && digits.charCodeAt(i) === 48) i++;
-  return i;
-}
-
-/** Why numeric text does not fit PostgreSQL's numeric, or null when it does. */
-function numericProblem(text: string): string | null {
-  const m = NUMERIC_TEXT.exec(text);
-  const int = m?.[1] ?? '';
-  const frac = m?.[2] ?? '';
-  if (!m || int.length + frac.length === 0) return NOT_A_NUMBER;
-  const exp = m[3] === undefined ? 0 : Number(m[3]);
-  if (exp > NUMERIC_MAX_EXPONENT || exp < -NUMERIC_MAX_EXPONENT) return `has an exponent beyond ±${NUMERIC_MAX_EXPONENT}`;
-  if (int.length - firstNonZero(int) + exp > NUMERIC_MAX_WEIGHT) return 'is out of range for numeric';
-  if (frac.length - exp > NUMERIC_MAX_SCALE) return 'has more decimal places than numeric holds';
-  return null;
-}
 
 /** Why numeric text does not fit double precision, or null when it does. */
 function doubleProblem(text: string): string | null {
@@ -138,20 +108,28 @@ const NOT_FINITE = 'is beyond the range of a JSON number (a 64-bit double) and w
  * number, date or timestamp column is no value: NULL, without a problem
  * (providers send "" for a property that is not set).
  *
+ * `exact` is the value's JSON text as sent, for a number, an object or an
+ * array: numbers then land with every digit the sender wrote (JSON.parse
+ * rounds 12345678901234567890 and 1.10000000000000000000001), and a number
+ * that does not fit its column is a problem, never a rounded value.
+ *
  * This runs once per typed value per record: no allocation on the common paths.
  */
-export function convert(value: unknown, type: ColumnType, stats: EncodeStats, shape?: JsonShape): Converted {
+export function convert(value: unknown, type: ColumnType, stats: EncodeStats, shape?: JsonShape, exact?: string): Converted {
   if (value === null || value === undefined) return NULL_FIELD;
   switch (type) {
     case 'text':
       if (typeof value === 'string') return { ok: true, field: copyText(value, stats) };
       if (typeof value === 'boolean') return value ? { ok: true, field: 'true' } : { ok: true, field: 'false' };
-      if (typeof value === 'number') return Number.isFinite(value) ? { ok: true, field: String(value) } : outOfRange('number', value, NOT_FINITE);
+      if (typeof value === 'number') {
+        if (exact !== undefined) return { ok: true, field: exact };
+        return Number.isFinite(value) ? { ok: true, field: String(value) } : outOfRange('number', value, NOT_FINITE);
+      }
       return mismatch('a string', value);
     case 'jsonb':
       if (shape === 'array' && !Array.isArray(value)) return mismatch('a JSON array', value);
       if (shape === 'object' && (typeof value !== 'object' || Array.isArray(value))) return mismatch('a JSON object', value);
-      return { ok: true, field: copyJson(value, stats) };
+      return { ok: true, field: (exact === undefined ? undefined : copyJsonText(exact, stats)) ?? copyJson(value, stats) };
     case 'boolean':
       if (typeof value === 'boolean') return value ? TRUE_FIELD : FALSE_FIELD;
       if (typeof value === 'string') {
@@ -165,6 +143,11 @@ export function convert(value: unknown, type: ColumnType, stats: EncodeStats, sh
       return mismatch('a boolean', value);
     case 'bigint':
       if (typeof value === 'number') {
+        // The digits as sent: an id beyond 2^53 fits bigint exactly (1.0 and 1e3 take the parsed path).
+        if (exact !== undefined && INTEGER_TEXT.test(exact)) {
+          const problem = bigintProblem(exact);
+          return problem ? outOfRange('integer', exact, problem) : { ok: true, field: exact };
+        }
         if (!Number.isFinite(value)) return outOfRange('number', value, NOT_FINITE);
         if (!Number.isInteger(value)) return mismatch('an integer', value);
         // Past 2^53 a JSON number has already been rounded by JSON.parse: the digits are not the sender's.
@@ -181,6 +164,10 @@ export function convert(value: unknown, type: ColumnType, stats: EncodeStats, sh
     case 'numeric':
     case 'double precision':
       if (typeof value === 'number') {
+        if (exact !== undefined) {
+          const problem = type === 'numeric' ? numericProblem(exact) : doubleProblem(exact);
+          return problem ? outOfRange('number', exact, problem) : { ok: true, field: exact };
+        }
         return Number.isFinite(value) ? { ok: true, field: String(value) } : outOfRange('number', value, NOT_FINITE);
       }
       if (typeof value === 'string') {
@@ -221,12 +208,7 @@ export function jsonNestsDeeper(text: string, max: number = MAX_JSON_DEPTH): boo
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      // Skip a string: to the next quote that is not escaped.
-      for (i++; i < text.length; i++) {
-        const s = text.charCodeAt(i);
-        if (s === 0x5c) i++;
-        else if (s === 0x22) break;
-      }
+      i = closingQuote(text, i);
     } else if (c === 0x5b || c === 0x7b) {
       if (++depth > max) return true;
     } else if (c === 0x5d || c === 0x7d) {

@@ -1,4 +1,5 @@
 import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
+import { mayLoseDigits, memberTexts } from './json-text.js';
 import type { Line } from './lines.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
@@ -9,6 +10,9 @@ export interface RecordEnvelope {
   isDeleted: boolean;
   rawData: unknown;
   data: Record<string, unknown>;
+  /** raw_data's and data's JSON text as sent (json-text.ts), when found: landed instead of re-serialising the parsed values. */
+  rawText: string | undefined;
+  dataText: string | undefined;
 }
 
 /** A line that cannot be landed at all, kept with its reason. */
@@ -80,7 +84,19 @@ export function parseEnvelope(line: Line): Parsed {
 
   if (jsonNestsDeeper(line.text)) return reject(line, `the JSON nests deeper than ${MAX_JSON_DEPTH} levels, more than pgland can encode`, id);
 
+  // JSON.parse has validated the line; the scan only finds where the two values'
+  // texts are, and only on a line whose numbers JSON.parse may have changed.
+  const members = mayLoseDigits(line.text) ? memberTexts(line.text) : undefined;
   return {
-    record: { lineNumber: line.lineNumber, id, lastModifiedAt, isDeleted, rawData: value.raw_data ?? null, data },
+    record: {
+      lineNumber: line.lineNumber,
+      id,
+      lastModifiedAt,
+      isDeleted,
+      rawData: value.raw_data ?? null,
+      data,
+      rawText: members?.get('raw_data'),
+      dataText: members?.get('data'),
+    },
   };
 }

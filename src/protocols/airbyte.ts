@@ -8,7 +8,7 @@ import type { ProtocolOptions } from './config.js';
 import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } from './envelope.js';
 import { normaliseName } from '../sql/ident.js';
 import { AIRBYTE_GENERATION_COLUMN, AIRBYTE_META_COLUMN } from './generations.js';
-import { memberText } from './json-text.js';
+import { memberText } from '../input/json-text.js';
 import { Fields, isPlainObject, parseMessage, ProtocolError, type Message } from './messages.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
 

@@ -1,5 +1,5 @@
 import { isTimestampText } from '../encode/values.js';
-import { memberText } from './json-text.js';
+import { memberText } from '../input/json-text.js';
 import { isPlainObject } from './messages.js';
 
 /*

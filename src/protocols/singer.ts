@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { ProtocolOptions } from './config.js';
 import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } from './envelope.js';
 import { SINGER_VERSION_COLUMN } from './generations.js';
-import { memberText } from './json-text.js';
+import { memberText } from '../input/json-text.js';
 import { Fields, parseMessage, ProtocolError, type Message } from './messages.js';
 import { schemaProblem } from './schema-check.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
