@@ -146,6 +146,16 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
     expect(await live()).toEqual([]);
   });
 
+  it('warns, with the count, when NUL characters are stripped from values', async () => {
+    const logged = capturingLogger();
+    const text = '{"type":"SCHEMA","stream":"nuls","schema":{"properties":{"k":{"type":"string"},"t":{"type":"string"}}},"key_properties":["k"]}\n' +
+      '{"type":"RECORD","stream":"nuls","record":{"k":"a","t":"x\\u0000y\\u0000z"}}\n';
+    await run(text, { customerId: 'nul' }, logged.log);
+    // Two in the column t, two in the raw payload.
+    expect(logged.lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ nulStripped: 4, msg: '4 NUL characters were stripped from values: PostgreSQL cannot store them' })]);
+    expect((await rows('nuls', `_pgland_customer_id = 'nul'`)).map((r) => r.t)).toEqual(['xyz']);
+  });
+
   it('--about answers in text, json and markdown without a config, as target-pgland too', async () => {
     const json = await runCli(['singer', '--about', '--format', 'json']);
     expect(json.code).toBe(0);

@@ -35,7 +35,7 @@ export function summary(r: LoadResult, schema: string): string {
     `  rejected   ${c.rejected}${c.rejected ? `  (see ${schema}._pgland_rejects)` : ''}`,
     `  problems   ${c.problems}${c.problems ? `  (see ${schema}._pgland_problems)` : ''}`,
   ];
-  if (c.nulStripped) lines.push(`  NUL characters stripped: ${c.nulStripped}`);
+  if (c.nulStripped) lines.push(`  warning: ${c.nulStripped} NUL characters stripped from values (PostgreSQL cannot store them; the values landed without them)`);
   if (r.evolution) {
     lines.push(`  schema     ${r.evolution.action} of ${schema}.${r.evolution.table}${r.evolution.reasons.length ? ': ' + r.evolution.reasons.join('; ') : ''}`);
     for (const n of r.evolution.notRestored) lines.push(`    not restored: ${n.label}: ${n.error} (definition kept in ${schema}._pgland_saved_views)`);

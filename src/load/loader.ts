@@ -285,6 +285,10 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   await session.close(false);
   const durationMs = Date.now() - started;
   runLog.info({ status, counts: finalCounts, durationMs }, 'run finished');
+  // The values landed changed: say so where a default log level shows it (issue 22).
+  if (finalCounts.nulStripped > 0) {
+    runLog.warn({ nulStripped: finalCounts.nulStripped }, `${finalCounts.nulStripped} NUL characters were stripped from values: PostgreSQL cannot store them`);
+  }
   return {
     runId,
     status,
