@@ -10,6 +10,7 @@ import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
 import { loadIntoCommand } from './load-into.js';
 import { planCommand } from './plan.js';
+import { addReadCommand } from './read.js';
 import { runsCommand, watermarkCommand } from './runs.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
 import { addSingerCommand } from './singer.js';
@@ -23,7 +24,10 @@ Environment:
 With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded PostgreSQL
 is started in .pgland/embedded.`;
 
-const USAGE_CODES = new Set(['config_invalid', 'unknown_object', 'ssh_key_invalid', 'mapping_invalid', 'target_invalid', 'grant_missing']);
+const USAGE_CODES = new Set([
+  'config_invalid', 'unknown_object', 'ssh_key_invalid', 'mapping_invalid', 'target_invalid', 'grant_missing',
+  'read_column_missing', 'read_column_ambiguous', 'cursor_not_orderable',
+]);
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
@@ -162,6 +166,7 @@ async function main(argv: string[]): Promise<number> {
       code = await serveCommand(flags, log);
     });
 
+  addReadCommand(program, ENV_HELP, log, (c) => (code = c));
   addSingerCommand(program, log, (c) => (code = c));
   addAirbyteCommand(program, log, (c) => (code = c));
 

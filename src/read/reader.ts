@@ -1,0 +1,121 @@
+import type pg from 'pg';
+import { PglandError } from '../errors.js';
+import { inTransaction } from '../sql/transaction.js';
+import { checkOrderable, columnNamed, describeColumns, type SourceColumn } from './describe.js';
+import { checkFilter, type Filter } from './filters.js';
+import { pageSql, type PagePlan, type Position } from './page.js';
+import { fromItem, type SourceSpec } from './source-sql.js';
+
+/*
+ * The read loop: page after page, each in its own READ ONLY transaction, so
+ * that no page can change data (a function with side effects in a query
+ * source fails) and no transaction stays open for the length of a big read.
+ * Each page sees the rows committed when it starts: a row updated during the
+ * read moves to a later cursor value and is read again later, in this read
+ * or the next one (docs/reading.md, "Cursor rules").
+ */
+
+export const DEFAULT_PAGE_SIZE = 10_000;
+export const MAX_PAGE_SIZE = 100_000;
+
+export interface ReadSpec {
+  source: SourceSpec;
+  /** A column whose values identify a row: unique among the rows read. */
+  key: string;
+  /** A column whose value moves forward when a row changes (updated_at, a version number). */
+  cursor: string;
+  filters?: Filter[];
+  /** Start after this position (a saved state), or at this cursor value (--since). */
+  start?: Position;
+  /** Rows per page (and per transaction); default 10,000. */
+  pageSize?: number;
+}
+
+/** One row read: its cursor and key as text, and the row as JSON text. */
+export interface ReadRow {
+  cursor: string;
+  key: string;
+  json: string;
+}
+
+/** A checked read: the source's columns, and the plan every page is built from. */
+export interface PreparedRead {
+  columns: SourceColumn[];
+  cursorColumn: SourceColumn;
+  keyColumn: SourceColumn;
+  plan: PagePlan;
+  pageSize: number;
+}
+
+/** Settings of every page's transaction: text forms that read back exactly (timestamps in ISO, floats to the last digit). */
+const PAGE_SETTINGS = "BEGIN READ ONLY; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'iso_8601'";
+
+function pageSizeOf(n: number | undefined): number {
+  const size = n ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) {
+    throw new PglandError('config_invalid', `page size ${size} is not between 1 and ${MAX_PAGE_SIZE}`, { hint: 'give --page-size between 1 and 100000' });
+  }
+  return size;
+}
+
+/** Checks a read against its source before any row is read: columns present and orderable, filters valid. */
+export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promise<PreparedRead> {
+  const pageSize = pageSizeOf(spec.pageSize);
+  const filters = (spec.filters ?? []).map(checkFilter);
+  const from = fromItem(spec.source);
+  return inTransaction(client, async () => {
+    await client.query('SET TRANSACTION READ ONLY');
+    const columns = await describeColumns(client, from);
+    const cursorColumn = columnNamed(columns, spec.cursor, 'cursor');
+    const keyColumn = columnNamed(columns, spec.key, 'key');
+    for (const f of filters) columnNamed(columns, f.column, 'filter');
+    await checkOrderable(client, from, cursorColumn === keyColumn ? [cursorColumn] : [cursorColumn, keyColumn]);
+    return { columns, cursorColumn, keyColumn, plan: { from, cursor: spec.cursor, key: spec.key, filters }, pageSize };
+  });
+}
+
+function duplicateKey(key: string, row: ReadRow): PglandError {
+  return new PglandError('key_not_unique', `two rows have the same key ${JSON.stringify(row.key.slice(0, 200))} and cursor ${JSON.stringify(row.cursor.slice(0, 100))}`, {
+    hint: `the key column "${key}" must be unique: choose a unique column (the primary key), or in a query source select one (e.g. row_number() is not stable; a real id is)`,
+    context: { key: row.key.slice(0, 200) },
+  });
+}
+
+/**
+ * Reads pages from `start` on; yields each page's rows (never an empty page).
+ * The caller holds the client for the whole read.
+ */
+export async function* readPages(client: pg.ClientBase, prepared: PreparedRead, start: Position | undefined, signal?: AbortSignal): AsyncGenerator<ReadRow[]> {
+  let position = start;
+  for (;;) {
+    if (signal?.aborted) throw new PglandError('cancelled', 'the read was cancelled', { hint: 'run it again: it starts from the last saved state' });
+    // A start with a key comes back as the first row (>=): ask for one more.
+    const skipFirst = position?.key !== undefined;
+    const limit = prepared.pageSize + (skipFirst ? 1 : 0);
+    const { text, values } = pageSql(prepared.plan, position, limit);
+    let result: pg.QueryArrayResult<[string, string, string]>;
+    await client.query(PAGE_SETTINGS);
+    try {
+      result = await client.query<[string, string, string]>({ text, values, rowMode: 'array' });
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    const rows: ReadRow[] = [];
+    let last = position;
+    let first = true;
+    for (const [cursor, key, json] of result.rows) {
+      const same = last?.key !== undefined && cursor === last.cursor && key === last.key;
+      if (same && !(first && skipFirst)) throw duplicateKey(prepared.plan.key, { cursor, key, json });
+      first = false;
+      // The row at the start position itself: emitted already (or by the run that saved the state).
+      if (same) continue;
+      rows.push({ cursor, key, json });
+      last = { cursor, key };
+    }
+    if (rows.length > 0) yield rows;
+    if (result.rows.length < limit) return;
+    position = last;
+  }
+}
