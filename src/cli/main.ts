@@ -10,6 +10,7 @@ import { EXIT, ExitError } from './exit.js';
 import { loadCommand } from './load.js';
 import { loadIntoCommand } from './load-into.js';
 import { planCommand } from './plan.js';
+import { addQueryCommands } from './query.js';
 import { addReadCommand } from './read.js';
 import { runsCommand, watermarkCommand } from './runs.js';
 import { SERVE_HELP, serveCommand } from './serve.js';
@@ -167,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
     });
 
   addReadCommand(program, ENV_HELP, log, (c) => (code = c));
+  addQueryCommands(program, ENV_HELP, log, (c) => (code = c));
   addSingerCommand(program, log, (c) => (code = c));
   addAirbyteCommand(program, log, (c) => (code = c));
 

@@ -1,0 +1,179 @@
+import pg from 'pg';
+import { connectTarget } from '../connection/pool.js';
+import { PglandError } from '../errors.js';
+import type { SourceConnection } from '../read/source.js';
+import { explainQueryError, resultTooLarge, type QueryErrorContext } from './errors.js';
+
+/*
+ * Query actions (the flow-automation seed's Query Rows / Insert / Update /
+ * Delete / Execute Query): one statement with $1, $2 parameters, always by
+ * the extended protocol (one statement, values never in the text).
+ * `query` runs in a READ ONLY transaction; `exec` runs as its own statement
+ * (so that CREATE INDEX CONCURRENTLY and VACUUM work). Both are bound by a
+ * statement timeout (default 60 s) and a result cap (default 10 MB): rows
+ * are counted as they arrive, and past the cap the statement is cancelled
+ * on the server, not read to its end.
+ *
+ * The connection an action used is closed, not returned to the pool: a
+ * statement may change its session (SET ROLE, set_config(…, false), an open
+ * BEGIN), and the next action must not inherit that.
+ */
+
+export const DEFAULT_TIMEOUT_MS = 60_000;
+export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+
+export interface ActionOptions {
+  /** Statement timeout in milliseconds (default 60,000). */
+  timeoutMs?: number;
+  /** Result cap in bytes of the rows' JSON (default 10 MB). */
+  maxBytes?: number;
+}
+
+export interface Field {
+  name: string;
+  dataTypeID: number;
+  /** The type as format_type() writes it. */
+  type: string;
+}
+
+export interface QueryResult {
+  rows: Record<string, unknown>[];
+  rowCount: number;
+  fields: Field[];
+}
+
+export interface ExecResult {
+  /** Rows inserted, updated or deleted (or returned). */
+  rowCount: number;
+  /** The command tag's verb: INSERT, UPDATE, CREATE INDEX… */
+  command: string;
+  /** An INSERT … RETURNING: the first row's "id" (or its first column). */
+  insertedId?: unknown;
+  /** The rows a RETURNING clause gave. */
+  rows?: Record<string, unknown>[];
+  fields?: Field[];
+}
+
+/**
+ * Values as JSON should show them: timestamps in ISO 8601 with the server's
+ * microseconds (not a JavaScript Date's milliseconds), 64-bit integers as
+ * numbers while they are exact.
+ */
+const TYPES = {
+  getTypeParser(oid: number, format?: string): (text: string) => unknown {
+    if (oid === 1184) return (t) => t.replace(' ', 'T').replace(/\+00$/, 'Z');
+    if (oid === 1114) return (t) => t.replace(' ', 'T');
+    if (oid === 1082) return (t) => t;
+    if (oid === 20) return (t) => (Number.isSafeInteger(Number(t)) ? Number(t) : t);
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+function limitsOf(o: ActionOptions): { timeoutMs: number; maxBytes: number } {
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = o.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new PglandError('config_invalid', `timeout ${timeoutMs} ms is not a positive whole number`);
+  if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new PglandError('config_invalid', `result cap ${maxBytes} bytes is not a positive whole number`);
+  return { timeoutMs, maxBytes };
+}
+
+function checkParams(params: unknown[]): void {
+  params.forEach((p, i) => {
+    if (typeof p === 'string' && p.includes('\0')) {
+      throw new PglandError('invalid_parameter', `parameter $${i + 1} contains a NUL character, which PostgreSQL text cannot hold`, { hint: 'remove the NUL (\\u0000) from the value' });
+    }
+  });
+}
+
+/** Runs one statement, keeping rows until the cap; past it, cancels the statement on the server. */
+async function capped(
+  conn: SourceConnection,
+  client: pg.PoolClient,
+  text: string,
+  values: unknown[],
+  ctx: QueryErrorContext,
+): Promise<{ rows: Record<string, unknown>[]; fields: pg.FieldDef[]; rowCount: number; command: string }> {
+  const rows: Record<string, unknown>[] = [];
+  let bytes = 0;
+  let over = false;
+  const query = new pg.Query({ text, values, types: TYPES, queryMode: 'extended' } as pg.QueryConfig & { queryMode: 'extended' });
+  const pid = (client as unknown as { processID: number }).processID;
+  query.on('row', (row: Record<string, unknown>) => {
+    if (over) return;
+    bytes += Buffer.byteLength(JSON.stringify(row)) + 1;
+    if (bytes > ctx.maxBytes) {
+      over = true;
+      // From another connection: this one is busy receiving the rows.
+      void conn.pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+      return;
+    }
+    rows.push(row);
+  });
+  const done = new Promise<pg.QueryResult>((resolve, reject) => {
+    query.on('end', resolve);
+    query.on('error', reject);
+  });
+  client.query(query as unknown as pg.QueryConfig);
+  try {
+    const result = await done;
+    if (over) throw resultTooLarge(ctx, rows.length);
+    return { rows, fields: result.fields, rowCount: result.rowCount ?? rows.length, command: result.command };
+  } catch (err) {
+    if (over) throw resultTooLarge(ctx, rows.length);
+    throw err;
+  }
+}
+
+async function fieldsOf(client: pg.ClientBase, fields: pg.FieldDef[]): Promise<Field[]> {
+  if (fields.length === 0) return [];
+  const { rows } = await client.query<{ oid: number; name: string }>(
+    'SELECT o.oid::int AS oid, format_type(o.oid, NULL) AS name FROM unnest($1::oid[]) AS o(oid)',
+    [[...new Set(fields.map((f) => f.dataTypeID))]],
+  );
+  const names = new Map(rows.map((r) => [r.oid, r.name]));
+  return fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, type: names.get(f.dataTypeID) ?? String(f.dataTypeID) }));
+}
+
+/** Runs a statement in a READ ONLY transaction and returns its rows: Query Rows. */
+export async function runQuery(conn: SourceConnection, sql: string, params: unknown[] = [], options: ActionOptions = {}): Promise<QueryResult> {
+  const { timeoutMs, maxBytes } = limitsOf(options);
+  checkParams(params);
+  const ctx: QueryErrorContext = { sql, action: 'query', timeoutMs, maxBytes, target: connectTarget(conn.config) };
+  const client = await conn.pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query("SELECT set_config('statement_timeout', $1, true)", [String(timeoutMs)]);
+    const r = await capped(conn, client, sql, params, ctx);
+    const fields = await fieldsOf(client, r.fields);
+    await client.query('COMMIT');
+    return { rows: r.rows, rowCount: r.rows.length, fields };
+  } catch (err) {
+    throw explainQueryError(err, ctx);
+  } finally {
+    client.release(true);
+  }
+}
+
+/** Runs any statement (INSERT, UPDATE, DELETE, DDL): Execute Query; an INSERT … RETURNING id gives insertedId. */
+export async function runExec(conn: SourceConnection, sql: string, params: unknown[] = [], options: ActionOptions = {}): Promise<ExecResult> {
+  const { timeoutMs, maxBytes } = limitsOf(options);
+  checkParams(params);
+  const ctx: QueryErrorContext = { sql, action: 'exec', timeoutMs, maxBytes, target: connectTarget(conn.config) };
+  const client = await conn.pool.connect();
+  try {
+    await client.query("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)]);
+    const r = await capped(conn, client, sql, params, ctx);
+    const out: ExecResult = { rowCount: r.rowCount, command: r.command ?? '' };
+    if (r.fields.length > 0) {
+      out.rows = r.rows;
+      out.fields = await fieldsOf(client, r.fields);
+      const first = r.rows[0];
+      if (r.command === 'INSERT' && first) out.insertedId = 'id' in first ? first.id : first[r.fields[0]!.name];
+    }
+    return out;
+  } catch (err) {
+    throw explainQueryError(err, ctx);
+  } finally {
+    client.release(true);
+  }
+}
