@@ -55,7 +55,15 @@ function stdoutWriter(): { write(text: string): Promise<void> | void; flush(): P
   return {
     write(text) {
       check();
-      if (!process.stdout.write(text)) return new Promise<void>((resolve) => process.stdout.once('drain', resolve)).then(check);
+      if (process.stdout.write(text)) return;
+      // A pipe whose reader went away never drains: its error ends the wait too.
+      return new Promise<void>((resolve) => {
+        const done = (): void => {
+          process.stdout.off('drain', done).off('error', done).off('close', done);
+          resolve();
+        };
+        process.stdout.once('drain', done).once('error', done).once('close', done);
+      }).then(check);
     },
     flush: () =>
       new Promise<void>((resolve, reject) => process.stdout.write('', (err) => (err ? reject(err) : resolve()))).then(check),
@@ -67,7 +75,7 @@ export async function readCommand(flags: ReadFlags, log: Logger): Promise<number
   const stream = flags.stream ?? streamName(spec);
   const previous = flags.state ? await readStateFile(flags.state) : undefined;
   if (previous) {
-    const start = startOf(previous, stream, spec.cursor, flags.state!);
+    const start = startOf(previous, stream, spec.cursor, `state file ${flags.state}`);
     if (start) spec.start = start;
   }
   const target = await resolveTarget(flags.config, log);

@@ -11,6 +11,7 @@ import {
 } from './output.js';
 import type { Position } from './page.js';
 import { prepareRead, readPages, type ReadSpec } from './reader.js';
+import { startOf } from './state.js';
 import type { SourceConnection } from './source.js';
 
 /*
@@ -46,8 +47,13 @@ export function streamName(spec: ReadSpec): string {
   return 'table' in spec.source ? spec.source.table : 'query';
 }
 
+/**
+ * Reads from `spec.start`, else after the stream's bookmark in `previous`
+ * (the state a previous read returned), else from the first row.
+ */
 export async function readSource(conn: SourceConnection, spec: ReadSpec, out: ReadOutput, previous: ReadState = { bookmarks: {} }): Promise<ReadResult> {
   const stream = out.stream ?? streamName(spec);
+  const start = spec.start ?? startOf(previous, stream, spec.cursor);
   const format = out.format ?? 'ndjson';
   const streamJson = JSON.stringify(stream);
   const client = await conn.pool.connect();
@@ -58,10 +64,10 @@ export async function readSource(conn: SourceConnection, spec: ReadSpec, out: Re
     const stateAt = (p: Position | undefined): ReadState =>
       p ? { ...previous, bookmarks: { ...previous.bookmarks, [stream]: bookmarkOf(p, spec.cursor, spec.key) } } : previous;
     if (format === 'singer') await out.write(schemaLine(stream, prepared.columns, spec.key, spec.cursor) + '\n');
-    let position = spec.start;
+    let position = start;
     let rows = 0;
     let pages = 0;
-    for await (const page of readPages(client, prepared, spec.start, out.signal)) {
+    for await (const page of readPages(client, prepared, start, out.signal)) {
       let text = '';
       if (format === 'singer') for (const r of page) text += recordLine(r, streamJson) + '\n';
       else for (const r of page) text += envelopeLine(r, version) + '\n';

@@ -12,8 +12,9 @@ import type { Position } from './page.js';
  * state, and the next read starts where the last complete one ended.
  */
 
-function invalid(path: string, why: string): PglandError {
-  return new PglandError('config_invalid', `state file ${path}: ${why}`, {
+/** `where` names the state: "state file F", or "the previous state" for a library call. */
+function invalid(where: string, why: string): PglandError {
+  return new PglandError('config_invalid', `${where}: ${why}`, {
     hint: 'give the file a previous read wrote, or delete it to read from the start',
   });
 }
@@ -25,26 +26,26 @@ export async function readStateFile(path: string): Promise<ReadState> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { bookmarks: {} };
-    throw invalid(path, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw invalid(`state file ${path}`, `cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw invalid(path, 'is not valid JSON');
+    throw invalid(`state file ${path}`, 'is not valid JSON');
   }
   const bookmarks = (value as { bookmarks?: unknown } | null)?.bookmarks;
-  if (typeof bookmarks !== 'object' || bookmarks === null || Array.isArray(bookmarks)) throw invalid(path, 'has no "bookmarks" object');
+  if (typeof bookmarks !== 'object' || bookmarks === null || Array.isArray(bookmarks)) throw invalid(`state file ${path}`, 'has no "bookmarks" object');
   return value as ReadState;
 }
 
 /** Where a stream's bookmark says to start; undefined for a stream the state does not know. */
-export function startOf(state: ReadState, stream: string, cursor: string, path: string): Position | undefined {
+export function startOf(state: ReadState, stream: string, cursor: string, where = 'the previous state'): Position | undefined {
   const b: Bookmark | undefined = state.bookmarks[stream];
   if (!b) return undefined;
-  if (typeof b.replication_key_value !== 'string') throw invalid(path, `the bookmark of "${stream}" has no replication_key_value`);
+  if (typeof b.replication_key_value !== 'string') throw invalid(where, `the bookmark of "${stream}" has no replication_key_value`);
   if (b.replication_key !== cursor) {
-    throw new PglandError('config_invalid', `state file ${path}: the bookmark of "${stream}" is on column "${b.replication_key}", not "${cursor}"`, {
+    throw new PglandError('config_invalid', `${where}: the bookmark of "${stream}" is on column "${b.replication_key}", not "${cursor}"`, {
       hint: 'use a state file of a read with the same --cursor, or a new file to read from the start',
     });
   }
