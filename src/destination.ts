@@ -107,6 +107,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     batchRetries: cfg.batch_retries,
     lockTimeoutMs: cfg.lock_timeout_ms,
     deleteMode: cfg.delete_mode,
+    maxRecordBytes: cfg.max_record_bytes,
   };
   // async: an object that cannot be resolved is a rejected promise, not a synchronous throw.
   const loadOne = async (o: LoadStreamOptions): Promise<LoadResult> =>

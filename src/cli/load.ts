@@ -25,6 +25,7 @@ export interface LoadFlags {
   match: string;
   ignoreDeletes?: boolean;
   batchSize?: string;
+  maxRecordBytes?: string;
   json?: boolean;
 }
 
@@ -55,7 +56,7 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
     const dest = await openDestination(target.config, {
       log,
       env: process.env,
-      overrides: { batch_size: flags.batchSize },
+      overrides: { batch_size: flags.batchSize, max_record_bytes: flags.maxRecordBytes },
     });
     try {
       const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);

@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--groups-from <path>', "with --groups-table: the path to the record's list of group names, e.g. data.groups")
     .option('--ignore-deletes', 'skip records flagged is_deleted instead of applying them')
     .option('--batch-size <n>', 'records per batch (one transaction each)')
+    .option('--max-record-bytes <n>', 'longest input line; a longer one is skipped unread and kept as a reject (default 64 MiB)')
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',

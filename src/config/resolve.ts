@@ -31,7 +31,7 @@ export function envName(key: string): string {
 export const ENV_KEYS = [
   'url', 'host', 'port', 'database', 'user', 'password', 'password_file', 'schema',
   'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername', 'allow_cleartext_password',
-  'delete_mode', 'batch_size', 'batch_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
+  'delete_mode', 'batch_size', 'batch_bytes', 'max_record_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
   'batch_retries', 'lock_timeout_ms', 'max_parallel_objects', 'work_mem',
 ] as const;
 

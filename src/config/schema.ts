@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MAX_LINE_BYTES } from '../input/lines.js';
 
 /**
  * The secrets of a destination config: never logged, never echoed in errors.
@@ -101,6 +102,12 @@ export const destinationSchema = z
     batch_size: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
     /** Upper bound on a batch's encoded size, in bytes. */
     batch_bytes: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+    /**
+     * The longest input line (one record or message), in bytes: a longer one
+     * is skipped as it streams, never held, and kept as a reject with an
+     * excerpt. Memory per reader stays below this plus one chunk.
+     */
+    max_record_bytes: z.coerce.number().int().min(1024).max(1024 ** 3).default(DEFAULT_MAX_LINE_BYTES),
     /** Milliseconds to wait for a connection (TCP, TLS, authentication; the SSH handshake too). */
     connect_timeout_ms: z.coerce.number().int().min(1).default(15_000),
     /** Milliseconds a single statement may run (0: no limit). */

@@ -1,5 +1,6 @@
 import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import { mayLoseDigits, memberTexts } from './json-text.js';
+import { leadingStrings } from './excerpt.js';
 import type { Line } from './lines.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
@@ -35,6 +36,11 @@ function reject(line: Line, reason: string, recordId: string | null = null): Par
   return { reject: { lineNumber: line.lineNumber, recordId, reason, rawText } };
 }
 
+/** Why a line longer than max_record_bytes was not read; its text is then only its first bytes. */
+export function tooLongReason(t: NonNullable<Line['tooLong']>): string {
+  return `the line is ${t.bytes} bytes, more than max_record_bytes (${t.limit}): it was skipped unread, and only its first bytes are kept here`;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -46,6 +52,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * the record.
  */
 export function parseEnvelope(line: Line): Parsed {
+  if (line.tooLong) {
+    const id = leadingStrings(line.text).get('id') ?? null;
+    return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
+  }
   let value: unknown;
   try {
     value = JSON.parse(line.text);

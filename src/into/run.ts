@@ -228,7 +228,7 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     }));
     await abandonStaleRuns(client, { schema, provider, customerId, runId }, plan.table.qualified);
     st.hadRows = ((await client.query(`SELECT 1 FROM ${plan.table.qualified} LIMIT 1`)).rowCount ?? 0) > 0;
-    const source = recordSource(req.input, req.signal);
+    const source = recordSource(req.input, req.signal, ctx.maxRecordBytes);
     const chunks = new ChunkPool();
     const keys = new IdSet(ctx.batchSize);
     const limits = { size: ctx.batchSize, bytes: ctx.batchBytes };

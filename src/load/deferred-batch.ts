@@ -57,7 +57,7 @@ export async function stageBatch(
   pool: pg.Pool,
   run: DeferredRun,
   input: AsyncIterable<Buffer | string>,
-  options: { batchNo?: number } = {},
+  options: { batchNo?: number; maxRecordBytes?: number } = {},
 ): Promise<StagedBatch> {
   const t = stagingTables(run);
   const client = await pool.connect();
@@ -108,10 +108,10 @@ export async function stageBatch(
     let rowsRead = 0;
     let records = 0;
     let lines = 0;
-    for await (const line of readLines(input)) {
+    for await (const line of readLines(input, options.maxRecordBytes === undefined ? {} : { maxLineBytes: options.maxRecordBytes })) {
       lines = line.lineNumber;
       rowsRead++;
-      const parsed = parseEnvelope({ lineNumber: offset + line.lineNumber, text: line.text });
+      const parsed = parseEnvelope({ ...line, lineNumber: offset + line.lineNumber });
       if ('reject' in parsed) {
         rejects.push(parsed.reject);
         continue;

@@ -66,6 +66,8 @@ export interface LoaderContext {
   batchRetries: number;
   lockTimeoutMs: number;
   deleteMode: DeleteMode;
+  /** Input lines longer than this are rejects, skipped unread (max_record_bytes). */
+  maxRecordBytes: number;
 }
 
 /**
@@ -73,8 +75,8 @@ export interface LoaderContext {
  * signal fires. Lines arrive a chunk of input at a time; peek() answers
  * without a promise while the chunk lasts.
  */
-export function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined): RecordSource {
-  const chunks = readLineChunks(input);
+export function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined, maxLineBytes: number): RecordSource {
+  const chunks = readLineChunks(input, { maxLineBytes });
   let lines: Line[] = [];
   let next = 0;
   let head: Parsed | undefined;
@@ -243,7 +245,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       batchBytes: ctx.batchBytes,
       batchRetries: ctx.batchRetries,
       lockTimeoutMs: ctx.lockTimeoutMs,
-      source: recordSource(req.input, req.signal),
+      source: recordSource(req.input, req.signal, ctx.maxRecordBytes),
       log: runLog,
       committed(outcome, buf) {
         if (outcome === 'already-committed') return;

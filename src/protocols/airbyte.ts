@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
-import { readLines } from '../input/lines.js';
+import { readLines, type Line } from '../input/lines.js';
 import type { Logger } from '../log.js';
 import type { ConfiguredStream } from './catalog.js';
 import type { ProtocolOptions } from './config.js';
-import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } from './envelope.js';
+import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, rejectedRecord, valueAt } from './envelope.js';
 import { normaliseName } from '../sql/ident.js';
 import { AIRBYTE_GENERATION_COLUMN, AIRBYTE_META_COLUMN } from './generations.js';
 import { memberText } from '../input/json-text.js';
-import { Fields, isPlainObject, parseMessage, ProtocolError, type Message } from './messages.js';
+import { Fields, isPlainObject, parseMessage, ProtocolError, tooLongRecord, type Message } from './messages.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
 
 /*
@@ -78,6 +78,10 @@ export interface AirbyteIo {
   emit: (line: string) => void | Promise<void>;
   log: Logger;
   signal?: AbortSignal;
+}
+
+function notInCatalog(lineNumber: number, namespace: string | undefined, name: string): ProtocolError {
+  return new ProtocolError(lineNumber, `RECORD for stream "${namespace ? `${namespace}.` : ''}${name}", which is not in the configured catalog`, 'the records and the catalog must come from the same sync');
 }
 
 export interface AirbyteResult {
@@ -156,9 +160,7 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
         const namespace = rf.optionalString('namespace');
         const data = rf.object('data');
         const s = find(namespace, name);
-        if (!s) {
-          throw new ProtocolError(m.line.lineNumber, `RECORD for stream "${namespace ? `${namespace}.` : ''}${name}", which is not in the configured catalog`, 'the records and the catalog must come from the same sync');
-        }
+        if (!s) throw notInCatalog(m.line.lineNumber, namespace, name);
         records++;
         sinceGlobal++;
         sinceState.set(s.key, (sinceState.get(s.key) ?? 0) + 1);
@@ -244,10 +246,22 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
     }
   }
 
-  for await (const line of readLines(io.input)) {
+  /** A RECORD too long to read: a reject of its stream, kept with its line, length and first bytes; it counts as received. */
+  async function rejectTooLong(line: Line): Promise<void> {
+    const { stream: name, namespace, problem } = tooLongRecord(line, 'Airbyte', 'record.stream');
+    const s = find(namespace, name);
+    if (!s) throw notInCatalog(line.lineNumber, namespace, name);
+    records++;
+    sinceGlobal++;
+    sinceState.set(s.key, (sinceState.get(s.key) ?? 0) + 1);
+    await writer.add(s.key, rejectedRecord(line, problem, AIRBYTE_GENERATION_COLUMN, clock));
+  }
+
+  for await (const line of readLines(io.input, { maxLineBytes: dest.config.max_record_bytes })) {
     if (io.signal?.aborted) throw new PglandError('cancelled', 'the sync was cancelled: what was buffered is not landed and no later STATE was echoed');
     try {
-      await handle(parseMessage(line, 'Airbyte'));
+      if (line.tooLong) await rejectTooLong(line);
+      else await handle(parseMessage(line, 'Airbyte'));
     } catch (err) {
       if (err instanceof ProtocolError) await landBeforeFailing(writer, log);
       throw err;

@@ -1,4 +1,5 @@
 import { isTimestampText } from '../encode/values.js';
+import type { Line } from '../input/lines.js';
 import { memberText } from '../input/json-text.js';
 import { isPlainObject } from './messages.js';
 
@@ -143,4 +144,23 @@ export function envelopeLine(p: EnvelopeParts): string {
   }
   const raw = p.recordText ?? JSON.stringify(p.record);
   return JSON.stringify(head).slice(0, -1) + ',"raw_data":' + raw + '}';
+}
+
+/**
+ * The envelope of a RECORD that could not be read (longer than
+ * max_record_bytes): no id, so the loader keeps it as a reject, with why, the
+ * message's line, and its first bytes as raw_data.
+ */
+export function rejectedRecord(line: Line, problem: string, generationColumn: string, clock: OrderClock): string {
+  return envelopeLine({
+    id: undefined,
+    lastModifiedAt: clock.tick(),
+    isDeleted: false,
+    generationColumn,
+    generation: null,
+    record: {},
+    recordText: JSON.stringify(line.text),
+    problem,
+    messageLine: line.lineNumber,
+  });
 }

@@ -1,4 +1,6 @@
 import { PglandError } from '../errors.js';
+import { tooLongReason } from '../input/envelope.js';
+import { leadingStrings } from '../input/excerpt.js';
 import type { Line } from '../input/lines.js';
 
 export type Protocol = 'Singer' | 'Airbyte';
@@ -97,4 +99,24 @@ export class Fields {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) this.fail(field, 'a list of strings');
     return v as string[];
   }
+}
+
+/**
+ * A line longer than max_record_bytes was skipped unread (src/input/lines.ts):
+ * only its first bytes are known. When they show a RECORD and its stream
+ * (`path` names where the protocol puts the stream), the record is a reject
+ * of that stream and the sync goes on; any other message too long to read (a
+ * SCHEMA, a STATE, or one whose start does not say) stops the run, since
+ * skipping it would lose a definition or a checkpoint.
+ */
+export function tooLongRecord(line: Line, protocol: Protocol, streamPath: string): { stream: string; namespace?: string; problem: string } {
+  const t = line.tooLong!;
+  const head = leadingStrings(line.text);
+  const stream = head.get(streamPath);
+  const problem = `the ${protocol} message on line ${line.lineNumber}: ${tooLongReason(t)}`;
+  if (head.get('type') !== 'RECORD' || stream === undefined) {
+    throw new ProtocolError(line.lineNumber, `the message is ${t.bytes} bytes, more than max_record_bytes (${t.limit}), and its first bytes do not show a RECORD and its stream`, 'raise max_record_bytes in the config (it bounds the memory one line may take)');
+  }
+  const namespace = head.get(streamPath.replace(/stream$/, 'namespace'));
+  return { stream, ...(namespace !== undefined && streamPath !== 'stream' ? { namespace } : {}), problem };
 }

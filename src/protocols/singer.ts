@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { DeclaredSchema } from '../catalog/declared.js';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
-import { readLines } from '../input/lines.js';
+import { readLines, type Line } from '../input/lines.js';
 import type { Logger } from '../log.js';
 import type { ProtocolOptions } from './config.js';
-import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, valueAt } from './envelope.js';
+import { cursorTime, envelopeLine, isDeletedBy, OrderClock, recordId, rejectedRecord, valueAt } from './envelope.js';
 import { SINGER_VERSION_COLUMN } from './generations.js';
 import { memberText } from '../input/json-text.js';
-import { Fields, parseMessage, ProtocolError, type Message } from './messages.js';
+import { Fields, parseMessage, ProtocolError, tooLongRecord, type Message } from './messages.js';
 import { schemaProblem } from './schema-check.js';
 import { landBeforeFailing, StreamWriter, type StreamTotals } from './streams.js';
 
@@ -176,10 +176,19 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
     }
   }
 
-  for await (const line of readLines(io.input)) {
+  /** A RECORD too long to read: a reject of its stream, kept with its line, length and first bytes. */
+  async function rejectTooLong(line: Line): Promise<void> {
+    const { stream, problem } = tooLongRecord(line, 'Singer', 'stream');
+    known({ line, type: 'RECORD', body: {} }, stream);
+    records++;
+    await writer.add(stream, rejectedRecord(line, problem, SINGER_VERSION_COLUMN, clock));
+  }
+
+  for await (const line of readLines(io.input, { maxLineBytes: dest.config.max_record_bytes })) {
     if (io.signal?.aborted) throw new PglandError('cancelled', 'the sync was cancelled: what was buffered is not landed and no later STATE was written');
     try {
-      await handle(parseMessage(line, 'Singer'));
+      if (line.tooLong) await rejectTooLong(line);
+      else await handle(parseMessage(line, 'Singer'));
     } catch (err) {
       if (err instanceof ProtocolError) await landBeforeFailing(writer, log);
       throw err;

@@ -122,6 +122,10 @@ export class StreamWriter {
       batchRetries: c.batch_retries,
       lockTimeoutMs: c.lock_timeout_ms,
       deleteMode: c.delete_mode,
+      // The envelope lines are built here from messages the protocol's reader
+      // already held to max_record_bytes; an envelope adds a few bytes to its
+      // record, which must not make the loader reject it.
+      maxRecordBytes: Number.MAX_SAFE_INTEGER,
     };
     this.limit = pLimit(c.max_parallel_objects);
   }
