@@ -180,6 +180,36 @@ function invalidDeclaration(object: string, message: string): PglandError {
   });
 }
 
+/** How deep a declared schema may nest: JSON Schema declarations of fields are shallow; 20,000 nested anyOf once failed a request with a 500. */
+export const MAX_DECLARED_DEPTH = 32;
+
+/**
+ * Refuses what PostgreSQL cannot keep of a declaration (it is stored in
+ * pgland's metadata as jsonb): a NUL character in a field name or any other
+ * string, and nesting deeper than MAX_DECLARED_DEPTH. Iterative, so that a
+ * hostile depth cannot overflow the stack.
+ */
+function checkDeclared(object: string, declared: Record<string, unknown>): void {
+  const todo: { value: unknown; path: string; depth: number }[] = [{ value: declared, path: '', depth: 0 }];
+  const shown = (path: string): string => JSON.stringify(path.slice(0, 200));
+  while (todo.length > 0) {
+    const { value, path, depth } = todo.pop()!;
+    if (typeof value === 'string' && value.includes('\0')) {
+      throw invalidDeclaration(object, `has a NUL character (\\u0000) in the value at ${shown(path)}, which PostgreSQL cannot store`);
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_DECLARED_DEPTH) throw invalidDeclaration(object, `nests deeper than ${MAX_DECLARED_DEPTH} levels (at ${shown(path)})`);
+    for (const [key, child] of Object.entries(value)) {
+      const at = path === '' ? key : `${path}.${key}`;
+      if (key.includes('\0')) {
+        const what = path === 'properties' ? 'field name' : 'key';
+        throw invalidDeclaration(object, `has a NUL character (\\u0000) in the ${what} ${shown(at)}, which PostgreSQL cannot store`);
+      }
+      todo.push({ value: child, path: at, depth: depth + 1 });
+    }
+  }
+}
+
 /** What to land for an object: the common catalog's definition, or one built from a declared schema. */
 export function resolveObject(req: ObjectRequest): ObjectDef {
   if (req.kind === 'common') {
@@ -207,6 +237,7 @@ export function resolveObject(req: ObjectRequest): ObjectDef {
     if (declared.properties !== undefined && !isObject(declared.properties)) {
       throw invalidDeclaration(req.object, 'has "properties" that is not a JSON object');
     }
+    checkDeclared(req.object, declared);
   }
   return {
     kind: req.kind,

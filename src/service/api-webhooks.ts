@@ -100,13 +100,17 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
           tags,
           // Verified by its signature, not by a schema (the bytes must stay as sent): documented only.
           docBody: { type: 'object', description: 'Any JSON; by convention {"type": "sync.complete", "data": {…}}' },
-          response: { 200: { type: 'object', properties: { accepted: { type: 'boolean' }, webhook_id: { type: 'string' } } }, 401: S.errorBody },
+          response: { 200: { type: 'object', properties: { accepted: { type: 'boolean' }, webhook_id: { type: 'string' } } }, 400: S.errorBody, 401: S.errorBody },
         },
       },
       async (req, reply) => {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const result = await receiveInbound(ctx.ctl, ctx.inboundKeys, req.headers, body);
         ctx.metrics.inboundWebhooks.inc({ result: result.accepted ? 'accepted' : result.reason! });
+        if (result.reason === 'bad_payload') {
+          req.log.warn({ reason: result.reason }, 'inbound webhook refused');
+          return sendError(reply, 400, 'invalid_payload', `the webhook's JSON cannot be stored: ${result.problem}`, 'remove NUL characters from keys; nest less deeply');
+        }
         if (!result.accepted) {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');
           return sendError(reply, 401, 'webhook_refused', REFUSED[result.reason!] ?? 'refused');

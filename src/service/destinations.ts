@@ -20,6 +20,9 @@ export interface DestinationView {
   id: string;
   name: string;
   config: Record<string, unknown>;
+  /** secrets_unreadable: the sealed secrets failed to open; the config is shown without them. */
+  status: 'ok' | 'secrets_unreadable';
+  problem?: string;
   created_at: Date;
   updated_at: Date;
 }
@@ -194,8 +197,19 @@ export class DestinationStore {
     return row.secrets === null ? {} : (JSON.parse(this.box.open(row.secrets, `destination:${row.id}`)) as Json);
   }
 
+  /**
+   * One destination as the API shows it. A row whose secrets cannot be opened
+   * (tampered with, or sealed under another key) is shown without them and
+   * marked, rather than failing the listing of every destination.
+   */
   private view(row: Row): DestinationView {
-    return { id: row.id, name: row.name, config: redacted(row.config, this.secretsOf(row)), created_at: row.created_at, updated_at: row.updated_at };
+    const shown = { id: row.id, name: row.name, created_at: row.created_at, updated_at: row.updated_at };
+    try {
+      return { ...shown, config: redacted(row.config, this.secretsOf(row)), status: 'ok' };
+    } catch (err) {
+      if (!(err instanceof PglandError) || !err.code.startsWith('secret_')) throw err;
+      return { ...shown, config: row.config, status: 'secrets_unreadable', problem: `${err.message}${err.hint ? `; ${err.hint}` : ''}` };
+    }
   }
 
   private async row(id: string): Promise<Row> {

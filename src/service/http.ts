@@ -30,7 +30,11 @@ const STATUS: Record<string, number> = {
   run_closed: 409,
   object_locked: 409,
   body_too_large: 413,
+  body_timeout: 408,
+  too_many_uploads: 429,
+  too_many_open_runs: 429,
   unsupported_encoding: 415,
+  unsupported_media_type: 415,
   unauthorized: 401,
 };
 
@@ -41,7 +45,7 @@ const STATUS: Record<string, number> = {
  */
 export function settleBody(req: FastifyRequest): void {
   const body = req.body as Readable | undefined;
-  if (body && body !== (req.raw as unknown)) {
+  if (body && body !== (req.raw as unknown) && typeof body.destroy === 'function') {
     req.raw.unpipe();
     body.destroy();
   }
@@ -67,7 +71,10 @@ function digest(text: string): Buffer {
  * dropped), and NDJSON bodies passed through as a stream (gunzipped when
  * Content-Encoding is gzip), never buffered whole.
  */
-export function createHttp(options: { log: Logger; apiToken?: string; title: string; version: string }): {
+/** The media types a streamed NDJSON body may be sent as. */
+const NDJSON_TYPES = ['application/x-ndjson', 'application/jsonl'];
+
+export function createHttp(options: { log: Logger; apiToken?: string; title: string; version: string; requestTimeoutMs?: number }): {
   app: FastifyInstance;
   openapi: () => Record<string, unknown>;
 } {
@@ -77,6 +84,10 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
     bodyLimit: 1024 * 1024,
     forceCloseConnections: 'idle',
+    // A backstop for every request: Node answers 408 and closes the socket
+    // when the request (headers and body) has not arrived by then. Uploads
+    // have finer timers of their own (limits.ts).
+    ...(options.requestTimeoutMs ? { requestTimeout: options.requestTimeoutMs } : {}),
   });
   const routes: RouteDoc[] = [];
   app.addHook('onRoute', (route) => {
@@ -92,6 +103,22 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     if (!given || !timingSafeEqual(given, token)) {
       return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized', 'a valid bearer token is required', 'send Authorization: Bearer <PGLAND_API_TOKEN>');
     }
+  });
+
+  // A streamed route refuses another body type before reading a byte: a JSON
+  // or text body was once staged, then answered 500, so that a client's retry
+  // staged it twice.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.routeOptions.config.ndjson) return;
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (NDJSON_TYPES.includes(type)) return;
+    return sendError(
+      reply.header('connection', 'close'),
+      415,
+      'unsupported_media_type',
+      type === '' ? 'the batch has no Content-Type' : `Content-Type ${type.slice(0, 60)} is not accepted for a batch`,
+      `send the records as NDJSON with Content-Type ${NDJSON_TYPES.join(' or ')}`,
+    );
   });
 
   app.addHook('onResponse', async (req, reply) => {
@@ -120,6 +147,10 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     if (err instanceof PglandError) {
       const status = STATUS[err.code] ?? (DESTINATION_FAILURE.test(err.code) ? 502 : isRetryable(err) ? 503 : 500);
       if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+      const retryAfter = err.context.retryAfterSeconds;
+      if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+      // The rest of a stalled body is not waited for: the socket goes with the answer.
+      if (err.code === 'body_timeout') reply.header('connection', 'close');
       return sendError(reply, status, err.code, err.message, err.hint);
     }
     if ((err as { code?: string }).code === 'input_failed') return sendError(reply, 400, 'input_failed', err.message);

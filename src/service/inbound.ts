@@ -1,3 +1,4 @@
+import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import type { ControlDb } from './control.js';
 import { verifySignature, WebhookVerifyError, type VerifyFailure } from './signing.js';
 
@@ -10,8 +11,10 @@ import { verifySignature, WebhookVerifyError, type VerifyFailure } from './signi
  */
 export interface InboundResult {
   accepted: boolean;
-  reason?: VerifyFailure | 'replayed' | 'not_json' | 'not_configured';
+  reason?: VerifyFailure | 'replayed' | 'not_json' | 'not_configured' | 'bad_payload';
   id?: string;
+  /** With bad_payload: what in the (signed, well-formed) JSON pgland cannot keep. */
+  problem?: string;
 }
 
 export const TOLERANCE_SECONDS = 300;
@@ -37,6 +40,8 @@ export async function receiveInbound(
   } catch {
     return { accepted: false, reason: 'not_json', id: verified.id };
   }
+  const problem = unstorable(payload, body);
+  if (problem) return { accepted: false, reason: 'bad_payload', id: verified.id, problem };
   const type = typeof payload === 'object' && payload !== null && typeof (payload as { type?: unknown }).type === 'string' ? (payload as { type: string }).type : null;
   const { rowCount } = await ctl.pool.query(
     `INSERT INTO ${ctl.table('inbound_webhooks')} (webhook_id, event_type, payload, signed_at)
@@ -45,6 +50,27 @@ export async function receiveInbound(
   );
   if (rowCount === 0) return { accepted: false, reason: 'replayed', id: verified.id };
   return { accepted: true, id: verified.id };
+}
+
+/**
+ * What of a JSON payload PostgreSQL's jsonb cannot hold: a NUL character in
+ * a key (one in a value is dropped), or nesting past MAX_JSON_DEPTH. Both
+ * failed the request with a 500 before; the sender is told instead.
+ */
+function unstorable(payload: unknown, body: Buffer): string | undefined {
+  const text = body.toString('utf8');
+  if (jsonNestsDeeper(text)) return `the JSON nests deeper than ${MAX_JSON_DEPTH} levels`;
+  if (!text.includes('\\u0000')) return undefined;
+  const todo: unknown[] = [payload];
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (typeof v !== 'object' || v === null) continue;
+    for (const [k, child] of Object.entries(v)) {
+      if (k.includes('\0')) return `the JSON has a NUL character (\\u0000) in the key ${JSON.stringify(k.slice(0, 100))}, which PostgreSQL cannot store`;
+      todo.push(child);
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -10,6 +10,7 @@ import { abortDeferred, commitDeferred, openDeferred, RunClosedError, type Defer
 import { mergeSql } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { inTransaction, type ControlDb } from './control.js';
+import { assertRoomForRun, UploadSlots, withBodyTimeouts, type BodyTimeouts } from './limits.js';
 import type { ServiceMetrics } from './metrics.js';
 import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
@@ -26,6 +27,12 @@ export interface IngestDeps {
   onEnqueued: () => void;
   /** Largest decompressed batch body, in bytes. */
   maxBatchBytes: number;
+  /** How long an upload's body may pause, and take in all. */
+  bodyTimeouts: BodyTimeouts;
+  /** Batch uploads in flight per destination (in this process). */
+  maxUploadsPerDestination: number;
+  /** Open runs per destination (each holds a staging table there). */
+  maxOpenRunsPerDestination: number;
 }
 
 /** The body was larger than max_batch_bytes once decompressed. */
@@ -62,8 +69,11 @@ async function* guarded(body: AsyncIterable<Buffer | string>, limit: number): As
 export class Ingest {
   /** Commits in flight in this process: a second commit of the same run waits its turn elsewhere. */
   private readonly committing = new Set<string>();
+  private readonly uploads: UploadSlots;
 
-  constructor(private readonly deps: IngestDeps) {}
+  constructor(private readonly deps: IngestDeps) {
+    this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
+  }
 
   private deferredOf(r: RunRecord, dest: Destination): DeferredRun {
     return {
@@ -101,27 +111,30 @@ export class Ingest {
       deleteMode: dest.config.delete_mode,
     };
     mergeSql({ ...run, runId: id, trackSeen: false }); // refuses a bad match column now rather than at commit
-    const record = await insertRun(ctl.pool, ctl, {
-      id,
-      destination_id: req.destination_id,
-      destination_run_id: id,
-      origin: 'http',
-      schedule_id: null,
-      job_id: null,
-      provider: req.provider,
-      customer_id: req.customer_id,
-      object: req.object,
-      kind,
-      mode,
-      write_mode: write,
-      options: {
-        match_column: run.matchColumn,
-        ignore_deletes: ignoreDeletes,
-        delete_mode: run.deleteMode,
-        ...(req.declared ? { declared: req.declared } : {}),
-      },
-      schema_name: dest.schema,
-      status: 'open',
+    const record = await inTransaction(ctl.pool, async (c) => {
+      await assertRoomForRun(c, ctl, req.destination_id, this.deps.maxOpenRunsPerDestination);
+      return insertRun(c, ctl, {
+        id,
+        destination_id: req.destination_id,
+        destination_run_id: id,
+        origin: 'http',
+        schedule_id: null,
+        job_id: null,
+        provider: req.provider,
+        customer_id: req.customer_id,
+        object: req.object,
+        kind,
+        mode,
+        write_mode: write,
+        options: {
+          match_column: run.matchColumn,
+          ignore_deletes: ignoreDeletes,
+          delete_mode: run.deleteMode,
+          ...(req.declared ? { declared: req.declared } : {}),
+        },
+        schema_name: dest.schema,
+        status: 'open',
+      });
     });
     try {
       await openDeferred(dest.pool, run);
@@ -141,11 +154,20 @@ export class Ingest {
     const r = await getRun(ctl.pool, ctl, id);
     if (r.origin !== 'http' || r.status !== 'open') throw new RunClosedError(id);
     if (!body) throw new InputError('a batch needs a body: NDJSON records, Content-Type application/x-ndjson');
-    const dest = await pools.get(r.destination_id!);
-    const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
-    const staged = await stageBatch(dest.pool, this.deferredOf(r, dest), guarded(body, this.deps.maxBatchBytes), batchNo === undefined ? {} : { batchNo });
-    stop();
-    return staged;
+    const release = this.uploads.take(r.destination_id!);
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
+      const input = withBodyTimeouts(guarded(body, this.deps.maxBatchBytes), this.deps.bodyTimeouts);
+      const staged = await stageBatch(dest.pool, this.deferredOf(r, dest), input, {
+        ...(batchNo === undefined ? {} : { batchNo }),
+        maxRecordBytes: dest.config.max_record_bytes,
+      });
+      stop();
+      return staged;
+    } finally {
+      release();
+    }
   }
 
   async commit(id: string): Promise<RunView> {

@@ -3,6 +3,16 @@ import type { RunCounts } from '../load/runs.js';
 import type { ControlDb } from './control.js';
 
 /**
+ * How many distinct objects get a label value of their own; later ones are
+ * counted under "other". Object names come from API callers, and each label
+ * value is a time series kept for the process's life: without a bound, a
+ * caller could grow /metrics (and the scraper's storage) without end.
+ */
+export const MAX_OBJECT_LABELS = 100;
+/** The label value of objects past MAX_OBJECT_LABELS. */
+export const OTHER_OBJECTS = 'other';
+
+/**
  * The service's Prometheus metrics, on a registry of its own (several
  * services may live in one process, as in the tests). Counters count what
  * this process did; runs by status is read from the control database at
@@ -16,13 +26,14 @@ export class ServiceMetrics {
   readonly webhookDeliveries: Counter<'result'>;
   readonly webhookFailures: Counter<'reason'>;
   readonly inboundWebhooks: Counter<'result'>;
+  private readonly objectLabels = new Set<string>();
 
   constructor(ctl: ControlDb) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'pgland_' });
     this.rowsLanded = new Counter({
       name: 'pgland_rows_landed_total',
-      help: 'Rows landed by committed runs, by object and outcome (inserted, updated, deleted).',
+      help: `Rows landed by committed runs, by object and outcome (inserted, updated, deleted); objects past the first ${MAX_OBJECT_LABELS} count as "${OTHER_OBJECTS}".`,
       labelNames: ['object', 'outcome'],
       registers,
     });
@@ -74,7 +85,16 @@ export class ServiceMetrics {
     });
   }
 
-  landed(object: string, counts: RunCounts): void {
+  /** The label value of an object: itself while fewer than MAX_OBJECT_LABELS are labelled, else "other". */
+  objectLabel(object: string): string {
+    if (this.objectLabels.has(object)) return object;
+    if (this.objectLabels.size >= MAX_OBJECT_LABELS) return OTHER_OBJECTS;
+    this.objectLabels.add(object);
+    return object;
+  }
+
+  landed(name: string, counts: RunCounts): void {
+    const object = this.objectLabel(name);
     this.rowsLanded.inc({ object, outcome: 'inserted' }, counts.inserted);
     this.rowsLanded.inc({ object, outcome: 'updated' }, counts.updated);
     this.rowsLanded.inc({ object, outcome: 'deleted' }, counts.deleted);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PglandError } from '../errors.js';
 import { parseNetworks } from './egress.js';
+import { LIMIT_DEFAULTS } from './limits.js';
 import type { ServiceOptions } from './service.js';
 
 /**
@@ -37,6 +38,11 @@ const settings = z.object({
   allow_command_sources: flag,
   allow_networks: z.string().optional(),
   max_batch_bytes: int(1024, 64 * 1024 ** 3).default(1024 ** 3),
+  max_record_bytes: int(1024, 1024 ** 3).default(LIMIT_DEFAULTS.maxRecordBytes),
+  body_idle_timeout_ms: int(100, 3_600_000).default(LIMIT_DEFAULTS.bodyIdleTimeoutMs),
+  upload_timeout_ms: int(1000, 86_400_000).default(LIMIT_DEFAULTS.uploadTimeoutMs),
+  max_uploads_per_destination: int(1, 1000).default(LIMIT_DEFAULTS.maxUploadsPerDestination),
+  max_open_runs_per_destination: int(1, 100_000).default(LIMIT_DEFAULTS.maxOpenRunsPerDestination),
   run_ttl_hours: z.coerce.number().positive().max(24 * 365).default(24),
   shutdown_timeout_ms: int(0, 3_600_000).default(30_000),
   jobs_poll_interval_s: z.coerce.number().min(0.5).max(600).default(2),
@@ -62,6 +68,11 @@ export const SERVE_ENV: Record<string, string> = {
   allow_command_sources: 'PGLAND_ALLOW_COMMAND_SOURCES',
   allow_networks: 'PGLAND_ALLOW_NETWORKS',
   max_batch_bytes: 'PGLAND_MAX_BATCH_BYTES',
+  max_record_bytes: 'PGLAND_MAX_RECORD_BYTES',
+  body_idle_timeout_ms: 'PGLAND_BODY_IDLE_TIMEOUT_MS',
+  upload_timeout_ms: 'PGLAND_UPLOAD_TIMEOUT_MS',
+  max_uploads_per_destination: 'PGLAND_MAX_UPLOADS_PER_DESTINATION',
+  max_open_runs_per_destination: 'PGLAND_MAX_OPEN_RUNS_PER_DESTINATION',
   run_ttl_hours: 'PGLAND_RUN_TTL_HOURS',
   shutdown_timeout_ms: 'PGLAND_SHUTDOWN_TIMEOUT_MS',
   jobs_poll_interval_s: 'PGLAND_JOBS_POLL_INTERVAL_S',
@@ -121,6 +132,11 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): 
       api: !s.worker,
       jobs: true,
       maxBatchBytes: s.max_batch_bytes,
+      maxRecordBytes: s.max_record_bytes,
+      bodyIdleTimeoutMs: s.body_idle_timeout_ms,
+      uploadTimeoutMs: s.upload_timeout_ms,
+      maxUploadsPerDestination: s.max_uploads_per_destination,
+      maxOpenRunsPerDestination: s.max_open_runs_per_destination,
       runTtlHours: s.run_ttl_hours,
       sender: {
         retryBaseMs: s.webhook_retry_base_ms,

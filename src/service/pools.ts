@@ -14,6 +14,7 @@ export class DestinationPools {
   constructor(
     private readonly store: DestinationStore,
     private readonly log: Logger,
+    private readonly limits: { maxRecordBytes: number },
     private readonly poolSize = 6,
   ) {}
 
@@ -22,7 +23,13 @@ export class DestinationPools {
     if (!dest) {
       dest = this.store.config(id).then((config) =>
         // No environment: a destination configured over the API depends on its stored config alone.
-        openDestination(config, { log: this.log.child({ destinationId: id }), env: {}, poolSize: this.poolSize }),
+        // The service's max_record_bytes wins over a stored config's: the server's memory is the operator's to bound.
+        openDestination(config, {
+          log: this.log.child({ destinationId: id }),
+          env: {},
+          poolSize: this.poolSize,
+          overrides: { max_record_bytes: this.limits.maxRecordBytes },
+        }),
       );
       this.open.set(id, dest);
       // A failed open is not kept: the next use tries again.

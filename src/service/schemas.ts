@@ -49,10 +49,17 @@ export const destination: Schema = {
     id: uuid,
     name: { type: 'string' },
     config: { type: 'object', additionalProperties: true },
+    status: {
+      type: 'string',
+      enum: ['ok', 'secrets_unreadable'],
+      description:
+        'secrets_unreadable: the stored secrets cannot be opened (altered in the control database, or sealed with another PGLAND_SECRET_KEY); the config is shown without them, and the destination cannot be used until its secrets are sent again with PUT',
+    },
+    problem: { type: 'string', description: 'With secrets_unreadable: why, without any secret' },
     created_at: time,
     updated_at: time,
   },
-  required: ['id', 'name', 'config', 'created_at', 'updated_at'],
+  required: ['id', 'name', 'config', 'status', 'created_at', 'updated_at'],
 };
 export const checkReport: Schema = {
   type: 'object',

@@ -17,6 +17,7 @@ import { Egress } from './egress.js';
 import { createHttp } from './http.js';
 import { pruneInbound } from './inbound.js';
 import { Ingest } from './ingest.js';
+import { LIMIT_DEFAULTS } from './limits.js';
 import { ServiceMetrics } from './metrics.js';
 import { EndpointStore } from './outbox.js';
 import { DestinationPools } from './pools.js';
@@ -50,6 +51,16 @@ export interface ServiceOptions {
   runTtlHours?: number;
   /** Networks (CIDRs) webhooks and URL sources may reach although they are not public: PGLAND_ALLOW_NETWORKS. Default none. */
   allowNetworks?: string[];
+  /** The longest input line of an upload or a scheduled run; a longer one is a reject, skipped unread. Default 64 MiB. */
+  maxRecordBytes?: number;
+  /** An upload whose body sends nothing for this long fails with 408. Default 30 s. */
+  bodyIdleTimeoutMs?: number;
+  /** An upload whose body is still arriving after this long fails with 408. Default 10 min. */
+  uploadTimeoutMs?: number;
+  /** Batch uploads in flight per destination in this process; more get 429. Default 4 (the pool has 6). */
+  maxUploadsPerDestination?: number;
+  /** Open runs per destination; opening another gets 429. Default 50. */
+  maxOpenRunsPerDestination?: number;
   sender?: Partial<SenderOptions>;
   scheduler?: Partial<SchedulerOptions>;
   log?: Logger;
@@ -88,10 +99,21 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   const metrics = new ServiceMetrics(ctl);
   const destinations = new DestinationStore(ctl, box);
-  const pools = new DestinationPools(destinations, log);
+  const pools = new DestinationPools(destinations, log, { maxRecordBytes: options.maxRecordBytes ?? LIMIT_DEFAULTS.maxRecordBytes });
   const sender = new WebhookSender(ctl, box, metrics, log, { ...DEFAULT_SENDER, ...options.sender }, egress);
   sender.on('error', (err: Error) => events.emit('error', err));
-  const ingest = new Ingest({ ctl, pools, metrics, log, onEnqueued: () => sender.wake(), maxBatchBytes: options.maxBatchBytes ?? 1024 ** 3 });
+  const uploadTimeoutMs = options.uploadTimeoutMs ?? LIMIT_DEFAULTS.uploadTimeoutMs;
+  const ingest = new Ingest({
+    ctl,
+    pools,
+    metrics,
+    log,
+    onEnqueued: () => sender.wake(),
+    maxBatchBytes: options.maxBatchBytes ?? 1024 ** 3,
+    bodyTimeouts: { idleMs: options.bodyIdleTimeoutMs ?? LIMIT_DEFAULTS.bodyIdleTimeoutMs, totalMs: uploadTimeoutMs },
+    maxUploadsPerDestination: options.maxUploadsPerDestination ?? LIMIT_DEFAULTS.maxUploadsPerDestination,
+    maxOpenRunsPerDestination: options.maxOpenRunsPerDestination ?? LIMIT_DEFAULTS.maxOpenRunsPerDestination,
+  });
   const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake(), egress }, options.scheduler ?? {});
   scheduler.on('error', (err: Error) => events.emit('error', err));
 
@@ -114,14 +136,23 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         await ctl.pool.query('SELECT 1');
         checks.control_db = 'ok';
       } catch (err) {
-        checks.control_db = (err as Error).message;
+        // /readyz is public: the database's own words (host, role, database) go to the log only.
+        log.warn({ err: { message: (err as Error).message } }, 'readiness: the control database does not answer');
+        checks.control_db = 'failed';
       }
       checks.jobs = scheduler.state();
       return checks;
     },
   };
 
-  const { app, openapi } = createHttp({ log, ...(options.apiToken ? { apiToken: options.apiToken } : {}), title: 'pgland', version: PGLAND_VERSION });
+  const { app, openapi } = createHttp({
+    log,
+    ...(options.apiToken ? { apiToken: options.apiToken } : {}),
+    title: 'pgland',
+    version: PGLAND_VERSION,
+    // Past the upload's own timers (limits.ts): a backstop for every request, the headers' time included.
+    requestTimeoutMs: uploadTimeoutMs + 60_000,
+  });
   opsRoutes(app, context, openapi);
   if (api) {
     destinationRoutes(app, context);
