@@ -29,10 +29,11 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     {
       schema: {
         summary: 'Open a run',
-        description: 'A run is one tenant and one object. Its batches are staged apart and land only when it is committed.',
+        description:
+          'A run is one tenant and one object. Its batches are staged apart and land only when it is committed. 429 (with Retry-After) when the destination already has max_open_runs_per_destination runs open.',
         tags,
         body: S.openRunBody,
-        response: { 201: S.run, 400: S.errorBody, 404: S.errorBody, 502: S.errorBody },
+        response: { 201: S.run, 400: S.errorBody, 404: S.errorBody, 429: S.errorBody, 502: S.errorBody },
       },
     },
     async (req, reply) => reply.code(201).send(await ctx.ingest.open(req.body as OpenRunRequest)),
@@ -55,7 +56,7 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   const batchSchema = {
     tags,
-    response: { 200: S.stagedBatch, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody, 413: S.errorBody, 502: S.errorBody },
+    response: { 200: S.stagedBatch, 400: S.errorBody, 404: S.errorBody, 408: S.errorBody, 409: S.errorBody, 413: S.errorBody, 415: S.errorBody, 429: S.errorBody, 502: S.errorBody },
   };
   app.post(
     '/runs/:id/batches',
@@ -64,7 +65,8 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       schema: {
         ...batchSchema,
         summary: 'Stage a batch',
-        description: 'The body is NDJSON records (gzip accepted), streamed into the run\'s staging table in one transaction. Line numbers continue across batches.',
+        description:
+          'The body is NDJSON records (gzip accepted), streamed into the run\'s staging table in one transaction. Line numbers continue across batches. 415 before anything is read when the Content-Type is not application/x-ndjson or application/jsonl; 408 when the body stalls (body_idle_timeout_ms) or takes too long (upload_timeout_ms), nothing staged; 429 (with Retry-After) when the destination already has max_uploads_per_destination uploads in flight.',
         params: S.idParams,
       },
     },
