@@ -8,7 +8,7 @@ import { parseWebhookSecret, signedHeaders } from '../src/service/signing.js';
 import { zeroCounts } from '../src/load/runs.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
-import { call, logLines, startTestService, TEST_TOKEN, type Answer } from './support/service.js';
+import { call, logLines, startTestService, TEST_TOKEN, until, type Answer } from './support/service.js';
 
 /*
  * The threat model's checklist (docs/security.md, "Limits: memory,
@@ -57,16 +57,6 @@ async function stagedBatches(schema: string, runId: string): Promise<number> {
   const { rows } = await db.pool.query(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${schema}.${table}`]);
   if (!rows[0].ok) return 0;
   return (await db.pool.query(`SELECT count(*)::int AS n FROM ${schema}.${table}`)).rows[0].n;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
@@ -145,7 +135,7 @@ describe('connections (item 11)', () => {
     const runs = [await openRun(destId), await openRun(destId), await openRun(destId)];
     const slow = runs.slice(0, 2).map((id) => slowUpload(`/runs/${id}/batches`, ndjson([contact(1)]), true));
     try {
-      await until('two uploads holding a connection each', async () => (await copiesRunning()) >= 2);
+      await until('two uploads holding a connection each', async () => (await copiesRunning()) >= 2, 10_000);
       const third = await call(svc, 'POST', `/runs/${runs[2]}/batches`, { body: ndjson([contact(3)]), headers: NDJSON });
       expect(third.status).toBe(429);
       expect(third.body.error.code).toBe('too_many_uploads');
