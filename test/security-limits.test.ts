@@ -254,6 +254,10 @@ describe('bad input answered 4xx, never 500 after work was done (item 12)', () =
     });
     expect(byId.get(bad.body.id)).not.toHaveProperty('config.password');
     expect((await call(svc, 'GET', `/destinations/${bad.body.id}`)).body.status).toBe('secrets_unreadable');
+    // Sending the secrets again repairs it.
+    const repaired = await call(svc, 'PUT', `/destinations/${bad.body.id}`, { json: { config: { host: '127.0.0.1', password: 'new-pw-' + randomBytes(4).toString('hex') } } });
+    expect(repaired.status, JSON.stringify(repaired.body)).toBe(200);
+    expect(repaired.body).toMatchObject({ status: 'ok', config: { password: '[set]' } });
   });
 });
 

@@ -248,9 +248,12 @@ export class DestinationStore {
   /** Replaces the config; secrets sent as "[set]" keep their stored values. */
   async update(id: string, input: { name?: string; config: Json }): Promise<DestinationView> {
     const current = await this.row(id);
-    const { config, kept } = keepMarked(input.config, this.secretsOf(current));
+    // Stored secrets are opened only when "[set]" asks for them: a row whose secrets are unreadable can be repaired by sending them again.
+    const marked = JSON.stringify(input.config).includes(JSON.stringify(SECRET_SET));
+    const stored = marked ? this.secretsOf(current) : {};
+    const { config, kept } = keepMarked(input.config, stored);
     const after = validate(config);
-    if (kept.length > 0) refuseMovedSecrets(kept, resolvesOrNot(join(current.config, this.secretsOf(current))), after);
+    if (kept.length > 0) refuseMovedSecrets(kept, resolvesOrNot(join(current.config, stored)), after);
     const { plain, secrets } = split(config);
     const { rows } = await this.ctl.pool
       .query<Row>(
