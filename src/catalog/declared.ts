@@ -184,24 +184,26 @@ function invalidDeclaration(object: string, message: string): PglandError {
 export const MAX_DECLARED_DEPTH = 32;
 
 /**
- * Refuses what PostgreSQL cannot keep of a declaration (it is stored in
- * pgland's metadata as jsonb): a NUL character in a field name or any other
- * string, and nesting deeper than MAX_DECLARED_DEPTH. Iterative, so that a
- * hostile depth cannot overflow the stack.
+ * Refuses a declaration nesting deeper than MAX_DECLARED_DEPTH and, when
+ * `storable`, one PostgreSQL's jsonb cannot keep: a NUL character in a field
+ * name or any other key or string. pgland load lands a field named with a NUL
+ * (its column name drops it); the service keeps the declaration itself as
+ * jsonb in the control database, where it failed with a 500. Iterative, so
+ * that a hostile depth cannot overflow the stack.
  */
-function checkDeclared(object: string, declared: Record<string, unknown>): void {
+export function checkDeclared(object: string, declared: Record<string, unknown>, options: { storable?: boolean } = {}): void {
   const todo: { value: unknown; path: string; depth: number }[] = [{ value: declared, path: '', depth: 0 }];
   const shown = (path: string): string => JSON.stringify(path.slice(0, 200));
   while (todo.length > 0) {
     const { value, path, depth } = todo.pop()!;
-    if (typeof value === 'string' && value.includes('\0')) {
+    if (options.storable && typeof value === 'string' && value.includes('\0')) {
       throw invalidDeclaration(object, `has a NUL character (\\u0000) in the value at ${shown(path)}, which PostgreSQL cannot store`);
     }
     if (typeof value !== 'object' || value === null) continue;
     if (depth >= MAX_DECLARED_DEPTH) throw invalidDeclaration(object, `nests deeper than ${MAX_DECLARED_DEPTH} levels (at ${shown(path)})`);
     for (const [key, child] of Object.entries(value)) {
       const at = path === '' ? key : `${path}.${key}`;
-      if (key.includes('\0')) {
+      if (options.storable && key.includes('\0')) {
         const what = path === 'properties' ? 'field name' : 'key';
         throw invalidDeclaration(object, `has a NUL character (\\u0000) in the ${what} ${shown(at)}, which PostgreSQL cannot store`);
       }

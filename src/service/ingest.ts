@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { resolveObject } from '../catalog/declared.js';
+import { checkDeclared, resolveObject } from '../catalog/declared.js';
 import { isRetryable } from '../connection/retry.js';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
@@ -96,6 +96,8 @@ export class Ingest {
     const mode = req.mode ?? 'incremental';
     const { write, ignoreDeletes } = writeModeOf(mode, req.write, req.ignore_deletes);
     const def = resolveObject({ kind, object: req.object, provider: req.provider, ...(req.declared ? { declared: req.declared } : {}) });
+    // The declaration is kept with the run, as jsonb.
+    if (req.declared) checkDeclared(req.object, req.declared as Record<string, unknown>, { storable: true });
     const dest = await pools.get(req.destination_id);
     const id = randomUUID();
     const run: DeferredRun = {

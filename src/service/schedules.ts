@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import cronParser from 'cron-parser';
-import { resolveObject, type DeclaredSchema } from '../catalog/declared.js';
+import { checkDeclared, resolveObject, type DeclaredSchema } from '../catalog/declared.js';
 import type { ObjectKind } from '../catalog/definition.js';
 import { PglandError } from '../errors.js';
 import type { SyncMode } from '../load/runs.js';
@@ -86,6 +86,8 @@ export class ScheduleStore {
   private fields(id: string, input: ScheduleInput): unknown[] {
     const kind = input.kind ?? 'common';
     resolveObject({ kind, object: input.object, provider: input.provider, ...(input.declared ? { declared: input.declared } : {}) });
+    // The declaration is kept with the schedule, as jsonb.
+    if (input.declared) checkDeclared(input.object, input.declared as Record<string, unknown>, { storable: true });
     const timezone = input.timezone ?? 'UTC';
     nextFire(input.cron, timezone, new Date());
     checkSource(input.source, this.policy);
