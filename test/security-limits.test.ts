@@ -284,7 +284,7 @@ describe('operations endpoints (item 13)', () => {
       const r = await until('readyz to fail its control_db check', async () => {
         const a = await call(other, 'GET', '/readyz', { token: null });
         return a.body?.checks?.control_db !== 'ok' ? a : undefined;
-      });
+      }, 10_000);
       expect(r.status).toBe(503);
       expect(r.body.checks.control_db).toBe('failed');
       expect(JSON.stringify(r.body)).not.toContain(name);
