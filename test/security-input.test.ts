@@ -120,7 +120,7 @@ describe('a line longer than max_record_bytes (item 10)', () => {
     );
     expect(result.records).toBe(3);
     expect(out).toEqual(['{"at":1}']);
-    const { rows } = await db.pool.query(`SELECT id FROM ${SCHEMA}.singer_notes ORDER BY id`);
+    const { rows } = await db.pool.query(`SELECT id FROM ${SCHEMA}.${result.streams[0]!.table} ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual(['a', 'b']);
     const rejects = await db.pool.query(
       `SELECT reason, raw_text FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'notes'`,
@@ -154,7 +154,7 @@ describe('a line longer than max_record_bytes (item 10)', () => {
     });
     const record = (id: number) => JSON.stringify({ type: 'RECORD', record: { stream: 'docs', data: { id }, emitted_at: 1 } }) + '\n';
     const out: string[] = [];
-    await runAirbyteWrite(
+    const result = await runAirbyteWrite(
       dest,
       catalog,
       {
@@ -165,7 +165,7 @@ describe('a line longer than max_record_bytes (item 10)', () => {
       { ...airbyteConfig({}).options, customerId: 'acme' },
     );
     expect(out).toEqual(['{"type":"STATE","state":{"type":"LEGACY","data":{},"destinationStats":{"recordCount":3.0}}}']);
-    const { rows } = await db.pool.query(`SELECT id FROM ${SCHEMA}.airbyte_docs ORDER BY id`);
+    const { rows } = await db.pool.query(`SELECT id FROM ${SCHEMA}.${result.streams[0]!.table} ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual(['1', '3']);
     const rejects = await db.pool.query(
       `SELECT reason FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'docs'`,
