@@ -3,7 +3,7 @@ import { resolveObject, type ObjectRequest } from './catalog/declared.js';
 import { loadConfigFiles } from './config/files.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
-import { openPool } from './connection/pool.js';
+import { endPool, openPool } from './connection/pool.js';
 import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
@@ -94,7 +94,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
       client.release();
     }
   } catch (err) {
-    await pool.end().catch(() => undefined);
+    await endPool(pool).catch(() => undefined);
     await tunnel?.close();
     throw err;
   }
@@ -136,7 +136,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     plans: () => withClient(pool, (c) => planRecorded(c, cfg.schema)),
     runs: (filter) => listRuns(pool, cfg.schema, filter),
     close: async () => {
-      await pool.end();
+      await endPool(pool);
       await tunnel?.close();
     },
   };

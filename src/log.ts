@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
 
@@ -23,15 +23,61 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * pgland's logger: JSON lines on stderr (stdout belongs to command output and
- * to the Singer and Airbyte protocols), readable lines when stderr is a TTY.
+ * pgland's stderr, shared by the log and the CLI's progress line. A progress
+ * line stays open (redrawn in place with \r, no newline); whatever is written
+ * next ends it first, so that a log line never starts at its end.
  */
-export function createLogger(options: { level?: string; pretty?: boolean } = {}): Logger {
+export const stderrLines = {
+  open: false,
+  /** Writes whole lines (ending in \n), after ending an open progress line. */
+  write(text: string): boolean {
+    if (this.open) process.stderr.write('\n');
+    this.open = false;
+    return process.stderr.write(text);
+  },
+  /** Shows `text` as the progress line, in place of the previous one. */
+  status(text: string): void {
+    process.stderr.write(`\r${text}\x1b[K`);
+    this.open = true;
+  },
+  /** Ends the progress line, if one is open. */
+  endStatus(): void {
+    if (this.open) process.stderr.write('\n');
+    this.open = false;
+  },
+};
+
+/** Where log lines go: anything with write(text). */
+export interface LogOutput {
+  write(text: string): unknown;
+}
+
+/**
+ * Errors are serialised with their stack; a plain `{ message, code }` given as
+ * `err` (how pgland logs what the user should read) is kept as it is, rather
+ * than becoming an "error" of type Object with an empty stack.
+ */
+function serializeErr(err: unknown): unknown {
+  return err instanceof Error ? pino.stdSerializers.err(err) : err;
+}
+
+/**
+ * pgland's logger: JSON lines on stderr (stdout belongs to command output and
+ * to the Singer and Airbyte protocols), one readable line per entry when
+ * stderr is a TTY.
+ */
+export function createLogger(options: { level?: string; pretty?: boolean; output?: LogOutput } = {}): Logger {
   // An empty PGLAND_LOG_LEVEL (`PGLAND_LOG_LEVEL= pgland …`) means the default, not a level pino rejects.
   const level = options.level ?? (process.env.PGLAND_LOG_LEVEL || 'info');
-  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined };
+  const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined, serializers: { err: serializeErr } };
   if (options.pretty ?? process.stderr.isTTY) {
-    return pino(base, pretty({ destination: 2, sync: true, ignore: 'pid,hostname' }));
+    const output = options.output ?? stderrLines;
+    const format = prettyFactory({ ignore: 'pid,hostname', singleLine: true });
+    return pino(base, { write: (line: string) => output.write(format(line)) });
+  }
+  if (options.output) {
+    const output = options.output;
+    return pino(base, { write: (line: string) => output.write(line) });
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

@@ -54,5 +54,7 @@ describe('pgland serve (issue 7)', () => {
     s.child.kill('SIGTERM');
     const done = await s.done;
     expect(done.code, done.stderr).toBe(0);
+    // Nothing but the address: no warning as the pools close and the embedded server stops (issue 16).
+    expect(done.stderr).toBe(`pgland serve: listening on ${url}\n`);
   });
 });

@@ -22,6 +22,7 @@ export async function demoCommand(flags: { dataDir: string; wait: boolean }, log
   out(`Starting an embedded PostgreSQL in ${flags.dataDir} ...`);
   const server = await startEmbedded({ dataDir: flags.dataDir });
   let code: number = EXIT.ok;
+  const keepRunning = flags.wait && !!process.stdin.isTTY;
   try {
     // The embedded server listens on 127.0.0.1 only and has no TLS: do not probe for it.
     const dest = await openDestination({ url: server.url, sslmode: 'disable', schema: 'pgland' }, { log });
@@ -52,9 +53,9 @@ export async function demoCommand(flags: { dataDir: string; wait: boolean }, log
     } finally {
       await dest.close();
     }
-    out(`\nConnection string:\n  ${server.url}`);
-    out(`Try:\n  psql '${server.url}' -c 'SELECT first_name, last_name, email_addresses FROM pgland.crm_contacts LIMIT 5'`);
-    if (flags.wait && process.stdin.isTTY) {
+    if (keepRunning) {
+      out(`\nConnection string:\n  ${server.url}`);
+      out(`Try:\n  psql '${server.url}' -c 'SELECT first_name, last_name, email_addresses FROM pgland.crm_contacts LIMIT 5'`);
       out('\nThe database runs until you press Ctrl-C.');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
@@ -63,6 +64,11 @@ export async function demoCommand(flags: { dataDir: string; wait: boolean }, log
     }
   } finally {
     await server.stop();
+  }
+  if (!keepRunning) {
+    // No connection string: it would name a server that is gone by the time it is read.
+    out(`\nThe embedded PostgreSQL is stopped; its data stays in ${flags.dataDir}.`);
+    out('Run `pgland demo` on a terminal, without --no-wait, to keep it running and look at it with psql.');
   }
   return code;
 }

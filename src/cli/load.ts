@@ -1,12 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { DeclaredSchema } from '../catalog/declared.js';
 import type { ObjectKind } from '../catalog/definition.js';
 import { openDestination } from '../destination.js';
 import { PglandError } from '../errors.js';
 import type { SyncMode } from '../load/runs.js';
-import type { WriteMode } from '../merge/merge.js';
-import type { Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
+import { checkMatchColumn, type WriteMode } from '../merge/merge.js';
+import { resolveObject, type DeclaredSchema } from '../catalog/declared.js';
 import { EXIT } from './exit.js';
 import { progressLine, summary } from './progress.js';
 import { cancelOnSignals } from './signals.js';
@@ -51,17 +51,21 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
   const write = grouparoo?.write ?? (flags.write as WriteMode);
   const ignoreDeletes = grouparoo?.ignoreDeletes || !!flags.ignoreDeletes;
   const declared = flags.schemaFile ? await readDeclared(flags.schemaFile) : undefined;
+  // Usage errors before any database is reached (or an embedded one started).
+  checkMatchColumn(resolveObject({ kind: flags.kind, object: flags.object, provider: flags.provider, ...(declared ? { declared } : {}) }), write, flags.match);
   const target = await resolveTarget(flags.config, log);
+  // On a terminal the summary says how the run went; the log speaks of trouble unless asked.
+  const runLog = process.stderr.isTTY && !process.env.PGLAND_LOG_LEVEL ? createLogger({ level: 'warn' }) : log;
   try {
     const dest = await openDestination(target.config, {
-      log,
+      log: runLog,
       env: process.env,
       overrides: { batch_size: flags.batchSize, max_record_bytes: flags.maxRecordBytes },
     });
     try {
       const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
-      const progress = progressLine(process.stderr);
-      const cancel = cancelOnSignals(log);
+      const progress = progressLine();
+      const cancel = cancelOnSignals(runLog);
       const result = await dest.load({
         write,
         matchColumn: flags.match,
@@ -77,7 +81,7 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
         onProgress: (c) => progress.update(c),
       });
       cancel.dispose();
-      progress.done();
+      progress.done(result);
       if (flags.json) {
         process.stdout.write(JSON.stringify({ ...result, error: result.error?.message }) + '\n');
       } else {

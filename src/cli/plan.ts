@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { DeclaredSchema } from '../catalog/declared.js';
+import { resolveObject, type DeclaredSchema } from '../catalog/declared.js';
 import type { ObjectKind } from '../catalog/definition.js';
 import { openDestination } from '../destination.js';
 import { PglandError } from '../errors.js';
@@ -30,13 +30,14 @@ export async function planCommand(flags: PlanFlags, log: Logger): Promise<number
       throw new PglandError('config_invalid', `--schema-file ${flags.schemaFile}: ${(err as Error).message}`);
     }
   }
+  const object = flags.object ? { kind: flags.kind, object: flags.object, provider: flags.provider ?? '', ...(declared ? { declared } : {}) } : undefined;
+  // An unknown object is refused before any database is reached (or an embedded one started).
+  if (object) resolveObject(object);
   const target = await resolveTarget(flags.config, log);
   try {
     const dest = await openDestination(target.config, { log, env: process.env });
     try {
-      const plans = flags.object
-        ? [await dest.plan({ kind: flags.kind, object: flags.object, provider: flags.provider ?? '', ...(declared ? { declared } : {}) })]
-        : await dest.plans();
+      const plans = object ? [await dest.plan(object)] : await dest.plans();
       if (flags.json) {
         process.stdout.write(JSON.stringify(plans) + '\n');
       } else if (plans.length === 0) {

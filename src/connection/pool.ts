@@ -137,3 +137,36 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));
   return pool;
 }
+
+/**
+ * Ends a pool and resolves once every connection of it has closed. pg's
+ * pool.end() resolves as soon as it has asked its clients to end, before their
+ * sockets close: a server stopped right after (the embedded one, at the end of
+ * `pgland load` or `pgland serve`) then terminates backends that have not yet
+ * read the Terminate message, and each reports 57P01 ("terminating connection
+ * due to administrator command") as an idle client's error: a warning on a
+ * successful run. Bounded: a client that never closes stops the wait after
+ * `timeoutMs`.
+ */
+export async function endPool(pool: pg.Pool, timeoutMs = 10_000): Promise<void> {
+  if (pool.ending) return;
+  // A client whose socket has closed is removed from the pool with a 'remove' event.
+  let open = pool.totalCount;
+  let onRemove = (): void => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) return resolve();
+    onRemove = () => {
+      if (--open <= 0) resolve();
+    };
+    pool.on('remove', onRemove);
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  try {
+    await pool.end();
+    await closed;
+  } finally {
+    clearTimeout(timer);
+    pool.off('remove', onRemove);
+  }
+}

@@ -19,6 +19,11 @@ export interface RecordSource {
   peek(): Parsed | undefined | Promise<Parsed | undefined>;
   /** Consumes the line that peek() returned. */
   take(): void;
+  /**
+   * Throws CancelledError once the run is cancelled. Called before a batch
+   * commits: a batch still merging when the signal comes rolls back.
+   */
+  throwIfCancelled(): void;
 }
 
 /** The input itself failed (a read error, a closed request): never retried. */

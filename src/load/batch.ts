@@ -99,6 +99,7 @@ export async function runBatch(
       maxLastModified = await mergeStaged(client, { ...o, distinctIds: !buf.repeatedIds }, buf.records, counts);
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
+    source.throwIfCancelled();
     await client.query('COMMIT');
     return { counts, maxLastModified };
   } catch (err) {

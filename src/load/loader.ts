@@ -6,7 +6,7 @@ import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { describeError, PglandError } from '../errors.js';
 import { parseEnvelope, type Parsed } from '../input/envelope.js';
 import { readLineChunks, type Line } from '../input/lines.js';
-import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
+import { checkMatchColumn, type DeleteMode, type MergeOptions, type WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
@@ -113,7 +113,7 @@ export function recordSource(input: AsyncIterable<Buffer | string>, signal: Abor
   };
   const source: RecordSource = {
     peek() {
-      if (signal?.aborted) throw new CancelledError('the run was cancelled');
+      source.throwIfCancelled();
       if (head !== undefined || done) return head;
       if (next < lines.length) {
         head = parseEnvelope(lines[next++]!);
@@ -123,6 +123,9 @@ export function recordSource(input: AsyncIterable<Buffer | string>, signal: Abor
     },
     take() {
       head = undefined;
+    },
+    throwIfCancelled() {
+      if (signal?.aborted) throw new CancelledError('the run was cancelled');
     },
   };
   return source;
@@ -157,7 +160,8 @@ function statusOf(err: unknown): RunStatus {
   return err instanceof CancelledError ? 'cancelled' : 'failed';
 }
 
-function validate(req: LoadRequest, write: WriteMode, mode: SyncMode): void {
+function validate(req: LoadRequest, def: ObjectDef, write: WriteMode, mode: SyncMode): void {
+  checkMatchColumn(def, write, req.matchColumn ?? 'id');
   if (mode === 'full' && (write === 'update' || write === 'delete')) {
     throw new PglandError('config_invalid', `a full refresh cannot use write mode ${write}`, {
       hint: 'a full refresh delivers every record: use --write upsert (or insert)',
@@ -184,7 +188,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   const def = await claimTable(pool, schema, req.def);
   const mode = req.mode ?? 'incremental';
   const write = req.write ?? 'upsert';
-  validate(req, write, mode);
+  validate(req, def, write, mode);
   const merge: MergeOptions = {
     schema,
     def,

@@ -226,6 +226,7 @@ async function mergeStagedBatch(
     const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     await client.query(`TRUNCATE ${table}`);
+    source.throwIfCancelled();
     await client.query('COMMIT');
     return { counts, maxLastModified };
   } catch (err) {

@@ -59,6 +59,24 @@ ON CONFLICT (table_name) DO UPDATE SET object = EXCLUDED.object, object_kind = E
   };
 }
 
+/** JSON text with every object's keys sorted, to compare values whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/**
+ * Whether the recorded columns are the wanted ones. jsonb keeps keys in its
+ * own order (shorter first), and the record went through jsonText: compared
+ * as written and in canonical key order, or an unchanged table would be
+ * recorded again at every run and `pgland plan` would print that as a change.
+ */
+function sameAsRecorded(recorded: ColumnDef[], wanted: ColumnDef[]): boolean {
+  const written = JSON.parse(jsonText(wanted, newEncodeStats())) as unknown;
+  return canonicalJson(recorded) === canonicalJson(written);
+}
+
 /** Every tenant in the table must re-send its data in full. */
 function requireFullRefreshStep(schema: string, table: string, reason: string): Step {
   return {
@@ -156,7 +174,7 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
   const recorded = await readRecordedTable(client, schema, def.table);
   const diff = compare(def, live, recorded);
   const hasRaw = live.columns.some((c) => c.name === P.rawData && c.type === 'jsonb');
-  const unchangedRecord = recorded && recorded.catalogVersion === def.version && JSON.stringify(recorded.columns) === JSON.stringify(def.columns);
+  const unchangedRecord = recorded && recorded.catalogVersion === def.version && sameAsRecorded(recorded.columns, def.columns);
 
   if (diff.breaking.length > 0) {
     const deps = await captureDependents(client, schema, def.table);

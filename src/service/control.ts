@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import pg from 'pg';
+import { endPool } from '../connection/pool.js';
 import { startEmbedded, type EmbeddedServer } from '../embedded/server.js';
 import type { Logger } from '../log.js';
 import { PACKAGE_ROOT } from '../package.js';
@@ -43,7 +44,7 @@ export async function openControlDb(options: { url?: string; dataDir: string; lo
       client.release();
     }
   } catch (err) {
-    await pool.end().catch(() => undefined);
+    await endPool(pool).catch(() => undefined);
     await embedded?.stop();
     throw err;
   }
@@ -52,7 +53,7 @@ export async function openControlDb(options: { url?: string; dataDir: string; lo
     url,
     table: (name) => qualify(CONTROL_SCHEMA, name),
     async close() {
-      await pool.end();
+      await endPool(pool);
       await embedded?.stop();
     },
   };

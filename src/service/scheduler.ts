@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import PgBoss from 'pg-boss';
 import type pg from 'pg';
+import { endPool } from '../connection/pool.js';
 import type { Logger } from '../log.js';
 import { qualify } from '../sql/ident.js';
 import type { ControlDb } from './control.js';
@@ -222,7 +223,11 @@ export class Scheduler extends EventEmitter {
       for (const c of this.running) c.abort();
     }, Math.max(0, options.timeoutMs - 5000));
     try {
-      await boss.stop({ graceful: true, wait: true, timeout: options.timeoutMs });
+      // pg-boss's own close ends its pool without waiting for the connections
+      // to close (see endPool): the control server stopped next would report them.
+      await boss.stop({ graceful: true, wait: true, close: false, timeout: options.timeoutMs });
+      const pool = (boss.getDb() as { pool?: pg.Pool }).pool;
+      if (pool) await endPool(pool);
     } finally {
       clearTimeout(cancel);
       this.boss = undefined;

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// Resolved here, not from the child's working directory (a test may run it in a temporary folder).
+const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -19,7 +21,7 @@ export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
   child: ChildProcess;
   done: Promise<CliResult>;
 } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, PGLAND_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -78,16 +78,7 @@ export async function call(
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** Polls `fn` until it gives a truthy value, at most `ms`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { until } from './until.js';
 
 /** A local HTTP server on 127.0.0.1 answering with `handle`; it records every request's path and headers. */
 export async function localServer(
