@@ -245,6 +245,23 @@ describe('write modes (issue 4)', () => {
     expect(await rows('g_enrich')).toHaveLength(10);
   });
 
+  it('update and enrich change live rows only: a soft-deleted row is not brought back (issue 16)', async () => {
+    const d = await seeded('w_no_undelete');
+    await d.load({ ...tenant, input: streamOf([{ ...contact(3, 2), is_deleted: true }]) });
+    const live = { ...contact(3, 3), is_deleted: false };
+    // Enrich: update what exists, add nothing; a deleted row is not there to update.
+    const e = await d.load({ ...tenant, write: 'update', ignoreDeletes: true, input: streamOf([live, contact(4, 3)]) });
+    expect(e.counts).toMatchObject({ updated: 1, undeleted: 0, skipped: 1 });
+    // Plain update: the same for a live version; a deletion still applies.
+    const u = await d.load({ ...tenant, write: 'update', input: streamOf([{ ...live, last_modified_at: contact(3, 4).last_modified_at }]) });
+    expect(u.counts).toMatchObject({ updated: 0, undeleted: 0, skipped: 1 });
+    const row = (await rows('w_no_undelete')).find((x) => x.id === contact(3).id)!;
+    expect(row).toMatchObject({ deleted: true, last_name: 'Last3 v2' }); // the deletion's version
+    // upsert is the way back.
+    const s = await d.load({ ...tenant, input: streamOf([{ ...contact(3, 5) }]) });
+    expect(s.counts).toMatchObject({ updated: 1, undeleted: 1 });
+  });
+
   it('every line is accounted for: read = inserted + updated + deleted + unchanged + superseded + skipped + rejected', async () => {
     const d = await seeded('w_sum');
     const input: unknown[] = [contact(1, 2), contact(1, 3), { ...contact(2, 2), is_deleted: true }, contact(3), contact(50), 'not json'];

@@ -4,7 +4,7 @@ import { changeGuard, isDeleted, setFrom, srcCte, stagedCte, target, tenant, typ
 import { seenCte, wasDeleted } from './upsert.js';
 
 /**
- * update (only rows that exist; Grouparoo's Enrich) and delete (each record is
+ * update (only live rows that exist; Grouparoo's Enrich) and delete (each record is
  * a delete action), both matching landed rows on a chosen column. A record
  * that matches no landed row is counted as skipped.
  */
@@ -14,6 +14,10 @@ export function updateSql(o: MergeOptions): string {
   const ctes = [srcCte(o, o.matchColumn)];
   const lmGuard = `landed.${q(P.lastModifiedAt)} <= src.${q(P.lastModifiedAt)}`;
   const match = `${tenant('landed')} AND landed.${m} = src.${m}`;
+  // update changes live rows only: a soft-deleted row is not brought back by
+  // a live version (Grouparoo's Enrich updates what exists and adds nothing;
+  // upsert un-deletes). A deletion record still matches it.
+  const live = o.write === 'update' ? ` AND (src.${isDeleted()} OR NOT landed.${isDeleted()})` : '';
 
   if (o.write === 'update') {
     const applyDeletes = !o.ignoreDeletes;
@@ -22,7 +26,7 @@ export function updateSql(o: MergeOptions): string {
   UPDATE ${target(o)} AS landed SET
     ${setFrom(o, 'src')}
   FROM src
-  WHERE ${match} AND ${updatable} AND ${changeGuard(o, 'src')}
+  WHERE ${match}${live} AND ${updatable} AND ${changeGuard(o, 'src')}
   RETURNING src.${m} AS k, landed."id", landed.${isDeleted()} AS now_deleted, ${wasDeleted(o)} AS was_deleted
 )`);
     if (hard && applyDeletes) ctes.push(removedCte(o, `src.${isDeleted()} AND ${lmGuard}`));
@@ -55,7 +59,7 @@ export function updateSql(o: MergeOptions): string {
   const ignored = o.write === 'update' && o.ignoreDeletes ? '(SELECT deleted_records FROM staged)' : '0';
   // Skipped: no landed row matched (seen before the statement), or ignored deletions.
   const unmatched = `(SELECT count(*) FROM src WHERE ${ignored === '0' ? 'true' : `NOT ${isDeleted()}`} AND NOT EXISTS (
-      SELECT 1 FROM ${target(o)} AS landed WHERE ${match}))`;
+      SELECT 1 FROM ${target(o)} AS landed WHERE ${match}${live}))`;
   return `WITH ${ctes.join(',\n')}
 SELECT
   (SELECT records FROM staged)::bigint AS distinct_records,
