@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, PglandError, type Destination } from '../src/index.js';
 import { quoteIdent } from '../src/sql/ident.js';
+import { silentLogger } from '../src/log.js';
+import { CONTROL_SCHEMA, openControlDb } from '../src/service/control.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
 
@@ -136,3 +138,29 @@ describe('schema creation and migrations (issue 2)', () => {
   });
 });
 
+describe('a schema newer than the code (issue 16)', () => {
+  const future = { id: 9999, name: '9999_from_a_newer_pgland.sql' };
+
+  it('refuses a destination schema that records a migration this pgland does not have', async () => {
+    const schema = `newer_${suffix}`;
+    const first = await openDestination(db.config({ schema }));
+    await first.close();
+    await db.pool.query(`INSERT INTO ${quoteIdent(schema)}._pgland_migrations (id, name) VALUES ($1, $2)`, [future.id, future.name]);
+    const before = await migrationsOf(schema);
+    const err = await openDestination(db.config({ schema })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(PglandError);
+    expect(err).toMatchObject({ code: 'schema_newer_than_pgland', hint: expect.stringMatching(/upgrade pgland/) });
+    expect((err as Error).message).toContain(future.name);
+    expect(await migrationsOf(schema)).toEqual(before);
+  });
+
+  it('refuses a control database migrated by a newer pgland', async () => {
+    const open = () => openControlDb({ url: db.url, dataDir: 'unused', log: silentLogger() });
+    await (await open()).close();
+    await db.pool.query(`INSERT INTO ${quoteIdent(CONTROL_SCHEMA)}._pgland_migrations (id, name) VALUES ($1, $2)`, [future.id, future.name]);
+    await expect(open()).rejects.toMatchObject({ code: 'schema_newer_than_pgland', message: expect.stringContaining(future.name) });
+  });
+});

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { PglandError, sqlState } from '../errors.js';
-import { PACKAGE_ROOT } from '../package.js';
+import { PACKAGE_ROOT, PGLAND_VERSION } from '../package.js';
 import { quoteIdent } from '../sql/ident.js';
 import { inTransaction } from '../sql/transaction.js';
 
@@ -69,8 +69,10 @@ export async function ensureSchema(client: pg.PoolClient, schema: string): Promi
 export async function migrate(client: pg.PoolClient, schema: string, dir: string = SQL_DIR): Promise<number> {
   await ensureSchema(client, schema);
   const table = `${quoteIdent(schema)}._pgland_migrations`;
+  const migrations = await loadMigrations(dir);
+  await refuseNewer(client, schema, migrations);
   let applied = 0;
-  for (const m of await loadMigrations(dir)) {
+  for (const m of migrations) {
     const done = await inTransaction(client, async () => {
       await lockSchema(client, schema);
       await client.query(
@@ -85,4 +87,30 @@ export async function migrate(client: pg.PoolClient, schema: string, dir: string
     if (done) applied++;
   }
   return applied;
+}
+
+/**
+ * A schema migrated by a newer pgland records migrations this code does not
+ * have: its tables may have changed in ways this code would misread or undo,
+ * so nothing runs on it (as graphile-worker refuses a database newer than
+ * itself). Read without the lock: migrations are only ever added.
+ */
+async function refuseNewer(client: pg.PoolClient, schema: string, known: Migration[]): Promise<void> {
+  const { rows: exists } = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [
+    `${quoteIdent(schema)}._pgland_migrations`,
+  ]);
+  if (!exists[0]?.t) return;
+  const { rows } = await client.query<{ id: number; name: string }>(`SELECT id, name FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
+  const ids = new Set(known.map((m) => m.id));
+  const unknown = rows.filter((r) => !ids.has(r.id));
+  if (unknown.length === 0) return;
+  const latest = known.at(-1)?.name ?? 'none';
+  throw new PglandError(
+    'schema_newer_than_pgland',
+    `schema ${schema} was migrated by a newer pgland: it records ${unknown.map((r) => r.name).join(', ')}, which this pgland (${PGLAND_VERSION}, latest migration ${latest}) does not know`,
+    {
+      hint: 'upgrade pgland to the version that migrated this schema (or a later one); an older pgland must not write to it',
+      context: { schema, unknown: unknown.map((r) => r.name) },
+    },
+  );
 }

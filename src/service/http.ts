@@ -54,7 +54,7 @@ export function settleBody(req: FastifyRequest): void {
 
 /** Errors of the destination database or the way to it (src/connection/diagnose.ts, tunnel.ts): 502. */
 const DESTINATION_FAILURE =
-  /^(auth_failed|cert_auth_failed|client_cert_required|connect_|connection_|dns_|hba_|host_|permission_denied|query_timeout|server_starting|ssl_|tls_|too_many_connections|unknown_database|bastion_|tunnel_|schema_create_denied)/;
+  /^(auth_failed|cert_auth_failed|client_cert_required|connect_|connection_|dns_|hba_|host_|permission_denied|query_timeout|server_starting|ssl_|tls_|too_many_connections|unknown_database|bastion_|tunnel_|schema_create_denied|schema_newer_than_pgland)/;
 
 export function sendError(reply: FastifyReply, status: number, code: string, message: string, hint?: string): FastifyReply {
   return reply.code(status).send({ error: { code, message, ...(hint ? { hint } : {}) } });
