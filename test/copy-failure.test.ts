@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, quoteIdent, type Destination, type LoadResult } from '../src/index.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { until } from './support/until.js';
 import { contact, ndjson, streamOf } from './support/records.js';
 
 let db: TestDatabase;
@@ -188,19 +189,13 @@ describe('a COPY that fails midway (issue 2)', () => {
     }
     const loading = dest.load({ ...tenant, input: slowInput() });
 
-    let pid: number | undefined;
-    const deadline = Date.now() + 20_000;
-    while (pid === undefined) {
+    const pid = await until('the loader to start its COPY', async () => {
       const { rows } = await db.pool.query<{ pid: number }>(
         `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'COPY %'`,
         [appName],
       );
-      pid = rows[0]?.pid;
-      if (pid === undefined) {
-        if (Date.now() > deadline) throw new Error('the loader never started its COPY');
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
+      return rows[0]?.pid;
+    }, 20_000);
     const killed = await db.pool.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
     expect(killed.rows[0]!.ok).toBe(true);
     release();

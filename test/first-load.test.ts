@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination } from '../src/index.js';
-import { freshDatabase, type TestDatabase } from './support/db.js';
+import { backendsOf, freshDatabase, terminateBackends, type TestDatabase } from './support/db.js';
 import { contact, streamOf, type TestRecord } from './support/records.js';
 import { LatestTimestamp } from '../src/load/latest.js';
 
@@ -182,9 +182,9 @@ describe('first load straight into the landed table (issue 8)', () => {
         async function* input(): AsyncGenerator<string> {
           for (let n = 0; n < 5000; n++) {
             if (n === 2600) {
-              const k = await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [app]);
-              killed = k.rowCount! > 0;
-              await new Promise((r) => setTimeout(r, 200)); // the loader sees the loss at its next send
+              const pids = await backendsOf(db.pool, app);
+              killed = pids.length > 0;
+              await terminateBackends(db.pool, pids); // the loader meets the loss at its next send
             }
             yield JSON.stringify(contact(n, 1, { lifecycle_stage: pad })) + '\n';
           }

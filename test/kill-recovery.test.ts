@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination } from '../src/index.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { spawnCli } from './support/cli.js';
+import { until } from './support/until.js';
 import { contact, ndjson } from './support/records.js';
 
 // Issue 4: a loader killed with SIGKILL mid-COPY, mid-merge or between batches
@@ -49,14 +50,6 @@ function configFile(schema: string): string {
 
 function startLoad(schema: string) {
   return spawnCli(['load', '--config', configFile(schema), '--provider', 'p', '--customer', 'c', '--object', 'crm_contacts', '--input', '-']);
-}
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function committedBatches(schema: string): Promise<number> {

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination } from '../src/index.js';
-import { freshDatabase, type TestDatabase } from './support/db.js';
+import { freshDatabase, terminateBackends, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
+import { until } from './support/until.js';
 
 // Issue 8: after its first batch, a merged run stages batch n+1 on a helper
 // connection while batch n merges on the run's own. These tests break each
@@ -21,7 +22,6 @@ afterAll(async () => {
 
 const tenant = { kind: 'common' as const, object: 'crm_contacts', provider: 'pipedrive', customerId: 'acme' };
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function destination(schema: string, app: string, poolSize?: number): Promise<Destination> {
   const d = await openDestination(db.config({ schema, batch_size: 100, batch_retries: 3, application_name: app }), poolSize ? { poolSize } : {});
@@ -67,8 +67,7 @@ function killing(app: string, which: 'run' | 'helper', at: number[]): { input: A
     for (const i of range(800)) {
       if (at.includes(i)) {
         state.killed = (await backends(app))[which];
-        await db.pool.query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [state.killed]);
-        await sleep(100); // the loader sees the loss at its next statement
+        await terminateBackends(db.pool, state.killed); // the loader meets the loss at its next statement
       }
       yield JSON.stringify(contact(i, 2)) + '\n';
     }
@@ -154,7 +153,13 @@ describe('pipelined batches (issue 8)', () => {
           const [, one] = await stagingTables('p_lost');
           meddled = meddler.query(`BEGIN; LOCK TABLE p_lost.${one} IN ACCESS EXCLUSIVE MODE;
             DELETE FROM p_lost.${one} WHERE ctid IN (SELECT ctid FROM p_lost.${one} LIMIT 10); COMMIT`);
-          await sleep(100);
+          await until('the meddler queued behind the COPY', async () => {
+            const { rowCount } = await db.pool.query(
+              `SELECT 1 FROM pg_locks WHERE relation = $1::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`,
+              [`p_lost.${one}`],
+            );
+            return rowCount! > 0;
+          });
         }
         yield JSON.stringify(contact(i, 2)) + '\n';
       }

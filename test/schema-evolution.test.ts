@@ -5,6 +5,7 @@ import { planText } from '../src/schema/plan.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { runCli } from './support/cli.js';
 import { streamOf } from './support/records.js';
+import { until } from './support/until.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,9 +193,10 @@ describe('schema evolution (issue 5)', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 50));
+    await until('the reader reading', () => reads > 0);
     const r = await d.load({ ...obj(schemaOf({ ...V1.properties, Code: { type: 'integer' } })), input: streamOf([]) });
-    await new Promise((res) => setTimeout(res, 50));
+    const readsBefore = reads;
+    await until('a read after the rebuild', () => reads > readsBefore || errors.length > 0);
     stop = true;
     await reader;
     // The run's status and error say why, should the rebuild not have happened.

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, spawnCli } from './support/cli.js';
+import { until } from './support/until.js';
 
 const KEY = randomBytes(32).toString('hex');
 const dirs: string[] = [];
@@ -40,11 +41,10 @@ describe('pgland serve (issue 7)', () => {
     const s = spawnCli(['serve', '--port', '0', '--data-dir', join(cwd, 'control')], { env: { PGLAND_SECRET_KEY: KEY, PGLAND_LOG_LEVEL: 'warn' } });
     let stderr = '';
     s.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const deadline = Date.now() + 90_000;
-    while (!/listening on (http:\S+)/.test(stderr)) {
-      if (s.child.exitCode !== null || Date.now() > deadline) throw new Error(`pgland serve did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until('pgland serve listening', () => {
+      if (s.child.exitCode !== null) throw new Error(`pgland serve did not start: ${stderr}`);
+      return /listening on (http:\S+)/.test(stderr);
+    }, 90_000);
     const url = /listening on (http:\S+)/.exec(stderr)![1]!;
     const ready = await fetch(url + '/readyz');
     expect(ready.status).toBe(200);

@@ -8,6 +8,7 @@ import { silentLogger } from '../src/log.js';
 import { singerConfig, type ProtocolOptions } from '../src/protocols/config.js';
 import { runSinger } from '../src/protocols/singer.js';
 import { spawnCli, runCli } from './support/cli.js';
+import { until } from './support/until.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 
 // Issue 9: pgland as a Singer target. Recorded message streams are fed to the
@@ -433,19 +434,12 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const send = (...m: unknown[]): void => void child.stdin!.write(messages(...m));
     const rec = (n: number) => ({ type: 'RECORD', stream: 'ticks', record: { n, at: `2026-02-01T00:00:${String(n).padStart(2, '0')}Z` } });
-    const until = async (what: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 60_000;
-      while (!what()) {
-        if (Date.now() > deadline) throw new Error(`timed out; stdout so far: ${stdout}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
     send({ type: 'SCHEMA', stream: 'ticks', schema: { type: 'object', properties: { n: { type: 'integer' }, at: { type: 'string', format: 'date-time' } } }, key_properties: ['n'], bookmark_properties: ['at'] });
     let sent = 0;
     for (let state = 1; state <= 3; state++) {
       for (let i = 0; i < 4; i++) send(rec(++sent));
       send({ type: 'STATE', value: { state } });
-      await until(() => stdout.includes(`{"state":${state}}`));
+      await until(`STATE ${state} on stdout`, () => stdout.includes(`{"state":${state}}`));
       // Written only after its records are committed.
       expect(await committedLines('killed')).toBe(sent);
     }

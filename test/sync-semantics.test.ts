@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination, type LoadStreamOptions } from '../src/index.js';
-import { freshDatabase, type TestDatabase } from './support/db.js';
+import { backendsOf, freshDatabase, terminateBackends, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
+import { until } from './support/until.js';
 
 let db: TestDatabase;
 const opened: Destination[] = [];
@@ -304,7 +305,13 @@ describe('concurrency and recovery (issue 4)', () => {
       yield JSON.stringify(contact(1)) + '\n';
       await gate;
     })() });
-    await new Promise((r) => setTimeout(r, 200));
+    // The first run holds the object's lock (session-level advisory) before the second asks for it.
+    await until('the first run holding the object lock', async () => {
+      const { rowCount } = await db.pool.query(
+        `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      return rowCount! > 0;
+    });
     await expect(d.load({ ...tenant, input: streamOf([contact(2)]) })).rejects.toMatchObject({ code: 'object_locked' });
     release();
     expect((await holder).status).toBe('succeeded');
@@ -326,9 +333,8 @@ describe('concurrency and recovery (issue 4)', () => {
       for (const n of range(500)) {
         if (n === 250 && !killed) {
           // Mid-batch: the COPY of batch 3 is open on the server.
-          await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgland-replay-test' AND pid <> pg_backend_pid()`);
+          await terminateBackends(db.pool, await backendsOf(db.pool, 'pgland-replay-test'));
           killed = true;
-          await new Promise((r) => setTimeout(r, 50));
         }
         yield JSON.stringify(contact(n)) + '\n';
       }

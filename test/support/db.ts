@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { quoteIdent } from '../../src/sql/ident.js';
+import { until } from './until.js';
 
 export interface TestDatabase {
   /** postgres:// URL of this file's own database, as a superuser. */
@@ -59,4 +60,27 @@ export async function trustsEveryPassword(url: string): Promise<boolean> {
   );
   await probe.end().catch(() => undefined);
   return accepted;
+}
+
+/**
+ * Terminates these backends and waits until the server has let them go (gone
+ * from pg_stat_activity), rather than sleeping for a guessed time: what comes
+ * next meets a connection that is certainly lost.
+ */
+export async function terminateBackends(pool: pg.Pool, pids: number[]): Promise<void> {
+  if (pids.length === 0) return;
+  await pool.query(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [pids]);
+  await until(`backends ${pids.join(', ')} to end`, async () => {
+    const { rowCount } = await pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = ANY($1::int[])`, [pids]);
+    return rowCount === 0;
+  });
+}
+
+/** The backends of an application_name, this session's excepted. */
+export async function backendsOf(pool: pg.Pool, app: string): Promise<number[]> {
+  const { rows } = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+    [app],
+  );
+  return rows.map((r) => r.pid);
 }
