@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progressLine, summary } from '../src/cli/progress.js';
 import { zeroCounts } from '../src/load/runs.js';
@@ -118,6 +121,28 @@ describe('logs (issue 16)', () => {
     expect(shown).toMatch(/\(150,000 rows\/s\)/);
     expect(shown).toMatch(/read +300,000 lines in 13 batches/);
     expect(shown).toMatch(/inserted +300,000\n/);
+  });
+});
+
+describe('pgland load on a terminal (issue 16)', () => {
+  const script = ['/usr/bin/script', '/bin/script'].find((p) => existsSync(p));
+
+  it.skipIf(!script)('shows the progress and the summary, not the run logged again', async () => {
+    const config = join(dir, 'tty.json');
+    const input = join(dir, 'tty.ndjson');
+    writeFileSync(config, JSON.stringify(db.config({ schema: 'tty', batch_size: 1000 })));
+    writeFileSync(input, ndjson(Array.from({ length: 2500 }, (_, i) => contact(i))));
+    const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+    const argv = [process.execPath, '--import', import.meta.resolve('tsx'), main, 'load', '--config', config, '--provider', 'p', '--customer', 'c', '--object', 'crm_contacts', '--input', input];
+    // script(1) gives the command a terminal; its output is what the terminal showed.
+    const shown = await promisify(execFile)(script!, ['-qec', argv.map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      env: { ...process.env, PGLAND_LOG_LEVEL: '' },
+    }).then((r) => r.stdout.replace(/\r\n/g, '\n'));
+    expect(shown).not.toMatch(/run started|run finished|"rowsRead"/);
+    // The progress line ends, on the summary's figures, before the summary starts.
+    const rate = /\((\d[\d,]*) rows\/s\)/.exec(shown)?.[1];
+    expect(shown).toMatch(new RegExp(`\\r  2,500 rows read, ${rate} rows/s, 3 batches(\\x1b\\[K)?\\n+run [0-9a-f-]{36}: succeeded`));
+    expect(shown).toMatch(/read +2,500 lines in 3 batches/);
   });
 });
 
