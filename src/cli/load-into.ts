@@ -81,7 +81,7 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
     const dest = await openDestination(target.config, { log, env: process.env, overrides: { batch_size: flags.batchSize } });
     try {
       const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
-      const progress = progressLine(process.stderr);
+      const progress = progressLine();
       const cancel = cancelOnSignals(log);
       try {
         const result = await dest.loadInto({
