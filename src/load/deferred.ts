@@ -10,7 +10,7 @@ import { mergeStaged } from './batch.js';
 import { abandonStaleRuns, finishRun } from './finish.js';
 import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
 import type { EvolutionReport } from '../schema/apply.js';
-import { ensureLandedTable } from './loader.js';
+import { evolveInTransaction } from '../schema/evolve.js';
 import { addRunCountsSql, finishRunSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
 import { inTransaction } from '../sql/transaction.js';
 
@@ -164,17 +164,19 @@ function runRow(run: DeferredRun): Parameters<typeof insertRunSql>[1] {
 
 /**
  * The merge: under the object's lock, in ONE transaction, the run is recorded,
- * the whole stage is merged with the batch merge statement, its rejects,
- * problems, counters and batches are recorded and the staging tables dropped.
- * Returns the totals that the merge statement reported.
+ * the landed table evolved (a value it cannot re-land is a problem of the
+ * run), the whole stage is merged with the batch merge statement, its
+ * rejects, problems, counters and batches are recorded and the staging tables
+ * dropped. Returns what the evolution did.
  */
-async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<void> {
+async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<EvolutionReport> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
-  await inTransaction(client, async () => {
+  return inTransaction(client, async () => {
     await lockStage(client, run.runId);
     if (!(await staged(client, run))) throw new RunClosedError(run.runId);
     await client.query(insertRunSql(run.schema, runRow(run)));
+    const evolution = await evolveInTransaction(client, run.schema, run.def, run.runId);
     await abandonStaleRuns(client, o, run.def.object);
     const totals = (
       await client.query<{ batches: string; rows_read: string; records: string; nul: string }>(
@@ -214,6 +216,7 @@ async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<void
       [run.runId],
     );
     await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    return evolution;
   });
 }
 
@@ -258,9 +261,8 @@ export async function commitDeferred(
     let evolution: EvolutionReport | undefined;
     if (status === undefined) {
       try {
-        const report = await ensureLandedTable(client, run.schema, run.def);
+        const report = await mergeStage(client, run);
         if (report.action !== 'none') evolution = report;
-        await mergeStage(client, run);
         status = 'running';
       } catch (err) {
         if (isRetryable(err) || err instanceof RunClosedError) throw err;

@@ -212,11 +212,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   let copiedDirect = 0;
   let evolution: EvolutionReport | undefined;
   try {
-    const report = await evolveTable(client, schema, def);
-    if (report.action !== 'none') {
-      evolution = report;
-      runLog.info({ action: report.action, reasons: report.reasons, notRestored: report.notRestored }, 'table evolved');
-    }
+    // The run is recorded first: a value the evolution cannot re-land is a problem of this run.
     await client.query(
       insertRunSql(schema, {
         runId,
@@ -231,6 +227,18 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
       }),
     );
+    const report = await evolveTable(client, schema, def, runId);
+    if (report.action !== 'none') {
+      evolution = report;
+      runLog.info({ action: report.action, reasons: report.reasons, notRestored: report.notRestored }, 'table evolved');
+      if (report.problems > 0) {
+        counts.problems += report.problems;
+        runLog.warn(
+          { problems: report.problems },
+          `${report.problems} landed values no longer fit their column after the table's ${report.action}: they are NULL now (see ${schema}._pgland_problems, line_number < 0)`,
+        );
+      }
+    }
     const abandoned = await abandonStaleRuns(client, merge, def.object);
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
     await dropOrphanedStages(client, schema);
@@ -306,12 +314,4 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     ...(evolution ? { evolution } : {}),
     ...(refresh ? { fullRefreshRequired: refresh } : {}),
   };
-}
-
-/**
- * Makes sure the object's table exists and matches its definition (schema
- * evolution: create, alter or rebuild). Call while holding the object's lock.
- */
-export async function ensureLandedTable(client: pg.PoolClient, schema: string, def: ObjectDef): Promise<EvolutionReport> {
-  return evolveTable(client, schema, def);
 }

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
-import { ensureLandedTable } from '../load/loader.js';
 import { acquireObjectLock, releaseObjectLock } from '../load/lock.js';
 import { finishRunSql, insertRunSql } from '../load/runs.js';
 import type { DeleteMode, SqlQuery } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
-import { claimTable } from '../schema/evolve.js';
+import { claimTable, evolveInTransaction } from '../schema/evolve.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 
 /*
@@ -79,8 +78,6 @@ export async function retireOlder(
     if (!exists.rows[0]!.ok) return undefined;
     await acquireObjectLock(client, key, opts.lockTimeoutMs);
     locked = true;
-    // A table landed before by something else may lack the version column: evolve it first.
-    await ensureLandedTable(client, schema, def);
     const runId = randomUUID();
     const sql = retireSql(schema, r, runId);
     await client.query('BEGIN');
@@ -99,10 +96,12 @@ export async function retireOlder(
           options: { protocol: opts.protocol, retire: { column: r.column, below: r.below, above: r.above ?? null }, delete_mode: r.deleteMode },
         }),
       );
+      // A table landed before by something else may lack the version column: evolve it first.
+      const evolved = await evolveInTransaction(client, schema, def, runId);
       const result = await client.query(sql);
       const deleted = result.rowCount ?? 0;
       await client.query(`UPDATE ${qualify(schema, '_pgland_runs')} SET rows_deleted = $2 WHERE run_id = $1::uuid`, [runId, deleted]);
-      await client.query(finishRunSql(schema, runId, 'succeeded', null));
+      await client.query(finishRunSql(schema, runId, evolved.problems > 0 ? 'partial' : 'succeeded', null));
       await client.query('COMMIT');
       return { runId, table: def.table, deleted };
     } catch (err) {

@@ -13,6 +13,12 @@ export interface EvolutionReport {
   fullRefreshReason: string | null;
   /** Every statement executed, in order (equal to the plan's, but for failed tolerant steps). */
   executed: string[];
+  /**
+   * Values the evolution could not re-land in their column (it holds NULL for
+   * them now): each is a row of _pgland_problems of the run, counted in its
+   * problems.
+   */
+  problems: number;
 }
 
 /**
@@ -28,15 +34,17 @@ export async function applyPlan(client: pg.ClientBase, plan: EvolutionPlan): Pro
     notRestored: [],
     fullRefreshReason: plan.fullRefreshReason,
     executed: [],
+    problems: 0,
   };
   for (const step of plan.steps) {
     const savepoint = step.tolerant ? step.statements[0] : undefined;
     let current = '';
     try {
-      for (const sql of step.statements) {
+      for (const [i, sql] of step.statements.entries()) {
         current = sql;
         report.executed.push(sql);
-        await client.query(sql);
+        const result = await client.query(sql);
+        if (step.notesProblems && i === 0) report.problems += result.rowCount ?? 0;
       }
     } catch (err) {
       if (!step.tolerant || !savepoint) {

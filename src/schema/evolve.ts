@@ -5,6 +5,7 @@ import { fitIdent, qualify } from '../sql/ident.js';
 import { inTransaction } from '../sql/transaction.js';
 import { PglandError } from '../errors.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
+import { RUN_SETTING } from './lost-values.js';
 import { planEvolution } from './plan.js';
 
 /**
@@ -14,16 +15,25 @@ import { planEvolution } from './plan.js';
  * Runs of different tenants share a table: they serialise here on a lock per
  * table, and the plan is made under that lock.
  */
-export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef): Promise<EvolutionReport> {
-  return inTransaction(client, async () => {
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
-    const plan = await planEvolution(client, schema, def);
-    const populates = plan.steps.some((s) => s.tolerant?.view?.kind === 'materialized view' && s.tolerant.view.populated);
-    const held = populates ? await sessionLocks(client) : [];
-    const report = await applyPlan(client, plan);
-    if (populates) await checkSessionLocks(client, schema, def.table, held);
-    return report;
-  });
+export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
+  return inTransaction(client, () => evolveInTransaction(client, schema, def, runId));
+}
+
+/**
+ * evolveTable in the caller's transaction. `runId` is the run the evolution
+ * belongs to, recorded in _pgland_runs before this is called (in this
+ * transaction or an earlier one): a value that no longer fits its column is a
+ * problem of that run.
+ */
+export async function evolveInTransaction(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
+  await client.query(`SELECT set_config($1, $2, true)`, [RUN_SETTING, runId]);
+  const plan = await planEvolution(client, schema, def);
+  const populates = plan.steps.some((s) => s.tolerant?.view?.kind === 'materialized view' && s.tolerant.view.populated);
+  const held = populates ? await sessionLocks(client) : [];
+  const report = await applyPlan(client, plan);
+  if (populates) await checkSessionLocks(client, schema, def.table, held);
+  return report;
 }
 
 /** The advisory locks this session holds beyond its transaction: the run's object lock (src/load/lock.ts). */

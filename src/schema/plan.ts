@@ -9,6 +9,7 @@ import { captureDependents, type DependentView, type Dependents } from './depend
 import { createViewStep, setViewsAsideSteps } from './views.js';
 import { definitionJson, readLiveTable, readRecordedTable, type LiveColumn } from './introspect.js';
 import { createLandedTableSql, primaryKeyName } from './landed.js';
+import { lostValuesStatements, type Recomputed } from './lost-values.js';
 
 /**
  * One step of an evolution: statements run in order. A tolerant step (a
@@ -18,6 +19,8 @@ import { createLandedTableSql, primaryKeyName } from './landed.js';
 export interface Step {
   statements: string[];
   tolerant?: { label: string; view?: DependentView };
+  /** The first statement notes values that no longer fit their column (lost-values.ts): its row count is the report's problems. */
+  notesProblems?: true;
 }
 
 export interface EvolutionPlan {
@@ -36,9 +39,20 @@ function castFn(schema: string, type: string): string {
   return `${q(schema)}.${q('_pgland_cast_' + type.replace(/ /g, '_'))}`;
 }
 
+/** A typed column's value in a stored raw payload, as jsonb. */
+function rawValue(column: ColumnDef, raw: string): string {
+  return `${raw} -> ${escapeLiteral(rawKey(column))}`;
+}
+
 /** The value of a typed column computed from a stored raw payload. */
 function fromRaw(schema: string, column: ColumnDef, raw: string): string {
-  return `${castFn(schema, column.type)}(${raw} -> ${escapeLiteral(rawKey(column))})`;
+  return `${castFn(schema, column.type)}(${rawValue(column, raw)})`;
+}
+
+/** The step that notes the values an evolution cannot re-land, if any column can lose one. */
+function lostValuesSteps(schema: string, table: string, recomputed: Recomputed[], what: string): Step[] {
+  const statements = lostValuesStatements(schema, table, recomputed, what);
+  return statements.length > 0 ? [{ statements, notesProblems: true }] : [];
 }
 
 /** A field's key as stored in the raw payload: the encoder strips NUL there too. */
@@ -112,14 +126,21 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
     targets.push(q(name));
     exprs.push(expr);
   };
+  // Typed columns recomputed by a cast that gives NULL for a value that does not fit.
+  const recomputed: Recomputed[] = [];
+  const recompute = (c: ColumnDef, value: string, inRaw: boolean): void => {
+    const cast = castFn(schema, c.type);
+    add(c.name, `${cast}(${value})`);
+    recomputed.push({ column: c, value, inRaw, oldColumn: live.has(c.name) ? c.name : null, cast });
+  };
   add(P.provider, `old.${q(P.provider)}`);
   add(P.customerId, `old.${q(P.customerId)}`);
   add('id', `old."id"`);
   for (const c of def.columns) {
     const old = live.get(c.name);
-    if (c.source.from === 'raw_data' && hasRaw) add(c.name, fromRaw(schema, c, `old.${q(P.rawData)}`));
+    if (c.source.from === 'raw_data' && hasRaw) recompute(c, rawValue(c, `old.${q(P.rawData)}`), true);
     else if (old && old.type === catalogType(c.type)) add(c.name, `old.${q(c.name)}`);
-    else if (old) add(c.name, `${castFn(schema, c.type)}(to_jsonb(old.${q(c.name)}))`);
+    else if (old) recompute(c, `to_jsonb(old.${q(c.name)})`, false);
   }
   add(P.landedAt, keep(P.landedAt, 'now()'));
   // A version of unknown age loses to any version that comes next.
@@ -134,6 +155,7 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
     ...setViewsAsideSteps(schema, def.table, deps),
     { statements: [createLandedTableSql(schema, def, tmpName).replace('CREATE TABLE IF NOT EXISTS', 'CREATE TABLE')] },
     ...plain.map((c) => ({ statements: [`ALTER TABLE ${tmp} ADD COLUMN ${q(c.name)} ${c.type}`] })),
+    ...lostValuesSteps(schema, def.table, recomputed, 'the table was rebuilt'),
     { statements: [`INSERT INTO ${tmp} AS new (${targets.join(', ')})\nSELECT ${exprs.join(',\n       ')}\nFROM ${table} AS old`] },
     { statements: [`DROP TABLE ${table}`] },
     { statements: [`ALTER TABLE ${tmp} RENAME TO ${q(def.table)}`] },
@@ -211,6 +233,8 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
     reasons.push(`new column ${column.name} ${column.type}`);
     steps.push({ statements: [`ALTER TABLE ${table} ADD COLUMN ${q(column.name)} ${column.type}`] });
     if (column.source.from === 'raw_data' && hasRaw) {
+      const value = rawValue(column, `old.${q(P.rawData)}`);
+      steps.push(...lostValuesSteps(schema, def.table, [{ column, value, inRaw: true, oldColumn: null, cast: castFn(schema, column.type) }], `new column ${column.name} was backfilled`));
       steps.push({
         statements: [
           `UPDATE ${table} SET ${q(column.name)} = ${fromRaw(schema, column, q(P.rawData))}\nWHERE ${q(P.rawData)} ? ${escapeLiteral(rawKey(column))}`,

@@ -207,6 +207,7 @@ export class Ingest {
       metrics.runsFinished.inc({ origin: 'http', status });
       if (status !== 'failed') metrics.landed(done.object, outcome.counts);
       log.info({ runId: id, object: done.object, status, counts: done.counts }, 'run committed');
+      if (outcome.evolution?.problems) log.warn({ runId: id, problems: outcome.evolution.problems }, 'landed values no longer fit their column after the table evolved: see _pgland_problems');
       return viewOf(done);
     } finally {
       this.committing.delete(id);

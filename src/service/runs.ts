@@ -214,6 +214,7 @@ export function runEvents(
         change: CHANGE[ev.action],
         reasons: ev.reasons,
         not_restored: ev.notRestored,
+        problems: ev.problems,
         full_refresh_required: extra.fullRefreshRequired ?? ev.fullRefreshReason,
       },
     });
