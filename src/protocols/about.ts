@@ -39,12 +39,19 @@ const MELTANO_SETTINGS: Record<string, Setting> = {
 /** Singer's defaults where they differ from Airbyte's. */
 const SINGER_DEFAULTS: Record<string, unknown> = { provider: 'singer', missing_key: 'fail' };
 
+/** A setting's type; a key that also takes its text form ("true") is its first type, as the config file gives it. */
+function typeOf(prop: Record<string, unknown>): string {
+  if (typeof prop.type === 'string') return prop.type;
+  const first = Array.isArray(prop.anyOf) ? (prop.anyOf[0] as { type?: unknown } | undefined)?.type : undefined;
+  return typeof first === 'string' ? first : 'string';
+}
+
 function settings(): Record<string, Setting> {
   const out: Record<string, Setting> = {};
   for (const [key, prop] of Object.entries(connectionSpecification().properties ?? {})) {
     const def = Object.hasOwn(SINGER_DEFAULTS, key) ? SINGER_DEFAULTS[key] : prop.default;
     out[key] = {
-      type: typeof prop.type === 'string' ? prop.type : 'string',
+      type: typeOf(prop),
       ...(def === undefined ? {} : { default: def }),
       ...(prop.airbyte_secret === true ? { secret: true } : {}),
       description: typeof prop.description === 'string' ? prop.description : '',

@@ -31,6 +31,8 @@ const DESCRIPTIONS: Record<string, [title: string, description: string]> = {
   sslcert: ['Client certificate', 'Client certificate: PEM text or a path.'],
   sslkey: ['Client key', 'Client certificate\'s key: PEM text or a path.'],
   sslservername: ['Server name', 'The name the server certificate must carry, when not the host.'],
+  allow_cleartext_password: ['Allow cleartext password', 'Send the password when the server asks for it in cleartext over an unencrypted connection (off: refused).'],
+  work_mem: ['Work memory', 'work_mem of pgland\'s sessions (each batch\'s merge sorts in it).'],
   ssh_tunnel: ['SSH tunnel', 'Reach the database through an SSH bastion.'],
   delete_mode: ['Delete mode', 'soft: deleted rows are kept and marked; hard: they are removed.'],
   batch_size: ['Batch size', 'Records per batch; each batch is one transaction.'],
