@@ -37,6 +37,7 @@ const DESCRIPTIONS: Record<string, [title: string, description: string]> = {
   delete_mode: ['Delete mode', 'soft: deleted rows are kept and marked; hard: they are removed.'],
   batch_size: ['Batch size', 'Records per batch; each batch is one transaction.'],
   batch_bytes: ['Batch bytes', 'Upper bound on a batch\'s encoded size, in bytes.'],
+  max_record_bytes: ['Max record bytes', 'The longest input message, in bytes: a longer RECORD is kept as a reject when its first bytes name its stream; any other message that long stops the run.'],
   connect_timeout_ms: ['Connect timeout (ms)', 'Milliseconds to wait for a connection.'],
   statement_timeout_ms: ['Statement timeout (ms)', 'Milliseconds a statement may run (0: no limit).'],
   application_name: ['Application name', 'application_name shown in pg_stat_activity.'],
