@@ -17,7 +17,7 @@ import { runCli } from './support/cli.js';
 
 const SETUP_SQL = fileURLToPath(new URL('../sql/setup/least-privilege.sql', import.meta.url));
 const PW = 'Loader: p@ss/w#rd "1"';
-const ORDER = ['reach', 'tls', 'auth', 'database', 'version', 'schema', 'temporary', 'write'];
+const ORDER = ['reach', 'tls', 'auth', 'database', 'version', 'pooler', 'schema', 'temporary', 'write'];
 
 let server: TestServer;
 let dir: string;
@@ -74,7 +74,7 @@ describe('pgland check, all good (issue 6)', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^pgland check: loader@127\.0\.0\.1:\d+\/app, schema pgland, sslmode verify-full$/);
-    const titles = ['DNS and TCP reach', 'TLS', 'authentication', 'database exists', 'server version', 'schema exists or can be created', 'TEMPORARY privilege', 'write probe'];
+    const titles = ['DNS and TCP reach', 'TLS', 'authentication', 'database exists', 'server version', 'connection pooler', 'schema exists or can be created', 'TEMPORARY privilege', 'write probe'];
     titles.forEach((t, i) => expect(lines[i + 1]).toMatch(new RegExp(`^  PASS  ${t}\\s+\\d+ ms  `)));
     expect(lines[2]).toMatch(/TLSv1\.[23] .*certificate verified for 127\.0\.0\.1/);
     expect(lines.at(-1)).toBe('all checks passed.');

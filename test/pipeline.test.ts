@@ -46,10 +46,14 @@ function expectAllAt(names: Map<string, string>, n: number, version: number): vo
   for (const i of range(n)) expect(names.get(contact(i).id)).toBe(`Last${i} v${version}`);
 }
 
-/** The backends of a destination: the run's own holds the object's advisory lock. */
+/** The backends of a destination: the run's own is its lease's holder (src/load/lease.ts), the others are helpers. */
 async function backends(app: string): Promise<{ run: number[]; helper: number[] }> {
+  const { rows: tables } = await db.pool.query<{ t: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = '_pgland_leases'`,
+  );
+  const holders = tables.length === 0 ? 'SELECT NULL::int AS holder_pid' : tables.map((r) => `SELECT holder_pid FROM ${r.t}`).join(' UNION ALL ');
   const { rows } = await db.pool.query<{ pid: number; locked: boolean }>(
-    `SELECT a.pid, EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted) AS locked
+    `SELECT a.pid, a.pid IN (SELECT holder_pid FROM (${holders}) h WHERE holder_pid IS NOT NULL) AS locked
        FROM pg_stat_activity a WHERE a.application_name = $1`,
     [app],
   );

@@ -183,8 +183,11 @@ describe('runs over HTTP (issue 7)', () => {
     await call(svc, 'POST', `/runs/${id}/batches`, { body: ndjson([contact(2, 13)]), headers: NDJSON });
     const holder = await db.pool.connect();
     try {
-      // The same lock a loader holds for its whole run (src/load/lock.ts).
-      await holder.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, ['pgland.object.' + JSON.stringify(['landing', 'salesforce', 'acme', 'crm_contacts'])]);
+      // The lease a loader holds for its whole run (src/load/lease.ts), held by this live backend.
+      await holder.query(
+        `INSERT INTO landing._pgland_leases (provider, customer_id, object, token, expires_at, holder_pid, holder_start)
+         SELECT 'salesforce', 'acme', 'crm_contacts', gen_random_uuid(), now() + interval '1 hour', pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
+      );
       const upd = await call(svc, 'PUT', `/destinations/${destId}`, { json: { config: db.config({ schema: 'landing', lock_timeout_ms: 200 }) } });
       expect(upd.status).toBe(200);
       const locked = await call(svc, 'POST', `/runs/${id}/commit`);
@@ -192,7 +195,7 @@ describe('runs over HTTP (issue 7)', () => {
       expect(locked.body.error.code).toBe('object_locked');
       expect((await call(svc, 'GET', `/runs/${id}`)).body.status).toBe('open');
     } finally {
-      await holder.query('SELECT pg_advisory_unlock_all()');
+      await holder.query(`DELETE FROM landing._pgland_leases WHERE provider = 'salesforce' AND customer_id = 'acme'`);
       holder.release();
     }
     const c = await call(svc, 'POST', `/runs/${id}/commit`);

@@ -211,7 +211,7 @@ describe('pgland check through the bastion (issue 6)', () => {
     const r = await runCheck(resolveDestination(config({}), {}));
     expect(r.steps.map((s) => [s.step, s.status])).toEqual([
       ['tunnel', 'pass'], ['reach', 'pass'], ['tls', 'warn'], ['auth', 'pass'], ['database', 'pass'],
-      ['version', 'pass'], ['schema', 'pass'], ['temporary', 'pass'], ['write', 'pass'],
+      ['version', 'pass'], ['pooler', 'pass'], ['schema', 'pass'], ['temporary', 'pass'], ['write', 'pass'],
     ]);
     expect(r.steps[0]!.detail).toContain('matches the pin');
     expect(r.steps[1]!.detail).toBe(`the bastion reaches ${dbHost}:${dbPort}`);

@@ -126,6 +126,11 @@ export const destinationSchema = z
     batch_retries: z.coerce.number().int().min(0).max(100).default(3),
     /** Milliseconds a run waits for another run on the same tenant and object to finish. */
     lock_timeout_ms: z.coerce.number().int().min(0).default(60_000),
+    /**
+     * Milliseconds a run's lease on its object lasts without renewal: a
+     * killed loader's lease lapses after this (sooner on a direct connection).
+     */
+    lease_ttl_ms: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
     /** Objects loaded in parallel by one process. */
     max_parallel_objects: z.coerce.number().int().min(1).max(64).default(2),
   })

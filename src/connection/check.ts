@@ -11,12 +11,14 @@ import type { DestinationConfig } from '../config/resolve.js';
 import { PglandError, sqlState } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { qualify, quoteIdent } from '../sql/ident.js';
+import { begin, setTransactionSettings } from '../sql/transaction.js';
 import { GuardedClient } from './client.js';
 import { explain } from './diagnose.js';
-import { clientConfig, connectTarget } from './pool.js';
+import { clientConfig, connectTarget, transactionSettingsSql } from './pool.js';
+import { detectPooler, directConnectionHint, isStartupParameterRejected, type PoolerReport } from './pooler.js';
 import { tlsOptions, tlsServerName } from './tls.js';
 
-export type StepName = 'tunnel' | 'reach' | 'tls' | 'auth' | 'database' | 'version' | 'schema' | 'temporary' | 'write';
+export type StepName = 'tunnel' | 'reach' | 'tls' | 'auth' | 'database' | 'version' | 'pooler' | 'schema' | 'temporary' | 'write';
 export type StepStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
 export interface StepResult {
@@ -35,6 +37,8 @@ export interface StepResult {
 export interface CheckReport {
   ok: boolean;
   target: { host: string; port: number; database: string; user: string; schema: string; sslmode: string; bastion?: string };
+  /** What stands between pgland and the database (docs/connecting.md, "Connection poolers"); absent when the check stopped before. */
+  pooler?: PoolerReport;
   steps: StepResult[];
 }
 
@@ -45,6 +49,7 @@ const TITLES: Record<StepName, string> = {
   auth: 'authentication',
   database: 'database exists',
   version: 'server version',
+  pooler: 'connection pooler',
   schema: 'schema exists or can be created',
   temporary: 'TEMPORARY privilege',
   write: 'write probe',
@@ -112,6 +117,9 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
   let stopped: string | undefined;
   let client: pg.Client | undefined;
   let ssl: ReturnType<typeof tlsOptions> = false;
+  /** Whether the server took the startup settings (a pooler may refuse them). */
+  let startupOptions = true;
+  let pooler: PoolerReport | undefined;
 
   async function step(name: StepName, fn: () => Promise<{ status?: StepStatus; detail: string } | string>): Promise<void> {
     if (stopped) {
@@ -236,14 +244,26 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
     });
 
     let dbMissing: unknown;
-    await step('auth', async () => {
-      const c = new GuardedClient(clientConfig(cfg, ssl, tunnel));
+    const connect = async (): Promise<pg.Client> => {
+      const c = new GuardedClient(clientConfig(cfg, ssl, tunnel, startupOptions));
       c.on('error', () => undefined);
       try {
         await c.connect();
-        client = c;
+        setTransactionSettings(c, transactionSettingsSql(cfg));
+        return c;
       } catch (err) {
         await c.end().catch(() => undefined);
+        throw err;
+      }
+    };
+    await step('auth', async () => {
+      try {
+        client = await connect().catch((err: unknown) => {
+          if (!isStartupParameterRejected(err)) throw err;
+          startupOptions = false;
+          return connect();
+        });
+      } catch (err) {
         // PostgreSQL authenticates before it looks the database up: 3D000 means the credentials were right.
         if (sqlState(err) !== '3D000') throw err;
         dbMissing = err;
@@ -261,6 +281,16 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       const verdict = judgeVersion(Number(rows[0]!.n), rows[0]!.v);
       if (verdict.status === 'fail') throw new StepFailure('server_too_old', verdict.detail, 'upgrade the server to PostgreSQL 13 or later');
       return verdict;
+    });
+
+    await step('pooler', async () => {
+      pooler = await detectPooler(clientConfig(cfg, ssl, tunnel, startupOptions), !startupOptions);
+      const seen = pooler.evidence.join('; ');
+      if (pooler.mode === 'none') return 'none detected: the backend stayed the same between transactions';
+      if (pooler.mode === 'session') return `a pooler in session mode (${seen}): session state follows the connection`;
+      const fix = directConnectionHint(cfg.host, cfg.port);
+      if (pooler.mode === 'statement') throw new StepFailure('pooler_unsupported', `a pooler in statement mode: ${seen}; pgland lands every batch in one transaction`, fix);
+      return { status: 'warn', detail: `a pooler in transaction mode: ${seen}. pgland works through it (leases, per-transaction settings); fix: ${fix}` };
     });
 
     await step('schema', async () => {
@@ -328,7 +358,7 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
     await step('write', async () => {
       const c = client!;
       const table = qualify(cfg.schema, `_pgland_check_${randomBytes(4).toString('hex')}`);
-      await c.query('BEGIN');
+      await begin(c);
       try {
         // Only when missing: CREATE SCHEMA IF NOT EXISTS wants CREATE on the database even when the schema exists.
         const { rowCount } = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [cfg.schema]);
@@ -365,6 +395,7 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       sslmode: cfg.sslmode,
       ...(cfg.ssh_tunnel ? { bastion: `${cfg.ssh_tunnel.user}@${cfg.ssh_tunnel.host}:${cfg.ssh_tunnel.port}` } : {}),
     },
+    ...(pooler ? { pooler } : {}),
     steps,
   };
 }

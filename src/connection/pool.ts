@@ -4,8 +4,10 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DestinationConfig } from '../config/resolve.js';
 import { loadConfigFiles } from '../config/files.js';
+import { setTransactionSettings } from '../sql/transaction.js';
 import { GuardedClient, type GuardedClientConfig } from './client.js';
 import { explain, type ConnectTarget } from './diagnose.js';
+import { detectPooler, directConnectionHint, isStartupParameterRejected, refusePooler, type PoolerReport } from './pooler.js';
 import { tlsOptions, tlsServerName } from './tls.js';
 import type { Tunnel } from './tunnel.js';
 
@@ -39,8 +41,13 @@ export function connectTarget(cfg: DestinationConfig): ConnectTarget {
   };
 }
 
-/** node-postgres client settings for a config: TLS as given, through the tunnel when there is one. */
-export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel): GuardedClientConfig {
+/**
+ * node-postgres client settings for a config: TLS as given, through the
+ * tunnel when there is one. `startupOptions: false` leaves out the session
+ * settings sent at connection time, which PgBouncer refuses; every
+ * transaction sets them again anyway (transactionSettingsSql).
+ */
+export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel, startupOptions = true): GuardedClientConfig {
   let stream: (() => Duplex) | undefined;
   let host = cfg.host;
   if (tunnel) {
@@ -62,16 +69,40 @@ export function clientConfig(cfg: DestinationConfig, ssl: false | pg.ClientConfi
     ssl,
     ...(stream ? { stream } : {}),
     connectionTimeoutMillis: cfg.connect_timeout_ms,
-    ...(cfg.statement_timeout_ms ? { statement_timeout: cfg.statement_timeout_ms } : {}),
     application_name: cfg.application_name,
     keepAlive: true,
-    // Timestamps without an offset are read as UTC, whatever the server's
-    // default; work_mem is validated as a plain size (no spaces to inject options).
-    // jit=off: a batch's merge is costed high enough to be JIT-compiled on a
-    // server built with LLVM (most managed ones), and compiling it again for
-    // every batch cost more than it saved (about 10% of a 1M increment).
-    options: `-c TimeZone=UTC -c work_mem=${cfg.work_mem.replace(/\s+/g, '')} -c jit=off`,
+    ...(startupOptions
+      ? {
+          ...(cfg.statement_timeout_ms ? { statement_timeout: cfg.statement_timeout_ms } : {}),
+          options: `-c TimeZone=UTC -c work_mem=${workMem(cfg)} -c jit=off`,
+        }
+      : {}),
   };
+}
+
+/** work_mem is validated as a plain size (src/config/schema.ts): digits and a unit, no quotes or spaces left. */
+function workMem(cfg: DestinationConfig): string {
+  return cfg.work_mem.replace(/\s+/g, '');
+}
+
+/**
+ * The session settings pgland's statements rely on, set for one transaction:
+ * through a transaction-mode pooler a session setting would stay on a server
+ * connection that other clients get next, and would not follow this one.
+ * Timestamps without an offset are read as UTC, whatever the server's
+ * default. jit=off: a batch's merge is costed high enough to be JIT-compiled
+ * on a server built with LLVM (most managed ones), and compiling it again for
+ * every batch cost more than it saved (about 10% of a 1M increment).
+ * statement_timeout only when configured: 0 would lift a limit set on the
+ * role or the database.
+ */
+export function transactionSettingsSql(cfg: DestinationConfig): string {
+  return [
+    `SET LOCAL TimeZone = 'UTC'`,
+    `SET LOCAL work_mem = '${workMem(cfg)}'`,
+    `SET LOCAL jit = off`,
+    ...(cfg.statement_timeout_ms ? [`SET LOCAL statement_timeout = ${Math.trunc(cfg.statement_timeout_ms)}`] : []),
+  ].join('; ');
 }
 
 /**
@@ -97,6 +128,24 @@ async function tryConnect(config: GuardedClientConfig): Promise<void> {
   }
 }
 
+/** Connects once with the startup settings, once more without them when a pooler refuses them. */
+async function tryConnectSettling(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel): Promise<boolean> {
+  try {
+    await tryConnect(clientConfig(cfg, ssl, tunnel));
+    return true;
+  } catch (err) {
+    if (!isStartupParameterRejected(err)) throw err;
+    await tryConnect(clientConfig(cfg, ssl, tunnel, false));
+    return false;
+  }
+}
+
+/** What the probe found: the TLS options, and whether the startup settings were accepted. */
+export interface Probed {
+  ssl: false | pg.ClientConfig['ssl'];
+  startupOptions: boolean;
+}
+
 /**
  * Settles the TLS options with one probe connection, which also turns a
  * failure to connect into an explained error (wrong password, unknown
@@ -104,16 +153,14 @@ async function tryConnect(config: GuardedClientConfig): Promise<void> {
  * probe tries TLS first and falls back to a plain connection as libpq does;
  * the pool keeps what the probe found.
  */
-export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel): Promise<false | pg.ClientConfig['ssl']> {
+export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel): Promise<Probed> {
   const ssl = tlsOptions(cfg);
   try {
-    await tryConnect(clientConfig(cfg, ssl, tunnel));
-    return ssl;
+    return { ssl, startupOptions: await tryConnectSettling(cfg, ssl, tunnel) };
   } catch (err) {
     if (cfg.sslmode === 'prefer' && preferFallsBack(err)) {
       try {
-        await tryConnect(clientConfig(cfg, false, tunnel));
-        return false;
+        return { ssl: false, startupOptions: await tryConnectSettling(cfg, false, tunnel) };
       } catch (plainErr) {
         throw explain(plainErr, connectTarget(cfg));
       }
@@ -122,16 +169,46 @@ export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel): 
   }
 }
 
+/** What the loader needs to know of a destination's pool beyond its connections. */
+export interface PoolTraits {
+  pooler: PoolerReport;
+  /** How long a run's lease on its object lasts without renewal (src/load/lease.ts). */
+  leaseTtlMs: number;
+}
+
+const traits = new WeakMap<pg.Pool, PoolTraits>();
+
+/** The traits of a pool opened by openPool; a pool from elsewhere counts as pooled, the safe side. */
+export function traitsOf(pool: pg.Pool): PoolTraits {
+  return traits.get(pool) ?? { pooler: { mode: 'transaction', evidence: ['not opened by pgland: assumed pooled'] }, leaseTtlMs: 30_000 };
+}
+
 /**
  * Opens a pool (through the tunnel when one is given: every connection is a
  * channel of that one SSH connection). Connection failures come back as
- * explained PglandErrors (src/connection/diagnose.ts).
+ * explained PglandErrors (src/connection/diagnose.ts). A transaction-mode
+ * pooler in front of the database is said once, in this log; a statement-mode
+ * one is refused before anything is written.
  */
 export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
-  const ssl = await probeConnection(cfg, tunnel);
+  const { ssl, startupOptions } = await probeConnection(cfg, tunnel);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
-  const pool = new pg.Pool({ ...clientConfig(cfg, ssl, tunnel), max, Client: GuardedClient });
+  const config = clientConfig(cfg, ssl, tunnel, startupOptions);
+  const pooler = await detectPooler(config, !startupOptions).catch((err: unknown) => {
+    throw explain(err, connectTarget(cfg));
+  });
+  if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
+  if (pooler.mode === 'transaction') {
+    log.warn(
+      { pooler: pooler.mode, evidence: pooler.evidence, fix: directConnectionHint(cfg.host, cfg.port) },
+      'connected through a transaction-mode connection pooler: pgland works through it (leases, per-transaction settings), but the direct connection is faster and safer',
+    );
+  }
+  const pool = new pg.Pool({ ...config, max, Client: GuardedClient });
+  traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms });
+  const settings = transactionSettingsSql(cfg);
+  pool.on('connect', (client) => setTransactionSettings(client, settings));
   // An idle client whose backend goes away emits 'error' on the pool; without a
   // listener that would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));

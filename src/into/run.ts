@@ -8,7 +8,9 @@ import { IdSet } from '../load/id-set.js';
 import type { Reject } from '../input/envelope.js';
 import { recordSource, type LoaderContext } from '../load/loader.js';
 import { addCounts, addRunCountsSql, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
+import { ObjectLease } from '../load/lease.js';
 import { RunSession } from '../load/session.js';
+import { begin } from '../sql/transaction.js';
 import { PGLAND_VERSION } from '../package.js';
 import { qualify } from '../sql/ident.js';
 import { applyStaged, type PartCounts } from './bisect.js';
@@ -87,6 +89,8 @@ interface RunState {
   groups: { added: number; removed: number };
   insertedKey: unknown;
   encoder: ReturnType<typeof intoRowEncoder>;
+  /** The table's lease (src/load/lease.ts): its fence ends every batch's transaction. */
+  lease: ObjectLease;
 }
 
 /** A batch's buffer, and whether two of its records share a matching value. */
@@ -127,7 +131,7 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [st.runId, batchNo]);
     if (rowCount === 1) return;
   }
-  await client.query('BEGIN');
+  await begin(client);
   try {
     await client.query(createIntoStageSql(st.plan));
     await copyBatch(client, copyIntoStageSql(), fill, source, buf);
@@ -153,6 +157,7 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     if (rejects.length > 0) await client.query(insertRejectsSql(st.schema, st.runId, rejects));
     await client.query(addRunCountsSql(st.schema, st.runId, counts, null));
     await client.query(`INSERT INTO ${qualify(st.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [st.runId, batchNo, buf.rowsRead]);
+    await st.lease.fence(client);
     await client.query('COMMIT');
     addCounts(st.counts, counts);
     st.groups.added += part.groupsAdded;
@@ -199,17 +204,20 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
   const from = groupsPath(req.groups);
   const name = typeof req.into === 'string' ? parseTableName(req.into) : req.into;
   // Runs into one table take turns, as runs of one landed object do: the groups' add-and-remove reads what it writes.
-  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: '', customerId: '', object: `into:${JSON.stringify([name.schema, name.table])}` });
-  const client = await session.open();
+  const lease = await ObjectLease.take(pool, { schema, provider: '', customerId: '', object: `into:${JSON.stringify([name.schema, name.table])}` }, runId, ctx.lockTimeoutMs, ctx.log);
+  const session = new RunSession(pool, lease);
+  let client: pg.PoolClient;
   let plan: IntoPlan;
   try {
+    client = await session.open();
     plan = await planInto(client, { ...req, into: name, pglandSchema: schema }, from);
   } catch (err) {
     await session.close(false);
+    await lease.release();
     throw err;
   }
   const log = ctx.log.child({ runId, table: plan.table.qualified });
-  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined, encoder: intoRowEncoder(plan) };
+  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined, encoder: intoRowEncoder(plan), lease };
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
   let broken = false;
@@ -292,6 +300,7 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     }
   }
   await session.close(false);
+  await lease.release();
   const insertedId = counts.inserted === 1 && Array.isArray(st.insertedKey) ? keyValue(plan, st.insertedKey as (string | null)[]) : undefined;
   return {
     runId,

@@ -7,6 +7,7 @@ import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
 import type { RowFormat } from '../stage/stage.js';
 import { IdSet } from './id-set.js';
+import type { ObjectLease } from './lease.js';
 import { LatestTimestamp } from './latest.js';
 
 /** Records come from the input one at a time; a batch takes what fits. */
@@ -43,6 +44,8 @@ export interface BatchContext {
   batchBytes: number;
   /** For landed-format rows: the tenant and run, encoded, ending in a tab (see stage.ts). */
   landedLead: string;
+  /** The object's lease: its fence ends every write transaction of the batch (lease.ts). */
+  lease: ObjectLease;
 }
 
 /**

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { begin } from '../sql/transaction.js';
 import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
 import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
 import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
@@ -86,7 +87,7 @@ export async function runBatch(
   const o = ctx.merge;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   const direct = buf.format === 'landed' && !buf.conflicted;
-  await client.query('BEGIN');
+  await begin(client);
   try {
     if (!direct) await client.query(createStageSql(o.def, buf.format));
     await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format), ctx, source, buf);
@@ -110,7 +111,8 @@ export async function runBatch(
 
 /**
  * The rest of a batch's transaction after its rows landed: its rejects and
- * problems, the run's counters, and the batch recorded as committed.
+ * problems, the run's counters, the batch recorded as committed, and last the
+ * lease's fence: a run that lost its lease commits nothing.
  */
 export async function recordBatch(
   client: pg.PoolClient,
@@ -132,4 +134,5 @@ export async function recordBatch(
     `INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`,
     [o.runId, ctx.batchNo, buf.rowsRead],
   );
+  await ctx.lease.fence(client);
 }

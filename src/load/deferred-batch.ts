@@ -5,6 +5,7 @@ import { newEncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
 import { parseEnvelope, type Reject } from '../input/envelope.js';
 import { readLines } from '../input/lines.js';
+import { begin } from '../sql/transaction.js';
 import { lockStage, RunClosedError, staged, stagingTables, type DeferredRun } from './deferred.js';
 
 /** What staging one request's records of a deferred run (src/load/deferred.ts) did. */
@@ -65,7 +66,7 @@ export async function stageBatch(
   let copy: ReturnType<typeof copyFrom> | undefined;
   let copyError: Error | undefined;
   try {
-    await client.query('BEGIN');
+    await begin(client);
     await lockStage(client, run.runId);
     if (!(await staged(client, run))) throw new RunClosedError(run.runId);
     if (options.batchNo !== undefined) {

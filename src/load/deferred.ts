@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { ObjectDef } from '../catalog/definition.js';
 import { isRetryable } from '../connection/retry.js';
@@ -8,7 +9,7 @@ import { qualify, quoteIdent } from '../sql/ident.js';
 import { createStageSql, STAGE_TABLE } from '../stage/stage.js';
 import { mergeStaged } from './batch.js';
 import { abandonStaleRuns, finishRun } from './finish.js';
-import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
+import { ObjectLease, type ObjectKey } from './lease.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { evolveInTransaction } from '../schema/evolve.js';
 import { addRunCountsSql, finishRunSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
@@ -93,6 +94,7 @@ export async function openDeferred(pool: pg.Pool, run: DeferredRun): Promise<voi
   const t = stagingTables(run);
   const client = await pool.connect();
   try {
+    // The temporary table only lends its columns, within this transaction (ON COMMIT DROP).
     await inTransaction(client, async () => {
       await client.query(createStageSql(run.def));
       await client.query(`CREATE UNLOGGED TABLE ${t.stage} (LIKE pg_temp.${quoteIdent(STAGE_TABLE)})`);
@@ -163,13 +165,13 @@ function runRow(run: DeferredRun): Parameters<typeof insertRunSql>[1] {
 }
 
 /**
- * The merge: under the object's lock, in ONE transaction, the run is recorded,
- * the landed table evolved (a value it cannot re-land is a problem of the
- * run), the whole stage is merged with the batch merge statement, its
+ * The merge: under the object's lease, in ONE transaction, the run is
+ * recorded, the landed table evolved (a value it cannot re-land is a problem
+ * of the run), the whole stage is merged with the batch merge statement, its
  * rejects, problems, counters and batches are recorded and the staging tables
- * dropped. Returns what the evolution did.
+ * dropped; the lease's fence ends it. Returns what the evolution did.
  */
-async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<EvolutionReport> {
+async function mergeStage(client: pg.PoolClient, run: DeferredRun, lease: ObjectLease): Promise<EvolutionReport> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
   return inTransaction(client, async () => {
@@ -216,12 +218,13 @@ async function mergeStage(client: pg.PoolClient, run: DeferredRun): Promise<Evol
       [run.runId],
     );
     await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    await lease.fence(client);
     return evolution;
   });
 }
 
 /** A commit that failed for good: the run is recorded as failed and its stage dropped; nothing landed. */
-async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: string): Promise<void> {
+async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: string, lease: ObjectLease): Promise<void> {
   const t = stagingTables(run);
   await inTransaction(client, async () => {
     await lockStage(client, run.runId);
@@ -229,11 +232,12 @@ async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: str
     await client.query(`DROP TABLE IF EXISTS ${t.stage}, ${t.batches}, ${t.notes}`);
     await client.query(`DELETE FROM ${qualify(run.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [run.runId]);
     await client.query(finishRunSql(run.schema, run.runId, 'failed', error));
+    await lease.fence(client);
   });
 }
 
 /**
- * Commits a deferred run: takes the object's lock (waiting up to
+ * Commits a deferred run: takes the object's lease (waiting up to
  * lockTimeoutMs, then object_locked), merges the stage in one transaction,
  * then records the outcome with finishRun: a full refresh's deletions, the
  * watermark, the status. Safe to call again after a lost answer or a crash:
@@ -246,35 +250,35 @@ export async function commitDeferred(
   run: DeferredRun,
 ): Promise<DeferredOutcome> {
   const key: ObjectKey = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
-  const client = await ctx.pool.connect();
+  // A lease has one holder: a commit sent again while the first is still merging waits for it.
+  const lease = await ObjectLease.take(ctx.pool, key, randomUUID(), ctx.lockTimeoutMs);
+  const client = await ctx.pool.connect().catch(async (err: unknown) => {
+    await lease.release();
+    throw err;
+  });
   if (client.listenerCount('error') === 0) client.on('error', () => undefined);
   let broken = false;
   try {
-    await acquireObjectLock(client, key, ctx.lockTimeoutMs);
-  } catch (err) {
-    client.release(true);
-    throw err;
-  }
-  try {
+    await lease.bind(client);
     let status = await runStatus(client, run);
     let error: string | undefined;
     let evolution: EvolutionReport | undefined;
     if (status === undefined) {
       try {
-        const report = await mergeStage(client, run);
+        const report = await mergeStage(client, run, lease);
         if (report.action !== 'none') evolution = report;
         status = 'running';
       } catch (err) {
         if (isRetryable(err) || err instanceof RunClosedError) throw err;
         error = describeError(err);
-        await recordFailure(client, run, error);
+        await recordFailure(client, run, error, lease);
         status = 'failed';
       }
     }
     if (status === 'running') {
       const merged = await readRunCounts(client, run.schema, run.runId);
       const outcome: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
-      await finishRun(client, mergeOptionsOf(run), { full: run.mode === 'full', status: outcome, error: null });
+      await finishRun(client, mergeOptionsOf(run), { full: run.mode === 'full', status: outcome, error: null }, lease);
       status = outcome;
     }
     const counts = await readRunCounts(client, run.schema, run.runId);
@@ -288,15 +292,9 @@ export async function commitDeferred(
     broken = !(err instanceof PglandError);
     throw err;
   } finally {
-    if (!broken) {
-      try {
-        await releaseObjectLock(client, key);
-      } catch {
-        broken = true;
-      }
-    }
-    // A connection whose state is in doubt is destroyed: that also drops the lock.
+    // A connection whose state is in doubt is destroyed.
     client.release(broken);
+    await lease.release();
   }
 }
 

@@ -4,6 +4,7 @@ import type { MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { PIPELINE_STAGE_PATTERN } from '../stage/stage.js';
 import { inTransaction } from '../sql/transaction.js';
+import type { ObjectLease } from './lease.js';
 import type { RunStatus } from './runs.js';
 
 /**
@@ -32,12 +33,15 @@ async function applyFullRefreshDeletes(client: pg.PoolClient, o: MergeOptions): 
  * Records a run's outcome in one transaction: a completed full refresh's
  * deletions, the watermark (the newest last-modified time this run landed,
  * kept only if it moves forward), and the run's status. A run that did not
- * complete moves no watermark and deletes nothing.
+ * complete moves no watermark and deletes nothing. The lease's fence ends the
+ * transaction: a run that lost its lease records nothing (the next holder
+ * marked it abandoned).
  */
 export async function finishRun(
   client: pg.PoolClient,
   o: MergeOptions,
   opts: { full: boolean; status: RunStatus; error: string | null },
+  lease: ObjectLease,
 ): Promise<void> {
   const completed = opts.status === 'succeeded' || opts.status === 'partial';
   const runs = qualify(o.schema, '_pgland_runs');
@@ -73,13 +77,15 @@ export async function finishRun(
       opts.status,
       opts.error?.replace(/\0/g, '') ?? null,
     ]);
+    await lease.fence(client);
   });
 }
 
 /**
- * Runs of this object still marked running when we hold its lock cannot be
- * alive (a live run holds the lock): their loader was killed or lost its
- * connection. Mark them abandoned and drop their full-refresh bookkeeping.
+ * Runs of this object still marked running when we hold its lease cannot be
+ * alive (a live run holds the lease): their loader was killed, lost its
+ * connection, or stalled past its lease's expiry. Mark them abandoned and
+ * drop their full-refresh bookkeeping.
  */
 export async function abandonStaleRuns(
   client: pg.Pool | pg.PoolClient,

@@ -16,6 +16,7 @@ import { CancelledError, InputError, type RecordSource } from './batch-buffer.js
 import { abandonStaleRuns, dropOrphanedStages, finishRun } from './finish.js';
 import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { ObjectLease } from './lease.js';
 import { RunSession } from './session.js';
 
 export interface LoadRequest {
@@ -138,7 +139,8 @@ export function recordSource(input: AsyncIterable<Buffer | string>, signal: Abor
  * record becomes a new row as it is (upsert or insert, deletions kept as soft
  * deletes). A key met twice in the input fails that batch's COPY, and the
  * batch is replayed through the merge, which picks the newest version. The
- * object's lock keeps other runs from adding rows meanwhile.
+ * object's lease keeps other runs from adding rows meanwhile. The COPY runs
+ * in the batch's transaction, fenced like a merge; no temporary table.
  */
 async function firstLoadFormat(client: pg.PoolClient, o: MergeOptions): Promise<RowFormat> {
   const everyRecordInserted = (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
@@ -176,7 +178,7 @@ function validate(req: LoadRequest, def: ObjectDef, write: WriteMode, mode: Sync
 }
 
 /**
- * One sync run: take the object's lock, record the run, make sure the table
+ * One sync run: take the object's lease, record the run, make sure the table
  * exists, land the input batch by batch (each batch its own transaction,
  * replayed after a retryable failure), then record the outcome together with a
  * full refresh's deletions and the watermark.
@@ -202,9 +204,16 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     trackSeen: mode === 'full',
   };
   const runLog = log.child({ runId, object: def.object, table: def.table });
-  const session = new RunSession(pool, ctx.lockTimeoutMs, { schema, provider: req.provider, customerId: req.customerId, object: def.object });
-
-  const client = await session.open();
+  const key = { schema, provider: req.provider, customerId: req.customerId, object: def.object };
+  const lease = await ObjectLease.take(pool, key, runId, ctx.lockTimeoutMs, runLog);
+  const session = new RunSession(pool, lease);
+  let client: pg.PoolClient;
+  try {
+    client = await session.open();
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
   let broken = false;
@@ -250,13 +259,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     await landBatches({
       pool,
       session,
+      lease,
       merge,
       format,
       landedLead: landedLead(merge),
       batchSize: ctx.batchSize,
       batchBytes: ctx.batchBytes,
       batchRetries: ctx.batchRetries,
-      lockTimeoutMs: ctx.lockTimeoutMs,
       source: recordSource(req.input, req.signal, ctx.maxRecordBytes),
       log: runLog,
       committed(outcome, buf) {
@@ -274,13 +283,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     runLog.error({ err: { message: error.message, code: (error as PglandError).code } }, `run ${status}`);
   }
 
-  // The outcome is recorded on a healthy connection that holds the lock.
+  // The outcome is recorded on a healthy connection, fenced by the lease.
   try {
     if (broken || !session.client) {
       await session.close(true);
       await session.open();
     }
-    await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null });
+    await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null }, lease);
   } catch (err) {
     runLog.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
     if (!error) {
@@ -297,6 +306,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     // keep the in-memory counts
   }
   await session.close(false);
+  await lease.release();
   const durationMs = Date.now() - started;
   runLog.info({ status, counts: finalCounts, durationMs }, 'run finished');
   // The values landed changed: say so where a default log level shows it (issue 22).

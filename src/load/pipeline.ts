@@ -5,7 +5,9 @@ import type { MergeOptions } from '../merge/merge.js';
 import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
 import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
 import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
+import { begin } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';
+import type { ObjectLease } from './lease.js';
 import { connectIfFree, RunSession } from './session.js';
 import { zeroCounts } from './runs.js';
 
@@ -22,8 +24,9 @@ const HELPER_WAIT_MS = 250;
 /** What the batch loop needs of its run. */
 export interface BatchLoop {
   pool: pg.Pool;
-  /** The run's connection, holding the object's lock: every write to the landed table goes through it. */
+  /** The run's connection: every write to the landed table goes through it, fenced by the lease. */
   session: RunSession;
+  lease: ObjectLease;
   merge: MergeOptions;
   /** The row format the run starts with (see loader.ts). */
   format: RowFormat;
@@ -31,7 +34,6 @@ export interface BatchLoop {
   batchSize: number;
   batchBytes: number;
   batchRetries: number;
-  lockTimeoutMs: number;
   source: RecordSource;
   log: Logger;
   /** Called once per committed batch, in input order. */
@@ -53,13 +55,13 @@ function isFinal(loop: BatchLoop, err: unknown, attempt: number): boolean {
 }
 
 function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): BatchContext {
-  return { merge, batchNo, batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: loop.landedLead };
+  return { merge, batchNo, batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: loop.landedLead, lease: loop.lease };
 }
 
 /**
  * Runs one step of a batch on a session's connection; after a transient
- * failure, reconnects (taking the lock again on the run's connection) and
- * runs it again as a replay, up to batch_retries times.
+ * failure, reconnects (checking the lease on the run's connection) and runs
+ * it again as a replay, up to batch_retries times.
  */
 async function retrying<T>(loop: Loop, session: RunSession, batchNo: number, step: (client: pg.PoolClient, replay: boolean) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -117,7 +119,7 @@ export async function landBatches(run: BatchLoop): Promise<void> {
     while (await landOne(loop, batchNo++, 'stage'));
     return;
   }
-  const helper = new RunSession(loop.pool, loop.lockTimeoutMs);
+  const helper = new RunSession(loop.pool);
   await helper.open(client);
   let failed = true;
   try {
@@ -134,8 +136,11 @@ export async function landBatches(run: BatchLoop): Promise<void> {
  * turn: the helper COPYs batch n into one and commits; the run's connection
  * merges it, records it and empties the table in the batch's transaction,
  * while the helper fills the other. Merges stay in input order, each after
- * the previous one committed; only the run's connection, which holds the
- * object's lock, ever writes the landed table.
+ * the previous one committed; only the run's connection ever writes the
+ * landed table, each time fenced by the object's lease. The staging tables
+ * are regular tables, not temporary ones: they outlive a transaction, and
+ * through a transaction-mode pooler a temporary table would stay on one
+ * server connection.
  */
 async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number): Promise<void> {
   const tables = pipelineStageTables(loop.merge.schema, loop.merge.runId);
@@ -179,7 +184,7 @@ async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: numbe
 async function stageOnHelper(loop: Loop, helper: RunSession, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
   const ctx = batchContext(loop, batchNo);
   await retrying(loop, helper, batchNo, async (client) => {
-    await client.query('BEGIN');
+    await begin(client);
     try {
       await copyBatch(client, copyStageSql(loop.merge.def, 'stage', table), ctx, loop.source, buf);
       await client.query('COMMIT');
@@ -215,7 +220,7 @@ async function mergeStagedBatch(
   replay: boolean,
 ): Promise<BatchOutcome | 'already-committed'> {
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
-  await client.query('BEGIN');
+  await begin(client);
   try {
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
     if (Number(rows[0]!.n) !== buf.records) {
@@ -224,8 +229,8 @@ async function mergeStagedBatch(
     }
     const counts = zeroCounts();
     const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
-    await recordBatch(client, ctx, buf, counts, maxLastModified);
     await client.query(`TRUNCATE ${table}`);
+    await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
     await client.query('COMMIT');
     return { counts, maxLastModified };

@@ -1,32 +1,33 @@
 import type pg from 'pg';
 import { backoff, sleep } from '../connection/retry.js';
 import { PglandError } from '../errors.js';
-import { acquireObjectLock, releaseObjectLock, type ObjectKey } from './lock.js';
+import type { ObjectLease } from './lease.js';
 
 const HELPER_RECONNECT_WAIT_MS = 10_000;
 
 /**
- * One of a run's connections. The run's own holds the object's lock (`key`);
- * a helper that only stages batches (pipeline.ts) holds none. After a lost
- * connection it reconnects with backoff and, with a key, takes the lock again
- * before anything is replayed.
+ * One of a run's connections. The run's own writes under the object's lease
+ * (lease.ts), which it records as its holder on a direct connection; a helper
+ * that only stages batches (pipeline.ts) has none. After a lost connection it
+ * reconnects with backoff and, with a lease, checks it still holds it before
+ * anything is replayed. The lease is not the connection's: a new connection
+ * (or, through a pooler, a new server connection) does not lose it.
  */
 export class RunSession {
   client: pg.PoolClient | undefined;
   constructor(
     private readonly pool: pg.Pool,
-    private readonly lockTimeoutMs: number,
-    private readonly key?: ObjectKey,
+    private readonly lease?: ObjectLease,
   ) {}
 
   async open(client?: pg.PoolClient): Promise<pg.PoolClient> {
-    client ??= this.key ? await this.pool.connect() : await this.helperConnection();
+    client ??= this.lease ? await this.pool.connect() : await this.helperConnection();
     // A checked-out client whose connection dies emits 'error'; the failure
     // also reaches the query in flight, which is where it is handled.
     if (client.listenerCount('error') === 0) client.on('error', () => undefined);
-    if (this.key) {
+    if (this.lease) {
       try {
-        await acquireObjectLock(client, this.key, this.lockTimeoutMs);
+        await this.lease.bind(client);
       } catch (err) {
         client.release(true);
         throw err;
@@ -55,19 +56,11 @@ export class RunSession {
     return this.open();
   }
 
+  /** Gives the connection back (destroyed when its state is in doubt); the lease is the run's to release. */
   async close(broken: boolean): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    if (!client) return;
-    if (!broken && this.key) {
-      try {
-        await releaseObjectLock(client, this.key);
-      } catch {
-        broken = true;
-      }
-    }
-    // A connection whose state is in doubt is destroyed: that also drops the lock.
-    client.release(broken);
+    client?.release(broken);
   }
 }
 

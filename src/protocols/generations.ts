@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
-import { acquireObjectLock, releaseObjectLock } from '../load/lock.js';
+import { ObjectLease } from '../load/lease.js';
 import { finishRunSql, insertRunSql } from '../load/runs.js';
 import type { DeleteMode, SqlQuery } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import { claimTable, evolveInTransaction } from '../schema/evolve.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
+import { begin } from '../sql/transaction.js';
 
 /*
  * Versions and generations (docs/protocols.md): every landed row of a protocol
@@ -14,7 +15,7 @@ import { qualify, quoteIdent as q } from '../sql/ident.js';
  * refreshes) it was last delivered with, in a column of its own. Retiring a
  * version deletes, soft or hard per delete_mode, the tenant's rows that were
  * not delivered with a recent enough one. It is one statement in one
- * transaction, under the object's lock, and it is recorded as a run.
+ * transaction, under the object's lease, and it is recorded as a run.
  */
 
 /** Singer: the version a row was last delivered with (the name Singer's SQL targets use). */
@@ -69,18 +70,18 @@ export async function retireOlder(
 ): Promise<{ runId: string; table: string; deleted: number } | undefined> {
   const client = await pool.connect();
   const key = { schema, provider: request.provider, customerId: request.customerId, object: request.def.object };
-  let locked = false;
+  let lease: ObjectLease | undefined;
   try {
     // The table the loader lands this object in (another one when two objects' names normalise alike).
     const def = await claimTable(client, schema, request.def);
     const r = { ...request, def };
     const exists = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [qualify(schema, def.table)]);
     if (!exists.rows[0]!.ok) return undefined;
-    await acquireObjectLock(client, key, opts.lockTimeoutMs);
-    locked = true;
     const runId = randomUUID();
+    lease = await ObjectLease.take(pool, key, runId, opts.lockTimeoutMs);
+    await lease.bind(client);
     const sql = retireSql(schema, r, runId);
-    await client.query('BEGIN');
+    await begin(client);
     try {
       await client.query(
         insertRunSql(schema, {
@@ -102,6 +103,7 @@ export async function retireOlder(
       const deleted = result.rowCount ?? 0;
       await client.query(`UPDATE ${qualify(schema, '_pgland_runs')} SET rows_deleted = $2 WHERE run_id = $1::uuid`, [runId, deleted]);
       await client.query(finishRunSql(schema, runId, evolved.problems > 0 ? 'partial' : 'succeeded', null));
+      await lease.fence(client);
       await client.query('COMMIT');
       return { runId, table: def.table, deleted };
     } catch (err) {
@@ -109,7 +111,7 @@ export async function retireOlder(
       throw err;
     }
   } finally {
-    if (locked) await releaseObjectLock(client, key).catch(() => undefined);
     client.release();
+    await lease?.release();
   }
 }

@@ -43,6 +43,7 @@ const DESCRIPTIONS: Record<string, [title: string, description: string]> = {
   application_name: ['Application name', 'application_name shown in pg_stat_activity.'],
   batch_retries: ['Batch retries', 'How often a batch that failed on a transient error is replayed.'],
   lock_timeout_ms: ['Lock timeout (ms)', 'Milliseconds a sync waits for another load of the same stream and tenant.'],
+  lease_ttl_ms: ['Lease time to live (ms)', 'Milliseconds a load\'s lease on its stream lasts without renewal: a killed loader\'s lease lapses after this.'],
   max_parallel_objects: ['Parallel streams', 'Streams landed in parallel.'],
   provider: ['Provider', 'Recorded in every row; with provider_prefix, tables are named <provider>_<stream>.'],
   provider_prefix: ['Provider prefix', 'Name tables <provider>_<stream> instead of <stream>.'],

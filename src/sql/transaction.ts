@@ -1,8 +1,26 @@
 import type pg from 'pg';
 
+/**
+ * What a connection's transactions begin with: BEGIN and the session
+ * settings pgland relies on, as SET LOCAL (see transactionSettingsSql in
+ * src/connection/pool.ts). Set per transaction so that they hold through a
+ * transaction-mode connection pooler; one round trip, as a simple query.
+ */
+const beginSql = new WeakMap<pg.ClientBase, string>();
+
+/** `settings`: semicolon-separated SET LOCAL statements, built from validated config only. */
+export function setTransactionSettings(client: pg.ClientBase, settings: string): void {
+  beginSql.set(client, settings ? `BEGIN; ${settings}` : 'BEGIN');
+}
+
+/** BEGIN, with the connection's SET LOCAL settings when it has any. */
+export async function begin(client: pg.ClientBase): Promise<void> {
+  await client.query(beginSql.get(client) ?? 'BEGIN');
+}
+
 /** Runs fn between BEGIN and COMMIT on one connection; ROLLBACK when it throws. */
 export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+  await begin(client);
   try {
     const result = await fn();
     await client.query('COMMIT');

@@ -1,0 +1,186 @@
+import type pg from 'pg';
+import { sleep } from '../connection/retry.js';
+import { traitsOf } from '../connection/pool.js';
+import { PglandError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { qualify } from '../sql/ident.js';
+
+export interface ObjectKey {
+  schema: string;
+  provider: string;
+  customerId: string;
+  object: string;
+}
+
+/** Polling for a held lease: from this, doubling up to the cap (no LISTEN: it is session state). */
+const POLL_FIRST_MS = 25;
+const POLL_MAX_MS = 500;
+
+function describe(k: ObjectKey): string {
+  return `${k.provider}/${k.customerId}/${k.object} in schema ${k.schema}`;
+}
+
+/** The error a run stops with once another run took its lease; nothing it had not committed lands. */
+export function leaseLost(key: ObjectKey): PglandError {
+  return new PglandError('lease_lost', `this run lost its lease on ${describe(key)}: another run took it over after it lapsed`, {
+    hint: 'the run stopped without landing its open batch; batches committed before stay. Run it again; a loader that stalls longer than lease_ttl_ms loses its lease',
+    context: { ...key },
+  });
+}
+
+/**
+ * Two runs of one (destination, tenant, object) never interleave: a run holds
+ * a lease, a row of _pgland_leases, for its whole run. Not a session lock,
+ * so that it holds through a transaction-mode pooler (docs/sync-semantics.md,
+ * "The object's lease"):
+ * - taken in one statement, when the row is absent, expired, or (direct
+ *   connections only) held by a backend that no longer exists;
+ * - renewed by a heartbeat every third of its time to live, on any pool
+ *   connection, and by every write transaction of the run;
+ * - checked in every write transaction, last before COMMIT (the fence): the
+ *   transaction renews the row only while it carries this run's token, and
+ *   keeps it locked until COMMIT, so a run that lost its lease commits nothing;
+ * - deleted when the run ends. A killed loader's lease lapses after
+ *   lease_ttl_ms; on a direct connection the next run takes it over as soon
+ *   as the holder's backend is gone.
+ */
+export class ObjectLease {
+  private heartbeat: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> | undefined;
+  private lostError: PglandError | undefined;
+  private readonly table: string;
+  private readonly ids: unknown[];
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    readonly key: ObjectKey,
+    readonly token: string,
+    private readonly ttlMs: number,
+    private readonly direct: boolean,
+    private readonly log: Logger,
+  ) {
+    this.table = qualify(key.schema, '_pgland_leases');
+    this.ids = [key.provider, key.customerId, key.object, token];
+  }
+
+  /**
+   * Takes the object's lease for the run `token`, waiting up to timeoutMs for
+   * the holder to finish (object_locked after that), and starts its heartbeat.
+   * Between attempts no connection is held.
+   */
+  static async take(pool: pg.Pool, key: ObjectKey, token: string, timeoutMs: number, log: Logger = silentLogger()): Promise<ObjectLease> {
+    const { pooler, leaseTtlMs } = traitsOf(pool);
+    const lease = new ObjectLease(pool, key, token, leaseTtlMs, pooler.mode === 'none', log);
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
+      if (await lease.tryTake()) {
+        lease.startHeartbeat();
+        return lease;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      // Jitter: waiting runs do not all ask at once.
+      await sleep(Math.min(left, wait / 2 + Math.random() * wait));
+    }
+    throw new PglandError('object_locked', `another run is loading ${describe(key)}; waited ${timeoutMs} ms`, {
+      hint: 'runs of one object take turns: retry later, or raise lock_timeout_ms; `pgland runs` shows the running one',
+      context: { ...key },
+    });
+  }
+
+  /**
+   * One statement, one implicit transaction: the row lock of ON CONFLICT
+   * serialises runs asking at once. A holder backend that is not visible
+   * with its start time (another role's, without pg_read_all_stats) counts
+   * as alive.
+   */
+  private async tryTake(): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO ${this.table} AS l (provider, customer_id, object, token, expires_at)
+       VALUES ($1, $2, $3, $4::uuid, clock_timestamp() + $5 * interval '1 millisecond')
+       ON CONFLICT (provider, customer_id, object) DO UPDATE
+         SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, taken_at = now(), holder_pid = NULL, holder_start = NULL
+         WHERE l.expires_at < clock_timestamp()
+            OR (l.holder_pid IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM pg_stat_activity a
+                   WHERE a.pid = l.holder_pid AND (a.backend_start = l.holder_start OR a.backend_start IS NULL)))`,
+      [...this.ids, this.ttlMs],
+    );
+    return rowCount === 1;
+  }
+
+  /** Renews the lease on `client` (in its transaction, if one is open); false when this run no longer holds it. */
+  private async renew(client: pg.ClientBase | pg.Pool): Promise<boolean> {
+    const { rowCount } = await client.query(
+      `UPDATE ${this.table} SET expires_at = clock_timestamp() + $5 * interval '1 millisecond'
+        WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`,
+      [...this.ids, this.ttlMs],
+    );
+    return rowCount === 1;
+  }
+
+  private lose(): PglandError {
+    this.lostError ??= leaseLost(this.key);
+    this.stopHeartbeat();
+    return this.lostError;
+  }
+
+  /**
+   * The fence: call last in a write transaction, before COMMIT. Throws
+   * lease_lost (the caller rolls back) when another run took the lease over.
+   */
+  async fence(client: pg.ClientBase): Promise<void> {
+    if (this.lostError) throw this.lostError;
+    if (!(await this.renew(client))) throw this.lose();
+  }
+
+  /**
+   * Records the run's own connection as the holder, on a direct connection
+   * only: through a pooler the server connection is not the run's, and it
+   * outlives a killed loader (or goes while the loader lives).
+   */
+  async bind(client: pg.ClientBase): Promise<void> {
+    if (this.lostError) throw this.lostError;
+    if (!this.direct) return;
+    const { rowCount } = await client.query(
+      `UPDATE ${this.table}
+          SET holder_pid = pg_backend_pid(), holder_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+        WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`,
+      this.ids,
+    );
+    if (rowCount !== 1) throw this.lose();
+  }
+
+  /** Set once the heartbeat or a fence found the lease taken over. */
+  get lost(): PglandError | undefined {
+    return this.lostError;
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      if (this.renewing) return;
+      this.renewing = this.renew(this.pool)
+        .then((held) => {
+          if (!held) this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
+          if (!held) this.lose();
+        })
+        .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not renew the lease: trying again'))
+        .finally(() => (this.renewing = undefined));
+    }, Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
+  /** Ends the lease; a failure here only leaves it to lapse. */
+  async release(): Promise<void> {
+    this.stopHeartbeat();
+    await this.renewing;
+    await this.pool
+      .query(`DELETE FROM ${this.table} WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`, this.ids)
+      .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not release the lease: it lapses after lease_ttl_ms'));
+  }
+}
