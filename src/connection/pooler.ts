@@ -69,7 +69,7 @@ async function connected(config: GuardedClientConfig): Promise<pg.Client> {
  */
 export async function detectPooler(config: GuardedClientConfig, startupRejected: boolean): Promise<PoolerReport> {
   const evidence: string[] = [];
-  if (startupRejected) evidence.push('the server refused the startup parameters options and statement_timeout, as PgBouncer does');
+  if (startupRejected) evidence.push("the server refused pgland's startup parameters (options, statement_timeout), as PgBouncer does");
   const a = await connected(config);
   let b: pg.Client | undefined;
   try {
