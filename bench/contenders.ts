@@ -8,6 +8,7 @@ import { CONTACTS } from './csv.js';
 import type { DataFile, Dataset } from './dataset.js';
 import type { NaiveParams } from './naive-child.js';
 import type { PglandParams } from './pgland-child.js';
+import { startPgbouncer, type Pgbouncer } from './pgbouncer.js';
 import { runPsql } from './psql.js';
 import { admin } from './server.js';
 
@@ -131,33 +132,45 @@ async function liveRows(url: string, table: string): Promise<number> {
  * pgland through its library API, in a child process per load: a first load
  * into an empty schema, an increment with 10% of records changed, then a full
  * refresh with 1% of records missing. `expectedDeletes` is how many live
- * records the full refresh should mark deleted.
+ * records the full refresh should mark deleted. With `pgbouncer` (its
+ * binary), the loads go through a PgBouncer in transaction mode started in
+ * front of the server for this contender: "pgland-pooled".
  */
-export function contenderPgland(batchSize: number | undefined, expectedDeletes: (data: Dataset) => number): Contender {
-  const label = batchSize ? `pgland@${batchSize}` : 'pgland';
+export function contenderPgland(batchSize: number | undefined, expectedDeletes: (data: Dataset) => number, pgbouncer?: string): Contender {
+  const label = (pgbouncer ? 'pgland-pooled' : 'pgland') + (batchSize ? `@${batchSize}` : '');
   return {
     name: label,
     async run(ctx, data) {
-      const schema = 'bench_pgland';
-      const table = qualify(schema, CONTACTS.table);
-      await admin(ctx.url, `DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
-      await settle(ctx.url);
-      const load = async (mode: 'first' | 'incr' | 'full', file: DataFile): Promise<Measurement> => {
-        const params: PglandParams = { url: ctx.url, schema, file: file.path, mode: mode === 'full' ? 'full' : 'incremental', ...(batchSize ? { batchSize } : {}) };
-        return withCpu(ctx, async () => {
-          const r = await runChild('./pgland-child.js', params, ctx.pglandNodeArgs);
-          const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
-          return r.detail ? { ...m, detail: r.detail } : m;
-        });
-      };
-      const first = await load('first', data.first);
-      await settle(ctx.url, table);
-      const incr = await load('incr', data.incr);
-      await settle(ctx.url, table);
-      const liveBefore = await liveRows(ctx.url, table);
-      const full = await load('full', data.full);
-      full.detail = { ...full.detail, deletesExpected: expectedDeletes(data), deletesApplied: liveBefore - (await liveRows(ctx.url, table)) };
-      return [first, incr, full];
+      const bouncer: Pgbouncer | undefined = pgbouncer ? await startPgbouncer(pgbouncer, ctx.url, { poolMode: 'transaction' }) : undefined;
+      try {
+        return await loads(ctx, data, label, bouncer ? bouncer.through(ctx.url) : ctx.url, batchSize, expectedDeletes);
+      } finally {
+        await bouncer?.stop();
+      }
     },
   };
+}
+
+/** The three loads of a pgland contender, each connecting to `loadUrl` (the server's, or a pooler's in front of it). */
+async function loads(ctx: RunContext, data: Dataset, label: string, loadUrl: string, batchSize: number | undefined, expectedDeletes: (data: Dataset) => number): Promise<Measurement[]> {
+  const schema = 'bench_pgland';
+  const table = qualify(schema, CONTACTS.table);
+  await admin(ctx.url, `DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
+  await settle(ctx.url);
+  const load = async (mode: 'first' | 'incr' | 'full', file: DataFile): Promise<Measurement> => {
+    const params: PglandParams = { url: loadUrl, schema, file: file.path, mode: mode === 'full' ? 'full' : 'incremental', ...(batchSize ? { batchSize } : {}) };
+    return withCpu(ctx, async () => {
+      const r = await runChild('./pgland-child.js', params, ctx.pglandNodeArgs);
+      const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
+      return r.detail ? { ...m, detail: r.detail } : m;
+    });
+  };
+  const first = await load('first', data.first);
+  await settle(ctx.url, table);
+  const incr = await load('incr', data.incr);
+  await settle(ctx.url, table);
+  const liveBefore = await liveRows(ctx.url, table);
+  const full = await load('full', data.full);
+  full.detail = { ...full.detail, deletesExpected: expectedDeletes(data), deletesApplied: liveBefore - (await liveRows(ctx.url, table)) };
+  return [first, incr, full];
 }

@@ -34,12 +34,14 @@ function positive(text: string): number {
 }
 
 const CONTENDERS = ['a', 'b', 'd', 'pgland'];
-/** Also accepted, not run unless named: the own-table upsert (issue 18) and its SQL-only floor. */
+/** Also accepted, not run unless named: the own-table upsert (issue 18) and its SQL-only floor; pgland through PgBouncer (issue 21). */
 const OWN_TABLE = ['b-into', 'pgland-into'];
+const POOLED = ['pooled'];
 
 function contender(text: string): string {
   const c = text.trim().toLowerCase();
-  if (!CONTENDERS.includes(c) && !OWN_TABLE.includes(c)) throw new InvalidArgumentError(`"${text}" is not one of ${[...CONTENDERS, ...OWN_TABLE].join(', ')}`);
+  const known = [...CONTENDERS, ...OWN_TABLE, ...POOLED];
+  if (!known.includes(c)) throw new InvalidArgumentError(`"${text}" is not one of ${known.join(', ')}`);
   return c;
 }
 
@@ -52,6 +54,8 @@ Contenders (all in one run, same server, same data, order alternating per repeti
   pgland  openDestination().load() in a child process: first load, 10% increment, full refresh with 1% missing
   b-into, pgland-into (only when named): an upsert on email into an existing table with a unique index
           (docs/own-tables.md): psql \copy + INSERT … ON CONFLICT, against dest.loadInto(); first load, then increment
+  pooled  (only when named) the same as pgland, through a PgBouncer in transaction mode started in front of
+          the server; reported as pgland-pooled; needs the pgbouncer binary
 
 Data is generated once per size into <cache-dir>/contacts-v<n>-<size>/ and reused.
 Without --database-url an embedded PostgreSQL is started in <cache-dir>/pgdata-<pid> and removed at the end.
@@ -62,7 +66,8 @@ Examples:
   npm run bench -- --sizes 1m,5m --out bench.json
   npm run bench -- --contenders pgland --batch-sizes 5000,20000,50000
   npm run bench -- --contenders pgland --node-flags ''   # pgland under Node's default heap sizing
-  npm run bench -- --sizes 1m --contenders b-into,pgland-into     # the own-table upsert`;
+  npm run bench -- --sizes 1m --contenders b-into,pgland-into     # the own-table upsert
+  npm run bench -- --contenders pgland,pooled --sizes 1m   # direct and through PgBouncer, side by side`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const program = new Command()

@@ -6,6 +6,7 @@ import { contenderBInto, contenderPglandInto } from './into-contenders.js';
 import { changedInIncrement, contact, missingInFullRefresh } from './generate.js';
 import { serverChildren } from './cpu.js';
 import { parseOptions } from './options.js';
+import { pgbouncerBinary } from './pgbouncer.js';
 import { findPsql, psqlVersion } from './psql.js';
 import { machine, memoryBySize, ratios, summarise, table, type Summary } from './report.js';
 import { benchServer } from './server.js';
@@ -53,6 +54,12 @@ async function main(): Promise<void> {
     if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes));
     for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes));
   }
+  if (opts.contenders.includes('pooled')) {
+    const pgbouncer = pgbouncerBinary();
+    if (!pgbouncer) throw new Error('the pooled contender needs pgbouncer (apt-get install pgbouncer)');
+    if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes, pgbouncer));
+    for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes, pgbouncer));
+  }
 
   const datasets: Dataset[] = [];
   for (const size of opts.sizes) datasets.push(await dataset(cacheDir, size, log));
@@ -94,6 +101,13 @@ async function main(): Promise<void> {
       for (const name of names) {
         for (const [label, v] of Object.entries(ratios(summaries, name))) {
           process.stdout.write(`  ${label.replace(/^pgland/, name)}: ${v.toFixed(2)}\n`);
+        }
+        // Through the pooler beside direct: above 1 means the pooled loads were faster.
+        const direct = name.replace(/^pgland-pooled/, 'pgland');
+        for (const mode of direct === name ? [] : ['first', 'incr', 'full']) {
+          const pooled = summaries.find((s) => s.name === `${name} ${mode}`)?.rowsPerSec;
+          const plain = summaries.find((s) => s.name === `${direct} ${mode}`)?.rowsPerSec;
+          if (pooled && plain) process.stdout.write(`  ${name} ${mode} / ${direct} ${mode}: ${(pooled / plain).toFixed(2)}\n`);
         }
         const full = summaries.find((s) => s.name === `${name} full`);
         if (full?.detail) {

@@ -7,8 +7,9 @@ import { openDestination, type Destination } from '../src/index.js';
 import { quoteIdent } from '../src/sql/ident.js';
 import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { pgbouncerBinary, startPgbouncer, type Pgbouncer } from './support/pgbouncer.js';
+import { pgbouncerBinary, startPgbouncer, type Pgbouncer } from '../bench/pgbouncer.js';
 import { contact, ndjson } from './support/records.js';
+import { call, startTestService } from './support/service.js';
 
 // Issue 21: pgland through a transaction-mode pooler (PgBouncer, as Supabase's,
 // Neon's and RDS Proxy's pooled connection strings are) keeps every guarantee
@@ -196,6 +197,33 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     expect(await leftovers('killed')).toEqual({ leases: 0, advisory: 0 });
   }, 180_000);
 
+  it('a run that waits on its input longer than the lease lasts keeps it (the heartbeat), even with its only pool connection busy', async () => {
+    const config = { url: pooledUrl, sslmode: 'disable', schema: 'slow', batch_size: 100, lease_ttl_ms: 1000, lock_timeout_ms: 30_000 };
+    const holder = await openDestination(config, { poolSize: 1 });
+    const waiter = await openDestination(config, { poolSize: 1 });
+    try {
+      let started!: () => void;
+      const begun = new Promise<void>((r) => (started = r));
+      async function* slow(): AsyncGenerator<string> {
+        yield JSON.stringify(contact(1, 1)) + '\n';
+        started();
+        // Three lease lifetimes with the run's connection in its batch's COPY.
+        await new Promise((r) => setTimeout(r, 3000));
+        yield JSON.stringify(contact(2, 1)) + '\n';
+      }
+      const first = holder.load({ ...OBJECT, input: slow() });
+      await begun;
+      const second = waiter.load({ ...OBJECT, input: [ndjson([contact(1, 2)])] });
+      const [a, b] = await Promise.all([first, second]);
+      expect([a.status, a.error?.message, b.status]).toEqual(['succeeded', undefined, 'succeeded']);
+      const { rows } = await db.pool.query(`SELECT started_at, finished_at FROM slow._pgland_runs ORDER BY started_at`);
+      expect(rows[1].started_at.getTime()).toBeGreaterThanOrEqual(rows[0].finished_at.getTime());
+    } finally {
+      await holder.close();
+      await waiter.close();
+    }
+  });
+
   it('a run whose lease was taken over commits no further batch (the fence)', async () => {
     const d = await openDestination({ url: pooledUrl, sslmode: 'disable', schema: 'fenced', batch_size: 100 });
     try {
@@ -236,6 +264,31 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     }
     const { rows } = await db.pool.query(`SELECT created_at = '2026-01-01T00:00:00Z'::timestamptz AS utc FROM tz.crm_contacts`);
     expect(rows).toEqual([{ utc: true }]);
+  });
+
+  it("the service's HTTP runs (deferred: staged over several requests, merged at commit) land through the pooler as directly", async () => {
+    const svc = await startTestService(db);
+    try {
+      const NDJSON = { 'content-type': 'application/x-ndjson' };
+      const tenant = { provider: 'p', customer_id: 'c', object: 'crm_contacts' };
+      const records = Array.from({ length: 3000 }, (_, i) => contact(i, 3));
+      for (const [name, url] of [['http_direct', db.url], ['http_pooled', pooledUrl]] as const) {
+        const dest = await call(svc, 'POST', '/destinations', { json: { name, config: { url, sslmode: 'disable', schema: name } } });
+        expect(dest.status, JSON.stringify(dest.body)).toBe(201);
+        const run = await call(svc, 'POST', '/runs', { json: { destination_id: dest.body.id, ...tenant, mode: 'full' } });
+        expect(run.status, JSON.stringify(run.body)).toBe(201);
+        for (const part of [records.slice(0, 1000), records.slice(1000, 2000), records.slice(2000)]) {
+          const staged = await call(svc, 'POST', `/runs/${run.body.id}/batches`, { body: ndjson(part), headers: NDJSON });
+          expect(staged.status, JSON.stringify(staged.body)).toBe(200);
+        }
+        const committed = await call(svc, 'POST', `/runs/${run.body.id}/commit`);
+        expect(committed.body, JSON.stringify(committed.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 3000 } });
+        expect(await leftovers(name)).toEqual({ leases: 0, advisory: 0 });
+      }
+      expect(await checksum('http_pooled')).toEqual(await checksum('http_direct'));
+    } finally {
+      await svc.stop();
+    }
   });
 
   it('a pooler in statement mode is refused before anything is written', async () => {

@@ -174,6 +174,11 @@ export interface PoolTraits {
   pooler: PoolerReport;
   /** How long a run's lease on its object lasts without renewal (src/load/lease.ts). */
   leaseTtlMs: number;
+  /**
+   * Settings for a connection of its own, outside the pool: a lease's
+   * heartbeat must not wait for a pool whose connections the runs hold.
+   */
+  clientConfig?: GuardedClientConfig;
 }
 
 const traits = new WeakMap<pg.Pool, PoolTraits>();
@@ -206,7 +211,7 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
     );
   }
   const pool = new pg.Pool({ ...config, max, Client: GuardedClient });
-  traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms });
+  traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms, clientConfig: config });
   const settings = transactionSettingsSql(cfg);
   pool.on('connect', (client) => setTransactionSettings(client, settings));
   // An idle client whose backend goes away emits 'error' on the pool; without a

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { GuardedClient, type GuardedClientConfig } from '../connection/client.js';
 import { sleep } from '../connection/retry.js';
 import { traitsOf } from '../connection/pool.js';
 import { PglandError } from '../errors.js';
@@ -35,8 +36,8 @@ export function leaseLost(key: ObjectKey): PglandError {
  * "The object's lease"):
  * - taken in one statement, when the row is absent, expired, or (direct
  *   connections only) held by a backend that no longer exists;
- * - renewed by a heartbeat every third of its time to live, on any pool
- *   connection, and by every write transaction of the run;
+ * - renewed by a heartbeat every third of its time to live, on a connection
+ *   of its own, and by every write transaction of the run;
  * - checked in every write transaction, last before COMMIT (the fence): the
  *   transaction renews the row only while it carries this run's token, and
  *   keeps it locked until COMMIT, so a run that lost its lease commits nothing;
@@ -58,6 +59,7 @@ export class ObjectLease {
     private readonly ttlMs: number,
     private readonly direct: boolean,
     private readonly log: Logger,
+    private readonly ownConnection?: GuardedClientConfig,
   ) {
     this.table = qualify(key.schema, '_pgland_leases');
     this.ids = [key.provider, key.customerId, key.object, token];
@@ -69,8 +71,8 @@ export class ObjectLease {
    * Between attempts no connection is held.
    */
   static async take(pool: pg.Pool, key: ObjectKey, token: string, timeoutMs: number, log: Logger = silentLogger()): Promise<ObjectLease> {
-    const { pooler, leaseTtlMs } = traitsOf(pool);
-    const lease = new ObjectLease(pool, key, token, leaseTtlMs, pooler.mode === 'none', log);
+    const { pooler, leaseTtlMs, clientConfig } = traitsOf(pool);
+    const lease = new ObjectLease(pool, key, token, leaseTtlMs, pooler.mode === 'none', log, clientConfig);
     const deadline = Date.now() + timeoutMs;
     for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
       if (await lease.tryTake()) {
@@ -151,18 +153,32 @@ export class ObjectLease {
     if (rowCount !== 1) throw this.lose();
   }
 
-  /** Set once the heartbeat or a fence found the lease taken over. */
-  get lost(): PglandError | undefined {
-    return this.lostError;
+  /**
+   * A heartbeat's renewal, on a connection of its own: the run may hold
+   * every connection of the pool (its own and its helper's, both in a COPY
+   * while the input is slow), and others' runs the rest.
+   */
+  private async beat(): Promise<boolean> {
+    if (!this.ownConnection) return this.renew(this.pool);
+    const client = new GuardedClient(this.ownConnection);
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return await this.renew(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   private startHeartbeat(): void {
     this.heartbeat = setInterval(() => {
       if (this.renewing) return;
-      this.renewing = this.renew(this.pool)
+      this.renewing = this.beat()
         .then((held) => {
-          if (!held) this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
-          if (!held) this.lose();
+          if (held) return;
+          // The run's next write transaction fails on the fence.
+          this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
+          this.lose();
         })
         .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not renew the lease: trying again'))
         .finally(() => (this.renewing = undefined));

@@ -52,6 +52,8 @@ async function listening(port: number, child: ChildProcess, output: () => string
 }
 
 /**
+ * A PgBouncer for the benchmark's pooler contender and test/pooler.test.ts.
+ *
  * Starts a PgBouncer in front of the server of `serverUrl` on a free port of
  * 127.0.0.1, every database name passed through, the user and password of
  * `serverUrl` in its auth file (the password also serves the server's
@@ -80,7 +82,8 @@ export async function startPgbouncer(
       'listen_addr = 127.0.0.1',
       `listen_port = ${port}`,
       'unix_socket_dir =',
-      'auth_type = plain',
+      // SCRAM: pgland refuses to send a password in cleartext over an unencrypted connection.
+      'auth_type = scram-sha-256',
       `auth_file = ${auth}`,
       `pool_mode = ${options.poolMode ?? 'transaction'}`,
       `default_pool_size = ${options.poolSize ?? 5}`,
