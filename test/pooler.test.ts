@@ -29,12 +29,14 @@ let dir: string;
 
 /**
  * A checksum over every column except when and by which run a row was
- * written or deleted (whether it is deleted is _pgland_is_deleted's).
+ * written or deleted (whether it is deleted is _pgland_is_deleted's): the
+ * rows' md5s in id order, hashed again (a million rows' text would not fit
+ * one string).
  */
 async function checksum(schema: string): Promise<{ n: number; sum: string }> {
   const { rows } = await db.pool.query(
     `SELECT count(*)::int AS n,
-            md5(string_agg((to_jsonb(t) - '_pgland_landed_at' - '_pgland_run_id' - '_pgland_deleted_at')::text, '|' ORDER BY id)) AS sum
+            md5(string_agg(md5((to_jsonb(t) - '_pgland_landed_at' - '_pgland_run_id' - '_pgland_deleted_at')::text), '' ORDER BY id)) AS sum
        FROM ${quoteIdent(schema)}.crm_contacts t`,
   );
   return rows[0];
