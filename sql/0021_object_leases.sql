@@ -5,8 +5,11 @@
 -- and checked in short transactions, and expires when its holder stops
 -- renewing it (a killed loader); a run's writes commit only while its token
 -- is still the row's (the fence in every write transaction).
+-- Numbered after the issue that brought it: 0004 was taken meanwhile and the
+-- numbers after it are reserved for other work. IF NOT EXISTS: a renumbered
+-- copy of this file applied again changes nothing.
 
-CREATE TABLE {{schema}}._pgland_leases (
+CREATE TABLE IF NOT EXISTS {{schema}}._pgland_leases (
   provider      text NOT NULL,
   customer_id   text NOT NULL,
   object        text NOT NULL,
