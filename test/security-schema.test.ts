@@ -155,7 +155,7 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(await relation(mv)).toMatchObject({ owner: role, populated: true });
   });
 
-  it("item 1: a materialized view's function that releases pgland's session locks while populated fails the evolution", async () => {
+  it("item 1: a materialized view's function that releases every session advisory lock while populated cannot free the object (issue 21: a lease row)", async () => {
     const d = await seeded('sec_unlock');
     const role = await analyst('sec_unlock');
     const mv = qualify(role, 'unlocking');
@@ -163,12 +163,12 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
       `CREATE FUNCTION ${qualify(role, 'unlock')}() RETURNS integer LANGUAGE plpgsql AS $fn$ BEGIN PERFORM pg_advisory_unlock_all(); RETURN 1; END $fn$`,
       `CREATE MATERIALIZED VIEW ${mv} AS SELECT count(*) AS n, ${qualify(role, 'unlock')}() AS probe FROM sec_unlock.custom_deal`,
     ]);
+    // The function runs while the run holds the object's lease: unlocking advisory locks leaves the lease's row alone.
     const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
-    expect(r.status).toBe('failed');
-    expect(r.error?.message).toMatch(/released pgland's session locks/);
-    expect((await relation(mv)).owner).toBe(role); // rolled back: the view is as it was
-    const { rows } = await db.pool.query(`SELECT data_type FROM information_schema.columns WHERE table_schema = 'sec_unlock' AND column_name = 'code'`);
-    expect(rows).toEqual([{ data_type: 'text' }]);
+    expect(r.status).toBe('succeeded');
+    expect(await relation(mv)).toMatchObject({ owner: role, populated: true });
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM sec_unlock._pgland_runs WHERE status = 'succeeded' AND run_id = $1`, [r.runId]);
+    expect(rows).toEqual([{ n: 1 }]);
   });
 
   it('item 1: a view whose owner pgland may not become is saved and reported, never created as pgland (PostgreSQL 16+)', async (ctx) => {

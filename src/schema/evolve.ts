@@ -3,7 +3,6 @@ import type pg from 'pg';
 import type { ObjectDef } from '../catalog/definition.js';
 import { fitIdent, qualify } from '../sql/ident.js';
 import { inTransaction } from '../sql/transaction.js';
-import { PglandError } from '../errors.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { RUN_SETTING } from './lost-values.js';
 import { planEvolution } from './plan.js';
@@ -28,35 +27,12 @@ export async function evolveTable(client: pg.ClientBase, schema: string, def: Ob
 export async function evolveInTransaction(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
   await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
   await client.query(`SELECT set_config($1, $2, true)`, [RUN_SETTING, runId]);
+  // Populating a materialized view runs its owner's functions in pgland's
+  // session: nothing there can release the run's object lease (a row,
+  // src/load/lease.ts), and this table lock is transaction-level, which
+  // pg_advisory_unlock_all() does not release.
   const plan = await planEvolution(client, schema, def);
-  const populates = plan.steps.some((s) => s.tolerant?.view?.kind === 'materialized view' && s.tolerant.view.populated);
-  const held = populates ? await sessionLocks(client) : [];
-  const report = await applyPlan(client, plan);
-  if (populates) await checkSessionLocks(client, schema, def.table, held);
-  return report;
-}
-
-/** The advisory locks this session holds beyond its transaction: the run's object lock (src/load/lock.ts). */
-async function sessionLocks(client: pg.ClientBase): Promise<string[]> {
-  const { rows } = await client.query<{ k: string }>(
-    `SELECT concat_ws(':', classid, objid, objsubid, mode) AS k FROM pg_locks
-      WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted ORDER BY 1`,
-  );
-  return rows.map((r) => r.k);
-}
-
-/**
- * Populating a materialized view runs its owner's functions in pgland's
- * session (as the owner); pg_advisory_unlock_all() there would release the
- * run's object lock, and another run of the object could interleave. Such an
- * evolution is refused: the transaction rolls back.
- */
-async function checkSessionLocks(client: pg.ClientBase, schema: string, table: string, before: string[]): Promise<void> {
-  const after = new Set(await sessionLocks(client));
-  if (before.every((k) => after.has(k))) return;
-  throw new PglandError('evolution_failed', `evolving ${schema}.${table} failed: a materialized view's function released pgland's session locks while it was populated`, {
-    hint: 'nothing was changed. A materialized view on the table calls pg_advisory_unlock or pg_advisory_unlock_all (`pgland plan` lists the views an evolution recreates): change it',
-  });
+  return applyPlan(client, plan);
 }
 
 /** Tenants of a table that must send a full refresh next, with the reason. */
