@@ -9,6 +9,7 @@ import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { pgbouncerBinary, startPgbouncer, type Pgbouncer } from '../bench/pgbouncer.js';
 import { contact, ndjson } from './support/records.js';
+import { until } from './support/until.js';
 import { call, startTestService } from './support/service.js';
 
 // Issue 21: pgland through a transaction-mode pooler (PgBouncer, as Supabase's,
@@ -68,14 +69,6 @@ async function leftovers(schema: string): Promise<{ leases: number; advisory: nu
             (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS advisory`,
   );
   return rows[0];
-}
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () => {
