@@ -305,11 +305,9 @@ describe('concurrency and recovery (issue 4)', () => {
       yield JSON.stringify(contact(1)) + '\n';
       await gate;
     })() });
-    // The first run holds the object's lock (session-level advisory) before the second asks for it.
-    await until('the first run holding the object lock', async () => {
-      const { rowCount } = await db.pool.query(
-        `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-      );
+    // The first run holds the object's lease (a row, src/load/lease.ts) before the second asks for it.
+    await until('the first run holding the object lease', async () => {
+      const { rowCount } = await db.pool.query(`SELECT 1 FROM locked._pgland_leases`).catch(() => ({ rowCount: 0 }));
       return rowCount! > 0;
     });
     await expect(d.load({ ...tenant, input: streamOf([contact(2)]) })).rejects.toMatchObject({ code: 'object_locked' });
