@@ -15,6 +15,18 @@ UNLOGGED TABLE _pgland_full_refresh_seen
   CONSTRAINT _pgland_full_refresh_seen_pkey PRIMARY KEY (run_id, id)
   CREATE UNIQUE INDEX _pgland_full_refresh_seen_pkey ON pgland._pgland_full_refresh_seen USING btree (run_id, id)
 
+TABLE _pgland_leases
+  provider text NOT NULL
+  customer_id text NOT NULL
+  object text NOT NULL
+  token uuid NOT NULL
+  expires_at timestamp with time zone NOT NULL
+  taken_at timestamp with time zone NOT NULL DEFAULT now()
+  holder_pid integer
+  holder_start timestamp with time zone
+  CONSTRAINT _pgland_leases_pkey PRIMARY KEY (provider, customer_id, object)
+  CREATE UNIQUE INDEX _pgland_leases_pkey ON pgland._pgland_leases USING btree (provider, customer_id, object)
+
 TABLE _pgland_migrations
   id integer NOT NULL
   name text NOT NULL
