@@ -206,7 +206,9 @@ describe('TLS through an SSH tunnel (issue 6)', () => {
 
   it('pgland check: every step passes, the TLS step verifying the database\'s certificate over the tunnel', async () => {
     const r = await runCheck(resolveDestination({ host: 'localhost', port: tlsServer.port, user: tlsServer.user, password: tlsServer.password, sslmode: 'verify-full', ...CA, ...via() }, {}));
-    expect(r.steps.map((st) => st.status)).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass']);
+    // Every step the check has (the pooler step came with issue 21), each one passing.
+    expect(r.steps.length).toBeGreaterThanOrEqual(10);
+    expect(r.steps.filter((st) => st.status !== 'pass').map((st) => `${st.step}: ${st.status}`)).toEqual([]);
     expect(r.steps[2]!.detail).toMatch(/certificate verified for localhost/);
   });
 });
