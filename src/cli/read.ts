@@ -46,16 +46,16 @@ function specOf(flags: ReadFlags): ReadSpec {
 }
 
 /** Writes to stdout, waiting while the pipe is full; fails once stdout has failed (the reader downstream went away). */
-function stdoutWriter(): { write(text: string): Promise<void> | void; flush(): Promise<void> } {
+function stdoutWriter(): { write(chunk: string | Buffer): Promise<void> | void; flush(): Promise<void> } {
   let failed: Error | undefined;
   process.stdout.on('error', (err) => (failed ??= err));
   const check = (): void => {
     if (failed) throw new PglandError('output_failed', `cannot write the output: ${failed.message}`, { hint: 'the command reading pgland\'s output stopped; the state file was not advanced' });
   };
   return {
-    write(text) {
+    write(chunk) {
       check();
-      if (process.stdout.write(text)) return;
+      if (process.stdout.write(chunk)) return;
       // A pipe whose reader went away never drains: its error ends the wait too.
       return new Promise<void>((resolve) => {
         const done = (): void => {
@@ -104,6 +104,7 @@ export async function readCommand(flags: ReadFlags, log: Logger): Promise<number
             format: flags.format,
             stream,
             write: out.write,
+            writeBytes: out.write,
             signal: cancel.signal,
             onProgress: (rows) => {
               if (!process.stderr.isTTY) return;

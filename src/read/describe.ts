@@ -20,7 +20,16 @@ export interface SourceColumn {
   /** The type as format_type() writes it, e.g. `timestamp with time zone`, `character varying`. */
   typeName: string;
   kind: ColumnKind;
+  /**
+   * The server writes this column's JSON (to_json), not pgland: arrays and
+   * composites (whose elements need their own types), and types that are not
+   * built in (an extension's type may have its own cast to json).
+   */
+  serverJson: boolean;
 }
+
+/** The first OID of objects that are not built in (FirstNormalObjectId). */
+const FIRST_USER_OID = 16384;
 
 const KIND_BY_BASE: Record<string, ColumnKind> = {
   bool: 'boolean',
@@ -42,8 +51,8 @@ const KIND_BY_BASE: Record<string, ColumnKind> = {
 export async function describeColumns(client: pg.ClientBase, from: string): Promise<SourceColumn[]> {
   const probe = await client.query({ text: `SELECT * FROM ${from} LIMIT 0`, queryMode: 'extended' } as pg.QueryConfig);
   const oids = [...new Set(probe.fields.map((f) => f.dataTypeID))];
-  const { rows } = await client.query<{ oid: number; name: string; base: string; category: string }>(
-    `SELECT t.oid::int AS oid, format_type(t.oid, NULL) AS name, b.typname AS base, b.typcategory AS category
+  const { rows } = await client.query<{ oid: number; name: string; base: string; baseOid: number; category: string }>(
+    `SELECT t.oid::int AS oid, format_type(t.oid, NULL) AS name, b.typname AS base, b.oid::int AS "baseOid", b.typcategory AS category
        FROM unnest($1::oid[]) AS o(oid)
        JOIN pg_catalog.pg_type t ON t.oid = o.oid
        JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END`,
@@ -53,7 +62,8 @@ export async function describeColumns(client: pg.ClientBase, from: string): Prom
   return probe.fields.map((f) => {
     const t = types.get(f.dataTypeID);
     const kind: ColumnKind = (t && KIND_BY_BASE[t.base]) ?? (t?.category === 'A' ? 'array' : 'string');
-    return { name: f.name, typeOid: f.dataTypeID, typeName: t?.name ?? String(f.dataTypeID), kind };
+    const serverJson = !t || t.baseOid >= FIRST_USER_OID || t.category === 'A' || t.category === 'C';
+    return { name: f.name, typeOid: f.dataTypeID, typeName: t?.name ?? String(f.dataTypeID), kind, serverJson };
   });
 }
 

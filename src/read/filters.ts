@@ -9,8 +9,8 @@ import { quoteIdent } from '../sql/ident.js';
  * parameter.
  */
 
-/** The operators a filter may use, and the SQL each becomes (`$v` is the value's parameter). */
-const OPERATORS: Record<string, { sql: (col: string, param: string) => string; value: 'one' | 'list' | 'none' }> = {
+/** The operators a filter may use, and the SQL each becomes (`v` is the value as SQL: a literal, or for lists `(a, b, …)`). */
+const OPERATORS: Record<string, { sql: (col: string, v: string) => string; value: 'one' | 'list' | 'none' }> = {
   '=': { sql: (c, p) => `${c} = ${p}`, value: 'one' },
   '!=': { sql: (c, p) => `${c} IS DISTINCT FROM ${p}`, value: 'one' },
   '<>': { sql: (c, p) => `${c} IS DISTINCT FROM ${p}`, value: 'one' },
@@ -21,8 +21,8 @@ const OPERATORS: Record<string, { sql: (col: string, param: string) => string; v
   like: { sql: (c, p) => `${c}::text LIKE ${p}`, value: 'one' },
   'not like': { sql: (c, p) => `${c}::text NOT LIKE ${p}`, value: 'one' },
   ilike: { sql: (c, p) => `${c}::text ILIKE ${p}`, value: 'one' },
-  in: { sql: (c, p) => `${c} = ANY(${p})`, value: 'list' },
-  'not in': { sql: (c, p) => `NOT (${c} = ANY(${p}))`, value: 'list' },
+  in: { sql: (c, p) => `${c} IN ${p}`, value: 'list' },
+  'not in': { sql: (c, p) => `NOT (${c} IN ${p})`, value: 'list' },
   'is null': { sql: (c) => `${c} IS NULL`, value: 'none' },
   'is not null': { sql: (c) => `${c} IS NOT NULL`, value: 'none' },
 };
@@ -81,13 +81,19 @@ export function parseFilter(text: string): CheckedFilter {
   return checkFilter({ column, op, value: kind === 'list' ? rest.split(',').map((s) => s.trim()) : rest });
 }
 
-/** The WHERE conditions of the filters, their values appended to `values` as parameters. */
-export function filterSql(filters: readonly CheckedFilter[], alias: string, values: unknown[]): string[] {
+/**
+ * The WHERE conditions of the filters, each value written by `sqlValue` (the
+ * one literal-quoting function: a page is a COPY statement, which takes no
+ * parameters). An empty list matches nothing (`in`) or everything (`not in`).
+ */
+export function filterSql(filters: readonly CheckedFilter[], alias: string, sqlValue: (value: unknown) => string): string[] {
   return filters.map((f) => {
     const spec = OPERATORS[f.op]!;
     const col = `${alias}.${quoteIdent(f.column)}`;
     if (spec.value === 'none') return spec.sql(col, '');
-    values.push(f.value);
-    return spec.sql(col, `$${values.length}`);
+    if (spec.value === 'one') return spec.sql(col, sqlValue(f.value));
+    const list = f.value as unknown[];
+    if (list.length === 0) return f.op === 'in' ? 'false' : 'true';
+    return spec.sql(col, `(${list.map(sqlValue).join(', ')})`);
   });
 }

@@ -2,7 +2,7 @@ import { isTimestampText } from '../encode/values.js';
 import { cursorTime } from '../protocols/envelope.js';
 import type { ColumnKind, SourceColumn } from './describe.js';
 import type { Position } from './page.js';
-import type { ReadRow } from './reader.js';
+import { isoTimestamptz } from './row-select.js';
 
 /*
  * The two formats a read writes (docs/reading.md, "Output"):
@@ -31,20 +31,10 @@ export function versionOf(kind: ColumnKind, readStart: Date): VersionOf {
   if (kind === 'timestamptz' || kind === 'timestamp' || kind === 'date') {
     // The server's ISO text ('2026-01-15 10:30:00.5+00') in RFC 3339's form;
     // 'infinity' and BC dates are not RFC 3339: they get the read's time.
-    return (c) => (isTimestampText(c) ? c.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00') : fallback);
+    return (c) => (isTimestampText(c) ? isoTimestamptz(c) : fallback);
   }
   if (kind === 'integer') return (c) => cursorTime(Number(c));
   return () => fallback;
-}
-
-/** One envelope line (without its newline). */
-export function envelopeLine(row: ReadRow, version: VersionOf): string {
-  return `{"id":${JSON.stringify(row.key)},"last_modified_at":"${version(row.cursor)}","raw_data":${row.json}}`;
-}
-
-/** One Singer RECORD line; the stream name is given as JSON text. */
-export function recordLine(row: ReadRow, streamJson: string): string {
-  return `{"type":"RECORD","stream":${streamJson},"record":${row.json}}`;
 }
 
 /** A column's JSON Schema, as its values appear in row_to_json. */

@@ -1,8 +1,7 @@
 import type { SourceColumn } from './describe.js';
+import { JsonLines } from './json-lines.js';
 import {
   bookmarkOf,
-  envelopeLine,
-  recordLine,
   schemaLine,
   stateLine,
   versionOf,
@@ -10,24 +9,27 @@ import {
   type ReadState,
 } from './output.js';
 import type { Position } from './page.js';
-import { prepareRead, readPages, type ReadSpec } from './reader.js';
+import { prepareRead, readPages, type ReadSpec, type RowSink } from './reader.js';
 import { startOf } from './state.js';
 import type { SourceConnection } from './source.js';
 
 /*
- * `pgland read` as a library call: checks the source, then writes page after
- * page to the caller's sink. The sink's promise is the back-pressure: the
- * next page is fetched only when the last one is written, so memory holds one
- * page whatever the table's size.
+ * `pgland read` as a library call: checks the source, then writes rows to
+ * the caller's sink as they arrive, in chunks of whole lines. The sink's
+ * promise is the back-pressure: while a chunk is being written the
+ * connection is not read (src/read/copy-rows.ts), so memory holds a chunk or
+ * two whatever the size of a page or of the table.
  */
 
 export interface ReadOutput {
   format?: ReadFormat;
   /** The stream's name (Singer) and the state's bookmark key; default the table's name, or "query". */
   stream?: string;
-  /** Receives text (whole lines); resolve when it is written, so that the next page waits for it. */
+  /** Receives text (whole lines, about 256 KB at a time); return a promise to make the read wait until it is written. */
   write(text: string): void | Promise<void>;
-  /** After each page: rows written so far. */
+  /** When given, receives the same chunks as UTF-8 bytes instead of `write` (no conversion to a string): for a stream. */
+  writeBytes?(chunk: Buffer): void | Promise<void>;
+  /** After each page: rows read so far. */
   onProgress?: (rows: number) => void;
   signal?: AbortSignal;
 }
@@ -63,23 +65,22 @@ export async function readSource(conn: SourceConnection, spec: ReadSpec, out: Re
     const version = versionOf(prepared.cursorColumn.kind, new Date());
     const stateAt = (p: Position | undefined): ReadState =>
       p ? { ...previous, bookmarks: { ...previous.bookmarks, [stream]: bookmarkOf(p, spec.cursor, spec.key) } } : previous;
-    if (format === 'singer') await out.write(schemaLine(stream, prepared.columns, spec.key, spec.cursor) + '\n');
-    let position = start;
-    let rows = 0;
-    let pages = 0;
-    for await (const page of readPages(client, prepared, start, out.signal)) {
-      let text = '';
-      if (format === 'singer') for (const r of page) text += recordLine(r, streamJson) + '\n';
-      else for (const r of page) text += envelopeLine(r, version) + '\n';
-      const last = page[page.length - 1]!;
-      position = { cursor: last.cursor, key: last.key };
-      if (format === 'singer') text += stateLine(stateAt(position)) + '\n';
-      await out.write(text);
-      rows += page.length;
-      pages++;
-      out.onProgress?.(rows);
+    const emit = out.writeBytes ? out.writeBytes.bind(out) : (chunk: Buffer) => out.write(chunk.toString('utf8'));
+    const lines = new JsonLines(prepared.writer, format, streamJson, prepared.codec.keyAt, version, emit);
+    if (format === 'singer') {
+      lines.text(schemaLine(stream, prepared.columns, spec.key, spec.cursor));
+      await lines.flush();
     }
-    return { rows, pages, columns: prepared.columns, position, state: stateAt(position) };
+    const sink: RowSink = {
+      row: (cursor, _key, src) => lines.row(cursor, src),
+      async pageEnd(position, rows) {
+        if (format === 'singer') lines.text(stateLine(stateAt(position)));
+        await lines.flush();
+        out.onProgress?.(rows);
+      },
+    };
+    const read = await readPages(client, prepared, start, sink, out.signal);
+    return { rows: read.rows, pages: read.pages, columns: prepared.columns, position: read.position ?? start, state: stateAt(read.position ?? start) };
   } catch (err) {
     broken = true;
     throw err;

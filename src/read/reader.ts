@@ -4,6 +4,9 @@ import { inTransaction } from '../sql/transaction.js';
 import { checkOrderable, columnNamed, describeColumns, type SourceColumn } from './describe.js';
 import { checkFilter, type Filter } from './filters.js';
 import { pageSql, type PagePlan, type Position } from './page.js';
+import { CopyRowWriter } from './copy-json.js';
+import { copyLines } from './copy-rows.js';
+import { rowCodec, type RowCodec } from './row-select.js';
 import { fromItem, type SourceSpec } from './source-sql.js';
 
 /*
@@ -44,6 +47,10 @@ export interface PreparedRead {
   cursorColumn: SourceColumn;
   keyColumn: SourceColumn;
   plan: PagePlan;
+  /** How each row is selected. */
+  codec: RowCodec;
+  /** Splits each row's COPY text and writes its JSON. */
+  writer: CopyRowWriter;
   pageSize: number;
 }
 
@@ -70,7 +77,9 @@ export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promis
     const keyColumn = columnNamed(columns, spec.key, 'key');
     for (const f of filters) columnNamed(columns, f.column, 'filter');
     await checkOrderable(client, from, cursorColumn === keyColumn ? [cursorColumn] : [cursorColumn, keyColumn]);
-    return { columns, cursorColumn, keyColumn, plan: { from, cursor: spec.cursor, key: spec.key, filters }, pageSize };
+    const codec = rowCodec(columns, cursorColumn, keyColumn);
+    const writer = new CopyRowWriter(columns, codec.fields);
+    return { columns, cursorColumn, keyColumn, plan: { from, cursor: spec.cursor, key: spec.key, filters }, codec, writer, pageSize };
   });
 }
 
@@ -81,41 +90,71 @@ function duplicateKey(key: string, row: ReadRow): PglandError {
   });
 }
 
+/** Where a read's rows go, as they arrive. */
+export interface RowSink {
+  /** One row: its cursor and key, and its COPY text, split by `writer` (which writes its JSON). Return a promise to make the read wait. */
+  row(cursor: string, key: string, src: Buffer): void | Promise<void>;
+  /** After each page that had rows, once its transaction has ended: where the read stands. */
+  pageEnd(position: Position, rows: number): Promise<void>;
+}
+
 /**
- * Reads pages from `start` on; yields each page's rows (never an empty page).
+ * Reads pages from `start` on, each row handed to the sink as it arrives.
  * The caller holds the client for the whole read.
  */
-export async function* readPages(client: pg.ClientBase, prepared: PreparedRead, start: Position | undefined, signal?: AbortSignal): AsyncGenerator<ReadRow[]> {
+export async function readPages(
+  client: pg.ClientBase,
+  prepared: PreparedRead,
+  start: Position | undefined,
+  sink: RowSink,
+  signal?: AbortSignal,
+): Promise<{ rows: number; pages: number; position: Position | undefined }> {
+  const { cursorAt, keyAt } = prepared.codec;
+  const { writer } = prepared;
   let position = start;
+  let rows = 0;
+  let pages = 0;
   for (;;) {
     if (signal?.aborted) throw new PglandError('cancelled', 'the read was cancelled', { hint: 'run it again: it starts from the last saved state' });
     // A start with a key comes back as the first row (>=): ask for one more.
     const skipFirst = position?.key !== undefined;
     const limit = prepared.pageSize + (skipFirst ? 1 : 0);
-    const { text, values } = pageSql(prepared.plan, position, limit);
-    let result: pg.QueryArrayResult<[string, string, string]>;
+    const sql = pageSql(prepared.plan, prepared.codec.select, position, limit);
+    let last = position;
+    let first = true;
+    let emitted = 0;
+    const onLine = (src: Buffer, s: number, e: number): void | Promise<void> => {
+      if (!writer.split(src, s, e)) {
+        throw new PglandError('read_failed', `a row of the source came back with other fields than were selected`, {
+          hint: 'report this with the source table or query (no data): it is a bug in pgland read',
+        });
+      }
+      const cursor = writer.text(src, cursorAt);
+      const key = writer.text(src, keyAt);
+      const same = last?.key !== undefined && cursor === last.cursor && key === last.key;
+      if (same && !(first && skipFirst)) throw duplicateKey(prepared.plan.key, { cursor, key, json: '' });
+      first = false;
+      // The row at the start position itself: emitted already (or by the run that saved the state).
+      if (same) return;
+      last = { cursor, key };
+      emitted++;
+      return sink.row(cursor, key, src);
+    };
     await client.query(PAGE_SETTINGS);
+    let received: number;
     try {
-      result = await client.query<[string, string, string]>({ text, values, rowMode: 'array' });
+      received = await copyLines(client, sql, onLine);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
-    const rows: ReadRow[] = [];
-    let last = position;
-    let first = true;
-    for (const [cursor, key, json] of result.rows) {
-      const same = last?.key !== undefined && cursor === last.cursor && key === last.key;
-      if (same && !(first && skipFirst)) throw duplicateKey(prepared.plan.key, { cursor, key, json });
-      first = false;
-      // The row at the start position itself: emitted already (or by the run that saved the state).
-      if (same) continue;
-      rows.push({ cursor, key, json });
-      last = { cursor, key };
+    if (emitted > 0) {
+      rows += emitted;
+      pages++;
+      await sink.pageEnd(last!, rows);
     }
-    if (rows.length > 0) yield rows;
-    if (result.rows.length < limit) return;
+    if (received < limit) return { rows, pages, position: last };
     position = last;
   }
 }

@@ -14,6 +14,22 @@ export function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
+/**
+ * The one door for values that must be written into SQL text, where a
+ * statement cannot take parameters (COPY (SELECT …) TO STDOUT, used by
+ * `pgland read`). Everywhere else values go as $n parameters.
+ *
+ * Always the E'…' form, so that the meaning does not depend on the server's
+ * standard_conforming_strings: inside it a backslash escapes, so backslashes
+ * are doubled, and a quote is doubled. The result is an untyped literal: like
+ * an untyped parameter, it takes the type its context gives it. NUL cannot be
+ * in PostgreSQL text and is refused.
+ */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error('a value contains a NUL character, which PostgreSQL text cannot hold');
+  return "E'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
+}
+
 /** A schema-qualified name, quoted part by part. */
 export function qualify(schema: string, name: string): string {
   return quoteIdent(schema) + '.' + quoteIdent(name);

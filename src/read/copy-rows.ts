@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+
+/*
+ * One COPY … TO STDOUT statement, its output handed over line by line (a
+ * line is a row in COPY's text format, without its newline). Reading the
+ * stream is the back-pressure: while the handler's promise is pending the
+ * stream is not read, pg-copy-streams pauses the connection's socket and the
+ * server waits, so this process holds a chunk or two whatever the size of
+ * the page or of the table.
+ *
+ * A handler that throws or whose promise rejects ends the delivery of lines,
+ * but the rest of the statement's output is still read (a page is bounded):
+ * the connection then stays usable for the ROLLBACK, and the error is thrown.
+ */
+
+export type LineHandler = (src: Buffer, start: number, end: number) => void | Promise<void>;
+
+/** Runs `sql` (a COPY … TO STDOUT) and calls `onLine` for each line; resolves with the number of lines. */
+export async function copyLines(client: pg.ClientBase, sql: string, onLine: LineHandler): Promise<number> {
+  const stream = client.query(copyTo(sql));
+  let carry: Buffer | undefined;
+  let lines = 0;
+  let failed: { error: unknown } | undefined;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (failed) continue;
+    const src = carry ? Buffer.concat([carry, chunk]) : chunk;
+    let at = 0;
+    try {
+      for (let nl = src.indexOf(0x0a, at); nl >= 0; nl = src.indexOf(0x0a, at)) {
+        const wait = onLine(src, at, nl);
+        at = nl + 1;
+        lines++;
+        if (wait) await wait;
+      }
+    } catch (error) {
+      failed = { error };
+    }
+    carry = at < src.length ? src.subarray(at) : undefined;
+  }
+  if (failed) throw failed.error;
+  return lines;
+}
