@@ -66,7 +66,7 @@ function isObject(v: unknown): v is Json {
  * the API token must not learn which files exist (a missing file, a directory
  * and an unreadable one would fail differently) nor make pgland open a FIFO.
  */
-function refuseServerFiles(cfg: DestinationConfig): void {
+export function refuseServerFiles(cfg: DestinationConfig): void {
   const refuse = (key: string, what: string): never => {
     throw new PglandError('config_invalid', `${key}: over the API, give the ${what} itself; a path on the pgland server is not accepted (as a key or in the url)`, {
       hint: what === 'PEM text' ? 'paste the certificate or key (-----BEGIN …) as the value' : `give ${key.replace(/_file$/, '')} itself`,

@@ -7,7 +7,8 @@ import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
 import { finishControlRun, insertRun, runEvents } from './runs.js';
 import type { ScheduleStore } from './schedules.js';
-import { openSource } from './sources.js';
+import { ImportStates, openPostgresSource } from './pg-import.js';
+import { openSource, type OpenedSource } from './sources.js';
 
 /** What a scheduled job carries. */
 export interface SyncJobData {
@@ -79,9 +80,13 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   const timeout = AbortSignal.timeout(s.timeout_seconds * 1000 - Math.min(5000, s.timeout_seconds * 100));
   const stop = AbortSignal.any([signal, timeout]);
   const started = metrics.batchSeconds.startTimer({ step: 'scheduled' });
-  let source;
+  let source: OpenedSource;
   try {
-    source = await openSource(schedules.source(s), watermark, stop, schedules.policy);
+    const config = schedules.source(s);
+    source =
+      config.type === 'postgres'
+        ? await openPostgresSource(config, s.id, new ImportStates(ctl), schedules.policy, stop, { fromStart: s.mode === 'full' })
+        : await openSource(config, watermark, stop, schedules.policy);
   } catch (err) {
     const error = `the source could not be opened: ${(err as Error).message}`;
     await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error }, s.object);
@@ -107,6 +112,8 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
     started();
     const after = await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object });
     const status = result.status === 'succeeded' || result.status === 'partial' ? result.status : result.status === 'cancelled' ? 'cancelled' : 'failed';
+    // Only once the run has committed does a source's own bookmark move.
+    if (status === 'succeeded' || status === 'partial') await source.commit?.(id);
     const error = result.error ? (timeout.aborted && !signal.aborted ? `timed out after ${s.timeout_seconds} s` : result.error.message) : null;
     const evolved = {
       table: result.table,

@@ -8,6 +8,7 @@ import type { WriteMode } from '../merge/merge.js';
 import type { ControlDb } from './control.js';
 import { writeModeOf, type RunTarget } from './runs.js';
 import type { SecretBox } from './secrets.js';
+import { keepMarkedPostgres } from './pg-import.js';
 import { restoreMarked } from './redact-url.js';
 import { checkSource, redactSource, type SourceConfig, type SourcePolicy } from './sources.js';
 
@@ -25,7 +26,7 @@ export interface ScheduleRecord {
   cron: string;
   timezone: string;
   source: string;
-  source_kind: 'command' | 'url';
+  source_kind: SourceConfig['type'];
   timeout_seconds: number;
   enabled: boolean;
   last_fired_at: Date | null;
@@ -161,6 +162,7 @@ export class ScheduleStore {
 }
 
 function keepMarked(next: SourceConfig, stored: SourceConfig): SourceConfig {
+  if (next.type === 'postgres') return keepMarkedPostgres(next, stored.type === 'postgres' ? stored : undefined);
   const fill = (values: Record<string, string> | undefined, old: Record<string, string> | undefined, what: string): Record<string, string> | undefined => {
     if (!values) return values;
     const out: Record<string, string> = {};

@@ -1,5 +1,6 @@
 import { destinationConfigJsonSchema } from './destinations.js';
 import { EVENT_TYPES } from './outbox.js';
+import { postgresSourceSchema } from './pg-import.js';
 
 /**
  * JSON Schemas of the API's bodies and answers: fastify validates every
@@ -263,6 +264,7 @@ const source: Schema = {
       required: ['type', 'url'],
       additionalProperties: false,
     },
+    postgresSourceSchema as unknown as Schema,
   ],
 };
 export const scheduleBody: Schema = {

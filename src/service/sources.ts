@@ -6,6 +6,7 @@ import { PglandError } from '../errors.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { Egress } from './egress.js';
 import { describeOutboundError, sendOutbound } from './outbound-http.js';
+import { checkPostgresSource, redactPostgresSource, type PostgresSourceConfig } from './pg-import.js';
 import { MARK, redactUrl } from './redact-url.js';
 
 /**
@@ -16,10 +17,12 @@ import { MARK, redactUrl } from './redact-url.js';
  */
 export type SourceConfig =
   | { type: 'command'; command: string[]; env?: Record<string, string>; cwd?: string }
-  | { type: 'url'; url: string; headers?: Record<string, string> };
+  | { type: 'url'; url: string; headers?: Record<string, string> }
+  | PostgresSourceConfig;
 
 /** The source as the API shows it: environment and header values, and the URL's credentials, are secrets. */
 export function redactSource(s: SourceConfig): Record<string, unknown> {
+  if (s.type === 'postgres') return redactPostgresSource(s);
   if (s.type === 'command') {
     return { type: 'command', command: s.command, ...(s.cwd ? { cwd: s.cwd } : {}), ...(s.env ? { env: Object.fromEntries(Object.keys(s.env).map((k) => [k, MARK])) } : {}) };
   }
@@ -56,12 +59,15 @@ export function checkSource(s: SourceConfig, policy: SourcePolicy): void {
     });
   }
   if (s.type === 'url') policy.egress.checkLiteral(sourceUrl(s, undefined));
+  if (s.type === 'postgres') checkPostgresSource(s, policy.egress);
 }
 
 export interface OpenedSource {
   records: AsyncIterable<Buffer>;
   /** Stops the source early (a cancelled run). */
   close(): void;
+  /** After the run committed: a source with its own bookmark (postgres) stores it. */
+  commit?(runId: string): Promise<void>;
 }
 
 /**
@@ -73,6 +79,7 @@ export interface OpenedSource {
  */
 export async function openSource(s: SourceConfig, watermark: Date | undefined, signal: AbortSignal, policy: SourcePolicy): Promise<OpenedSource> {
   checkSource(s, policy);
+  if (s.type === 'postgres') throw new Error('a postgres source is opened with its bookmark: openPostgresSource');
   return s.type === 'command' ? openCommand(s, watermark) : openUrl(s, watermark, signal, policy.egress);
 }
 
