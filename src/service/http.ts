@@ -36,6 +36,14 @@ const STATUS: Record<string, number> = {
   unsupported_encoding: 415,
   unsupported_media_type: 415,
   unauthorized: 401,
+  query_actions_disabled: 403,
+  syntax_error: 400,
+  read_only_query: 400,
+  undefined_table: 400,
+  undefined_column: 400,
+  parameter_mismatch: 400,
+  invalid_parameter: 400,
+  result_too_large: 400,
 };
 
 /**

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
 import { destinationRoutes } from './api-destinations.js';
 import { opsRoutes } from './api-ops.js';
+import { queryActionRoutes } from './api-query.js';
 import { runRoutes } from './api-runs.js';
 import { scheduleRoutes } from './api-schedules.js';
 import { webhookRoutes } from './api-webhooks.js';
@@ -49,6 +50,8 @@ export interface ServiceOptions {
   maxBatchBytes?: number;
   /** Open runs not committed within this many hours are aborted. Default 24. */
   runTtlHours?: number;
+  /** Serve POST /destinations/{id}/query and /exec (arbitrary SQL as the destination's role): PGLAND_ALLOW_QUERY_ACTIONS. Default false. */
+  allowQueryActions?: boolean;
   /** Networks (CIDRs) webhooks and URL sources may reach although they are not public: PGLAND_ALLOW_NETWORKS. Default none. */
   allowNetworks?: string[];
   /** The longest input line of an upload or a scheduled run; a longer one is a reject, skipped unread. Default 64 MiB. */
@@ -159,6 +162,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     runRoutes(app, context);
     webhookRoutes(app, context);
     scheduleRoutes(app, context);
+    queryActionRoutes(app, context, options.allowQueryActions ?? false);
   }
 
   const janitor = setInterval(() => {
