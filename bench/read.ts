@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { qualify } from '../src/sql/ident.js';
 import { copyScriptA, landedTableSql, tenantDefaultsSql } from './baselines.js';
 import { CONTACTS } from './csv.js';
@@ -18,23 +20,34 @@ import { admin, benchServer } from './server.js';
  * RSS (GNU time) of each, one repetition. The table has an index on
  * (cursor, key), as docs/reading.md advises.
  *
- *   node dist/bench/read.js [--size 1M] [--database-url URL] [--cache-dir D]
+ *   node dist/bench/read.js [--size 1M] [--database-url URL] [--cache-dir D] [--read-only] [--keep-table] [--cli MAIN_JS]
+ *
+ * --read-only skips the read | load pair; --keep-table reuses bench_read's
+ * table when it already holds the size's rows (for repeated runs).
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-/** Runs a shell pipeline under GNU time: wall seconds, and the largest RSS of its processes in MB. */
-function measure(script: string, dir: string, label: string): { secs: number; rssMb: number } {
+interface Measured {
+  secs: number;
+  rssMb: number;
+  /** User plus system CPU seconds of the pipeline's client processes (psql or Node; not the server). */
+  cpu: number;
+  /** The 1-minute load average when the measurement ended (the machine may be shared). */
+  load: number;
+}
+
+/** Runs a shell pipeline under GNU time: wall seconds, the largest RSS of its processes in MB, their CPU seconds. */
+function measure(script: string, dir: string, label: string): Measured {
   const file = join(dir, `${label}.time`);
-  execFileSync('/usr/bin/time', ['-o', file, '-f', '%e %M', 'sh', '-c', `set -e; ${script}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const [secs, kb] = readFileSync(file, 'utf8').trim().split(' ');
-  return { secs: Number(secs), rssMb: Math.round(Number(kb) / 1024) };
+  execFileSync('/usr/bin/time', ['-o', file, '-f', '%e %M %U %S', 'sh', '-c', `set -e; ${script}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const [secs, kb, user, sys] = readFileSync(file, 'utf8').trim().split(' ').map(Number);
+  return { secs: secs!, rssMb: Math.round(kb! / 1024), cpu: user! + sys!, load: loadavg()[0]! };
 }
 
 async function main(): Promise<void> {
@@ -46,16 +59,20 @@ async function main(): Promise<void> {
   const psql = findPsql();
   try {
     const src = 'bench_read';
-    await admin(server.url, ...landedTableSql(src), tenantDefaultsSql(src));
-    await runPsql(psql, server.url, copyScriptA(src, data.firstCsv.path));
     const table = qualify(src, CONTACTS.table);
-    // The index docs/reading.md recommends: each page is an index range scan, not a sort of the table.
-    await admin(server.url, `CREATE INDEX ON ${table} (_pgland_last_modified_at, id)`, 'ANALYZE');
+    if (!(process.argv.includes('--keep-table') && (await rowsIn(server.url, table)) === size)) {
+      await admin(server.url, ...landedTableSql(src), tenantDefaultsSql(src));
+      await runPsql(psql, server.url, copyScriptA(src, data.firstCsv.path));
+      // The index docs/reading.md recommends: each page is an index range scan, not a sort of the table.
+      await admin(server.url, `CREATE INDEX ON ${table} (_pgland_last_modified_at, id)`, 'ANALYZE');
+    }
     await admin(server.url, ...landedTableSql('bench_read_copy'), `DROP SCHEMA IF EXISTS bench_read_load CASCADE`, 'CHECKPOINT');
     const config = join(cacheDir, 'read-config.json');
     writeFileSync(config, JSON.stringify({ url: server.url, sslmode: 'disable', schema: 'bench_read_load' }), { mode: 0o600 });
     const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-    const node = `${q(process.execPath)} --max-semi-space-size=4 ${q(CLI)}`;
+    // --cli: another build's dist/src/cli/main.js (to measure before and after a change on the same table).
+    const cli = arg('--cli', join(ROOT, 'dist', 'src', 'cli', 'main.js'));
+    const node = `${q(process.execPath)} --max-semi-space-size=4 ${q(cli)}`;
     const read = `${node} read --config ${q(config)} --table ${q(`${src}.crm_contacts`)} --key id --cursor _pgland_last_modified_at`;
     const schemaFile = join(cacheDir, 'read-schema.json');
     execFileSync('sh', ['-c', `${read} --print-schema > ${q(schemaFile)}`]);
@@ -63,21 +80,39 @@ async function main(): Promise<void> {
     const psqlIn = `${q(psql)} -X -q -d ${q(server.url)} -c ${q(`\\copy ${qualify('bench_read_copy', CONTACTS.table)} FROM STDIN`)}`;
     const load = `${node} load --config ${q(config)} --provider pg --customer bench --kind custom --object contacts --schema-file ${q(schemaFile)} --input - > /dev/null`;
 
-    const psqlRead = measure(`${psqlOut} > /dev/null`, cacheDir, 'psql-read');
-    const pglandRead = measure(`${read} > /dev/null`, cacheDir, 'pgland-read');
-    const psqlMove = measure(`${psqlOut} | ${psqlIn}`, cacheDir, 'psql-move');
-    const pglandMove = measure(`${read} | ${load}`, cacheDir, 'pgland-move');
     const rows = (n: number, s: number): string => `${Math.round(n / s).toLocaleString('en')} rows/s`;
-    const lines = [
-      `reading ${size.toLocaleString('en')} rows of ${src}.crm_contacts (server ${server.version}, ${server.kind})`,
-      `  psql \\copy TO STDOUT          ${psqlRead.secs.toFixed(1)} s  ${rows(size, psqlRead.secs)}  peak RSS ${psqlRead.rssMb} MB`,
-      `  pgland read (NDJSON)          ${pglandRead.secs.toFixed(1)} s  ${rows(size, pglandRead.secs)}  peak RSS ${pglandRead.rssMb} MB  ratio ${(psqlRead.secs / pglandRead.secs).toFixed(2)}x (target >= 0.8x)`,
-      `  psql \\copy out | \\copy in     ${psqlMove.secs.toFixed(1)} s  ${rows(size, psqlMove.secs)}`,
-      `  pgland read | pgland load     ${pglandMove.secs.toFixed(1)} s  ${rows(size, pglandMove.secs)}  peak RSS ${pglandMove.rssMb} MB (largest process)  ratio ${(psqlMove.secs / pglandMove.secs).toFixed(2)}x (target >= 0.5x)`,
-    ];
-    process.stdout.write(lines.join('\n') + '\n');
+    const line = (label: string, m: Measured, extra = ''): string =>
+      `  ${label.padEnd(36)}${m.secs.toFixed(1)} s  ${rows(size, m.secs)}  CPU ${m.cpu.toFixed(1)} s  peak RSS ${m.rssMb} MB  load ${m.load.toFixed(1)}${extra}`;
+    process.stdout.write(`reading ${size.toLocaleString('en')} rows of ${src}.crm_contacts (server ${server.version}, ${server.kind})\n`);
+    const psqlRead = measure(`${psqlOut} > /dev/null`, cacheDir, 'psql-read');
+    process.stdout.write(line('psql \\copy TO STDOUT', psqlRead) + '\n');
+    // The same rows in the order a read needs them: on a table whose cursor does not follow its physical order, an index scan.
+    const ordered = `\\copy (SELECT * FROM ${table} ORDER BY _pgland_last_modified_at, id) TO STDOUT`;
+    const psqlOrdered = measure(`${q(psql)} -X -q -d ${q(server.url)} -c ${q(ordered)} > /dev/null`, cacheDir, 'psql-ordered');
+    process.stdout.write(line('psql \\copy (… ORDER BY) TO STDOUT', psqlOrdered) + '\n');
+    const pglandRead = measure(`${read} > /dev/null`, cacheDir, 'pgland-read');
+    process.stdout.write(line('pgland read (NDJSON)', pglandRead, `  ratio ${(psqlRead.secs / pglandRead.secs).toFixed(2)}x (target >= 0.8x), ${(psqlOrdered.secs / pglandRead.secs).toFixed(2)}x of the ordered copy`) + '\n');
+    if (process.argv.includes('--read-only')) return;
+    const psqlMove = measure(`${psqlOut} | ${psqlIn}`, cacheDir, 'psql-move');
+    process.stdout.write(line('psql \\copy out | \\copy in', psqlMove) + '\n');
+    await admin(server.url, `DROP SCHEMA IF EXISTS bench_read_load CASCADE`, 'CHECKPOINT');
+    const pglandMove = measure(`${read} | ${load}`, cacheDir, 'pgland-move');
+    process.stdout.write(line('pgland read | pgland load', pglandMove, `  ratio ${(psqlMove.secs / pglandMove.secs).toFixed(2)}x (target >= 0.5x; RSS of the largest process)`) + '\n');
   } finally {
     await server.stop();
+  }
+}
+
+/** How many rows the table holds; -1 when it does not exist. */
+async function rowsIn(url: string, table: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+  } catch {
+    return -1;
+  } finally {
+    await client.end();
   }
 }
 
