@@ -109,6 +109,20 @@ describe('pgland read: the JSON of every type (issue 17)', () => {
     expect((await db.pool.query('SELECT count(*)::int AS n FROM hostile')).rows[0].n).toBe(2 * HOSTILE.length);
   });
 
+  it('a row larger than many chunks of COPY output comes whole, between small ones', async () => {
+    await db.pool.query(`CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, t text, j jsonb)`);
+    await db.pool.query(
+      `INSERT INTO big VALUES (1, 1, 'small', '{}'), (2, 2, repeat(E'ab\\tc"\\n\\\\', 1000000), (SELECT jsonb_agg(g) FROM generate_series(1, 300000) g)), (3, 3, 'after', '[]')`,
+    );
+    const { records } = await readAll({ source: { table: 'big' }, key: 'id', cursor: 'v' });
+    expect(records.map((r) => r.id)).toEqual(['1', '2', '3']);
+    const t = (await db.pool.query<{ t: string }>('SELECT t FROM big WHERE id = 2')).rows[0]!.t;
+    expect(t.length).toBe(7_000_000);
+    expect(records[1]!.raw_data.t).toBe(t);
+    expect((records[1]!.raw_data.j as number[]).length).toBe(300_000);
+    expect(records[2]!.raw_data).toEqual({ id: 3, v: 3, t: 'after', j: [] });
+  });
+
   it('quoteLiteral gives back every hostile value exactly, whatever standard_conforming_strings says', async () => {
     const client = await conn.pool.connect();
     try {

@@ -19,12 +19,19 @@ export type LineHandler = (src: Buffer, start: number, end: number) => void | Pr
 /** Runs `sql` (a COPY … TO STDOUT) and calls `onLine` for each line; resolves with the number of lines. */
 export async function copyLines(client: pg.ClientBase, sql: string, onLine: LineHandler): Promise<number> {
   const stream = client.query(copyTo(sql));
-  let carry: Buffer | undefined;
+  // The start of a line not yet complete, in pieces: a row larger than many
+  // chunks is joined once, when its newline arrives, not once per chunk.
+  let pending: Buffer[] = [];
   let lines = 0;
   let failed: { error: unknown } | undefined;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (failed) continue;
-    const src = carry ? Buffer.concat([carry, chunk]) : chunk;
+    if (pending.length > 0 && chunk.indexOf(0x0a) < 0) {
+      pending.push(chunk);
+      continue;
+    }
+    const src = pending.length > 0 ? Buffer.concat([...pending, chunk]) : chunk;
+    pending = [];
     let at = 0;
     try {
       for (let nl = src.indexOf(0x0a, at); nl >= 0; nl = src.indexOf(0x0a, at)) {
@@ -36,7 +43,7 @@ export async function copyLines(client: pg.ClientBase, sql: string, onLine: Line
     } catch (error) {
       failed = { error };
     }
-    carry = at < src.length ? src.subarray(at) : undefined;
+    if (at < src.length) pending.push(src.subarray(at));
   }
   if (failed) throw failed.error;
   return lines;
