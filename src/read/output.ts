@@ -9,10 +9,13 @@ import { isoTimestamptz } from './row-select.js';
  *
  * - ndjson: pgland's input envelope (docs/input.md), one line per row, so
  *   that `pgland read | pgland load` moves a table: id is the key as text,
- *   raw_data the row as the server writes it in JSON, last_modified_at the
+ *   raw_data the row in JSON as row_to_json writes it, last_modified_at the
  *   cursor when it is a time, else a time that orders as the cursor does.
  * - singer: a SCHEMA from the result's column types, a RECORD per row and a
  *   STATE with the bookmark after every page.
+ *
+ * The record lines themselves are written as bytes (src/read/json-lines.ts,
+ * src/read/copy-json.ts); this file gives their parts and the other lines.
  */
 
 export type ReadFormat = 'ndjson' | 'singer';

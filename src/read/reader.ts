@@ -15,7 +15,9 @@ import { fromItem, type SourceSpec } from './source-sql.js';
  * source fails) and no transaction stays open for the length of a big read.
  * Each page sees the rows committed when it starts: a row updated during the
  * read moves to a later cursor value and is read again later, in this read
- * or the next one (docs/reading.md, "Cursor rules").
+ * or the next one (docs/reading.md, "Cursor rules"). A page is one
+ * COPY (SELECT …) TO STDOUT (src/read/page.ts), its rows handed to the sink
+ * as they arrive (src/read/copy-rows.ts).
  */
 
 export const DEFAULT_PAGE_SIZE = 10_000;

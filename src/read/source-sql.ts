@@ -4,8 +4,15 @@ import { qualify, quoteIdent } from '../sql/ident.js';
 /*
  * What a read reads from: a table (or view), or a query. A query is wrapped
  * as a subquery, never edited: pgland adds its own WHERE, ORDER BY and LIMIT
- * around it, so the query keeps its meaning whatever it contains. It runs
- * only through the extended protocol, which refuses more than one statement.
+ * around it, so the query keeps its meaning whatever it contains.
+ *
+ * Before any page, the wrapped query is described through the extended
+ * protocol (src/read/describe.ts), which refuses more than one statement:
+ * a query that closes the parenthesis to add `; DELETE …` after it fails
+ * there. The pages are COPY statements (simple protocol), but the query sits
+ * in them between the same `(\n` and `\n)` as when it was described, one
+ * level of parentheses deeper, so a text that escapes neither wrapping
+ * cannot escape the COPY's; and each page runs in a READ ONLY transaction.
  */
 
 export type SourceSpec = { table: string; schema?: string } | { query: string };
