@@ -104,6 +104,14 @@ describe('pgland read: the JSON of every type (issue 17)', () => {
       const after = await db.pool.query<{ k: string }>('SELECT k FROM hostile WHERE (c, k) > ($1, $1) ORDER BY c, k', [h]);
       expect(since.records.map((r) => r.id)).toEqual(after.rows.map((a) => a.k));
     }
+    // A query source that closes the wrapping's parentheses to append a statement: refused before any page runs.
+    for (const query of [
+      'SELECT k, c FROM hostile) AS s) TO STDOUT; DELETE FROM hostile; COPY (SELECT 1 FROM (SELECT 1',
+      'SELECT k, c FROM hostile) AS s; DELETE FROM hostile; SELECT * FROM (SELECT 1',
+      'SELECT k, c FROM hostile; COMMIT; DELETE FROM hostile',
+    ]) {
+      await expect(readAll({ source: { query }, key: 'k', cursor: 'c' }), query).rejects.toThrow();
+    }
     const list = await readAll({ source: { table: 'hostile' }, key: 'k', cursor: 'c', filters: [{ column: 'k', op: 'in', value: HOSTILE }] });
     expect(list.records).toHaveLength(HOSTILE.length);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM hostile')).rows[0].n).toBe(2 * HOSTILE.length);
