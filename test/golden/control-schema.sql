@@ -19,6 +19,15 @@ TABLE destinations
   CREATE UNIQUE INDEX destinations_name_key ON pgland_control.destinations USING btree (name)
   CREATE UNIQUE INDEX destinations_pkey ON pgland_control.destinations USING btree (id)
 
+TABLE import_states
+  schedule_id uuid NOT NULL
+  state jsonb NOT NULL
+  run_id uuid NOT NULL
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT import_states_pkey PRIMARY KEY (schedule_id)
+  CONSTRAINT import_states_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES pgland_control.schedules(id) ON DELETE CASCADE
+  CREATE UNIQUE INDEX import_states_pkey ON pgland_control.import_states USING btree (schedule_id)
+
 TABLE inbound_webhooks
   webhook_id text NOT NULL
   event_type text
@@ -28,6 +37,23 @@ TABLE inbound_webhooks
   CONSTRAINT inbound_webhooks_pkey PRIMARY KEY (webhook_id)
   CREATE UNIQUE INDEX inbound_webhooks_pkey ON pgland_control.inbound_webhooks USING btree (webhook_id)
   CREATE INDEX inbound_webhooks_received_idx ON pgland_control.inbound_webhooks USING btree (received_at)
+
+TABLE query_actions
+  id uuid NOT NULL
+  destination_id uuid
+  action text NOT NULL
+  caller text NOT NULL
+  statement_sha256 text NOT NULL
+  params integer NOT NULL
+  row_count integer
+  duration_ms integer NOT NULL
+  outcome text NOT NULL
+  started_at timestamp with time zone NOT NULL
+  CONSTRAINT query_actions_action_check CHECK ((action = ANY (ARRAY['query'::text, 'exec'::text])))
+  CONSTRAINT query_actions_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES pgland_control.destinations(id) ON DELETE SET NULL
+  CONSTRAINT query_actions_pkey PRIMARY KEY (id)
+  CREATE INDEX query_actions_destination_idx ON pgland_control.query_actions USING btree (destination_id, started_at DESC)
+  CREATE UNIQUE INDEX query_actions_pkey ON pgland_control.query_actions USING btree (id)
 
 TABLE runs
   id uuid NOT NULL
@@ -82,7 +108,7 @@ TABLE schedules
   CONSTRAINT schedules_destination_id_provider_customer_id_object_key UNIQUE (destination_id, provider, customer_id, object)
   CONSTRAINT schedules_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text])))
   CONSTRAINT schedules_pkey PRIMARY KEY (id)
-  CONSTRAINT schedules_source_kind_check CHECK ((source_kind = ANY (ARRAY['command'::text, 'url'::text])))
+  CONSTRAINT schedules_source_kind_check CHECK ((source_kind = ANY (ARRAY['command'::text, 'url'::text, 'postgres'::text])))
   CREATE UNIQUE INDEX schedules_destination_id_provider_customer_id_object_key ON pgland_control.schedules USING btree (destination_id, provider, customer_id, object)
   CREATE UNIQUE INDEX schedules_pkey ON pgland_control.schedules USING btree (id)
 
