@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -52,25 +52,36 @@ function startWorker(env: Record<string, string>): Promise<(typeof workers)[numb
   return until('the worker to start', () => stderr.includes('taking jobs') || (w.child.exitCode !== null && Promise.reject(new Error(stderr))), 60_000).then(() => worker);
 }
 
-async function schedule(object: string, source: Record<string, unknown>): Promise<string> {
+async function schedule(object: string, source: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
   const r = await call(api, 'POST', '/schedules', {
-    json: { destination_id: destId, provider: 'tap', customer_id: 'acme', object, kind: 'custom', cron: '0 0 1 1 *', source },
+    json: { destination_id: destId, provider: 'tap', customer_id: 'acme', object, kind: 'custom', cron: '0 0 1 1 *', source, ...extra },
   });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   return r.body.id as string;
 }
 
-/** Runs a schedule now and waits for the run it starts to finish. */
-async function runNow(scheduleId: string): Promise<{ status: string; error: string | null }> {
+/** Runs a schedule now and waits for the run it starts to finish; `meanwhile` runs once the job is queued. */
+async function runNow(scheduleId: string, meanwhile = async (): Promise<void> => undefined): Promise<{ status: string; error: string | null; counts: Record<string, number> | null }> {
   const before = (await db.pool.query(`SELECT count(*)::int AS n FROM pgland_control.runs WHERE schedule_id = $1`, [scheduleId])).rows[0].n as number;
   expect((await call(api, 'POST', `/schedules/${scheduleId}/run`)).status).toBe(202);
+  await meanwhile();
   return until('the run to finish', async () => {
     const { rows } = await db.pool.query(
-      `SELECT status, error FROM pgland_control.runs WHERE schedule_id = $1 AND status <> 'running' ORDER BY created_at`,
+      `SELECT status, error, counts FROM pgland_control.runs WHERE schedule_id = $1 AND status <> 'running' ORDER BY created_at`,
       [scheduleId],
     );
-    return rows.length > before ? (rows[rows.length - 1] as { status: string; error: string | null }) : undefined;
+    return rows.length > before ? (rows[rows.length - 1] as Awaited<ReturnType<typeof runNow>>) : undefined;
   });
+}
+
+/** Whether a process exists (a zombie not yet reaped by its parent still does). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const record = (id: string, raw: unknown): string => JSON.stringify({ id, last_modified_at: '2026-03-01T00:00:00Z', raw_data: raw }) + '\n';
@@ -105,6 +116,33 @@ describe('command sources', () => {
     expect(env.TAP_SETTING).toBe('given');
     expect(Object.keys(env).filter((k) => !['PATH', 'HOME', 'LANG', 'TAP_SETTING'].includes(k))).toEqual([]);
     for (const s of SECRETS()) expect(JSON.stringify(env)).not.toContain(s);
+  });
+
+  it('land what a command printed before the loader read it (it waited for the object\'s lease)', async () => {
+    // Node discards what an exited child left unread on its stdout: a run
+    // whose loader started reading late "succeeded" with nothing, and a full
+    // refresh then deleted the tenant's rows.
+    const pidFile = join(dir, 'quick.pid');
+    const quick = `process.stdout.write(${JSON.stringify(record('q1', { n: 1 }))}, () => require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)))`;
+    const id = await schedule('quick', { type: 'command', command: [process.execPath, '-e', quick] }, { mode: 'full' });
+    expect(await runNow(id)).toMatchObject({ status: 'succeeded' });
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM landing.custom_quick WHERE NOT _pgland_is_deleted`)).rows[0].n).toBe(1);
+    rmSync(pidFile);
+
+    // Another run holds the object's lease (a row, src/load/lease.ts) until the command is done.
+    const { rows: held } = await db.pool.query(
+      `INSERT INTO landing._pgland_leases (provider, customer_id, object, token, expires_at)
+       VALUES ('tap', 'acme', 'quick', gen_random_uuid(), now() + interval '10 minutes') RETURNING token`,
+    );
+    const run = await runNow(id, async () => {
+      // The command prints its record and exits, and the worker reaps it (no such process) while its run waits for the lease.
+      const pid = Number(await until('the command to print', () => existsSync(pidFile) && readFileSync(pidFile, 'utf8')));
+      await until('the command to be gone', () => !isAlive(pid));
+      await db.pool.query(`DELETE FROM landing._pgland_leases WHERE token = $1`, [held[0].token]);
+    });
+    expect(run).toMatchObject({ status: 'succeeded', counts: { rows_read: 1, deleted: 0 } });
+    const { rows } = await db.pool.query(`SELECT id, _pgland_is_deleted AS deleted FROM landing.custom_quick`);
+    expect(rows).toEqual([{ id: 'q1', deleted: false }]);
   });
 
   it('keep a bounded excerpt of a failing command\'s stderr in the run', async () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { PglandError } from '../errors.js';
 import { PGLAND_VERSION } from '../package.js';
@@ -104,12 +104,19 @@ function openCommand(s: Extract<SourceConfig, { type: 'command' }>, watermark: D
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4 * STDERR_EXCERPT)));
+  // Read from the start, not when the loader first asks (after the object's
+  // lease, the table's evolution...): Node discards the output a child left
+  // unread when it exits, and a quick command's records were lost so, its run
+  // "succeeded" with nothing landed. The pipe keeps backpressure: a command
+  // writing more than the loader takes waits.
+  const stdout = new PassThrough();
+  pipeline(child.stdout, stdout, () => undefined);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
     child.once('close', (code, sig) => resolve({ code, signal: sig }));
   });
   async function* records(): AsyncGenerator<Buffer> {
-    for await (const chunk of child.stdout) yield chunk as Buffer;
+    for await (const chunk of stdout) yield chunk as Buffer;
     const end = await exited;
     if (end.error) throw new Error(`the source command could not run: ${end.error.message}`);
     if (end.code !== 0) {
