@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination } from '../src/index.js';
@@ -24,7 +25,7 @@ beforeAll(async () => {
   lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2))).trimEnd().split('\n');
   // The expected state: the same input loaded once, undisturbed.
   const d = await openDestination(db.config({ schema: 'expected', batch_size: BATCH }));
-  const r = await d.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: [lines.join('\n') + '\n'] });
+  const r = await d.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: Readable.from([lines.join('\n') + '\n']) });
   expect(r.counts.inserted).toBe(TOTAL);
   await d.close();
 }, 300_000);
@@ -117,7 +118,7 @@ describe('SIGKILL recovery (issue 4)', () => {
     const schema = 'k_merge';
     // A row the third batch will update, locked by us so that its merge waits.
     const seed = await openDestination(db.config({ schema }));
-    await seed.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: [JSON.stringify(contact(2 * BATCH + 5, 1)) + '\n'] });
+    await seed.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: Readable.from([JSON.stringify(contact(2 * BATCH + 5, 1)) + '\n']) });
     await seed.close();
     const locker: pg.PoolClient = await db.pool.connect();
     await locker.query('BEGIN');

@@ -192,7 +192,7 @@ describe('pgland plan prints only what would change (issue 16)', () => {
     const dest = await openDestination(db.config({ schema: 'plan_same' }));
     try {
       await dest.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: streamOf([contact(1)]) });
-      const plan = await dest.plan({ kind: 'common', object: 'crm_contacts' });
+      const plan = await dest.plan({ kind: 'common', object: 'crm_contacts', provider: 'p' });
       expect(plan).toMatchObject({ action: 'none', steps: [] });
       const before = await db.pool.query(`SELECT evolved_at FROM plan_same._pgland_tables WHERE table_name = 'crm_contacts'`);
       await dest.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: streamOf([contact(2)]) });

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changedInIncrement, contact as benchContact, missingInFullRefresh } from '../bench/generate.js';
 import { openDestination, type Destination } from '../src/index.js';
@@ -138,7 +139,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     const versions = Array.from({ length: 10 }, (_, i) => i + 1);
     const input = (v: number): string => ndjson(Array.from({ length: 600 }, (_, i) => contact(i, v, { title: `v${v}` })));
     const serial = await openDestination({ url: db.url, sslmode: 'disable', schema: 'turns_serial', batch_size: 100 });
-    for (const v of versions) expect((await serial.load({ ...OBJECT, input: [input(v)] })).status).toBe('succeeded');
+    for (const v of versions) expect((await serial.load({ ...OBJECT, input: Readable.from([input(v)]) })).status).toBe('succeeded');
     await serial.close();
 
     const dests: Destination[] = [];
@@ -146,7 +147,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
       dests.push(await openDestination({ url: pooledUrl, sslmode: 'disable', schema: 'turns', batch_size: 100, lock_timeout_ms: 120_000 }, { poolSize: 2 }));
     }
     try {
-      const results = await Promise.all(versions.map((v, i) => dests[i]!.load({ ...OBJECT, input: [input(v)] })));
+      const results = await Promise.all(versions.map((v, i) => dests[i]!.load({ ...OBJECT, input: Readable.from([input(v)]) })));
       expect(results.map((r) => r.status)).toEqual(versions.map(() => 'succeeded'));
     } finally {
       await Promise.all(dests.map((d) => d.close()));
@@ -164,7 +165,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     const BATCH = 2_000;
     const lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2))).trimEnd().split('\n');
     const expected = await openDestination({ url: db.url, sslmode: 'disable', schema: 'killed_expected', batch_size: BATCH });
-    await expected.load({ ...OBJECT, input: [lines.join('\n') + '\n'] });
+    await expected.load({ ...OBJECT, input: Readable.from([lines.join('\n') + '\n']) });
     await expected.close();
 
     const config = configFile('killed', { schema: 'killed', batch_size: BATCH, lease_ttl_ms: 3000 });
@@ -193,7 +194,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
   }, 180_000);
 
   it('a run that waits on its input longer than the lease lasts keeps it (the heartbeat), even with its only pool connection busy', async () => {
-    const config = { url: pooledUrl, sslmode: 'disable', schema: 'slow', batch_size: 100, lease_ttl_ms: 1000, lock_timeout_ms: 30_000 };
+    const config = { url: pooledUrl, sslmode: 'disable' as const, schema: 'slow', batch_size: 100, lease_ttl_ms: 1000, lock_timeout_ms: 30_000 };
     const holder = await openDestination(config, { poolSize: 1 });
     const waiter = await openDestination(config, { poolSize: 1 });
     try {
@@ -208,7 +209,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
       }
       const first = holder.load({ ...OBJECT, input: slow() });
       await begun;
-      const second = waiter.load({ ...OBJECT, input: [ndjson([contact(1, 2)])] });
+      const second = waiter.load({ ...OBJECT, input: Readable.from([ndjson([contact(1, 2)])]) });
       const [a, b] = await Promise.all([first, second]);
       expect([a.status, a.error?.message, b.status]).toEqual(['succeeded', undefined, 'succeeded']);
       const { rows } = await db.pool.query(`SELECT started_at, finished_at FROM slow._pgland_runs ORDER BY started_at`);
@@ -252,7 +253,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     pooledUrl = bouncer.through(db.url);
     const d = await openDestination({ url: pooledUrl, sslmode: 'disable', schema: 'tz' });
     try {
-      const r = await d.load({ ...OBJECT, input: [ndjson([contact(1, 1, { created_at: '2026-01-01T00:00:00' })])] });
+      const r = await d.load({ ...OBJECT, input: Readable.from([ndjson([contact(1, 1, { created_at: '2026-01-01T00:00:00' })])]) });
       expect(r.status).toBe('succeeded');
     } finally {
       await d.close();

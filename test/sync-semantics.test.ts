@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDestination, type Destination, type LoadStreamOptions } from '../src/index.js';
+import { openDestination, type Destination } from '../src/index.js';
 import { backendsOf, freshDatabase, terminateBackends, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
 import { until } from './support/until.js';

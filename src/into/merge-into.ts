@@ -69,7 +69,7 @@ function live(plan: IntoPlan, alias = 'src'): string {
 
 const matchOn = (plan: IntoPlan): string => `t.${v(plan.match!)} = src.${v(plan.match!)}`;
 
-function tail(plan: IntoPlan, counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
+function tail(counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
   return `SELECT (SELECT count(*) FROM src)::bigint AS records,
   ${counts.inserted}::bigint AS inserted, ${counts.updated}::bigint AS updated,
   ${counts.deleted}::bigint AS deleted, ${counts.skipped}::bigint AS skipped,
@@ -85,7 +85,7 @@ ins AS (
   SELECT ${cols.map((c) => valueOf(c, 'src')).join(', ')} FROM src WHERE ${live(plan)}
   ORDER BY src.${q(LINE)}${returning}
 )
-${tail(plan, {
+${tail({
   inserted: '(SELECT count(*) FROM ins)',
   updated: '0',
   deleted: '0',
@@ -104,7 +104,7 @@ upd AS (
   WHERE ${matchOn(plan)} AND ${live(plan)} AND ${changeGuard(plan, 'src')}
   RETURNING src.${q(LINE)} AS line
 )
-${tail(plan, {
+${tail({
   inserted: '0',
   updated: '(SELECT count(DISTINCT line) FROM upd)',
   deleted: '0',
@@ -149,7 +149,7 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
 )`);
   if (plan.applyDeletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
   return `WITH ${ctes.join(',\n')}
-${tail(plan, {
+${tail({
   inserted: '(SELECT count(*) FILTER (WHERE inserted) FROM merged)',
   updated: '(SELECT count(*) FILTER (WHERE NOT inserted) FROM merged)',
   deleted: plan.applyDeletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
@@ -160,7 +160,7 @@ ${tail(plan, {
 export function deleteSql(plan: IntoPlan, shape: MergeShape): string {
   return `WITH ${srcCte(plan, !shape.distinctKeys)},
 ${removedCte(plan, 'true')}
-${tail(plan, {
+${tail({
   inserted: '0',
   updated: '0',
   deleted: '(SELECT count(DISTINCT line) FROM removed)',

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { resolveObject } from '../catalog/declared.js';
 import type { Logger } from '../log.js';
 import { inTransaction, type ControlDb } from './control.js';
 import type { ServiceMetrics } from './metrics.js';
@@ -95,7 +94,6 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   let settled = false;
   try {
     log.info({ reason: job.data.reason, watermark }, 'scheduled run started');
-    const table = resolveObject({ kind: s.kind, object: s.object, provider: s.provider, ...(declared ? { declared } : {}) }).table;
     const result = await dest.load({
       kind: s.kind,
       object: s.object,

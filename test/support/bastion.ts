@@ -130,7 +130,8 @@ export class InProcessBastion {
     this.hostKeys = hostKeyTypes.map((t) => keyPair(t));
     this.server = new Server({ hostKeys: this.hostKeys.map((k) => k.private) }, (client) => {
       this.sshConnections++;
-      client.setNoDelay(true);
+      // ssh2 has Connection#setNoDelay; its types (@types/ssh2) do not declare it.
+      (client as typeof client & { setNoDelay(noDelay: boolean): unknown }).setNoDelay(true);
       let user: BastionUser | undefined;
       client.on('authentication', (ctx) => {
         user = this.users.find((u) => u.name === ctx.username);

@@ -57,7 +57,7 @@ export async function call(
   svc: Service,
   method: string,
   path: string,
-  options: { json?: unknown; body?: BodyInit; headers?: Record<string, string>; token?: string | null } = {},
+  options: { json?: unknown; body?: RequestInit['body']; headers?: Record<string, string>; token?: string | null } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { ...options.headers };
   const token = options.token === undefined ? TEST_TOKEN : options.token;
