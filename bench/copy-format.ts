@@ -88,7 +88,10 @@ function encodeText(recs: RecordEnvelope[]): Buffer[] {
   let pending = '';
   for (const r of recs) {
     pending += encodeRecord(r, CONTACTS, stats, [], `${r.lineNumber}\t`);
-    if (pending.length >= 256 * 1024) (chunks.push(Buffer.from(pending)), (pending = ''));
+    if (pending.length >= 256 * 1024) {
+      chunks.push(Buffer.from(pending));
+      pending = '';
+    }
   }
   chunks.push(Buffer.from(pending));
   return chunks;

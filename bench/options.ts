@@ -53,7 +53,7 @@ Contenders (all in one run, same server, same data, order alternating per repeti
   d       a naive node-postgres loader: 1,000-row parameterised INSERT … ON CONFLICT
   pgland  openDestination().load() in a child process: first load, 10% increment, full refresh with 1% missing
   b-into, pgland-into (only when named): an upsert on email into an existing table with a unique index
-          (docs/own-tables.md): psql \copy + INSERT … ON CONFLICT, against dest.loadInto(); first load, then increment
+          (docs/own-tables.md): psql \\copy + INSERT … ON CONFLICT, against dest.loadInto(); first load, then increment
   pooled  (only when named) the same as pgland, through a PgBouncer in transaction mode started in front of
           the server; reported as pgland-pooled; needs the pgbouncer binary
 

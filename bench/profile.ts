@@ -65,7 +65,12 @@ export function summarise(profile: Profile, top = 25): string {
   const seen = new Set<string>();
   for (const [label, re] of CATEGORIES) {
     let us = 0;
-    for (const [k, v] of rows) if (re.test(k) && !seen.has(k)) (us += v), seen.add(k);
+    for (const [k, v] of rows) {
+      if (re.test(k) && !seen.has(k)) {
+        us += v;
+        seen.add(k);
+      }
+    }
     out.push(`  ${pct(us)}  ${label}`);
   }
   out.push(`  ${pct(rows.filter(([k]) => !seen.has(k)).reduce((s, [, v]) => s + v, 0))}  everything else`);

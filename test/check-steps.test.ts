@@ -169,10 +169,10 @@ describe('pgland check maps each failure to a cause and a fix (issue 6)', () => 
   it('wrong password: authentication fails, the rest is skipped, exit 1, the password never printed', async () => {
     const r = await runCli(['check', '--config', writeConfig('badpw.json', { password: 'not-the-password-42' })]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/FAIL  authentication .*password authentication failed for user "loader"/);
+    expect(r.stdout).toMatch(/FAIL {2}authentication .*password authentication failed for user "loader"/);
     expect(r.stdout).toMatch(/cause: auth_failed/);
     expect(r.stdout).toMatch(/fix: {3}check the user and the password/);
-    expect(r.stdout).toMatch(/SKIP  database exists\s+not run: authentication failed/);
+    expect(r.stdout).toMatch(/SKIP {2}database exists\s+not run: authentication failed/);
     expect(r.stdout.trim()).toMatch(/1 check failed\.$/);
     expect(r.stdout + r.stderr).not.toContain('not-the-password-42');
   });

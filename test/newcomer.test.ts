@@ -94,7 +94,6 @@ describe('logs (issue 16)', () => {
     const written: string[] = [];
     const write = process.stderr.write;
     process.stderr.write = ((chunk: string | Uint8Array) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
-    let text: string;
     const counts = { ...zeroCounts(), batches: 13, rowsRead: 300_000, inserted: 300_000 };
     const result = { runId: 'r', status: 'succeeded' as const, table: 'crm_contacts', counts, durationMs: 2_000, batchesCopiedDirect: 0 };
     try {
@@ -107,7 +106,7 @@ describe('logs (issue 16)', () => {
     } finally {
       process.stderr.write = write;
     }
-    text = written.join('');
+    const text = written.join('');
     const lines = text.split('\n');
     // The log entry is one line of its own, after the progress line ended.
     const logLine = lines.findIndex((l) => l.includes('run finished'));

@@ -218,7 +218,7 @@ describe('pgland read (issue 17)', () => {
     expect(records).toHaveLength(250);
     const missing = await runCli(['read', '--config', srcConfig, '--query', 'SELECT id, name FROM items', '--key', 'id', '--cursor', 'updated_at']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/the cursor column "updated_at" is not a column of the source\n  fix: the source's columns are: id, name/);
+    expect(missing.stderr).toMatch(/the cursor column "updated_at" is not a column of the source\n {2}fix: the source's columns are: id, name/);
     const json = await runCli(['read', '--config', srcConfig, '--query', 'SELECT id, meta::json AS m FROM items', '--key', 'id', '--cursor', 'm']);
     expect(json.code).toBe(2);
     expect(json.stderr).toMatch(/column "m" \(json\) cannot be sorted or compared[\s\S]*fix: use jsonb instead of json/);

@@ -101,7 +101,8 @@ describe('backoff', () => {
 
   it('spreads concurrent retriers out (real randomness)', () => {
     const delays = Array.from({ length: 200 }, () => backoff(3));
-    for (const d of delays) expect(d).toBeGreaterThanOrEqual(400), expect(d).toBeLessThanOrEqual(800);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(400);
+    for (const d of delays) expect(d).toBeLessThanOrEqual(800);
     expect(new Set(delays).size).toBeGreaterThan(20);
   });
 });

@@ -162,7 +162,7 @@ describe('schema evolution (issue 5)', () => {
     expect(comment.rows[0].c).toBe('deals of 100 or more');
     const grant = await db.pool.query(`SELECT has_table_privilege('ev_reader_${process.pid}', 'reports.big_deals', 'SELECT') AS ok`);
     expect(grant.rows[0].ok).toBe(true);
-    const idx = await db.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname IN ('ev_views', 'reports') AND indexname NOT LIKE '\_pgland%' ORDER BY 1`);
+    const idx = await db.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname IN ('ev_views', 'reports') AND indexname NOT LIKE '\\_pgland%' ORDER BY 1`);
     expect(idx.rows.map((x) => x.indexname)).toEqual(['custom_deal_pkey', 'deal_totals_n', 'deals_by_name']);
     const saved = await db.pool.query(`SELECT view_name, restored, error FROM ev_views._pgland_saved_views ORDER BY view_name`);
     expect(saved.rows.map((x) => [x.view_name, x.restored])).toEqual([

@@ -272,6 +272,7 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
     });
 
     await step('database', async () => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the login step's error, rethrown
       if (dbMissing) throw dbMissing;
       return `connected to ${cfg.database}`;
     });

@@ -31,12 +31,12 @@ const SECOND_QUERY_WAIT_MS = 1000;
 
 /** PgBouncer refuses startup parameters it does not know (`options`, `statement_timeout`) unless told to ignore them. */
 export function isStartupParameterRejected(err: unknown): boolean {
-  return /unsupported startup parameter/i.test(String((err as { message?: unknown })?.message ?? ''));
+  return /unsupported startup parameter/i.test(String((err as { message?: string })?.message ?? ''));
 }
 
 /** PgBouncer in statement mode answers BEGIN with this. */
 function isStatementModeRefusal(err: unknown): boolean {
-  return /transaction blocks not allowed|statement pool mode/i.test(String((err as { message?: unknown })?.message ?? ''));
+  return /transaction blocks not allowed|statement pool mode/i.test(String((err as { message?: string })?.message ?? ''));
 }
 
 async function backendPid(client: pg.Client): Promise<number> {

@@ -68,6 +68,9 @@ function field(c: PlannedColumn, value: unknown, stats: EncodeStats): { ok: true
       return Number.isFinite(value) ? { ok: true, text: String(value) } : { ok: false, reason: `column ${q(col.name)}: ${c.mapping.expr.text} is not a finite number` };
     case 'boolean':
       return { ok: true, text: col.category === 'B' ? (value ? 't' : 'f') : String(value) };
+    default:
+      // Objects and arrays: below.
+      break;
   }
   if (Array.isArray(value) && col.category === 'A') {
     const literal = arrayLiteral(value);

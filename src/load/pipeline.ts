@@ -165,6 +165,7 @@ async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: numbe
       // it comes first in the input, and so does its failure.
       if (merging) await merging;
       merging = undefined;
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the batch's error, rethrown
       if (failure !== undefined) throw failure;
       if (!buf) return;
       const staged = buf;

@@ -232,7 +232,7 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
       }
       case 'LOG': {
         const l = isPlainObject(m.body.log) ? m.body.log : {};
-        log[LOG_LEVELS[String(l.level)] ?? 'info']({ source: 'airbyte' }, String(l.message ?? ''));
+        log[LOG_LEVELS[String(l.level)] ?? 'info']({ source: 'airbyte' }, typeof l.message === 'string' ? l.message : JSON.stringify(l.message ?? ''));
         return;
       }
       case 'CONTROL':

@@ -113,7 +113,8 @@ async function capped(
     query.on('end', resolve);
     query.on('error', reject);
   });
-  client.query(query as unknown as pg.QueryConfig);
+  // A pg.Query: its result arrives through the events above (done), not as a promise.
+  void client.query(query as unknown as pg.QueryConfig);
   try {
     const result = await done;
     if (over) throw resultTooLarge(ctx, rows.length);
