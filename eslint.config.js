@@ -40,7 +40,7 @@ const LAYERS = {
   query: ['connection', 'read'],
   'destination.ts': ['catalog', 'config', 'connection', 'into', 'load', 'merge', 'schema'],
   protocols: ['catalog', 'config', 'connection', 'destination.ts', 'encode', 'input', 'load', 'merge', 'schema'],
-  service: ['catalog', 'config', 'connection', 'destination.ts', 'embedded', 'encode', 'input', 'load', 'merge', 'schema'],
+  service: ['catalog', 'config', 'connection', 'destination.ts', 'embedded', 'encode', 'input', 'load', 'merge', 'query', 'read', 'schema'],
   'index.ts': ['*'],
   cli: ['*'],
 };

@@ -64,7 +64,8 @@ async function create(config: Record<string, unknown>): Promise<string> {
   return r.body.id;
 }
 
-async function storedSecrets(id: string): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the stored secrets, read back as the test wrote them
+async function storedSecrets(id: string): Promise<Record<string, any>> {
   const { rows } = await db.pool.query(`SELECT secrets FROM pgland_control.destinations WHERE id = $1`, [id]);
   return JSON.parse(secretBox(parseSecretKey(TEST_SECRET_KEY)).open(rows[0].secrets, `destination:${id}`));
 }

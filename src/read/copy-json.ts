@@ -240,7 +240,7 @@ export class CopyRowWriter {
         o = writeBytes(NULL, out, o);
         continue;
       }
-      switch (encs[i]) {
+      switch (encs[i]!) {
         case Enc.String:
           o = writeString(src, s, e, out, o);
           break;
