@@ -4,7 +4,8 @@ import type { Problem } from '../encode/record.js';
 import type { Reject } from '../input/envelope.js';
 import { qualify } from '../sql/ident.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled';
+/** `abandoned`: a later run found it still running with no loader behind it (finish.ts, abandonStaleRuns). */
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'cancelled' | 'abandoned';
 export type SyncMode = 'full' | 'incremental';
 
 /** The counters a run keeps; every batch adds to them in its own transaction. */
