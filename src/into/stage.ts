@@ -1,4 +1,4 @@
-import type { BatchBuffer } from '../load/batch-buffer.js';
+import type { BatchBuffer } from '../load/copy-writer.js';
 import { copyJson, copyRow, copyText, type EncodeStats } from '../encode/copy-text.js';
 import { valueExcerpt } from '../encode/values.js';
 import { MAX_REJECT_TEXT, type RecordEnvelope, type Reject } from '../input/envelope.js';
@@ -98,7 +98,7 @@ function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
 }
 
 /**
- * The row encoder given to the batch buffer (load/batch-buffer.ts): one
+ * The row encoder given to the batch buffer (load/copy-writer.ts): one
  * staging row per record, or '' when the record is not staged: rejected here
  * (a value of the wrong shape, a null into NOT NULL, no matching value), with
  * why; or a deletion the mode skips, counted per batch by `skipped`.

@@ -4,7 +4,7 @@ import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { begin } from '../sql/transaction.js';
 import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
-import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
+import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
 import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
 
 /**

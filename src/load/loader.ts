@@ -4,15 +4,14 @@ import type { Logger } from 'pino';
 import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
 import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { describeError, PglandError } from '../errors.js';
-import { parseEnvelope, type Parsed } from '../input/envelope.js';
-import { readLineChunks, type Line } from '../input/lines.js';
 import { checkMatchColumn, type DeleteMode, type MergeOptions, type WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import type { RowFormat } from '../stage/stage.js';
-import { CancelledError, InputError, type RecordSource } from './batch-buffer.js';
+import { CancelledError, InputError } from './copy-writer.js';
+import { lineSource } from './record-source.js';
 import { abandonStaleRuns, dropOrphanedStages, finishRun } from './finish.js';
 import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
@@ -69,67 +68,6 @@ export interface LoaderContext {
   deleteMode: DeleteMode;
   /** Input lines longer than this are rejects, skipped unread (max_record_bytes). */
   maxRecordBytes: number;
-}
-
-/**
- * Turns the input into a peekable source of parsed lines that stops when the
- * signal fires. Lines arrive a chunk of input at a time; peek() answers
- * without a promise while the chunk lasts.
- */
-export function recordSource(input: AsyncIterable<Buffer | string>, signal: AbortSignal | undefined, maxLineBytes: number): RecordSource {
-  const chunks = readLineChunks(input, { maxLineBytes });
-  let lines: Line[] = [];
-  let next = 0;
-  let head: Parsed | undefined;
-  let done = false;
-  // A read blocked on a silent input must still end when the run is cancelled.
-  // One listener for the whole run rejects whichever read is waiting; racing
-  // every read against one never-settling promise instead would leave a
-  // reaction on it per read, retained for the whole run (1.6 GB at 1M lines).
-  let rejectWaiting: ((err: Error) => void) | undefined;
-  signal?.addEventListener('abort', () => rejectWaiting?.(new CancelledError('the run was cancelled')), { once: true });
-  const nextChunk = (): Promise<IteratorResult<Line[]>> => {
-    const read = chunks.next();
-    if (!signal) return read;
-    return new Promise((resolve, reject) => {
-      rejectWaiting = reject;
-      read.then(resolve, reject);
-    });
-  };
-  const read = async (): Promise<Parsed | undefined> => {
-    let r: IteratorResult<Line[]>;
-    try {
-      r = await nextChunk();
-    } catch (err) {
-      if (err instanceof CancelledError) throw err;
-      throw new InputError(`reading the input failed: ${(err as Error).message}`, { cause: err });
-    }
-    if (r.done) {
-      done = true;
-      return undefined;
-    }
-    lines = r.value;
-    next = 0;
-    return source.peek();
-  };
-  const source: RecordSource = {
-    peek() {
-      source.throwIfCancelled();
-      if (head !== undefined || done) return head;
-      if (next < lines.length) {
-        head = parseEnvelope(lines[next++]!);
-        return head;
-      }
-      return read();
-    },
-    take() {
-      head = undefined;
-    },
-    throwIfCancelled() {
-      if (signal?.aborted) throw new CancelledError('the run was cancelled');
-    },
-  };
-  return source;
 }
 
 /**
@@ -266,7 +204,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       batchSize: ctx.batchSize,
       batchBytes: ctx.batchBytes,
       batchRetries: ctx.batchRetries,
-      source: recordSource(req.input, req.signal, ctx.maxRecordBytes),
+      source: lineSource(req.input, { ...(req.signal ? { signal: req.signal } : {}), maxLineBytes: ctx.maxRecordBytes }),
       log: runLog,
       committed(outcome, buf) {
         if (outcome === 'already-committed') return;

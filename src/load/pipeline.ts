@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { isRetryable } from '../connection/retry.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
-import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './batch-buffer.js';
+import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
 import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
 import { begin } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { StagedBatch } from '../load/deferred-batch.js';
+import type { StagedBatch } from '../load/http-batch.js';
 import type { ServiceContext } from './context.js';
 import { settleBody } from './http.js';
 import type { OpenRunRequest } from './ingest.js';

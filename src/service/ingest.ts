@@ -4,9 +4,9 @@ import { checkDeclared, resolveObject } from '../catalog/declared.js';
 import { isRetryable } from '../connection/retry.js';
 import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
-import { InputError } from '../load/batch-buffer.js';
-import { stageBatch, type StagedBatch } from '../load/deferred-batch.js';
-import { abortDeferred, commitDeferred, openDeferred, RunClosedError, type DeferredRun } from '../load/deferred.js';
+import { InputError } from '../load/copy-writer.js';
+import { stageBatch, type StagedBatch } from '../load/http-batch.js';
+import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun } from '../load/http-run.js';
 import { mergeSql } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { inTransaction, type ControlDb } from './control.js';
@@ -62,7 +62,7 @@ async function* guarded(body: AsyncIterable<Buffer | string>, limit: number): As
 }
 
 /**
- * Runs over HTTP: open, stage batches, commit or abort (src/load/deferred.ts
+ * Runs over HTTP: open, stage batches, commit or abort (src/load/http-run.ts
  * does the database side). The control database says which runs are open;
  * the destination holds what they staged.
  */
@@ -75,7 +75,7 @@ export class Ingest {
     this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
   }
 
-  private deferredOf(r: RunRecord, dest: Destination): DeferredRun {
+  private httpRunOf(r: RunRecord, dest: Destination): HttpRun {
     return {
       runId: r.id,
       schema: r.schema_name,
@@ -100,7 +100,7 @@ export class Ingest {
     if (req.declared) checkDeclared(req.object, req.declared as Record<string, unknown>, { storable: true });
     const dest = await pools.get(req.destination_id);
     const id = randomUUID();
-    const run: DeferredRun = {
+    const run: HttpRun = {
       runId: id,
       schema: dest.schema,
       def,
@@ -139,7 +139,7 @@ export class Ingest {
       });
     });
     try {
-      await openDeferred(dest.pool, run);
+      await openHttpRun(dest.pool, run);
     } catch (err) {
       await finishControlRun(ctl.pool, ctl, id, { status: 'failed', counts: null, watermark: null, error: (err as Error).message }).catch(() => undefined);
       throw err;
@@ -161,7 +161,7 @@ export class Ingest {
       const dest = await pools.get(r.destination_id!);
       const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
       const input = withBodyTimeouts(guarded(body, this.deps.maxBatchBytes), this.deps.bodyTimeouts);
-      const staged = await stageBatch(dest.pool, this.deferredOf(r, dest), input, {
+      const staged = await stageBatch(dest.pool, this.httpRunOf(r, dest), input, {
         ...(batchNo === undefined ? {} : { batchNo }),
         maxRecordBytes: dest.config.max_record_bytes,
       });
@@ -183,11 +183,11 @@ export class Ingest {
     this.committing.add(id);
     try {
       const dest = await pools.get(r.destination_id!);
-      const run = this.deferredOf(r, dest);
+      const run = this.httpRunOf(r, dest);
       const stop = metrics.batchSeconds.startTimer({ step: 'commit' });
       let outcome;
       try {
-        outcome = await commitDeferred({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run);
+        outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run);
       } catch (err) {
         // Nothing was decided: the client may commit again later.
         if (isRetryable(err) || (err instanceof PglandError && err.code === 'object_locked')) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
@@ -243,7 +243,7 @@ export class Ingest {
     }
     try {
       const dest = await pools.get(r.destination_id!);
-      const counts = await abortDeferred(dest.pool, this.deferredOf(r, dest));
+      const counts = await abortHttpRun(dest.pool, this.httpRunOf(r, dest));
       metrics.runsFinished.inc({ origin: 'http', status: 'cancelled' });
       await finishControlRun(ctl.pool, ctl, id, { status: 'cancelled', counts, watermark: null, error: 'aborted before commit: nothing of it landed' });
       return viewOf(await getRun(ctl.pool, ctl, id));

@@ -80,6 +80,12 @@ export interface BatchBuffer {
   lines: number[];
   deletedIds: string[];
   latest: LatestTimestamp;
+  /**
+   * Whether the batch keeps what it sent, to replay it on a new connection.
+   * An HTTP batch is not replayed (its client sends it again), and keeping a
+   * body of up to max_batch_bytes would hold it whole in memory.
+   */
+  replayable: boolean;
   /** COPY data already sent, as UTF-8 bytes (kept for a replay). */
   chunks: Buffer[];
   /** The chunk being filled, and how many of its bytes are used. */
@@ -103,10 +109,11 @@ export interface BatchBuffer {
  * A batch's buffer; `ids` is shared by the batches of a run, one filling at a
  * time, and cleared here.
  */
-export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool(), ids = new IdSet(0)): BatchBuffer {
+export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool(), ids = new IdSet(0), replayable = true): BatchBuffer {
   if (format === 'stage') ids.clear();
   return {
     format,
+    replayable,
     conflicted: false,
     ids: format === 'stage' ? ids : undefined,
     repeatedIds: format !== 'stage',
@@ -169,8 +176,12 @@ export class ChunkPool {
 function seal(buf: BatchBuffer): Buffer | undefined {
   if (buf.used === 0) return undefined;
   const chunk = buf.pending.subarray(0, buf.used);
-  buf.chunks.push(chunk);
-  buf.owned.push(buf.pending);
+  if (buf.replayable) {
+    buf.chunks.push(chunk);
+    buf.owned.push(buf.pending);
+  }
+  // Not kept, a chunk may still sit in the socket's queue: it is left to the
+  // garbage collector rather than reused.
   buf.pending = buf.pool.take();
   buf.used = 0;
   return chunk;
@@ -208,7 +219,7 @@ async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string):
     buf.used = n;
   } else {
     big = Buffer.from(row, 'utf8');
-    buf.chunks.push(big);
+    if (buf.replayable) buf.chunks.push(big);
     n = big.length;
   }
   if (full) await write(copy, full);

@@ -16,7 +16,7 @@ import { addRunCountsSql, finishRunSql, insertRunSql, readRunCounts, zeroCounts,
 import { inTransaction } from '../sql/transaction.js';
 
 /**
- * A deferred run: a run whose records arrive in several requests (service
+ * An HTTP run (docs/service.md, "Ingest"): a run whose records arrive in several requests (service
  * mode) and land only when it is committed. Each request's records are COPYed
  * into the run's own staging table (an UNLOGGED table in the destination
  * schema, the same columns as the per-batch temp table); nothing touches the
@@ -28,7 +28,7 @@ import { inTransaction } from '../sql/transaction.js';
  * Line numbers continue from one request to the next (as if the bodies were
  * one file), so "on equal timestamps the later line wins" holds across them.
  */
-export interface DeferredRun {
+export interface HttpRun {
   runId: string;
   schema: string;
   def: ObjectDef;
@@ -41,8 +41,8 @@ export interface DeferredRun {
   deleteMode: DeleteMode;
 }
 
-/** The three tables a deferred run stages into, quoted and qualified. */
-export function stagingTables(run: Pick<DeferredRun, 'schema' | 'runId'>): { stage: string; batches: string; notes: string; stageName: string } {
+/** The three tables an HTTP run stages into, quoted and qualified. */
+export function stagingTables(run: Pick<HttpRun, 'schema' | 'runId'>): { stage: string; batches: string; notes: string; stageName: string } {
   const base = `_pgland_stage_${run.runId.replace(/-/g, '')}`;
   return {
     stageName: base,
@@ -52,7 +52,7 @@ export function stagingTables(run: Pick<DeferredRun, 'schema' | 'runId'>): { sta
   };
 }
 
-export function mergeOptionsOf(run: DeferredRun): MergeOptions {
+export function mergeOptionsOf(run: HttpRun): MergeOptions {
   return {
     schema: run.schema,
     def: run.def,
@@ -80,7 +80,7 @@ export async function lockStage(client: pg.PoolClient, runId: string): Promise<v
   await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.stage.' || $1::text, 0))`, [runId]);
 }
 
-export async function staged(client: pg.PoolClient, run: DeferredRun): Promise<boolean> {
+export async function staged(client: pg.PoolClient, run: HttpRun): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [stagingTables(run).stage]);
   return rows[0]!.ok;
 }
@@ -90,7 +90,7 @@ export async function staged(client: pg.PoolClient, run: DeferredRun): Promise<b
  * temp table, so both always have the same columns in the order encodeRecord
  * writes them.
  */
-export async function openDeferred(pool: pg.Pool, run: DeferredRun): Promise<void> {
+export async function openHttpRun(pool: pg.Pool, run: HttpRun): Promise<void> {
   const t = stagingTables(run);
   const client = await pool.connect();
   try {
@@ -126,7 +126,7 @@ export async function openDeferred(pool: pg.Pool, run: DeferredRun): Promise<voi
   }
 }
 
-export interface DeferredOutcome {
+export interface HttpRunOutcome {
   status: RunStatus;
   counts: RunCounts;
   /** The tenant's object's watermark after the run (moved only by a completed run). */
@@ -136,12 +136,12 @@ export interface DeferredOutcome {
   evolution?: EvolutionReport;
 }
 
-async function runStatus(client: pg.PoolClient, run: DeferredRun): Promise<RunStatus | undefined> {
+async function runStatus(client: pg.PoolClient, run: HttpRun): Promise<RunStatus | undefined> {
   const { rows } = await client.query<{ status: RunStatus }>(`SELECT status FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [run.runId]);
   return rows[0]?.status;
 }
 
-async function watermarkOf(client: pg.PoolClient, run: DeferredRun): Promise<Date | null> {
+async function watermarkOf(client: pg.PoolClient, run: HttpRun): Promise<Date | null> {
   const { rows } = await client.query<{ high_water_mark: Date }>(
     `SELECT high_water_mark FROM ${qualify(run.schema, '_pgland_watermarks')} WHERE provider = $1 AND customer_id = $2 AND object = $3`,
     [run.provider, run.customerId, run.def.object],
@@ -149,7 +149,7 @@ async function watermarkOf(client: pg.PoolClient, run: DeferredRun): Promise<Dat
   return rows[0]?.high_water_mark ?? null;
 }
 
-function runRow(run: DeferredRun): Parameters<typeof insertRunSql>[1] {
+function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
   return {
     runId: run.runId,
     provider: run.provider,
@@ -171,7 +171,7 @@ function runRow(run: DeferredRun): Parameters<typeof insertRunSql>[1] {
  * rejects, problems, counters and batches are recorded and the staging tables
  * dropped; the lease's fence ends it. Returns what the evolution did.
  */
-async function mergeStage(client: pg.PoolClient, run: DeferredRun, lease: ObjectLease): Promise<EvolutionReport> {
+async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease): Promise<EvolutionReport> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
   return inTransaction(client, async () => {
@@ -224,7 +224,7 @@ async function mergeStage(client: pg.PoolClient, run: DeferredRun, lease: Object
 }
 
 /** A commit that failed for good: the run is recorded as failed and its stage dropped; nothing landed. */
-async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: string, lease: ObjectLease): Promise<void> {
+async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string, lease: ObjectLease): Promise<void> {
   const t = stagingTables(run);
   await inTransaction(client, async () => {
     await lockStage(client, run.runId);
@@ -237,7 +237,7 @@ async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: str
 }
 
 /**
- * Commits a deferred run: takes the object's lease (waiting up to
+ * Commits an HTTP run: takes the object's lease (waiting up to
  * lockTimeoutMs, then object_locked), merges the stage in one transaction,
  * then records the outcome with finishRun: a full refresh's deletions, the
  * watermark, the status. Safe to call again after a lost answer or a crash:
@@ -245,10 +245,10 @@ async function recordFailure(client: pg.PoolClient, run: DeferredRun, error: str
  * Transient failures (a lost connection) are thrown and leave the run
  * committable; any other failure records the run as failed.
  */
-export async function commitDeferred(
+export async function commitHttpRun(
   ctx: { pool: pg.Pool; lockTimeoutMs: number },
-  run: DeferredRun,
-): Promise<DeferredOutcome> {
+  run: HttpRun,
+): Promise<HttpRunOutcome> {
   const key: ObjectKey = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
   // A lease has one holder: a commit sent again while the first is still merging waits for it.
   const lease = await ObjectLease.take(ctx.pool, key, randomUUID(), ctx.lockTimeoutMs);
@@ -299,11 +299,11 @@ export async function commitDeferred(
 }
 
 /**
- * Aborts a deferred run: drops its staging tables and records it as
+ * Aborts an HTTP run: drops its staging tables and records it as
  * cancelled with what it had read. The landed table, the watermark and the
  * full-refresh bookkeeping are not touched.
  */
-export async function abortDeferred(pool: pg.Pool, run: DeferredRun): Promise<RunCounts> {
+export async function abortHttpRun(pool: pg.Pool, run: HttpRun): Promise<RunCounts> {
   const t = stagingTables(run);
   const client = await pool.connect();
   try {

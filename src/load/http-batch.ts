@@ -1,14 +1,14 @@
-import { once } from 'node:events';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { newEncodeStats } from '../encode/copy-text.js';
-import { encodeRecord, type Problem } from '../encode/record.js';
-import { parseEnvelope, type Reject } from '../input/envelope.js';
-import { readLines } from '../input/lines.js';
+import type { Problem } from '../encode/record.js';
+import type { Reject } from '../input/envelope.js';
+import { copyStageSql } from '../stage/stage.js';
+import { ChunkPool, copyBatch, newBatchBuffer, type FillContext } from './copy-writer.js';
+import { lockStage, mergeOptionsOf, RunClosedError, staged, stagingTables, type HttpRun } from './http-run.js';
+import { IdSet } from './id-set.js';
+import { lineSource } from './record-source.js';
 import { begin } from '../sql/transaction.js';
-import { lockStage, RunClosedError, staged, stagingTables, type DeferredRun } from './deferred.js';
 
-/** What staging one request's records of a deferred run (src/load/deferred.ts) did. */
+/** What staging one request's records of an HTTP run (http-run.ts) did. */
 export interface StagedBatch {
   batchNo: number;
   firstLine: number;
@@ -43,28 +43,24 @@ function notesSql(table: string, rejects: Reject[], problems: Problem[]): { text
   };
 }
 
-const WRITE_CHUNK = 256 * 1024;
-
 /**
  * Stages one request's NDJSON records, in one transaction: COPY into the
- * run's stage, keep the lines that could not be landed and the values that
- * did not fit, record the batch. A failure anywhere (the input, the
- * connection) destroys the COPY and rolls back: nothing of the batch stays.
- * Given a batch number that is already staged, nothing is read and the
- * earlier result is returned, so a client may resend a batch whose answer it
- * lost.
+ * run's stage with the COPY writer of `pgland load` (copy-writer.ts), keep
+ * the lines that could not be landed and the values that did not fit, record
+ * the batch. A failure anywhere (the input, the connection) destroys the
+ * COPY and rolls back: nothing of the batch stays. Given a batch number that
+ * is already staged, nothing is read and the earlier result is returned, so a
+ * client may resend a batch whose answer it lost.
  */
 export async function stageBatch(
   pool: pg.Pool,
-  run: DeferredRun,
+  run: HttpRun,
   input: AsyncIterable<Buffer | string>,
   options: { batchNo?: number; maxRecordBytes?: number } = {},
 ): Promise<StagedBatch> {
   const t = stagingTables(run);
   const client = await pool.connect();
   let broken = false;
-  let copy: ReturnType<typeof copyFrom> | undefined;
-  let copyError: Error | undefined;
   try {
     await begin(client);
     await lockStage(client, run.runId);
@@ -82,72 +78,20 @@ export async function stageBatch(
     const batchNo = options.batchNo ?? rows[0]!.next_no;
     const offset = Number(rows[0]!.offset);
 
-    const stream = client.query(copyFrom(`COPY ${t.stage} FROM STDIN`));
-    copy = stream;
-    stream.on('error', (e: Error) => (copyError ??= e));
-    const send = async (chunk: string): Promise<void> => {
-      if (copyError) throw copyError;
-      if (stream.write(chunk)) return;
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = (): void => {
-          stream.off('error', onError);
-          resolve();
-        };
-        const onError = (e: Error): void => {
-          stream.off('drain', onDrain);
-          reject(e);
-        };
-        stream.once('drain', onDrain);
-        stream.once('error', onError);
-      });
-    };
+    const source = lineSource(input, { lineOffset: offset, ...(options.maxRecordBytes === undefined ? {} : { maxLineBytes: options.maxRecordBytes }) });
+    const buf = newBatchBuffer('stage', new ChunkPool(), new IdSet(0), false);
+    const ctx: FillContext = { merge: mergeOptionsOf(run), batchSize: Infinity, batchBytes: Infinity, landedLead: '' };
+    await copyBatch(client, copyStageSql(run.def, 'stage', t.stage), ctx, source, buf);
 
-    const stats = newEncodeStats();
-    const rejects: Reject[] = [];
-    const problems: Problem[] = [];
-    let pending = '';
-    let rowsRead = 0;
-    let records = 0;
-    let lines = 0;
-    for await (const line of readLines(input, options.maxRecordBytes === undefined ? {} : { maxLineBytes: options.maxRecordBytes })) {
-      lines = line.lineNumber;
-      rowsRead++;
-      const parsed = parseEnvelope({ ...line, lineNumber: offset + line.lineNumber });
-      if ('reject' in parsed) {
-        rejects.push(parsed.reject);
-        continue;
-      }
-      pending += encodeRecord(parsed.record, run.def, stats, problems, `${parsed.record.lineNumber}\t`);
-      records++;
-      if (pending.length >= WRITE_CHUNK) {
-        const chunk = pending;
-        pending = '';
-        await send(chunk);
-      }
-    }
-    if (pending) await send(pending);
-    if (copyError) throw copyError;
-    const finished = once(stream, 'finish');
-    stream.end();
-    await finished;
-    copy = undefined;
-
-    if (rejects.length + problems.length > 0) await client.query(notesSql(t.notes, rejects, problems));
+    if (buf.rejects.length + buf.problems.length > 0) await client.query(notesSql(t.notes, buf.rejects, buf.problems));
     const inserted = await client.query<BatchRow>(
       `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-      [batchNo, offset, lines, rowsRead, records, rejects.length, problems.length, stats.nulStripped],
+      [batchNo, offset, source.lastLine, buf.rowsRead, buf.records, buf.rejects.length, buf.problems.length, buf.stats.nulStripped],
     );
     await client.query('COMMIT');
     return { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
   } catch (err) {
-    if (copy && !copyError && !copy.destroyed) {
-      // CopyFail makes the server abort the COPY; wait until the stream
-      // settles so that the connection is in a known state before ROLLBACK.
-      const settled = once(copy, 'close').catch(() => undefined);
-      copy.destroy(err as Error);
-      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
-    }
     try {
       await client.query('ROLLBACK');
     } catch {
