@@ -75,6 +75,36 @@ export class RunClosedError extends PglandError {
   }
 }
 
+/**
+ * What the client says it sent: how many batches (numbered 1 to N, as POST
+ * numbers them), or their numbers (as it gave them to PUT).
+ */
+export type SentBatches = number | number[];
+
+/** The commit names other batches than were staged: nothing is decided, the run stays open. */
+export class BatchesDifferError extends PglandError {
+  constructor(runId: string, missing: number[], unexpected: number[]) {
+    const list = (ns: number[]): string => (ns.length > 10 ? `${ns.slice(0, 10).join(', ')} … (${ns.length})` : ns.join(', '));
+    const parts = [
+      ...(missing.length ? [`batch${missing.length > 1 ? 'es' : ''} ${list(missing)} named by the commit ${missing.length > 1 ? 'were' : 'was'} not staged`] : []),
+      ...(unexpected.length ? [`batch${unexpected.length > 1 ? 'es' : ''} ${list(unexpected)} staged but not named by the commit`] : []),
+    ];
+    super('batches_differ', `run ${runId} was not committed: ${parts.join('; ')}`, {
+      hint: 'stage the missing batches (PUT /runs/{id}/batches/{n}) and commit again, or abort the run; nothing of it landed',
+      context: { runId, missing, unexpected },
+    });
+  }
+}
+
+/** Throws BatchesDifferError unless the staged batch numbers are exactly the ones the client sent. */
+export function checkSentBatches(runId: string, staged: number[], sent: SentBatches): void {
+  const expected = new Set(typeof sent === 'number' ? Array.from({ length: sent }, (_, i) => i + 1) : sent);
+  const have = new Set(staged);
+  const missing = [...expected].filter((n) => !have.has(n)).sort((a, b) => a - b);
+  const unexpected = staged.filter((n) => !expected.has(n));
+  if (missing.length + unexpected.length > 0) throw new BatchesDifferError(runId, missing, unexpected);
+}
+
 /** Serialises the requests of one run: batches take turns, commit and abort wait for the batch in flight. */
 export async function lockStage(client: pg.PoolClient, runId: string): Promise<void> {
   await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.stage.' || $1::text, 0))`, [runId]);
@@ -171,12 +201,16 @@ function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
  * rejects, problems, counters and batches are recorded and the staging tables
  * dropped; the lease's fence ends it. Returns what the evolution did.
  */
-async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease): Promise<EvolutionReport> {
+async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease, sent: SentBatches | undefined): Promise<EvolutionReport> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
   return inTransaction(client, async () => {
     await lockStage(client, run.runId);
     if (!(await staged(client, run))) throw new RunClosedError(run.runId);
+    if (sent !== undefined) {
+      const { rows } = await client.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} ORDER BY batch_no`);
+      checkSentBatches(run.runId, rows.map((r) => r.batch_no), sent);
+    }
     await client.query(insertRunSql(run.schema, runRow(run)));
     const evolution = await evolveInTransaction(client, run.schema, run.def, run.runId);
     await abandonStaleRuns(client, o, run.def.object);
@@ -238,7 +272,9 @@ async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string,
 
 /**
  * Commits an HTTP run: takes the object's lease (waiting up to
- * lockTimeoutMs, then object_locked), merges the stage in one transaction,
+ * lockTimeoutMs, then object_locked), checks that the batches staged are the
+ * ones the client sent (`sent`, when given: a batch lost on the way must not
+ * let a full refresh delete its records), merges the stage in one transaction,
  * then records the outcome with finishRun: a full refresh's deletions, the
  * watermark, the status. Safe to call again after a lost answer or a crash:
  * a run already merged is only finished, a finished one only reported.
@@ -248,6 +284,7 @@ async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string,
 export async function commitHttpRun(
   ctx: { pool: pg.Pool; lockTimeoutMs: number },
   run: HttpRun,
+  sent?: SentBatches,
 ): Promise<HttpRunOutcome> {
   const key: ObjectKey = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
   // A lease has one holder: a commit sent again while the first is still merging waits for it.
@@ -265,11 +302,11 @@ export async function commitHttpRun(
     let evolution: EvolutionReport | undefined;
     if (status === undefined) {
       try {
-        const report = await mergeStage(client, run, lease);
+        const report = await mergeStage(client, run, lease, sent);
         if (report.action !== 'none') evolution = report;
         status = 'running';
       } catch (err) {
-        if (isRetryable(err) || err instanceof RunClosedError) throw err;
+        if (isRetryable(err) || err instanceof RunClosedError || err instanceof BatchesDifferError) throw err;
         error = describeError(err);
         await recordFailure(client, run, error, lease);
         status = 'failed';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { StagedBatch } from '../load/http-batch.js';
+import type { SentBatches } from '../load/http-run.js';
 import type { ServiceContext } from './context.js';
 import { settleBody } from './http.js';
 import type { OpenRunRequest } from './ingest.js';
@@ -106,14 +107,20 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       schema: {
         summary: 'Commit a run',
         description:
-          'Merges everything staged in one transaction, then applies a full refresh\'s deletions and moves the watermark. 200 when the run succeeded or is partial, 422 when it failed (nothing landed), 409 when another run of the object holds its lock past lock_timeout_ms (the run stays open: commit again), 503 on a transient failure (commit again).',
+          'Checks that the batches staged are the ones the body names ({"batches": N} or their numbers; 409 batches_differ otherwise, nothing changes), merges everything staged in one transaction, then applies a full refresh\'s deletions and moves the watermark. 200 when the run succeeded or is partial, 422 when it failed (nothing landed), 409 when another run of the object holds its lock past lock_timeout_ms (the run stays open: commit again), 503 on a transient failure (commit again).',
         tags,
         params: S.idParams,
+        body: S.commitBody,
         response: { 200: S.run, 404: S.errorBody, 409: S.errorBody, 422: S.run, 502: S.errorBody, 503: S.errorBody },
+      },
+      // The body is optional: a commit without one does not check the batches.
+      preValidation: async (req) => {
+        if (req.body === undefined) req.body = {};
       },
     },
     async (req, reply) => {
-      const view = await ctx.ingest.commit((req.params as { id: string }).id);
+      const body = req.body as { batches?: SentBatches } | undefined;
+      const view = await ctx.ingest.commit((req.params as { id: string }).id, body?.batches);
       return reply.code(view.status === 'failed' ? 422 : 200).send(view);
     },
   );

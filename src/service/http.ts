@@ -29,6 +29,7 @@ const STATUS: Record<string, number> = {
   conflict: 409,
   run_closed: 409,
   object_locked: 409,
+  batches_differ: 409,
   body_too_large: 413,
   body_timeout: 408,
   too_many_uploads: 429,

@@ -6,7 +6,7 @@ import type { Destination } from '../destination.js';
 import { PglandError } from '../errors.js';
 import { InputError } from '../load/copy-writer.js';
 import { stageBatch, type StagedBatch } from '../load/http-batch.js';
-import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun } from '../load/http-run.js';
+import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun, type SentBatches } from '../load/http-run.js';
 import { mergeSql } from '../merge/merge.js';
 import type { Logger } from '../log.js';
 import { inTransaction, type ControlDb } from './control.js';
@@ -172,7 +172,7 @@ export class Ingest {
     }
   }
 
-  async commit(id: string): Promise<RunView> {
+  async commit(id: string, sent?: SentBatches): Promise<RunView> {
     const { ctl, pools, metrics, log } = this.deps;
     const r = await getRun(ctl.pool, ctl, id);
     if (['succeeded', 'partial', 'failed'].includes(r.status)) return viewOf(r);
@@ -187,10 +187,10 @@ export class Ingest {
       const stop = metrics.batchSeconds.startTimer({ step: 'commit' });
       let outcome;
       try {
-        outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run);
+        outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
       } catch (err) {
         // Nothing was decided: the client may commit again later.
-        if (isRetryable(err) || (err instanceof PglandError && err.code === 'object_locked')) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
+        if (isRetryable(err) || (err instanceof PglandError && (err.code === 'object_locked' || err.code === 'batches_differ'))) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
         throw err;
       }
       stop();

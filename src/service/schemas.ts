@@ -147,6 +147,19 @@ export const batchParams: Schema = {
   required: ['id', 'batch_no'],
   additionalProperties: false,
 };
+export const commitBody: Schema = {
+  type: 'object',
+  properties: {
+    batches: {
+      description: 'The batches the client sent: how many (numbered 1 to N, as POST numbers them) or their numbers (as given to PUT). When the staged batches differ, the commit is refused (409 batches_differ) and changes nothing.',
+      anyOf: [
+        { type: 'integer', minimum: 0, maximum: 2_000_000_000 },
+        { type: 'array', items: { type: 'integer', minimum: 1, maximum: 2_000_000_000 }, uniqueItems: true, maxItems: 100_000 },
+      ],
+    },
+  },
+  additionalProperties: false,
+};
 export const stagedBatch: Schema = {
   type: 'object',
   properties: {
