@@ -218,12 +218,12 @@ export function resolveObject(req: ObjectRequest): ObjectDef {
     const def = commonObject(req.object);
     if (!def) {
       throw new PglandError('unknown_object', `${JSON.stringify(req.object)} is not a common object`, {
-        hint: `use one of ${commonObjects().join(', ')}; or --kind standard|custom for a provider's own objects`,
+        hint: `use one of ${commonObjects().join(', ')}; or kind standard or custom for a provider's own objects`,
       });
     }
     return def;
   }
-  if (req.object.length === 0) throw new PglandError('config_invalid', 'the object name is empty', { hint: 'name the object, e.g. --object Account' });
+  if (req.object.length === 0) throw new PglandError('config_invalid', 'the object name is empty', { hint: 'name the object, e.g. crm_contacts or Account' });
   // The names as given are kept in pgland's metadata (and the provider in every
   // row); PostgreSQL text cannot hold NUL, so refuse it before anything runs.
   for (const [what, name] of [['object', req.object], ['provider', req.provider]] as const) {

@@ -85,7 +85,7 @@ export class ObjectLease {
       await sleep(Math.min(left, wait / 2 + Math.random() * wait));
     }
     throw new PglandError('object_locked', `another run is loading ${describe(key)}; waited ${timeoutMs} ms`, {
-      hint: 'runs of one object take turns: retry later, or raise lock_timeout_ms; `pgland runs` shows the running one',
+      hint: 'runs of one object take turns: retry later, or raise lock_timeout_ms; the list of runs shows the running one',
       context: { ...key },
     });
   }

@@ -104,7 +104,7 @@ function validate(req: LoadRequest, def: ObjectDef, write: WriteMode, mode: Sync
   checkMatchColumn(def, write, req.matchColumn ?? 'id');
   if (mode === 'full' && (write === 'update' || write === 'delete')) {
     throw new PglandError('config_invalid', `a full refresh cannot use write mode ${write}`, {
-      hint: 'a full refresh delivers every record: use --write upsert (or insert)',
+      hint: 'a full refresh delivers every record: write upsert (or insert)',
     });
   }
   for (const [name, value] of [['provider', req.provider], ['customer id', req.customerId]] as const) {

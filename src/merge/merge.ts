@@ -19,7 +19,7 @@ export function checkMatchColumn(def: ObjectDef, write: WriteMode, matchColumn: 
   }
   if (matchColumn !== 'id' && (write === 'upsert' || write === 'insert')) {
     throw new PglandError('config_invalid', `write mode ${write} matches on the primary key (id) only`, {
-      hint: 'ON CONFLICT needs the key; use --write update or --write delete to match on another column',
+      hint: 'ON CONFLICT needs the key; write update or delete can match on another column',
     });
   }
 }

@@ -8,6 +8,7 @@ import { describeError, PglandError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { COMPONENTS } from './schemas.js';
+import { describeSchemaError } from './validation-errors.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -90,7 +91,8 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
   const app = fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+    // verbose: an error carries its schema, to name the keys an unknown one resembles.
+    ajv: { customOptions: { removeAdditional: false, allErrors: false, verbose: true } },
     bodyLimit: 1024 * 1024,
     forceCloseConnections: 'idle',
     // A backstop for every request: Node answers 408 and closes the socket
@@ -152,7 +154,10 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
 
   app.setErrorHandler((err: FastifyError | PglandError | Error, req, reply) => {
     const fe = err as FastifyError;
-    if (fe.validation) return sendError(reply, 400, 'invalid_request', fe.message);
+    if (fe.validation) {
+      const message = describeSchemaError(fe.validationContext ?? 'body', fe.validation as Parameters<typeof describeSchemaError>[1]) ?? fe.message;
+      return sendError(reply, 400, 'invalid_request', message);
+    }
     if (err instanceof PglandError) {
       const status = STATUS[err.code] ?? (DESTINATION_FAILURE.test(err.code) ? 502 : isRetryable(err) ? 503 : 500);
       if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
