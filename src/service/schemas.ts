@@ -147,6 +147,21 @@ export const batchParams: Schema = {
   required: ['id', 'batch_no'],
   additionalProperties: false,
 };
+const { destination_id: _d, mode: _m, ...targetProperties } = openRunBody.properties as Record<string, Schema>;
+export const writeThroughBody: Schema = {
+  type: 'object',
+  properties: {
+    ...targetProperties,
+    records: { type: 'array', description: 'The records, each as one line of NDJSON input would be (docs/input.md); at most 1000', items: {} },
+  },
+  required: ['provider', 'customer_id', 'object', 'records'],
+  additionalProperties: false,
+};
+export const writeThroughResult: Schema = {
+  type: 'object',
+  properties: { run_id: uuid, status: { type: 'string', enum: ['succeeded', 'partial'] }, table: { type: 'string' }, counts },
+  required: ['run_id', 'status', 'table', 'counts'],
+};
 export const commitBody: Schema = {
   type: 'object',
   properties: {

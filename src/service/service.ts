@@ -8,6 +8,7 @@ import { PGLAND_VERSION } from '../package.js';
 import { destinationRoutes } from './api-destinations.js';
 import { opsRoutes } from './api-ops.js';
 import { queryActionRoutes } from './api-query.js';
+import { recordRoutes } from './api-records.js';
 import { runRoutes } from './api-runs.js';
 import { scheduleRoutes } from './api-schedules.js';
 import { webhookRoutes } from './api-webhooks.js';
@@ -160,6 +161,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (api) {
     destinationRoutes(app, context);
     runRoutes(app, context);
+    recordRoutes(app, context);
     webhookRoutes(app, context);
     scheduleRoutes(app, context);
     queryActionRoutes(app, context, options.allowQueryActions ?? false);

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Service } from '../src/service/service.js';
+import { freshDatabase, type TestDatabase } from './support/db.js';
+import { contact } from './support/records.js';
+import { call, startTestService } from './support/service.js';
+
+let db: TestDatabase;
+let svc: Service;
+let destId: string;
+
+const tenant = { provider: 'salesforce', customer_id: 'acme', object: 'crm_contacts' };
+
+beforeAll(async () => {
+  db = await freshDatabase('service_write_through');
+  svc = await startTestService(db);
+  const created = await call(svc, 'POST', '/destinations', { json: { name: 'wt', config: db.config({ schema: 'landing' }) } });
+  expect(created.status).toBe(201);
+  destId = created.body.id;
+});
+afterAll(async () => {
+  await svc?.stop();
+  await db?.drop();
+});
+
+async function row(id: string): Promise<{ last_name: string; lm: string } | undefined> {
+  const { rows } = await db.pool.query(`SELECT last_name, _pgland_last_modified_at::text AS lm FROM landing.crm_contacts WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+const write = (records: unknown[], extra: Record<string, unknown> = {}) =>
+  call(svc, 'POST', `/destinations/${destId}/records`, { json: { ...tenant, ...extra, records } });
+
+describe('write-through (issue 15)', () => {
+  it('lands a newer record at once; an older one changes nothing', async () => {
+    const v5 = contact(1, 5);
+    const first = await write([v5, contact(2, 5)]);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body).toMatchObject({ status: 'succeeded', table: 'crm_contacts', counts: { inserted: 2, rows_read: 2 } });
+    expect(await row(v5.id)).toMatchObject({ last_name: 'Last1 v5' });
+
+    const older = await write([contact(1, 3)]);
+    expect(older.status).toBe(200);
+    expect(older.body.counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await row(v5.id)).toMatchObject({ last_name: 'Last1 v5' });
+
+    const newer = await write([contact(1, 7)]);
+    expect(newer.body.counts).toMatchObject({ updated: 1 });
+    expect(await row(v5.id)).toMatchObject({ last_name: 'Last1 v7' });
+
+    // Not a sync: the watermark does not move.
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing._pgland_watermarks`);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('keeps a bad record as a reject, naming its place, and lands the others', async () => {
+    const r = await write([contact(10), { id: 'x' }, 'not a record']);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body).toMatchObject({ status: 'partial', counts: { inserted: 1, rejected: 2 } });
+    const { rows } = await db.pool.query(`SELECT line_number::int AS line, reason FROM landing._pgland_rejects WHERE run_id = $1 ORDER BY 1`, [r.body.run_id]);
+    expect(rows.map((x) => x.line)).toEqual([2, 3]);
+  });
+
+  it('refuses more than 1,000 records or 1 MiB with 413, landing nothing', async () => {
+    const many = Array.from({ length: 1001 }, (_, i) => contact(100_000 + i));
+    const r = await write(many);
+    expect(r.status).toBe(413);
+    expect(r.body.error.code).toBe('body_too_large');
+    const big = await write([{ ...contact(200_000), data: { first_name: 'x'.repeat(1_100_000) } }]);
+    expect(big.status).toBe(413);
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE id >= '003C00100000'`);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('refuses an unknown setting with the allowed values, and a misspelt key with the one it resembles', async () => {
+    const r = await write([contact(1, 9)], { write: 'replace' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toBe('body.write must be one of: upsert, insert, update, delete, sync, additive, enrich');
+    const typo = await write([contact(1, 9)], { custmer_id: 'acme' });
+    expect(typo.body.error.message).toBe('unknown key "custmer_id" in body; did you mean "customer_id"?');
+    expect(await row(contact(1).id)).toMatchObject({ last_name: 'Last1 v7' });
+  });
+
+  it('names an unknown key of a destination config and the key it resembles, never its value', async () => {
+    const config = { ...db.config({ schema: 'landing' }), databse: 'secret-looking-value' };
+    const r = await call(svc, 'POST', '/destinations', { json: { name: 'typo', config } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toMatch(/^unknown key "databse" in body\.config; did you mean "database"\?/);
+    expect(JSON.stringify(r.body)).not.toContain('secret-looking-value');
+    const odd = await call(svc, 'GET', '/runs?colour=red');
+    expect(odd.body.error.message).toMatch(/^unknown key "colour" in querystring; known keys: destination_id, status, object, limit/);
+  });
+});
