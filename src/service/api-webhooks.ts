@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServiceContext } from './context.js';
 import { sendError } from './http.js';
 import { listInbound, receiveInbound } from './inbound.js';
+import { actOnInbound } from './sync-requests.js';
 import { listAttempts, listDeliveries, redeliver, type EndpointInput } from './outbox.js';
 import * as S from './schemas.js';
 
@@ -81,8 +82,15 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get(
     '/webhooks/inbound',
-    { schema: { summary: 'List inbound webhooks received', tags, response: { 200: { type: 'object', properties: { webhooks: { type: 'array', items: S.inboundEvent } } } } } },
-    async () => ({ webhooks: await listInbound(ctx.ctl) }),
+    {
+      schema: {
+        summary: 'List inbound webhooks received, newest first, with what pgland did with each',
+        tags,
+        querystring: S.inboundQuery,
+        response: { 200: { type: 'object', properties: { webhooks: { type: 'array', items: S.inboundEvent } } } },
+      },
+    },
+    async (req) => ({ webhooks: await listInbound(ctx.ctl, req.query as { action?: string; limit?: number }) }),
   );
 
   // The signature covers the exact bytes: this route reads its body raw, whatever its type.
@@ -99,8 +107,8 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
             'Signed per Standard Webhooks with PGLAND_INBOUND_WEBHOOK_SECRET: webhook-id, webhook-timestamp (within 5 minutes), webhook-signature. An unsigned, stale, wrongly signed or replayed request gets 401 and changes nothing.',
           tags,
           // Verified by its signature, not by a schema (the bytes must stay as sent): documented only.
-          docBody: { type: 'object', description: 'Any JSON; by convention {"type": "sync.complete", "data": {…}}' },
-          response: { 200: { type: 'object', properties: { accepted: { type: 'boolean' }, webhook_id: { type: 'string' } } }, 400: S.errorBody, 401: S.errorBody },
+          docBody: S.inboundDocBody,
+          response: { 200: S.inboundAnswer, 400: S.errorBody, 401: S.errorBody },
         },
       },
       async (req, reply) => {
@@ -115,8 +123,15 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');
           return sendError(reply, 401, 'webhook_refused', REFUSED[result.reason!] ?? 'refused');
         }
-        ctx.events.emit('inbound', { id: result.id, payload: JSON.parse(body.toString('utf8')) as unknown });
-        return { accepted: true, webhook_id: result.id };
+        const payload = JSON.parse(body.toString('utf8')) as unknown;
+        const action = await actOnInbound(
+          { ctl: ctx.ctl, box: ctx.box, destinations: ctx.destinations, scheduler: ctx.scheduler, digestKey: ctx.inboundKeys[0]! },
+          result.id!,
+          payload,
+        );
+        if (action.action !== 'ignored') req.log.info({ webhookId: result.id, ...action }, 'sync requested');
+        ctx.events.emit('inbound', { id: result.id, payload });
+        return { accepted: true, webhook_id: result.id, ...action };
       },
     );
   });

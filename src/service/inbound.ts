@@ -1,5 +1,6 @@
 import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import type { ControlDb } from './control.js';
+import { redactPayload } from './sync-requests.js';
 import { verifySignature, WebhookVerifyError, type VerifyFailure } from './signing.js';
 
 /**
@@ -46,7 +47,7 @@ export async function receiveInbound(
   const { rowCount } = await ctl.pool.query(
     `INSERT INTO ${ctl.table('inbound_webhooks')} (webhook_id, event_type, payload, signed_at)
      VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (webhook_id) DO NOTHING`,
-    [verified.id, type, JSON.stringify(payload, (_k, v: unknown) => (typeof v === 'string' ? v.replace(/\0/g, '') : v)), verified.timestamp],
+    [verified.id, type, JSON.stringify(redactPayload(payload), (_k, v: unknown) => (typeof v === 'string' ? v.replace(/\0/g, '') : v)), verified.timestamp],
   );
   if (rowCount === 0) return { accepted: false, reason: 'replayed', id: verified.id };
   return { accepted: true, id: verified.id };
@@ -74,10 +75,13 @@ function unstorable(payload: unknown, body: Buffer): string | undefined {
 }
 
 /**
- * Ids older than twice the tolerance can go: a request carrying one would be
- * refused as stale anyway.
+ * Inbound webhooks are kept a week, to be listed with what was done with
+ * them; an id older than twice the tolerance is no longer needed against
+ * replays (a request carrying one is refused as stale anyway).
  */
-export async function pruneInbound(ctl: ControlDb, keepSeconds = TOLERANCE_SECONDS * 2 + 60): Promise<number> {
+export const INBOUND_KEEP_SECONDS = 7 * 24 * 3600;
+
+export async function pruneInbound(ctl: ControlDb, keepSeconds = INBOUND_KEEP_SECONDS): Promise<number> {
   const { rowCount } = await ctl.pool.query(
     `DELETE FROM ${ctl.table('inbound_webhooks')} WHERE signed_at < now() - $1 * interval '1 second' AND received_at < now() - $1 * interval '1 second'`,
     [keepSeconds],
@@ -85,10 +89,23 @@ export async function pruneInbound(ctl: ControlDb, keepSeconds = TOLERANCE_SECON
   return rowCount ?? 0;
 }
 
-export async function listInbound(ctl: ControlDb, limit = 100): Promise<{ webhook_id: string; event_type: string | null; payload: unknown; signed_at: Date; received_at: Date }[]> {
-  const { rows } = await ctl.pool.query(
-    `SELECT webhook_id, event_type, payload, signed_at, received_at FROM ${ctl.table('inbound_webhooks')} ORDER BY received_at DESC LIMIT $1`,
-    [limit],
+export interface InboundView {
+  webhook_id: string;
+  event_type: string | null;
+  payload: unknown;
+  signed_at: Date;
+  received_at: Date;
+  /** queued (a run: job_id), coalesced (into job_id's run), ignored (detail says why); null before it was decided. */
+  action: string | null;
+  detail: string | null;
+  job_id: string | null;
+}
+
+export async function listInbound(ctl: ControlDb, filter: { action?: string; limit?: number } = {}): Promise<InboundView[]> {
+  const { rows } = await ctl.pool.query<InboundView>(
+    `SELECT webhook_id, event_type, payload, signed_at, received_at, action, detail, job_id FROM ${ctl.table('inbound_webhooks')}
+      WHERE ($1::text IS NULL OR action = $1) ORDER BY received_at DESC LIMIT $2`,
+    [filter.action ?? null, filter.limit ?? 100],
   );
   return rows;
 }

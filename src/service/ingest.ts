@@ -122,6 +122,7 @@ export class Ingest {
         origin: 'http',
         schedule_id: null,
         job_id: null,
+        inbound_id: null,
         provider: req.provider,
         customer_id: req.customer_id,
         object: req.object,

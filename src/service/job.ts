@@ -5,20 +5,60 @@ import type { ServiceMetrics } from './metrics.js';
 import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
 import { finishControlRun, insertRun, runEvents } from './runs.js';
-import type { ScheduleStore } from './schedules.js';
+import type { ScheduleRecord, ScheduleStore } from './schedules.js';
+import type { SecretBox } from './secrets.js';
 import { ImportStates, openPostgresSource } from './pg-import.js';
-import { openSource, type OpenedSource } from './sources.js';
+import { openSource, type OpenedSource, type SourceConfig } from './sources.js';
 
-/** What a scheduled job carries. */
+/** What a sync job carries. */
 export interface SyncJobData {
-  schedule_id: string;
-  /** cron: fired by the schedule; manual: asked for through the API. */
-  reason: 'cron' | 'manual';
+  /** The schedule whose source the run reads (cron, manual; a sync.requested naming a schedule). */
+  schedule_id?: string;
+  /** cron: fired by the schedule; manual: asked for through the API; webhook: a sync.requested. */
+  reason: 'cron' | 'manual' | 'webhook';
   slot?: string;
+  /** The webhook-id of the sync.requested that queued the job. */
+  inbound_id?: string;
+  /** What a sync.requested asked for (sync-requests.ts); its source is sealed. */
+  request?: RequestedRun;
+  /** Requests for the same run (object, mode, source) coalesce into a queued job with this key. */
+  coalesce_key?: string;
+}
+
+/** The target of a run a sync.requested asked for, and its URL source sealed under `inbound:<webhook-id>`. */
+export interface RequestedRun {
+  destination_id: string;
+  provider: string;
+  customer_id: string;
+  object: string;
+  kind: ScheduleRecord['kind'];
+  mode: ScheduleRecord['mode'];
+  write_mode: ScheduleRecord['write_mode'];
+  options: ScheduleRecord['options'];
+  timeout_seconds: number;
+  /** Sealed: the source given in the event. Absent: the schedule's. */
+  source?: string;
+}
+
+/** What a job runs: the target, where its records come from, and the schedule it belongs to (if any). */
+type JobPlan = { s: Omit<RequestedRun, 'source'>; source: SourceConfig; scheduleId: string | null; enabled: boolean };
+
+/** The job's target and source: its schedule's, or what its sync.requested gave; undefined when the schedule is gone. */
+async function planOf(deps: JobDeps, data: SyncJobData): Promise<JobPlan | undefined> {
+  const schedule = data.schedule_id ? await deps.schedules.find(data.schedule_id) : undefined;
+  if (data.schedule_id && !schedule) return undefined;
+  const r = data.request;
+  if (r) {
+    const source = r.source ? (JSON.parse(deps.box.open(r.source, `inbound:${data.inbound_id}`)) as SourceConfig) : deps.schedules.source(schedule!);
+    const { source: _sealed, ...target } = r;
+    return { s: target, source, scheduleId: schedule?.id ?? null, enabled: true };
+  }
+  return { s: schedule!, source: deps.schedules.source(schedule!), scheduleId: schedule!.id, enabled: schedule!.enabled };
 }
 
 export interface JobDeps {
   ctl: ControlDb;
+  box: SecretBox;
   pools: DestinationPools;
   schedules: ScheduleStore;
   metrics: ServiceMetrics;
@@ -40,10 +80,12 @@ export class ScheduledRunFailed extends Error {}
  */
 export async function runScheduledJob(deps: JobDeps, job: { id: string; data: SyncJobData }, signal: AbortSignal): Promise<Record<string, unknown>> {
   const { ctl, pools, schedules, metrics } = deps;
-  const s = await schedules.find(job.data.schedule_id);
-  if (!s) return { skipped: 'the schedule was deleted' };
-  if (!s.enabled && job.data.reason === 'cron') return { skipped: 'the schedule is disabled' };
-  const log = deps.log.child({ jobId: job.id, scheduleId: s.id, object: s.object });
+  const plan = await planOf(deps, job.data);
+  if (!plan) return { skipped: 'the schedule was deleted' };
+  if (!plan.enabled && job.data.reason === 'cron') return { skipped: 'the schedule is disabled' };
+  const { s } = plan;
+  const origin = job.data.reason === 'webhook' ? 'webhook' : 'schedule';
+  const log = deps.log.child({ jobId: job.id, scheduleId: plan.scheduleId, inboundId: job.data.inbound_id, object: s.object });
   const dest = await pools.get(s.destination_id);
   const declared = s.options.declared;
   const watermark = s.mode === 'incremental' ? (await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object }))?.highWaterMark : undefined;
@@ -60,9 +102,10 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
     id,
     destination_id: s.destination_id,
     destination_run_id: null,
-    origin: 'schedule',
-    schedule_id: s.id,
+    origin,
+    schedule_id: plan.scheduleId,
     job_id: job.id,
+    inbound_id: job.data.inbound_id ?? null,
     provider: s.provider,
     customer_id: s.customer_id,
     object: s.object,
@@ -81,14 +124,15 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   const started = metrics.batchSeconds.startTimer({ step: 'scheduled' });
   let source: OpenedSource;
   try {
-    const config = schedules.source(s);
+    const config = plan.source;
+    // A postgres source comes from a schedule only (an event gives a URL): its import state is the schedule's.
     source =
       config.type === 'postgres'
-        ? await openPostgresSource(config, s.id, new ImportStates(ctl), schedules.policy, stop, { fromStart: s.mode === 'full' })
+        ? await openPostgresSource(config, plan.scheduleId!, new ImportStates(ctl), schedules.policy, stop, { fromStart: s.mode === 'full' })
         : await openSource(config, watermark, stop, schedules.policy);
   } catch (err) {
     const error = `the source could not be opened: ${(err as Error).message}`;
-    await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error }, s.object);
+    await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error }, s.object, origin);
     throw new ScheduledRunFailed(error, { cause: err });
   }
   let settled = false;
@@ -118,7 +162,7 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
       ...(result.evolution ? { evolution: result.evolution } : {}),
       ...(result.fullRefreshRequired ? { fullRefreshRequired: result.fullRefreshRequired } : {}),
     };
-    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId }, s.object, evolved);
+    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId }, s.object, origin, evolved);
     settled = true;
     log.info({ status, counts: result.counts }, 'scheduled run finished');
     if (status === 'failed' || status === 'cancelled') throw new ScheduledRunFailed(`scheduled run ${id} ${status}: ${error ?? ''}`);
@@ -126,7 +170,7 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   } catch (err) {
     // The load refused to start (a bad setting), or recording its outcome failed: the run is failed, the job retried.
     if (!settled) {
-      await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error: (err as Error).message }, s.object).catch((e: unknown) =>
+      await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error: (err as Error).message }, s.object, origin).catch((e: unknown) =>
         log.warn({ err: { message: (e as Error).message } }, 'could not record the failed run'),
       );
     }
@@ -141,6 +185,7 @@ async function finish(
   id: string,
   outcome: Parameters<typeof finishControlRun>[3],
   object: string,
+  origin: 'schedule' | 'webhook',
   evolved: Parameters<typeof runEvents>[1] = {},
 ): Promise<void> {
   const { ctl, metrics } = deps;
@@ -149,6 +194,6 @@ async function finish(
     if (done) await enqueue(c, ctl, runEvents(done, evolved));
   });
   deps.onEnqueued();
-  metrics.runsFinished.inc({ origin: 'schedule', status: outcome.status });
+  metrics.runsFinished.inc({ origin, status: outcome.status });
   if (outcome.counts && outcome.status !== 'failed') metrics.landed(object, outcome.counts);
 }

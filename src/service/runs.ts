@@ -39,9 +39,11 @@ export interface RunRecord {
   id: string;
   destination_id: string | null;
   destination_run_id: string | null;
-  origin: 'http' | 'schedule';
+  origin: 'http' | 'schedule' | 'webhook';
   schedule_id: string | null;
   job_id: string | null;
+  /** The webhook-id of the sync.requested that asked for the run (origin webhook). */
+  inbound_id: string | null;
   provider: string;
   customer_id: string;
   object: string;
@@ -113,9 +115,9 @@ export function countsView(c: RunCounts): Record<string, number> {
 export async function insertRun(db: pg.Pool | pg.PoolClient, ctl: ControlDb, r: Omit<RunRecord, 'counts' | 'watermark' | 'error' | 'created_at' | 'finished_at'>): Promise<RunRecord> {
   const { rows } = await db.query<RunRecord>(
     `INSERT INTO ${ctl.table('runs')}
-       (id, destination_id, destination_run_id, origin, schedule_id, job_id, provider, customer_id, object, kind, mode, write_mode, options, schema_name, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
-    [r.id, r.destination_id, r.destination_run_id, r.origin, r.schedule_id, r.job_id, r.provider, r.customer_id, r.object, r.kind, r.mode, r.write_mode, r.options, r.schema_name, r.status],
+       (id, destination_id, destination_run_id, origin, schedule_id, job_id, inbound_id, provider, customer_id, object, kind, mode, write_mode, options, schema_name, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
+    [r.id, r.destination_id, r.destination_run_id, r.origin, r.schedule_id, r.job_id, r.inbound_id, r.provider, r.customer_id, r.object, r.kind, r.mode, r.write_mode, r.options, r.schema_name, r.status],
   );
   return rows[0]!;
 }
@@ -185,6 +187,7 @@ export function runEvents(
     destination_id: r.destination_id,
     origin: r.origin,
     schedule_id: r.schedule_id,
+    inbound_id: r.inbound_id,
     tenant: { provider: r.provider, customer_id: r.customer_id },
     provider: r.provider,
     customer_id: r.customer_id,

@@ -5,7 +5,7 @@ import { endPool } from '../connection/pool.js';
 import type { Logger } from '../log.js';
 import { qualify } from '../sql/ident.js';
 import type { ControlDb } from './control.js';
-import { runScheduledJob, type SyncJobData } from './job.js';
+import { runScheduledJob, type RequestedRun, type SyncJobData } from './job.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { Egress } from './egress.js';
 import type { DestinationPools } from './pools.js';
@@ -78,6 +78,8 @@ export class Scheduler extends EventEmitter {
   private boss: PgBoss | undefined;
   private readonly opts: SchedulerOptions;
   private readonly running = new Set<AbortController>();
+  /** This process's sync workers, woken when a request queues a run. */
+  private readonly workers: string[] = [];
   private status = 'not started';
 
   constructor(
@@ -119,7 +121,7 @@ export class Scheduler extends EventEmitter {
         await this.dispatchDue(new Date());
       });
       for (let i = 0; i < o.concurrency; i++) {
-        await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds }, async ([job]) => this.runJob(job!));
+        this.workers.push(await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds }, async ([job]) => this.runJob(job!)));
       }
     }
     this.status = 'ok';
@@ -195,6 +197,49 @@ export class Scheduler extends EventEmitter {
       singletonKey: singletonKey(s),
       expireInSeconds: s.timeout_seconds,
     });
+  }
+
+  /**
+   * Queues the run a sync.requested asked for, or coalesces it into the same
+   * run (same coalesce key) already queued and not yet started. Requests for
+   * one object take turns (a transaction lock on its singleton key), and
+   * `decided` records the outcome in the same transaction as the job.
+   * A worker of this process is woken at once.
+   */
+  async enqueueRequested(
+    data: SyncJobData & { request: RequestedRun; coalesce_key: string },
+    decided: (client: pg.PoolClient, action: { action: 'queued' | 'coalesced'; job_id: string }) => Promise<void>,
+  ): Promise<{ action: 'queued' | 'coalesced'; job_id: string }> {
+    const boss = this.requireBoss();
+    const key = singletonKey(data.request);
+    const client = await this.deps.ctl.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.sync-request.' || $1, 0))`, [key]);
+      const queued = await client.query<{ id: string }>(
+        `SELECT id FROM ${qualify(this.opts.schema, 'job')}
+          WHERE name = $1 AND singleton_key = $2 AND state IN ('created', 'retry') AND data->>'coalesce_key' = $3
+          ORDER BY created_on LIMIT 1`,
+        [QUEUES.sync, key, data.coalesce_key],
+      );
+      let outcome: { action: 'queued' | 'coalesced'; job_id: string };
+      if (queued.rows[0]) {
+        outcome = { action: 'coalesced', job_id: queued.rows[0].id };
+      } else {
+        const id = await boss.send(QUEUES.sync, data, { singletonKey: key, expireInSeconds: data.request.timeout_seconds, db: inClient(client) });
+        if (!id) throw new Error('the job queue did not take the run');
+        outcome = { action: 'queued', job_id: id };
+      }
+      await decided(client, outcome);
+      await client.query('COMMIT');
+      if (outcome.action === 'queued') for (const w of this.workers) boss.notifyWorker(w);
+      return outcome;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   /** Jobs in the dead-letter queue: runs that kept failing. */

@@ -257,14 +257,53 @@ export const attempt: Schema = {
   },
   required: ['attempt', 'started_at', 'duration_ms'],
 };
+const inboundAction = {
+  action: nullable({ type: 'string', enum: ['queued', 'coalesced', 'ignored', null], description: 'queued: a run (job_id); coalesced: into the run already queued (job_id); ignored: detail says why' }),
+  detail: nullable({ type: 'string' }),
+  job_id: nullable(uuid),
+};
 export const inboundEvent: Schema = {
   type: 'object',
   properties: {
     webhook_id: { type: 'string' },
     event_type: nullable({ type: 'string' }),
-    payload: {},
+    payload: { description: 'as received, a source\'s secrets read "[set]"' },
     signed_at: time,
     received_at: time,
+    ...inboundAction,
+  },
+};
+export const inboundQuery: Schema = {
+  type: 'object',
+  properties: { action: { type: 'string', enum: ['queued', 'coalesced', 'ignored'] }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+  additionalProperties: false,
+};
+export const inboundAnswer: Schema = {
+  type: 'object',
+  properties: { accepted: { type: 'boolean' }, webhook_id: { type: 'string' }, ...inboundAction },
+  required: ['accepted', 'webhook_id', 'action'],
+};
+export const inboundDocBody: Schema = {
+  type: 'object',
+  description:
+    'A Standard Webhooks payload {"type", "timestamp", "data"}. pgland acts on sync.requested (docs/service.md, "Inbound webhooks"); any other type is stored and listed as ignored.',
+  properties: {
+    type: { type: 'string', examples: ['sync.requested'] },
+    timestamp: { type: 'string' },
+    data: {
+      type: 'object',
+      properties: {
+        destination_id: uuid,
+        tenant: { type: 'object', properties: { provider: { type: 'string' }, customer_id: { type: 'string' } } },
+        object: { type: 'string' },
+        kind: { type: 'string', enum: ['common', 'standard', 'custom'] },
+        mode: { type: 'string', enum: ['incremental', 'full'] },
+        write: { type: 'string' },
+        schedule_id: { ...uuid, description: 'read the records from this schedule\'s source' },
+        source: { type: 'object', description: 'or from this URL source: {"type": "url", "url", "headers"?}' },
+        timeout_seconds: { type: 'integer' },
+      },
+    },
   },
 };
 
