@@ -236,15 +236,36 @@ describe('schedules on pg-boss (issue 7)', () => {
   it('moves a run that keeps failing to the dead-letter queue', async () => {
     const id = await schedule('broken', 1, 0, { fail: 'fail' });
     await call(api, 'POST', `/schedules/${id}/run`);
-    const dead = await until('a dead letter', async () => {
-      const r = await call(api, 'GET', '/jobs/dead-letters');
-      return r.body.jobs.find((j: { data: { schedule_id: string } }) => j.data.schedule_id === id);
-    }, 60_000);
-    expect(dead).toBeTruthy();
+    const deadLetter = () =>
+      until('a dead letter', async () => {
+        const r = await call(api, 'GET', '/jobs/dead-letters');
+        return r.body.jobs.find((j: { schedule_id: string }) => j.schedule_id === id);
+      }, 60_000);
+    const dead = await deadLetter();
+    expect(dead).toMatchObject({ reason: 'manual', schedule_id: id, object: 'broken', customer_id: 'acme', attempts: 2 });
+    expect(dead.last_error).toMatch(/exited with 3: the tap broke/);
+    expect(dead.last_error).not.toMatch(/\n\s+at /); // no stack
+    // The last attempt is logged as dead-lettered, the first as retried.
+    const logs = workers.map((w) => w.stderr()).join('');
+    expect(logs).toMatch(/sync job failed: it will be retried/);
+    expect(logs).toMatch(/sync job failed for good: dead-lettered/);
     const runs = await finishedRuns('broken');
     expect(runs.map((r) => r.status)).toEqual(['failed', 'failed']);
     const { rows } = await db.pool.query(`SELECT error FROM pgland_control.runs WHERE object = 'broken' LIMIT 1`);
     expect(rows[0].error).toMatch(/exited with 3: the tap broke/);
+
+    // Retried: the letter goes, the run is queued again (and, still broken, fails its attempts again).
+    const retried = await call(api, 'POST', `/jobs/dead-letters/${dead.id}/retry`);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(202);
+    expect((await call(api, 'POST', `/jobs/dead-letters/${dead.id}/retry`)).status).toBe(404);
+    const again = await deadLetter();
+    expect(again.id).not.toBe(dead.id);
+    expect((await finishedRuns('broken')).map((r) => r.status)).toEqual(['failed', 'failed', 'failed', 'failed']);
+    // Dropped: gone for good.
+    expect((await call(api, 'DELETE', `/jobs/dead-letters/${again.id}`)).status).toBe(204);
+    expect((await call(api, 'DELETE', `/jobs/dead-letters/${again.id}`)).status).toBe(404);
+    const left = await call(api, 'GET', '/jobs/dead-letters');
+    expect(left.body.jobs.filter((j: { schedule_id: string }) => j.schedule_id === id)).toHaveLength(0);
   });
 
   it('stops gracefully on SIGTERM: the running batch rolls back, the job is retried after a restart', async () => {

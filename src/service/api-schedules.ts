@@ -62,11 +62,33 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     '/jobs/dead-letters',
     {
       schema: {
-        summary: 'Scheduled runs that kept failing',
+        summary: 'Runs that kept failing (scheduled or asked for by a sync.requested), newest first',
+        description: 'Each with what it ran, its attempts and its last error. Retry one with POST /jobs/dead-letters/{id}/retry, drop it with DELETE.',
         tags,
-        response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, data: {}, created_on: { type: 'string', format: 'date-time' } } } } } } },
+        response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: S.deadLetter } } } },
       },
     },
     async () => ({ jobs: await ctx.scheduler.deadLetters() }),
+  );
+  app.post(
+    '/jobs/dead-letters/:id/retry',
+    {
+      schema: {
+        summary: 'Run a dead letter again',
+        description: 'Queues its run again (with a fresh set of retries) and removes the dead letter, in one transaction.',
+        tags,
+        params: S.idParams,
+        response: { 202: S.job, 404: S.errorBody },
+      },
+    },
+    async (req, reply) => reply.code(202).send({ job_id: await ctx.scheduler.retryDeadLetter((req.params as { id: string }).id), queued: true }),
+  );
+  app.delete(
+    '/jobs/dead-letters/:id',
+    { schema: { summary: 'Drop a dead letter', description: 'Its run is not retried.', tags, params: S.idParams, response: { 204: { type: 'null' }, 404: S.errorBody } } },
+    async (req, reply) => {
+      await ctx.scheduler.deleteDeadLetter((req.params as { id: string }).id);
+      return reply.code(204).send();
+    },
   );
 }

@@ -2,9 +2,11 @@ import { EventEmitter } from 'node:events';
 import PgBoss from 'pg-boss';
 import type pg from 'pg';
 import { endPool } from '../connection/pool.js';
+import { PglandError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { qualify } from '../sql/ident.js';
 import type { ControlDb } from './control.js';
+import { listDeadLetters, takeDeadLetter, type DeadLetter } from './dead-letters.js';
 import { runScheduledJob, type RequestedRun, type SyncJobData } from './job.js';
 import type { ServiceMetrics } from './metrics.js';
 import type { Egress } from './egress.js';
@@ -121,19 +123,23 @@ export class Scheduler extends EventEmitter {
         await this.dispatchDue(new Date());
       });
       for (let i = 0; i < o.concurrency; i++) {
-        this.workers.push(await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds }, async ([job]) => this.runJob(job!)));
+        this.workers.push(await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds, includeMetadata: true }, async ([job]) => this.runJob(job!)));
       }
     }
     this.status = 'ok';
   }
 
-  private async runJob(job: PgBoss.Job<SyncJobData>): Promise<Record<string, unknown>> {
+  private async runJob(job: PgBoss.JobWithMetadata<SyncJobData>): Promise<Record<string, unknown>> {
     const controller = new AbortController();
     this.running.add(controller);
     try {
       return await runScheduledJob({ ...this.deps, schedules: this.schedules }, job, controller.signal);
     } catch (err) {
-      this.deps.log.warn({ jobId: job.id, err: { message: (err as Error).message } }, 'scheduled job failed: pg-boss retries it');
+      const last = job.retryCount >= job.retryLimit;
+      this.deps.log.warn(
+        { jobId: job.id, attempt: job.retryCount + 1, attempts: job.retryLimit + 1, err: { message: (err as Error).message } },
+        last ? 'sync job failed for good: dead-lettered (GET /jobs/dead-letters)' : 'sync job failed: it will be retried',
+      );
       throw err;
     } finally {
       this.running.delete(controller);
@@ -242,13 +248,45 @@ export class Scheduler extends EventEmitter {
     }
   }
 
-  /** Jobs in the dead-letter queue: runs that kept failing. */
-  async deadLetters(limit = 100): Promise<{ id: string; data: unknown; created_on: Date }[]> {
-    const { rows } = await this.deps.ctl.pool.query(
-      `SELECT id, data, created_on FROM ${qualify(this.opts.schema, 'job')} WHERE name = $1 ORDER BY created_on DESC LIMIT $2`,
-      [QUEUES.dead, limit],
-    );
-    return rows as { id: string; data: unknown; created_on: Date }[];
+  /** Runs that kept failing, newest first (dead-letters.ts). */
+  async deadLetters(limit = 100): Promise<DeadLetter[]> {
+    return listDeadLetters(this.deps.ctl, { schema: this.opts.schema, queue: QUEUES.dead }, limit);
+  }
+
+  /** Queues a dead letter's run again (and drops the letter), in one transaction; the job id. */
+  async retryDeadLetter(id: string): Promise<string> {
+    const boss = this.requireBoss();
+    const client = await this.deps.ctl.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const data = await takeDeadLetter(client, { schema: this.opts.schema, queue: QUEUES.dead }, id);
+      const target = data.request ?? (data.schedule_id ? await this.schedules.get(data.schedule_id) : undefined);
+      if (!target) throw new PglandError('conflict', `dead letter ${id} names no schedule or request to run again`);
+      const jobId = await boss.send(QUEUES.sync, { ...data, reason: data.reason === 'cron' ? 'manual' : data.reason } satisfies SyncJobData, {
+        singletonKey: singletonKey(target),
+        expireInSeconds: target.timeout_seconds,
+        db: inClient(client),
+      });
+      if (!jobId) throw new Error('the job queue did not take the run');
+      await client.query('COMMIT');
+      for (const w of this.workers) boss.notifyWorker(w);
+      return jobId;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Drops a dead letter: its run will not be retried. */
+  async deleteDeadLetter(id: string): Promise<void> {
+    const client = await this.deps.ctl.pool.connect();
+    try {
+      await takeDeadLetter(client, { schema: this.opts.schema, queue: QUEUES.dead }, id);
+    } finally {
+      client.release();
+    }
   }
 
   requireBoss(): PgBoss {

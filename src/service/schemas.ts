@@ -378,6 +378,23 @@ export const schedule: Schema = {
   },
   required: ['id', 'destination_id', 'object', 'cron', 'enabled', 'source'],
 };
+export const deadLetter: Schema = {
+  type: 'object',
+  properties: {
+    id: uuid,
+    reason: nullable({ type: 'string', description: 'cron, manual or webhook: what queued the run' }),
+    schedule_id: nullable(uuid),
+    inbound_id: nullable({ type: 'string', description: 'the webhook-id of the sync.requested' }),
+    destination_id: nullable(uuid),
+    provider: nullable({ type: 'string' }),
+    customer_id: nullable({ type: 'string' }),
+    object: nullable({ type: 'string' }),
+    attempts: { type: 'integer', description: 'attempts made: the first and its retries' },
+    last_error: nullable({ type: 'string' }),
+    created_on: time,
+  },
+  required: ['id', 'attempts', 'last_error', 'created_on'],
+};
 export const job: Schema = {
   type: 'object',
   properties: { job_id: nullable({ type: 'string' }), queued: { type: 'boolean' } },
