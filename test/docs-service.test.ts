@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli } from './support/cli.js';
+import { freshDatabase, type TestDatabase } from './support/db.js';
+import { docBlocks, runBlocks, runnableShell } from './support/doc-blocks.js';
+import { until } from './support/service.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const DOC = readFileSync(join(ROOT, 'docs', 'service.md'), 'utf8');
+const TOKEN = 'docs-token-' + randomBytes(8).toString('hex');
+
+let db: TestDatabase;
+let server: ReturnType<typeof spawnCli>;
+let url: string;
+let cwd: string;
+
+beforeAll(async () => {
+  db = await freshDatabase('docs_service');
+  cwd = mkdtempSync(join(tmpdir(), 'pgland-docs-'));
+  symlinkSync(join(ROOT, 'examples'), join(cwd, 'examples'));
+  server = spawnCli(['serve', '--port', '0', '--control-url', db.url], {
+    env: { PGLAND_SECRET_KEY: randomBytes(32).toString('base64'), PGLAND_API_TOKEN: TOKEN, PGLAND_LOG_LEVEL: 'info' },
+  });
+  let stderr = '';
+  server.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  url = await until('pgland serve to listen', () => /pgland serve: listening on (http:\/\/\S+)/.exec(stderr)?.[1], 60_000);
+});
+afterAll(async () => {
+  server?.child.kill('SIGTERM');
+  await server?.done;
+  if (cwd) rmSync(cwd, { recursive: true, force: true });
+  await db?.drop();
+});
+
+describe('docs/service.md runs as written (issue 15)', () => {
+  it('runs every curl example against a real pgland serve, and they leave the expected rows', async () => {
+    const blocks = runnableShell(docBlocks(DOC));
+    // A curl example that is not run would drift unseen.
+    const curls = docBlocks(DOC).filter((b) => b.text.includes('curl'));
+    expect(curls.filter((b) => !blocks.some((r) => r.line === b.line)).map((b) => b.line)).toEqual([]);
+    expect(curls.length).toBeGreaterThanOrEqual(3);
+
+    const port = new URL(url).port;
+    const result = await runBlocks(blocks, {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: cwd, PGLAND_API_TOKEN: TOKEN, PGLAND_DATABASE_URL: db.url },
+      timeoutMs: 120_000,
+      rewrite: (text) => text.replaceAll('localhost:8080', `localhost:${port}`),
+    });
+    expect(result.failed, `docs/service.md line ${result.failed?.block.line} failed:\n${result.failed?.stdout}\n${result.stderr}`).toBeUndefined();
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.done).toHaveLength(blocks.length);
+
+    // The destination answered its test, the commit and the write-through succeeded.
+    const out = result.done.map((d) => d.stdout).join('');
+    expect(out).toMatch(/^true$/m);
+    expect(out).toMatch(/"status":"succeeded"/);
+
+    // What they leave: the example's 40 contacts by the full refresh, and the write-through's one.
+    const ids = new Set(readFileSync(join(ROOT, 'examples', 'crm_contacts.ndjson'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
+    const { rows } = await db.pool.query(`SELECT id, first_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'acme' ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual([...ids, '003C000099'].sort());
+    expect(rows.find((r) => r.id === '003C000099')).toMatchObject({ first_name: 'Ada' });
+    const runs = await db.pool.query(`SELECT origin, status FROM pgland_control.runs ORDER BY created_at`);
+    expect(runs.rows).toEqual([{ origin: 'http', status: 'succeeded' }]);
+  });
+});
