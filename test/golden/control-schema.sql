@@ -34,7 +34,12 @@ TABLE inbound_webhooks
   payload jsonb NOT NULL
   signed_at timestamp with time zone NOT NULL
   received_at timestamp with time zone NOT NULL DEFAULT now()
+  action text
+  detail text
+  job_id uuid
+  CONSTRAINT inbound_webhooks_action_check CHECK ((action = ANY (ARRAY['queued'::text, 'coalesced'::text, 'ignored'::text])))
   CONSTRAINT inbound_webhooks_pkey PRIMARY KEY (webhook_id)
+  CREATE INDEX inbound_webhooks_job_idx ON pgland_control.inbound_webhooks USING btree (job_id) WHERE (job_id IS NOT NULL)
   CREATE UNIQUE INDEX inbound_webhooks_pkey ON pgland_control.inbound_webhooks USING btree (webhook_id)
   CREATE INDEX inbound_webhooks_received_idx ON pgland_control.inbound_webhooks USING btree (received_at)
 
@@ -76,9 +81,10 @@ TABLE runs
   error text
   created_at timestamp with time zone NOT NULL DEFAULT now()
   finished_at timestamp with time zone
+  inbound_id text
   CONSTRAINT runs_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES pgland_control.destinations(id) ON DELETE SET NULL
   CONSTRAINT runs_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text])))
-  CONSTRAINT runs_origin_check CHECK ((origin = ANY (ARRAY['http'::text, 'schedule'::text])))
+  CONSTRAINT runs_origin_check CHECK ((origin = ANY (ARRAY['http'::text, 'schedule'::text, 'webhook'::text])))
   CONSTRAINT runs_pkey PRIMARY KEY (id)
   CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['open'::text, 'committing'::text, 'running'::text, 'succeeded'::text, 'partial'::text, 'failed'::text, 'cancelled'::text])))
   CREATE INDEX runs_destination_idx ON pgland_control.runs USING btree (destination_id, created_at DESC)
