@@ -118,7 +118,14 @@ async function startServe(controlUrl: string, dataDir: string, env: Record<strin
   };
 }
 
-async function api(s: Serve, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
+/** The fields of the API's answers the benchmark reads. */
+interface Answer {
+  id: string;
+  status?: string;
+  error?: string | null;
+}
+
+async function api(s: Serve, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const init: RequestInit & { duplex?: string } = { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } };
   if (body !== undefined) {
     if (typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && !('pipe' in body)) {
@@ -132,7 +139,8 @@ async function api(s: Serve, method: string, path: string, body?: unknown, heade
   const res = await fetch(s.url + path, init);
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`);
-  return text ? JSON.parse(text) : undefined;
+  // A 204 has no body: its answer has nothing the benchmark reads.
+  return (text ? JSON.parse(text) : { id: '' }) as Answer;
 }
 
 /** One HTTP run: open, PUT each part in turn, commit naming them; wall seconds. */
