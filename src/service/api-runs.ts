@@ -41,11 +41,13 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   );
 
   app.get('/runs', { schema: { summary: 'List runs, newest first', tags, querystring: S.runQuery, response: { 200: S.runList } } }, async (req) => {
-    const q = req.query as { destination_id?: string; status?: string; object?: string; limit?: number };
+    const q = req.query as { destination_id?: string; status?: string; object?: string; provider?: string; customer_id?: string; limit?: number };
     const rows = await listRuns(ctx.ctl, {
       ...(q.destination_id ? { destinationId: q.destination_id } : {}),
       ...(q.status ? { status: q.status } : {}),
       ...(q.object ? { object: q.object } : {}),
+      ...(q.provider ? { provider: q.provider } : {}),
+      ...(q.customer_id ? { customerId: q.customer_id } : {}),
       ...(q.limit ? { limit: q.limit } : {}),
     });
     return { runs: rows.map(viewOf) };

@@ -158,13 +158,14 @@ export async function finishControlRun(
 
 export async function listRuns(
   ctl: ControlDb,
-  filter: { destinationId?: string; status?: string; object?: string; limit?: number },
+  filter: { destinationId?: string; status?: string; object?: string; provider?: string; customerId?: string; limit?: number },
 ): Promise<RunRecord[]> {
   const { rows } = await ctl.pool.query<RunRecord>(
     `SELECT * FROM ${ctl.table('runs')}
       WHERE ($1::uuid IS NULL OR destination_id = $1::uuid) AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR object = $3)
+        AND ($5::text IS NULL OR provider = $5) AND ($6::text IS NULL OR customer_id = $6)
       ORDER BY created_at DESC, id LIMIT $4`,
-    [filter.destinationId ?? null, filter.status ?? null, filter.object ?? null, filter.limit ?? 100],
+    [filter.destinationId ?? null, filter.status ?? null, filter.object ?? null, filter.limit ?? 100, filter.provider ?? null, filter.customerId ?? null],
   );
   return rows;
 }

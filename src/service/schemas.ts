@@ -137,6 +137,8 @@ export const runQuery: Schema = {
     destination_id: uuid,
     status: { type: 'string' },
     object: { type: 'string' },
+    provider: { type: 'string', description: 'the tenant\'s provider' },
+    customer_id: { type: 'string', description: 'the tenant\'s customer id' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   },
   additionalProperties: false,

@@ -9,10 +9,12 @@ import { destinationRoutes } from './api-destinations.js';
 import { opsRoutes } from './api-ops.js';
 import { queryActionRoutes } from './api-query.js';
 import { recordRoutes } from './api-records.js';
+import { readRoutes } from './api-reads.js';
 import { runRoutes } from './api-runs.js';
 import { scheduleRoutes } from './api-schedules.js';
 import { webhookRoutes } from './api-webhooks.js';
 import type { ServiceContext } from './context.js';
+import { consoleRoutes } from './console.js';
 import { openControlDb } from './control.js';
 import { DestinationStore } from './destinations.js';
 import { Egress } from './egress.js';
@@ -165,6 +167,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     webhookRoutes(app, context);
     scheduleRoutes(app, context);
     queryActionRoutes(app, context, options.allowQueryActions ?? false);
+    readRoutes(app, context);
+    consoleRoutes(app);
   }
 
   const janitor = setInterval(() => {
