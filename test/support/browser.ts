@@ -38,6 +38,8 @@ export async function screenshot(page: Page, name: string, options: { docs?: boo
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   if (options.docs && process.env.PGLAND_UPDATE_CONSOLE_SCREENSHOTS === '1') {
     mkdirSync(DOCS_IMAGES, { recursive: true });
+    // The top of the page, as a reader arriving on it sees it.
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(DOCS_IMAGES, `console-${name}.png`), fullPage: false });
   }
 }

@@ -1,32 +1,41 @@
-import { api } from '../api.js';
+import { api, query } from '../api.js';
 import { h } from '../dom.js';
 import { when } from '../format.js';
 import { go } from '../router.js';
 import { act, button, link, notice, table } from '../ui.js';
 import { hasRoute } from './data.js';
 
-/** Scheduled runs that kept failing; retry or discard them where this pgland can. */
-interface DeadJob { id: string; data: Record<string, any> | null; created_on: string }
+/**
+ * Scheduled runs that failed on every retry: which schedule, which slot, and
+ * a link to its failed runs (their errors say why). Retry and discard show
+ * where this pgland's API has them.
+ */
+interface DeadJob { id: string; data: { schedule_id?: string; reason?: string; slot?: string } | null; created_on: string }
+interface Schedule { id: string; destination_id: string; provider: string; customer_id: string; object: string }
 
 export async function deadLettersPage(): Promise<HTMLElement> {
-  const [{ jobs }, canRetry, canDiscard] = await Promise.all([
+  const [{ jobs }, { schedules }, canRetry, canDiscard] = await Promise.all([
     api<{ jobs: DeadJob[] }>('GET', '/jobs/dead-letters'),
+    api<{ schedules: Schedule[] }>('GET', '/schedules'),
     hasRoute('post', '/jobs/dead-letters/{id}/retry'),
-    hasRoute('delete', '/jobs/dead-letters/{id}'),
+    // Discard may be a POST …/discard or a DELETE of the dead letter, whichever this pgland has.
+    hasRoute('post', '/jobs/dead-letters/{id}/discard').then(async (post) => (post ? 'POST' : (await hasRoute('delete', '/jobs/dead-letters/{id}')) ? 'DELETE' : undefined)),
   ]);
+  const byId = new Map(schedules.map((s) => [s.id, s]));
   const out = h('div', { 'aria-live': 'polite' });
   const rows = jobs.map((j) => {
     const d = j.data ?? {};
+    const s = d.schedule_id ? byId.get(d.schedule_id) : undefined;
     return [
       when(j.created_on),
-      d.schedule_id ? link('#/schedules', String(d.schedule_id)) : '—',
-      [d.provider, d.customer_id, d.object].filter(Boolean).join(' / ') || '—',
-      h('code', { class: 'clip' }, String(d.error ?? d.last_error ?? '')),
+      s ? `${s.provider} / ${s.customer_id} / ${s.object}` : d.schedule_id ? `schedule ${d.schedule_id} (deleted)` : '—',
+      d.reason === 'manual' ? 'Run now' : d.slot ? `cron slot ${when(d.slot)}` : d.reason ?? '—',
+      s ? link(`#/runs${query({ destination_id: s.destination_id, provider: s.provider, customer_id: s.customer_id, object: s.object, status: 'failed' })}`, 'Failed runs') : '—',
       h('span', { class: 'actions' },
         canRetry ? button('Retry', (e) => void act(e.currentTarget as HTMLButtonElement, out, async () => { await api('POST', `/jobs/dead-letters/${j.id}/retry`); go('#/dead-letters'); }), { 'aria-label': `Retry job ${j.id}` }) : null,
         canDiscard ? button('Discard', (e) => {
           if (!confirm('Discard this dead letter?')) return;
-          void act(e.currentTarget as HTMLButtonElement, out, async () => { await api('DELETE', `/jobs/dead-letters/${j.id}`); go('#/dead-letters'); });
+          void act(e.currentTarget as HTMLButtonElement, out, async () => { await api(canDiscard, canDiscard === 'POST' ? `/jobs/dead-letters/${j.id}/discard` : `/jobs/dead-letters/${j.id}`); go('#/dead-letters'); });
         }, { class: 'danger', 'aria-label': `Discard job ${j.id}` }) : null),
     ];
   });
@@ -34,9 +43,9 @@ export async function deadLettersPage(): Promise<HTMLElement> {
     'section',
     null,
     h('h1', null, 'Dead letters'),
-    h('p', { class: 'muted' }, 'Scheduled runs that failed on every retry (PGLAND_JOBS_RETRY_LIMIT).'),
-    canRetry || canDiscard ? null : notice('This pgland cannot retry or discard dead letters over its API yet: fix the cause and use Run now on the schedule.'),
+    h('p', { class: 'muted' }, 'Scheduled runs that failed on every retry (PGLAND_JOBS_RETRY_LIMIT). Their runs\' errors say why.'),
+    canRetry || canDiscard ? null : notice('This pgland cannot retry or discard dead letters over its API yet: fix the cause, then use Run now on the schedule.'),
     out,
-    table(['Dead since', 'Schedule', 'Tenant / object', 'Error', 'Actions'], rows),
+    table(['Dead since', 'Schedule', 'Job', 'Why', 'Actions'], rows),
   );
 }

@@ -40,14 +40,15 @@ function str(v: unknown): string {
   return v === undefined || v === null ? '' : String(v);
 }
 
-/** A secret's field: its state (set / not set), an input to replace it, and a box to remove it. */
+/** A secret's field: its state (set / not set, never the value), an input to replace it, and a box to remove it. */
 function secretField(name: string, label: string, stored: unknown, options: { multiline?: boolean; help?: Child } = {}): HTMLElement {
   const isSet = stored === SET;
-  const state = h('p', { class: 'secret-state', 'data-secret': name }, `${label}: `, h('strong', null, isSet ? 'set' : 'not set'), isSet ? ' (never shown; leave the field empty to keep it)' : '');
+  const state = h('span', { class: 'secret-state', 'data-secret': name }, `${label}: `, h('strong', null, isSet ? 'set' : 'not set'), isSet ? ' (never shown; leave the field empty to keep it)' : '');
+  const help = h('span', null, state, options.help ?? null);
   const input = options.multiline
-    ? textArea(name, isSet ? `Replace ${label.toLowerCase()}` : label, { rows: 4, help: options.help, placeholder: '-----BEGIN …' })
-    : field(name, isSet ? `Replace ${label.toLowerCase()}` : label, { type: 'password', autocomplete: 'new-password', help: options.help });
-  return h('fieldset', { class: 'secret' }, h('legend', null, label), state, input, isSet ? checkbox(`remove:${name}`, `Remove the stored ${label.toLowerCase()}`) : null);
+    ? textArea(name, isSet ? `Replace ${label.toLowerCase()}` : label, { rows: 4, help, placeholder: '-----BEGIN …' })
+    : field(name, isSet ? `Replace ${label.toLowerCase()}` : label, { type: 'password', autocomplete: 'new-password', help });
+  return h('div', { class: 'secret' }, input, isSet ? checkbox(`remove:${name}`, `Remove the stored ${label.toLowerCase()}`) : null);
 }
 
 function numberFields(list: [string, string, string][], read: (key: string) => unknown): HTMLElement[] {
