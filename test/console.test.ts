@@ -4,7 +4,7 @@ import type { Service } from '../src/service/service.js';
 import { browserMissing, launchChromium, screenshot } from './support/browser.js';
 import { freshDatabase, trustsEveryPassword, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
-import { call, startTestService, TEST_TOKEN } from './support/service.js';
+import { call, localServer, LOOPBACK_NETWORKS, startTestService, TEST_TOKEN } from './support/service.js';
 
 /**
  * The web console (issue 19), end to end: Debian's Chromium signs in to a
@@ -26,11 +26,17 @@ describe.skipIf(missing)('web console in a real browser', () => {
   let destId: string;
   let runId: string;
   let password: string;
+  let receiver: Awaited<ReturnType<typeof localServer>>;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     db = await freshDatabase('console');
-    svc = await startTestService(db);
+    // A webhook receiver that always fails, so that deliveries give up and can be redelivered.
+    receiver = await localServer((_req, res) => {
+      res.statusCode = 500;
+      res.end('receiver down');
+    });
+    svc = await startTestService(db, { allowNetworks: LOOPBACK_NETWORKS });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(20_000);
@@ -47,6 +53,7 @@ describe.skipIf(missing)('web console in a real browser', () => {
   afterAll(async () => {
     await browser?.close();
     await svc?.stop();
+    await receiver?.close();
     await db?.drop();
   });
 
@@ -74,8 +81,9 @@ describe.skipIf(missing)('web console in a real browser', () => {
     await page.getByLabel('API token').fill('wrong-token-0123456789');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'a valid bearer token is required' }).waitFor();
+    // By keyboard: Enter in the field submits.
     await page.getByLabel('API token').fill(TEST_TOKEN);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByLabel('API token').press('Enter');
     await heading('Destinations').waitFor();
     expect(page.url()).not.toContain(TEST_TOKEN);
     expect(await page.evaluate(() => document.cookie)).toBe('');
@@ -94,6 +102,13 @@ describe.skipIf(missing)('web console in a real browser', () => {
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByLabel('SSL mode').selectOption('disable');
     await page.getByLabel('Records per batch').fill('1000');
+    // Every control of the form has a label.
+    const unlabelled = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('main input, main select, main textarea'))
+        .filter((el) => (el as HTMLInputElement).labels?.length === 0)
+        .map((el) => (el as HTMLInputElement).name),
+    );
+    expect(unlabelled).toEqual([]);
     await screenshot(page, 'destination-form', { docs: true });
     await page.getByRole('button', { name: 'Save and test connection' }).click();
     await heading(/^Test connection: warehouse/).waitFor();
@@ -138,7 +153,15 @@ describe.skipIf(missing)('web console in a real browser', () => {
     await screenshot(page, 'test-connection-failed', { docs: true });
   });
 
-  it('lists a run pushed through the API with its counts, and opens it with its rejects', async () => {
+  it('lists a run pushed through the API with its counts, and opens it with its rejects and webhooks', async () => {
+    await page.goto(`${svc.url}/#/webhooks`);
+    await heading('Webhooks').waitFor();
+    await page.getByText('Add an endpoint').click();
+    await page.getByLabel('URL', { exact: true }).fill(`${receiver.url}/hooks`);
+    expect(await page.getByLabel('Signing secret').inputValue()).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    await page.locator('tbody tr').filter({ hasText: `${receiver.url}/hooks` }).filter({ hasText: 'set' }).waitFor();
+
     const open = await call(svc, 'POST', '/runs', { json: { destination_id: destId, provider: 'salesforce', customer_id: 'acme', object: 'crm_contacts', mode: 'full' } });
     expect(open.status, JSON.stringify(open.body)).toBe(201);
     runId = open.body.id;
@@ -167,6 +190,11 @@ describe.skipIf(missing)('web console in a real browser', () => {
     const reject = page.locator('.paged').first().locator('tbody tr');
     expect(await reject.locator('td').first().innerText()).toBe('3');
     expect(await reject.innerText()).toContain('not json');
+    // The table was created by this run: its evolution report and the webhooks it sent.
+    await page.getByText('table_created').waitFor();
+    const sent = await page.locator('section table').last().innerText();
+    expect(sent).toContain('sync.complete');
+    expect(sent).toContain('schema.evolved');
     await screenshot(page, 'run', { docs: true });
   });
 
@@ -228,11 +256,23 @@ describe.skipIf(missing)('web console in a real browser', () => {
     expect(await refused.innerText()).toMatch(/Fix: five fields/);
   });
 
-  it('shows webhooks and dead letters pages', async () => {
-    await page.goto(`${svc.url}/#/webhooks`);
+  it('shows deliveries with their attempts, redelivers a failed one, and the dead letters page', async () => {
+    // The receiver answers 500: every delivery gives up after its attempts (fast in tests).
+    await expect
+      .poll(async () => (await call(svc, 'GET', '/webhooks/deliveries?status=failed')).body.deliveries.length, { timeout: 60_000 })
+      .toBeGreaterThan(0);
+    await page.goto(`${svc.url}/#/webhooks?status=failed`);
     await heading('Webhooks').waitFor();
-    await page.getByRole('heading', { name: 'Inbound webhooks' }).waitFor();
+    const failed = page.locator('tbody tr').filter({ hasText: 'failed' }).first();
+    await failed.getByRole('button', { name: /^Attempts/ }).click();
+    const attempts = page.locator('#attempts table tbody tr');
+    await attempts.first().waitFor();
+    expect(await attempts.count()).toBeGreaterThan(1);
+    expect(await attempts.first().innerText()).toMatch(/500[\s\S]*receiver down/);
     await screenshot(page, 'webhooks', { docs: true });
+    const before = receiver.got.length;
+    await failed.getByRole('button', { name: /^Redeliver/ }).click();
+    await expect.poll(() => receiver.got.length, { timeout: 30_000 }).toBeGreaterThan(before);
     await page.goto(`${svc.url}/#/dead-letters`);
     await heading('Dead letters').waitFor();
     await screenshot(page, 'dead-letters');

@@ -51,16 +51,18 @@ function endpointForm(dests: { id: string; name: string }[]): HTMLElement {
   return form;
 }
 
-function attemptsOf(d: Delivery): HTMLElement {
-  const box = h('div', { 'aria-live': 'polite' });
-  const show = button('Attempts', (e) =>
-    void act(e.currentTarget as HTMLButtonElement, box, async () => {
+/** A delivery's attempts, shown in the panel below the deliveries (a table too wide to nest in a row). */
+function attemptsButton(d: Delivery, url: string, panel: HTMLElement): HTMLButtonElement {
+  return button('Attempts', (e) =>
+    void act(e.currentTarget as HTMLButtonElement, panel, async () => {
       const { attempts } = await api<{ attempts: Attempt[] }>('GET', `/webhooks/deliveries/${d.id}/attempts`);
-      replace(box, table(['#', 'Started', 'Took', 'HTTP status', 'Error', 'Answer (first bytes)'], attempts.map((a) => [
-        String(a.attempt), when(a.started_at), `${a.duration_ms} ms`, a.status_code === null ? 'no answer' : String(a.status_code), a.error ?? '', h('code', { class: 'clip' }, a.response_excerpt ?? ''),
-      ])));
-    }), { 'aria-label': `Attempts of delivery ${d.id}` });
-  return h('div', null, show, box);
+      replace(panel,
+        h('h3', { tabindex: '-1' }, `Attempts of ${d.event_type ?? 'webhook'} ${d.message_id} to ${url}`),
+        table(['#', 'Started', 'Took', 'HTTP status', 'Error', 'Answer (first bytes)'], attempts.map((a) => [
+          String(a.attempt), when(a.started_at), `${a.duration_ms} ms`, a.status_code === null ? 'no answer' : String(a.status_code), a.error ?? '', h('code', { class: 'clip' }, a.response_excerpt ?? ''),
+        ])));
+      (panel.querySelector('h3') as HTMLElement).focus();
+    }), { 'aria-label': `Attempts of delivery ${d.message_id}` });
 }
 
 export async function webhooksPage(route: Route): Promise<HTMLElement> {
@@ -75,6 +77,7 @@ export async function webhooksPage(route: Route): Promise<HTMLElement> {
   const names = new Map(dests.map((d) => [d.id, d.name]));
   const urls = new Map(endpoints.map((e) => [e.id, e.url]));
   const out = h('div', { 'aria-live': 'polite' });
+  const attemptsPanel = h('div', { id: 'attempts', 'aria-live': 'polite' });
   const filter: HTMLFormElement = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter deliveries', onsubmit: (e: Event) => { e.preventDefault(); const v = formValues(filter); go(`#/webhooks${query({ status: String(v.status), message_id: String(v.message_id) })}`); } },
@@ -103,11 +106,14 @@ export async function webhooksPage(route: Route): Promise<HTMLElement> {
     filter,
     table(['Created', 'Event', 'Endpoint', 'Status', 'Attempts', 'Next attempt', 'Last error', 'Actions'], deliveries.map((d) => [
       when(d.created_at), d.event_type ?? '', h('code', { class: 'clip' }, urls.get(d.endpoint_id) ?? d.endpoint_id), badge(d.status),
-      attemptsOf(d), d.status === 'pending' ? when(d.next_attempt_at) : '—', d.last_error ?? '',
-      d.status === 'failed'
-        ? button('Redeliver', (ev) => void act(ev.currentTarget as HTMLButtonElement, out, async () => { await api('POST', `/webhooks/deliveries/${d.id}/redeliver`); go('#/webhooks'); }), { 'aria-label': `Redeliver ${d.message_id}` })
-        : '',
+      String(d.attempts), d.status === 'pending' ? when(d.next_attempt_at) : '—', d.last_error ?? '',
+      h('span', { class: 'actions' },
+        attemptsButton(d, urls.get(d.endpoint_id) ?? d.endpoint_id, attemptsPanel),
+        d.status === 'failed'
+          ? button('Redeliver', (ev) => void act(ev.currentTarget as HTMLButtonElement, out, async () => { await api('POST', `/webhooks/deliveries/${d.id}/redeliver`); go('#/webhooks'); }), { 'aria-label': `Redeliver ${d.message_id}` })
+          : null),
     ])),
+    attemptsPanel,
     h('h2', null, 'Inbound webhooks'),
     h('p', { class: 'muted' }, 'Signed webhooks the platform sent to POST /webhooks/inbound (PGLAND_INBOUND_WEBHOOK_SECRET).'),
     table(['Received', 'Event', 'Webhook id', 'Signed at', 'Payload'], webhooks.map((w) => [
