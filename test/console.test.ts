@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Service } from '../src/service/service.js';
+import { parseWebhookSecret, signedHeaders } from '../src/service/signing.js';
 import { browserMissing, launchChromium, screenshot } from './support/browser.js';
 import { freshDatabase, trustsEveryPassword, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
@@ -16,6 +17,7 @@ const missing = browserMissing();
 if (missing && process.env.CI) throw new Error(missing);
 
 const NDJSON = { 'content-type': 'application/x-ndjson' };
+const INBOUND_SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
 
 describe.skipIf(missing)('web console in a real browser', () => {
   let db: TestDatabase;
@@ -36,7 +38,7 @@ describe.skipIf(missing)('web console in a real browser', () => {
       res.statusCode = 500;
       res.end('receiver down');
     });
-    svc = await startTestService(db, { allowNetworks: LOOPBACK_NETWORKS });
+    svc = await startTestService(db, { allowNetworks: LOOPBACK_NETWORKS, inboundSecrets: [INBOUND_SECRET] });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(20_000);
@@ -269,10 +271,24 @@ describe.skipIf(missing)('web console in a real browser', () => {
     await attempts.first().waitFor();
     expect(await attempts.count()).toBeGreaterThan(1);
     expect(await attempts.first().innerText()).toMatch(/500[\s\S]*receiver down/);
-    await screenshot(page, 'webhooks', { docs: true });
     const before = receiver.got.length;
     await failed.getByRole('button', { name: /^Redeliver/ }).click();
     await expect.poll(() => receiver.got.length, { timeout: 30_000 }).toBeGreaterThan(before);
+
+    // A signed inbound webhook from the platform is listed, its payload shown as text.
+    const body = JSON.stringify({ type: 'sync.started', data: { customer_id: 'acme', note: '<img src=x onerror=alert(1)>' } });
+    const inbound = await call(svc, 'POST', '/webhooks/inbound', { token: null, body, headers: { 'content-type': 'application/json', ...signedHeaders(parseWebhookSecret(INBOUND_SECRET), 'msg_console_1', body) } });
+    expect(inbound.status, JSON.stringify(inbound.body)).toBe(200);
+    await page.goto(`${svc.url}/#/webhooks?status=failed`);
+    const received = page.locator('tbody tr').filter({ hasText: 'msg_console_1' });
+    await received.waitFor();
+    expect(await received.innerText()).toContain('sync.started');
+    await received.getByText('Show').click();
+    expect(await received.locator('pre').innerText()).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator('main img').count()).toBe(0);
+    await page.locator('tbody tr').filter({ hasText: 'failed' }).first().getByRole('button', { name: /^Attempts/ }).click();
+    await page.locator('#attempts table tbody tr').first().waitFor();
+    await screenshot(page, 'webhooks', { docs: true });
     await page.goto(`${svc.url}/#/dead-letters`);
     await heading('Dead letters').waitFor();
     await screenshot(page, 'dead-letters');
