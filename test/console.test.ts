@@ -279,6 +279,10 @@ describe.skipIf(missing)('web console in a real browser', () => {
     const body = JSON.stringify({ type: 'sync.started', data: { customer_id: 'acme', note: '<img src=x onerror=alert(1)>' } });
     const inbound = await call(svc, 'POST', '/webhooks/inbound', { token: null, body, headers: { 'content-type': 'application/json', ...signedHeaders(parseWebhookSecret(INBOUND_SECRET), 'msg_console_1', body) } });
     expect(inbound.status, JSON.stringify(inbound.body)).toBe(200);
+    // The redelivered one gives up again: wait until nothing is pending, so that the page lists failed ones.
+    await expect
+      .poll(async () => (await call(svc, 'GET', '/webhooks/deliveries?status=pending')).body.deliveries.length, { timeout: 60_000 })
+      .toBe(0);
     await page.goto(`${svc.url}/#/webhooks?status=failed`);
     const received = page.locator('tbody tr').filter({ hasText: 'msg_console_1' });
     await received.waitFor();

@@ -215,3 +215,27 @@ describe('the console\'s files', () => {
     }
   });
 });
+
+describe('a schedule read back whole', () => {
+  it('gives match column, ignore deletes and the declaration, so that GET, change, PUT keeps them (the console\'s Pause)', async () => {
+    const declared = { type: 'object', properties: { Id: { type: 'string' }, Employees: { type: 'integer' } } };
+    const created = await call(svc, 'POST', '/schedules', {
+      json: {
+        destination_id: destId, provider: 'salesforce', customer_id: 'paused', object: 'Account', kind: 'standard', declared,
+        match_column: 'id', ignore_deletes: true, mode: 'incremental', write: 'upsert', cron: '0 6 * * 1',
+        source: { type: 'url', url: 'https://platform.example/export', headers: { authorization: 'Bearer kept-secret' } },
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const read = (await call(svc, 'GET', `/schedules/${created.body.id}`)).body;
+    expect(read).toMatchObject({ ignore_deletes: true, match_column: 'id', declared, source: { headers: { authorization: '[set]' } } });
+    const keys = ['destination_id', 'provider', 'customer_id', 'object', 'kind', 'mode', 'write', 'match_column', 'ignore_deletes', 'declared', 'cron', 'timezone', 'timeout_seconds', 'enabled', 'source'];
+    const body = Object.fromEntries(keys.map((k) => [k, k === 'enabled' ? false : read[k]]));
+    const paused = await call(svc, 'PUT', `/schedules/${created.body.id}`, { json: body });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body).toMatchObject({ enabled: false, ignore_deletes: true, declared, next_run_at: null });
+    const { rows } = await db.pool.query(`SELECT options FROM pgland_control.schedules WHERE id = $1`, [created.body.id]);
+    expect(rows[0].options).toMatchObject({ ignore_deletes: true, declared });
+    await call(svc, 'DELETE', `/schedules/${created.body.id}`);
+  });
+});

@@ -79,6 +79,8 @@ export class ScheduleStore {
       write: write_mode,
       match_column: options.match_column ?? 'id',
       ignore_deletes: options.ignore_deletes ?? false,
+      // Read back whole, so that a client can GET, change one field and PUT.
+      ...(options.declared ? { declared: options.declared } : {}),
       source: redactSource(this.source(r)),
       next_run_at: r.enabled ? nextFire(r.cron, r.timezone, now) : null,
     };

@@ -15,6 +15,9 @@ interface Schedule {
   kind: string;
   mode: string;
   write?: string;
+  match_column?: string;
+  ignore_deletes?: boolean;
+  declared?: Record<string, unknown>;
   cron: string;
   timezone: string;
   timeout_seconds: number;
@@ -23,7 +26,7 @@ interface Schedule {
   next_run_at: string | null;
 }
 
-const BODY_KEYS = ['destination_id', 'provider', 'customer_id', 'object', 'kind', 'mode', 'write', 'cron', 'timezone', 'timeout_seconds', 'enabled', 'source'] as const;
+const BODY_KEYS = ['destination_id', 'provider', 'customer_id', 'object', 'kind', 'mode', 'write', 'match_column', 'ignore_deletes', 'declared', 'cron', 'timezone', 'timeout_seconds', 'enabled', 'source'] as const;
 
 /** The PUT body of a schedule as read, with one change: the source's secrets read "[set]", which keeps them. */
 function bodyOf(s: Schedule, change: Partial<Schedule>): Record<string, unknown> {
