@@ -258,7 +258,7 @@ describe.skipIf(missing)('web console in a real browser', () => {
     expect(await refused.innerText()).toMatch(/Fix: five fields/);
   });
 
-  it('shows deliveries with their attempts, redelivers a failed one, and the dead letters page', async () => {
+  it('shows deliveries with their attempts, redelivers a failed one, and inbound webhooks', async () => {
     // The receiver answers 500: every delivery gives up after its attempts (fast in tests).
     await expect
       .poll(async () => (await call(svc, 'GET', '/webhooks/deliveries?status=failed')).body.deliveries.length, { timeout: 60_000 })
@@ -293,12 +293,35 @@ describe.skipIf(missing)('web console in a real browser', () => {
     await page.locator('tbody tr').filter({ hasText: 'failed' }).first().getByRole('button', { name: /^Attempts/ }).click();
     await page.locator('#attempts table tbody tr').first().waitFor();
     await screenshot(page, 'webhooks', { docs: true });
+  });
+
+  it('lists a scheduled run that kept failing as a dead letter, linked to its failed runs', async () => {
+    // Its source answers 500: the run fails, is retried (fast in tests), then dead-lettered.
+    const created = await call(svc, 'POST', '/schedules', {
+      json: { destination_id: destId, provider: 'hubspot', customer_id: 'deadco', object: 'crm_contacts', cron: '0 0 1 1 *', source: { type: 'url', url: `${receiver.url}/export` } },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect((await call(svc, 'POST', `/schedules/${created.body.id}/run`)).body.queued).toBe(true);
+    await expect.poll(async () => (await call(svc, 'GET', '/jobs/dead-letters')).body.jobs.length, { timeout: 120_000, interval: 500 }).toBeGreaterThan(0);
     await page.goto(`${svc.url}/#/dead-letters`);
     await heading('Dead letters').waitFor();
+    const row = page.locator('tbody tr').filter({ hasText: 'hubspot / deadco / crm_contacts' });
+    await row.waitFor();
+    expect(await row.innerText()).toContain('Run now');
     await screenshot(page, 'dead-letters');
+    await row.getByRole('link', { name: 'Failed runs' }).click();
+    await heading('Runs').waitFor();
+    const failedRun = page.locator('tbody tr').filter({ hasText: 'deadco' }).first();
+    await failedRun.waitFor();
+    expect(await failedRun.innerText()).toContain('failed');
+    expect(await page.getByLabel('Status').inputValue()).toBe('failed');
+  });
+
+  it('shows every destination\'s health, with no script error or CSP violation on any page', async () => {
     await page.goto(`${svc.url}/#/destinations`);
     await heading('Destinations').waitFor();
-    await page.locator('tbody tr').filter({ hasText: 'warehouse' }).filter({ hasText: 'partial' }).waitFor();
+    // warehouse's scheduled runs failed (the dead letter above).
+    await page.locator('tbody tr').filter({ hasText: 'warehouse' }).filter({ hasText: /failed \d+ failed in 24 h/ }).waitFor();
     await screenshot(page, 'destinations', { docs: true });
     expect(pageErrors).toEqual([]);
   });

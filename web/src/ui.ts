@@ -25,7 +25,7 @@ export function notice(text: Child, kind: 'info' | 'ok' = 'info'): HTMLElement {
 
 const STATUS_CLASS: Record<string, string> = {
   succeeded: 'ok', delivered: 'ok', pass: 'ok', enabled: 'ok', healthy: 'ok',
-  partial: 'warn', warn: 'warn', pending: 'warn', open: 'info', committing: 'info', running: 'info', paused: 'muted', skip: 'muted', cancelled: 'muted', never: 'muted',
+  partial: 'warn', warn: 'warn', pending: 'warn', open: 'info', committing: 'info', running: 'info', paused: 'muted', skip: 'muted', cancelled: 'muted', unknown: 'muted',
   failed: 'bad', fail: 'bad',
 };
 const STATUS_ICON: Record<string, string> = { ok: '✓', warn: '!', bad: '✗', info: '…', muted: '–' };

@@ -15,7 +15,7 @@ export async function destinationsPage(): Promise<HTMLElement> {
     const mine = runs.filter((r) => r.destination_id === d.id);
     const last = mine[0];
     const failed = mine.filter((r) => r.status === 'failed' && new Date(r.created_at).getTime() > dayAgo).length;
-    const health = !last ? 'never' : failed > 0 || last.status === 'failed' ? 'failed' : last.status === 'partial' ? 'partial' : 'healthy';
+    const health = !last ? 'unknown' : failed > 0 || last.status === 'failed' ? 'failed' : last.status === 'partial' ? 'partial' : 'healthy';
     const c = d.config;
     const where = c.host ? `${c.user ?? ''}@${c.host}:${c.port ?? 5432}/${c.database ?? ''}` : c.url ? 'from its URL ([set])' : '—';
     return [
