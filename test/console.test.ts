@@ -19,7 +19,7 @@ if (missing && process.env.CI) throw new Error(missing);
 const NDJSON = { 'content-type': 'application/x-ndjson' };
 const INBOUND_SECRET = 'whsec_' + Buffer.alloc(32, 9).toString('base64');
 
-describe.skipIf(missing)('web console in a real browser', () => {
+describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
   let db: TestDatabase;
   let svc: Service;
   let browser: Browser;

@@ -36,7 +36,7 @@ async function pushRun(open: Record<string, unknown>, lines: unknown[]): Promise
   return r.body.id;
 }
 
-describe('a run\'s rejects and problems, paged', () => {
+describe('a run\'s rejects and problems, paged (issue 19)', () => {
   it('pages the rejects in input order, with their reasons and lines', async () => {
     const lines: unknown[] = [];
     for (let i = 1; i <= 30; i++) lines.push(i % 3 === 0 ? `broken line ${i}` : contact(i));
@@ -83,7 +83,7 @@ describe('a run\'s rejects and problems, paged', () => {
   });
 });
 
-describe('runs by tenant', () => {
+describe('runs by tenant (issue 19)', () => {
   it('filters the runs list by provider and customer', async () => {
     await pushRun({ provider: 'hubspot', customer_id: 'globex', object: 'crm_contacts' }, [contact(1)]);
     const globex = await call(svc, 'GET', '/runs?customer_id=globex');
@@ -95,7 +95,7 @@ describe('runs by tenant', () => {
   });
 });
 
-describe('a run\'s webhooks', () => {
+describe('a run\'s webhooks (issue 19)', () => {
   it('lists what a run sent, with the evolution report and the deliveries', async () => {
     const ep = await call(svc, 'POST', '/webhooks/endpoints', { json: { url: 'https://hooks.example/pgland', secret: 'whsec_' + Buffer.alloc(24, 7).toString('base64') } });
     expect(ep.status, JSON.stringify(ep.body)).toBe(201);
@@ -116,7 +116,7 @@ describe('a run\'s webhooks', () => {
   });
 });
 
-describe('a destination\'s tables, plan and grants', () => {
+describe('a destination\'s tables, plan and grants (issue 19)', () => {
   it('lists the landed tables with exact row counts', async () => {
     const t = await call(svc, 'GET', `/destinations/${destId}/tables`);
     expect(t.status, JSON.stringify(t.body)).toBe(200);
@@ -166,7 +166,7 @@ describe('a destination\'s tables, plan and grants', () => {
   });
 });
 
-describe('a cron\'s next times', () => {
+describe('a cron\'s next times (issue 19)', () => {
   it('lists the next times in the timezone, and names what is wrong with a bad cron', async () => {
     const r = await call(svc, 'GET', '/schedules/next-runs?cron=30%209%20*%20*%201-5&timezone=America/New_York&count=4');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -185,7 +185,7 @@ describe('a cron\'s next times', () => {
   });
 });
 
-describe('the console\'s files', () => {
+describe('the console\'s files (issue 19)', () => {
   it('serves the page and its bundle without a token, with a strict CSP, and nothing else', async () => {
     const page = await fetch(svc.url + '/');
     expect(page.status).toBe(200);
@@ -216,7 +216,7 @@ describe('the console\'s files', () => {
   });
 });
 
-describe('a schedule read back whole', () => {
+describe('a schedule read back whole (issue 19)', () => {
   it('gives match column, ignore deletes and the declaration, so that GET, change, PUT keeps them (the console\'s Pause)', async () => {
     const declared = { type: 'object', properties: { Id: { type: 'string' }, Employees: { type: 'integer' } } };
     const created = await call(svc, 'POST', '/schedules', {
