@@ -101,7 +101,8 @@ export async function runWebhooks(ctl: ControlDb, id: string): Promise<RunWebhoo
                      FILTER (WHERE d.id IS NOT NULL), '[]') AS deliveries
        FROM ${ctl.table('webhook_messages')} m
        LEFT JOIN ${ctl.table('webhook_deliveries')} d ON d.message_id = m.id
-      WHERE (m.body::jsonb) -> 'data' ->> 'run_id' = $1
+      -- strpos first: only the bodies that mention the id are parsed (a scan of the outbox either way).
+      WHERE strpos(m.body, $1) > 0 AND (m.body::jsonb) -> 'data' ->> 'run_id' = $1
       GROUP BY m.id ORDER BY m.created_at, m.id`,
     [id],
   );
