@@ -133,6 +133,7 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     expect(await page.locator('[data-secret="ssh_tunnel.password"]').innerText()).toMatch(/not set/);
     expect(await page.content()).not.toContain(password);
     expect(await page.getByLabel('Replace password').inputValue()).toBe('');
+    await screenshot(page, 'destination-edit');
     // Saving without touching the password keeps it: the connection still works.
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Saved.').waitFor();
