@@ -228,8 +228,12 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await row.waitFor();
     const times = await row.locator('.next-runs li').allInnerTexts();
     expect(times).toHaveLength(3);
-    // Mondays, 06:00 in Paris: 04:00 or 05:00 UTC.
-    for (const t of times) expect(new Date(t.replace(' UTC', 'Z').replace(' ', 'T')).getUTCDay()).toBe(1);
+    // Mondays, 06:00 in Paris, shown in Paris time; 04:00 or 05:00 UTC.
+    for (const t of times) expect(t).toMatch(/^\d{4}-\d\d-\d\d 06:00 Europe\/Paris$/);
+    for (const iso of await row.locator('.next-runs time').evaluateAll((els) => els.map((e) => e.getAttribute('datetime')!))) {
+      expect(new Date(iso).getUTCDay()).toBe(1);
+      expect([4, 5]).toContain(new Date(iso).getUTCHours());
+    }
     expect(await page.content()).not.toContain('very-secret-header');
     await screenshot(page, 'schedules', { docs: true });
     await row.getByRole('button', { name: /^Pause/ }).click();

@@ -1,6 +1,6 @@
 import { api, query } from '../api.js';
 import { h, replace } from '../dom.js';
-import { when } from '../format.js';
+import { whenIn } from '../format.js';
 import { go } from '../router.js';
 import { act, badge, button, errorBox, field, formValues, link, select, table, textArea } from '../ui.js';
 import { destinations } from './data.js';
@@ -58,7 +58,7 @@ function addForm(dests: { id: string; name: string }[]): HTMLElement {
     const v = formValues(form);
     if (!v.cron) return replace(preview);
     void nextRuns(String(v.cron), String(v.timezone || 'UTC'), 5).then(
-      (times) => replace(preview, h('p', null, 'Next runs: '), h('ul', { class: 'next-runs' }, times.map((t) => h('li', null, when(t))))),
+      (times) => replace(preview, h('p', null, 'Next runs: '), h('ul', { class: 'next-runs' }, times.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, String(v.timezone || 'UTC'))))))),
       (err: unknown) => replace(preview, errorBox(err)),
     );
   };
@@ -148,7 +148,7 @@ export async function schedulesPage(): Promise<HTMLElement> {
       link(`#/runs${query({ destination_id: s.destination_id, provider: s.provider, customer_id: s.customer_id, object: s.object })}`, s.object),
       h('span', null, h('code', null, s.cron), ` ${s.timezone}`),
       s.enabled ? badge('enabled') : badge('paused'),
-      s.enabled ? h('ul', { class: 'plain next-runs' }, upcoming[i]!.map((t) => h('li', null, when(t)))) : '—',
+      s.enabled ? h('ul', { class: 'plain next-runs' }, upcoming[i]!.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, s.timezone))))) : '—',
       s.source.type === 'url' ? h('code', { class: 'clip' }, String(s.source.url)) : h('code', { class: 'clip' }, (s.source.command as string[]).join(' ')),
       h('span', { class: 'actions' }, toggle, runNow, del),
     ];
