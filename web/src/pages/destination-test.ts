@@ -47,6 +47,11 @@ function stepItem(s: Step): HTMLElement {
   );
 }
 
+function okText(report: Report): string {
+  const warned = report.steps.filter((s) => s.status === 'warn').map((s) => s.title);
+  return warned.length === 0 ? 'The connection works: every step passed.' : `The connection works; read the warning${warned.length > 1 ? 's' : ''}: ${warned.join(', ')}.`;
+}
+
 /** Seed 004's permissions checklist, answered by the check's steps. */
 function permissions(report: Report, g: Grants | undefined): HTMLElement {
   const by = new Map(report.steps.map((s) => [s.step, s]));
@@ -83,7 +88,7 @@ export async function destinationTestPage(route: Route): Promise<HTMLElement> {
       const failed = report.steps.find((s) => s.status === 'fail');
       replace(
         result,
-        report.ok ? notice('The connection works: every step passed.', 'ok') : h('div', { class: 'error', role: 'alert' }, h('p', null, h('strong', null, 'Failed at: '), failed?.title ?? 'a step'), failed?.fix ? h('p', null, h('strong', null, 'Fix: '), failed.fix) : null),
+        report.ok ? notice(okText(report), 'ok') : h('div', { class: 'error', role: 'alert' }, h('p', null, h('strong', null, 'Failed at: '), failed?.title ?? 'a step'), failed?.fix ? h('p', null, h('strong', null, 'Fix: '), failed.fix) : null),
         h('h2', null, 'Steps'),
         h('ol', { class: 'steps', 'aria-label': 'Connection check steps' }, report.steps.map(stepItem)),
         h('h2', null, 'Permissions checklist'),
