@@ -14,6 +14,8 @@ export interface Run {
   destination_id: string | null;
   origin: string;
   schedule_id: string | null;
+  /** The sync.requested webhook that asked for the run (origin "webhook"), in a pgland that has them. */
+  inbound_id?: string | null;
   provider: string;
   customer_id: string;
   object: string;

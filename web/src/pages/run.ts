@@ -70,7 +70,7 @@ export async function runPage(route: Route): Promise<HTMLElement> {
     ['Tenant', `${run.provider} / ${run.customer_id}`],
     ['Object', `${run.object} (${run.kind})`],
     ['Mode', `${run.mode}, write ${run.write}`],
-    ['Origin', run.schedule_id ? h('span', null, 'schedule ', link('#/schedules', run.schedule_id)) : run.origin],
+    ['Origin', run.schedule_id ? h('span', null, 'schedule ', link('#/schedules', run.schedule_id)) : run.inbound_id ? h('span', null, 'sync.requested webhook ', h('code', null, run.inbound_id)) : run.origin],
     ['Started', when(run.created_at)],
     ['Finished', when(run.finished_at)],
     ['Duration', duration(run.created_at, run.finished_at)],

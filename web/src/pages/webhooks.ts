@@ -9,7 +9,7 @@ import { destinations } from './data.js';
 interface Endpoint { id: string; url: string; description?: string; events: string[]; destination_id: string | null; enabled: boolean; secret: string; created_at: string }
 interface Delivery { id: string; message_id: string; endpoint_id: string; event_type?: string; status: string; attempts: number; next_attempt_at: string | null; last_error: string | null; delivered_at: string | null; created_at: string }
 interface Attempt { attempt: number; started_at: string; duration_ms: number; status_code: number | null; error: string | null; response_excerpt: string | null }
-interface Inbound { webhook_id: string; event_type: string | null; payload: unknown; signed_at: string; received_at: string }
+interface Inbound { webhook_id: string; event_type: string | null; payload: unknown; signed_at: string; received_at: string; action?: string | null; detail?: string | null }
 
 const EVENTS = ['sync.complete', 'sync.error', 'schema.evolved'];
 
@@ -115,9 +115,10 @@ export async function webhooksPage(route: Route): Promise<HTMLElement> {
     ])),
     attemptsPanel,
     h('h2', null, 'Inbound webhooks'),
-    h('p', { class: 'muted' }, 'Signed webhooks the platform sent to POST /webhooks/inbound (PGLAND_INBOUND_WEBHOOK_SECRET).'),
-    table(['Received', 'Event', 'Webhook id', 'Signed at', 'Payload'], webhooks.map((w) => [
+    h('p', { class: 'muted' }, 'Signed webhooks the platform sent to POST /webhooks/inbound (PGLAND_INBOUND_WEBHOOK_SECRET), and what pgland did with each.'),
+    table(['Received', 'Event', 'Webhook id', 'Signed at', 'What pgland did', 'Payload'], webhooks.map((w) => [
       when(w.received_at), w.event_type ?? '—', h('code', null, w.webhook_id), when(w.signed_at),
+      w.action ? h('span', null, w.action, w.detail ? `: ${w.detail}` : '') : 'recorded',
       h('details', null, h('summary', null, 'Show'), h('pre', { class: 'json' }, JSON.stringify(w.payload, null, 2))),
     ])),
   );
