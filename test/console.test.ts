@@ -321,6 +321,29 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await failedRun.waitFor();
     expect(await failedRun.innerText()).toContain('failed');
     expect(await page.getByLabel('Status').inputValue()).toBe('failed');
+
+    // Retry and Discard, where this pgland's API has them; otherwise the page says it cannot.
+    const paths = (await call(svc, 'GET', '/openapi.json')).body.paths as Record<string, Record<string, unknown>>;
+    await page.goto(`${svc.url}/#/dead-letters`);
+    await row.waitFor();
+    if (!paths['/jobs/dead-letters/{id}/retry']?.post) {
+      await page.getByText('cannot retry or discard dead letters over its API yet').waitFor();
+      expect(await row.getByRole('button').count()).toBe(0);
+      return;
+    }
+    const letters = async () => (await call(svc, 'GET', '/jobs/dead-letters')).body.jobs.length as number;
+    const runsOf = async () => (await call(svc, 'GET', '/runs?customer_id=deadco')).body.runs.length as number;
+    const runsBefore = await runsOf();
+    await row.getByRole('button', { name: /^Retry/ }).click();
+    // Retried: its run is queued again and runs (the letter went with the retry)…
+    await expect.poll(runsOf, { timeout: 60_000, interval: 500 }).toBeGreaterThan(runsBefore);
+    // …fails its attempts again (the source still answers 500) into a new letter, which is discarded.
+    await expect.poll(letters, { timeout: 120_000, interval: 500 }).toBeGreaterThan(0);
+    await page.goto(`${svc.url}/#/dead-letters`);
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: /^Discard/ }).first().click();
+    await expect.poll(letters, { timeout: 30_000 }).toBe(0);
+    await page.getByText('None yet.').waitFor();
   });
 
   it('shows every destination\'s health, with no script error or CSP violation on any page', async () => {

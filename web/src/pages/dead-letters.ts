@@ -47,7 +47,7 @@ export async function deadLettersPage(): Promise<HTMLElement> {
       d.reason === 'manual' ? 'Run now' : d.reason === 'webhook' ? `sync.requested ${d.inbound_id ?? ''}` : d.slot ? `cron slot ${when(d.slot)}` : d.reason ?? '—',
       d.attempts === undefined ? '—' : String(d.attempts),
       h('span', null,
-        d.last_error ? h('code', { class: 'clip', title: d.last_error }, d.last_error) : null,
+        d.last_error ? h('span', { class: 'last-error' }, d.last_error) : null,
         target ? [' ', link(`#/runs${query({ destination_id: target.destination_id, provider: target.provider, customer_id: target.customer_id, object: target.object, status: 'failed' })}`, 'Failed runs')] : null),
       h('span', { class: 'actions' },
         canRetry ? button('Retry', (e) => void act(e.currentTarget as HTMLButtonElement, out, async () => { await api('POST', `/jobs/dead-letters/${j.id}/retry`); go('#/dead-letters'); }), { 'aria-label': `Retry job ${j.id}` }) : null,
