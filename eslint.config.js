@@ -74,7 +74,8 @@ export default tseslint.config(
   {
     files: ['**/*.ts'],
     languageOptions: {
-      parserOptions: { project: './tsconfig.typecheck.json', tsconfigRootDir: import.meta.dirname },
+      // The console (web/) is its own TypeScript project: browser libraries, bundler resolution.
+      parserOptions: { project: ['./tsconfig.typecheck.json', './web/tsconfig.json'], tsconfigRootDir: import.meta.dirname },
     },
     plugins: { 'import-x': importX },
     settings: {
@@ -108,6 +109,14 @@ export default tseslint.config(
     // scalars, as the unknown-typed values of a parsed record.
     files: ['bench/**/*.ts'],
     rules: { '@typescript-eslint/no-base-to-string': 'off' },
+  },
+  {
+    // The console reads JSON answers of the API (described by docs/openapi.json)
+    // as loosely typed records and checks the fields it shows where it shows
+    // them; typing every answer twice, here and in the OpenAPI document, is
+    // not worth it until the document generates the types.
+    files: ['web/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
     files: ['**/*.js'],

@@ -13,11 +13,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props | 
     if (key.startsWith('on') && typeof value === 'function') {
       el.addEventListener(key.slice(2), value as EventListener);
     } else if (key === 'value' && 'value' in el) {
-      (el as HTMLInputElement).value = String(value);
+      (el as HTMLInputElement).value = attributeText(value);
     } else if (key === 'checked' && el instanceof HTMLInputElement) {
       el.checked = Boolean(value);
     } else {
-      el.setAttribute(key, value === true ? '' : String(value));
+      el.setAttribute(key, value === true ? '' : attributeText(value));
     }
   }
   append(el, children);
@@ -42,4 +42,9 @@ let ids = 0;
 /** A unique id, for label/for and aria-describedby pairs. */
 export function uid(prefix: string): string {
   return `${prefix}-${++ids}`;
+}
+
+/** An attribute's text: strings and numbers as they are, anything else as JSON (never "[object Object]"). */
+function attributeText(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint' ? String(value) : JSON.stringify(value);
 }

@@ -49,8 +49,10 @@ export function table(headers: string[], rows: Child[][], caption?: string): HTM
   );
 }
 
-export function button(label: string, onclick: (e: Event) => void, props: Record<string, unknown> = {}): HTMLButtonElement {
-  return h('button', { type: 'button', onclick, ...props }, label);
+export function button(label: string, onclick: (e: Event) => void | Promise<void>, props: Record<string, unknown> = {}): HTMLButtonElement {
+  // An async handler's rejection is its own to show (each one catches); the click only starts it.
+  const handler = (e: Event): void => void onclick(e);
+  return h('button', { type: 'button', onclick: handler, ...props }, label);
 }
 
 export function link(href: string, text: Child, props: Record<string, unknown> = {}): HTMLAnchorElement {

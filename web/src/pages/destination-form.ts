@@ -37,7 +37,8 @@ const SSH_NUMBERS: [string, string, string][] = [
 ];
 
 function str(v: unknown): string {
-  return v === undefined || v === null ? '' : String(v);
+  if (v === undefined || v === null) return '';
+  return typeof v === 'object' ? JSON.stringify(v) : String(v as string | number | boolean);
 }
 
 /** A secret's field: its state (set / not set, never the value), an input to replace it, and a box to remove it. */
