@@ -8,7 +8,7 @@ import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 /** Anything in src/ may import these: they depend on nothing of pgland's. */
-const FOUNDATIONS = ['errors.ts', 'log.ts', 'package.ts', 'lazy.ts', 'node-flags.ts', 'sql'];
+const FOUNDATIONS = ['errors.ts', 'error-codes.ts', 'log.ts', 'package.ts', 'lazy.ts', 'node-flags.ts', 'sql'];
 
 /**
  * What each part of src/ may import besides itself and FOUNDATIONS, read off

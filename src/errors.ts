@@ -1,16 +1,21 @@
+import type { ErrorCode } from './error-codes.js';
+
+export type { ErrorCode } from './error-codes.js';
+
 /**
- * pgland's one error class. `code` is stable and documented; `hint` tells the
- * user what to do; `context` names the object, table, batch or record concerned.
+ * pgland's one error class. `code` is one of ERROR_CODES (src/error-codes.ts,
+ * listed in docs/errors.md); `hint` tells the user what to do; `context` names
+ * the object, table, batch or record concerned.
  * The original error (often a node-postgres DatabaseError with its SQLSTATE,
  * detail, table and constraint) is kept as `cause`.
  */
 export class PglandError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly context: Record<string, unknown>;
 
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
     options: { hint?: string; context?: Record<string, unknown>; cause?: unknown } = {},
   ) {

@@ -24,5 +24,6 @@ export type { Position } from './read/page.js';
 export type { ReadState, Bookmark, ReadFormat } from './read/output.js';
 export { runQuery, runExec, type ActionOptions, type QueryResult, type ExecResult, type Field } from './query/actions.js';
 export { PglandError } from './errors.js';
+export { ERROR_CODES, isErrorCode, type ErrorCode, type ErrorCodeInfo } from './error-codes.js';
 export { quoteIdent, qualify, normaliseName } from './sql/ident.js';
 export { createLogger } from './log.js';

@@ -39,7 +39,7 @@ describe('isRetryable', () => {
   });
 
   it('looks through cause chains and AggregateErrors (without looping on cycles)', () => {
-    expect(isRetryable(new PglandError('batch_failed', 'batch 3 failed', { cause: withCode('40P01') }))).toBe(true);
+    expect(isRetryable(new PglandError('load_failed', 'batch 3 failed', { cause: withCode('40P01') }))).toBe(true);
     expect(isRetryable(new AggregateError([new Error('a'), withCode('ECONNREFUSED')]))).toBe(true);
     const a = new Error('a') as Error & { cause?: unknown };
     const b = new Error('b', { cause: a });

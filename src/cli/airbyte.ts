@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openDestination } from '../destination.js';
-import { describeError, PglandError } from '../errors.js';
+import { describeError, PglandError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { runAirbyteWrite } from '../protocols/airbyte.js';
 import { parseCatalog } from '../protocols/catalog.js';
@@ -28,7 +28,8 @@ async function readCatalog(path: string): Promise<unknown> {
   }
 }
 
-const CONFIG_CODES = new Set(['config_invalid', 'ssh_key_invalid', 'unknown_object']);
+/** pgland's codes that Airbyte is told are the config's fault (failure_type config_error, else system_error). */
+const CONFIG_CODES = new Set<ErrorCode>(['config_invalid', 'ssh_key_invalid', 'unknown_object']);
 
 /** The TRACE message an Airbyte connector emits before it exits on an error. */
 export function errorTrace(err: unknown): string {

@@ -1,6 +1,6 @@
 import { envName, resolveDestination } from '../config/resolve.js';
 import { runCheck, type CheckReport } from '../connection/check.js';
-import { describeError, PglandError } from '../errors.js';
+import { describeError, PglandError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readConfigFile } from './config-file.js';
 import { EXIT } from './exit.js';
@@ -11,7 +11,7 @@ export interface CheckFlags {
 }
 
 /** Errors that mean the config itself is wrong (exit 2), not the database or the network. */
-const CONFIG_CODES = new Set(['config_invalid', 'ssh_key_invalid']);
+const CONFIG_CODES = new Set<ErrorCode>(['config_invalid', 'ssh_key_invalid']);
 
 /**
  * pgland check: 0 when every step passed (warnings allowed), 1 when a step

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { describeError, PglandError } from '../errors.js';
+import { describeError, PglandError, type ErrorCode } from '../errors.js';
 import { createLogger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
 import { addAirbyteCommand } from './airbyte.js';
@@ -25,7 +25,7 @@ Environment:
 With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded PostgreSQL
 is started in .pgland/embedded.`;
 
-const USAGE_CODES = new Set([
+const USAGE_CODES = new Set<ErrorCode>([
   'config_invalid', 'unknown_object', 'ssh_key_invalid', 'mapping_invalid', 'target_invalid', 'grant_missing',
   'read_column_missing', 'read_column_ambiguous', 'cursor_not_orderable',
 ]);

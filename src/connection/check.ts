@@ -8,7 +8,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { loadConfigFiles } from '../config/files.js';
 import type { DestinationConfig } from '../config/resolve.js';
-import { PglandError, sqlState } from '../errors.js';
+import { PglandError, sqlState, type ErrorCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { qualify, quoteIdent } from '../sql/ident.js';
 import { begin, setTransactionSettings } from '../sql/transaction.js';
@@ -28,8 +28,8 @@ export interface StepResult {
   ms: number;
   /** What was found (pass, warn) or what went wrong (fail). */
   detail: string;
-  /** On failure: pgland's error code (docs/connecting.md, "Errors"). */
-  code?: string;
+  /** On failure: pgland's error code (docs/errors.md). */
+  code?: ErrorCode;
   /** On failure: what to do; often the SQL statement that fixes it. */
   fix?: string;
 }
@@ -69,7 +69,7 @@ export function judgeVersion(num: number, text: string): { status: 'pass' | 'war
 
 class StepFailure extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly fix?: string,
   ) {

@@ -1,4 +1,4 @@
-import { PglandError, sqlState } from '../errors.js';
+import { PglandError, sqlState, type ErrorCode } from '../errors.js';
 import { quoteIdent } from '../sql/ident.js';
 
 /** What a connection error is about: where pgland was going, as the user configured it. */
@@ -47,7 +47,7 @@ export function explain(err: unknown, t: ConnectTarget): PglandError {
   const state = sqlState(err);
   const msg = messageOf(err);
   const where = `${t.host}:${t.port}${t.bastion ? ` (through the bastion ${t.bastion})` : ''}`;
-  const make = (c: string, message: string, hint: string): PglandError => new PglandError(c, message, { hint, cause: err });
+  const make = (c: ErrorCode, message: string, hint: string): PglandError => new PglandError(c, message, { hint, cause: err });
   const u = quoteIdent(t.user);
   const d = quoteIdent(t.database);
 

@@ -8,6 +8,8 @@
  * statement timeout, authentication) would fail the same way again.
  */
 
+import { RETRYABLE_CODES } from '../error-codes.js';
+
 /** SQLSTATEs after which replaying the transaction is safe and may succeed. */
 export const RETRYABLE_SQLSTATES: Readonly<Record<string, string>> = {
   '40001': 'serialization_failure',
@@ -36,8 +38,8 @@ export const RETRYABLE_NETWORK_CODES: readonly string[] = [
   'EAI_AGAIN', // a temporary DNS failure; ENOTFOUND is not retried
 ];
 
-/** pgland error codes (PglandError.code) of a lost SSH tunnel: see src/connection/tunnel.ts. */
-export const RETRYABLE_PGLAND_CODES: readonly string[] = ['tunnel_closed'];
+/** pgland error codes (PglandError.code) marked retryable in ERROR_CODES (src/error-codes.ts), such as a lost SSH tunnel. */
+export const RETRYABLE_PGLAND_CODES: readonly string[] = RETRYABLE_CODES;
 
 /** Messages node-postgres (and pg-pool) give a lost or timed-out connection, which carry no code. */
 const RETRYABLE_MESSAGES: readonly RegExp[] = [

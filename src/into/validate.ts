@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { PglandError } from '../errors.js';
+import { PglandError, type ErrorCode } from '../errors.js';
 import { quoteIdent as q } from '../sql/ident.js';
 import { isDeletedFlag, isLastModified, isServerNow, staticType, type Mapping, type ValueType } from './mapping.js';
 import { describeTable, parseTableName, type TableColumn, type TableInfo, type TableName } from './target.js';
@@ -63,7 +63,7 @@ export interface IntoPlan {
   groups?: GroupsPlan;
 }
 
-function refuse(code: string, message: string, hint: string, context: Record<string, unknown> = {}): PglandError {
+function refuse(code: ErrorCode, message: string, hint: string, context: Record<string, unknown> = {}): PglandError {
   return new PglandError(code, message, { hint, context });
 }
 

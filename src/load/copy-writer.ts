@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
+import type { ErrorCode } from '../errors.js';
 import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
 import type { RowFormat } from '../stage/stage.js';
@@ -29,12 +30,12 @@ export interface RecordSource {
 
 /** The input itself failed (a read error, a closed request): never retried. */
 export class InputError extends Error {
-  readonly code = 'input_failed';
+  readonly code = 'input_failed' satisfies ErrorCode;
 }
 
 /** The run was cancelled (SIGTERM, SIGINT, an aborted request). */
 export class CancelledError extends Error {
-  readonly code = 'cancelled';
+  readonly code = 'cancelled' satisfies ErrorCode;
 }
 
 export interface BatchContext {

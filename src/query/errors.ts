@@ -1,5 +1,5 @@
 import { explain, type ConnectTarget } from '../connection/diagnose.js';
-import { PglandError, sqlState } from '../errors.js';
+import { PglandError, sqlState, type ErrorCode } from '../errors.js';
 import { quoteIdent } from '../sql/ident.js';
 
 /*
@@ -50,7 +50,7 @@ export function explainQueryError(err: unknown, ctx: QueryErrorContext): PglandE
   if (err instanceof PglandError) return err;
   const state = sqlState(err);
   const msg = err instanceof Error ? err.message : String(err);
-  const make = (code: string, message: string, hint: string, context: Record<string, unknown> = {}): PglandError =>
+  const make = (code: ErrorCode, message: string, hint: string, context: Record<string, unknown> = {}): PglandError =>
     new PglandError(code, message, { hint, cause: err, context });
   const user = quoteIdent(ctx.target.user);
 

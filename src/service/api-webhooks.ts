@@ -117,11 +117,11 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         ctx.metrics.inboundWebhooks.inc({ result: result.accepted ? 'accepted' : result.reason! });
         if (result.reason === 'bad_payload') {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');
-          return sendError(reply, 400, 'invalid_payload', `the webhook's JSON cannot be stored: ${result.problem}`, 'remove NUL characters from keys; nest less deeply');
+          return sendError(reply, 'invalid_payload', `the webhook's JSON cannot be stored: ${result.problem}`, 'remove NUL characters from keys; nest less deeply');
         }
         if (!result.accepted) {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');
-          return sendError(reply, 401, 'webhook_refused', REFUSED[result.reason!] ?? 'refused');
+          return sendError(reply, 'webhook_refused', REFUSED[result.reason!] ?? 'refused');
         }
         const payload = JSON.parse(body.toString('utf8')) as unknown;
         const action = await actOnInbound(

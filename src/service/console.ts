@@ -64,13 +64,13 @@ export function consoleRoutes(app: FastifyInstance): void {
   const send = (name: string, reply: FastifyReply): FastifyReply => {
     const body = files.get(name);
     if (!body) {
-      return sendError(secured(reply), 404, 'not_found', name === 'index.html' ? 'the console is not built into this package' : `no console file ${name}`, 'run npm run build');
+      return sendError(secured(reply), 'not_found', name === 'index.html' ? 'the console is not built into this package' : `no console file ${name}`, 'run npm run build');
     }
     return secured(reply).type(TYPES[name]!).send(body);
   };
   app.get('/', { config: { public: true }, schema: hidden }, async (_req, reply) => send('index.html', reply));
   app.get('/console/:file', { config: { public: true }, schema: hidden }, async (req, reply) => {
     const { file } = req.params as { file: string };
-    return Object.hasOwn(TYPES, file) && file !== 'index.html' ? send(file, reply) : sendError(secured(reply), 404, 'not_found', 'no such console file');
+    return Object.hasOwn(TYPES, file) && file !== 'index.html' ? send(file, reply) : sendError(secured(reply), 'not_found', 'no such console file');
   });
 }

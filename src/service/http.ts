@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isRetryable } from '../connection/retry.js';
-import { describeError, PglandError } from '../errors.js';
+import { ERROR_CODES } from '../error-codes.js';
+import { describeError, PglandError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { COMPONENTS } from './schemas.js';
@@ -18,35 +19,6 @@ declare module 'fastify' {
     ndjson?: boolean;
   }
 }
-
-/** HTTP status of each error code pgland's API answers with. */
-const STATUS: Record<string, number> = {
-  not_found: 404,
-  config_invalid: 400,
-  egress_refused: 400,
-  unknown_object: 400,
-  ssh_key_invalid: 400,
-  input_failed: 400,
-  conflict: 409,
-  run_closed: 409,
-  object_locked: 409,
-  batches_differ: 409,
-  body_too_large: 413,
-  body_timeout: 408,
-  too_many_uploads: 429,
-  too_many_open_runs: 429,
-  unsupported_encoding: 415,
-  unsupported_media_type: 415,
-  unauthorized: 401,
-  query_actions_disabled: 403,
-  syntax_error: 400,
-  read_only_query: 400,
-  undefined_table: 400,
-  undefined_column: 400,
-  parameter_mismatch: 400,
-  invalid_parameter: 400,
-  result_too_large: 400,
-};
 
 /**
  * After a streamed body's route is done (or failed early), the rest of the
@@ -62,12 +34,21 @@ export function settleBody(req: FastifyRequest): void {
   if (!req.raw.readableEnded) req.raw.resume();
 }
 
-/** Errors of the destination database or the way to it (src/connection/diagnose.ts, tunnel.ts): 502. */
-const DESTINATION_FAILURE =
-  /^(auth_failed|cert_auth_failed|client_cert_required|connect_|connection_|dns_|hba_|host_|permission_denied|query_timeout|server_starting|ssl_|tls_|too_many_connections|unknown_database|bastion_|tunnel_|schema_create_denied|schema_newer_than_pgland)/;
-
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, hint?: string): FastifyReply {
+/**
+ * The answer `{error: {code, message, hint}}`, with the code's status from
+ * ERROR_CODES unless the caller gives another (a Fastify client error keeps
+ * the status Fastify chose; a 500 code with a transient cause answers 503).
+ */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string, hint?: string, status: number = ERROR_CODES[code].status): FastifyReply {
   return reply.code(status).send({ error: { code, message, ...(hint ? { hint } : {}) } });
+}
+
+/** The code of a client error Fastify raised itself (a body too large, a bad Content-Type, JSON that does not parse). */
+function clientErrorCode(status: number): ErrorCode {
+  if (status === 413) return 'body_too_large';
+  if (status === 415) return 'unsupported_media_type';
+  if (status === 404) return 'not_found';
+  return 'bad_request';
 }
 
 function digest(text: string): Buffer {
@@ -112,7 +93,7 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     const header = req.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? digest(header.slice(7)) : undefined;
     if (!given || !timingSafeEqual(given, token)) {
-      return sendError(reply.header('www-authenticate', 'Bearer'), 401, 'unauthorized', 'a valid bearer token is required', 'send Authorization: Bearer <PGLAND_API_TOKEN>');
+      return sendError(reply.header('www-authenticate', 'Bearer'), 'unauthorized', 'a valid bearer token is required', 'send Authorization: Bearer <PGLAND_API_TOKEN>');
     }
   });
 
@@ -125,7 +106,6 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     if (NDJSON_TYPES.includes(type)) return;
     return sendError(
       reply.header('connection', 'close'),
-      415,
       'unsupported_media_type',
       type === '' ? 'the batch has no Content-Type' : `Content-Type ${type.slice(0, 60)} is not accepted for a batch`,
       `send the records as NDJSON with Content-Type ${NDJSON_TYPES.join(' or ')}`,
@@ -156,27 +136,28 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     const fe = err as FastifyError;
     if (fe.validation) {
       const message = describeSchemaError(fe.validationContext ?? 'body', fe.validation as Parameters<typeof describeSchemaError>[1]) ?? fe.message;
-      return sendError(reply, 400, 'invalid_request', message);
+      return sendError(reply, 'invalid_request', message);
     }
     if (err instanceof PglandError) {
-      const status = STATUS[err.code] ?? (DESTINATION_FAILURE.test(err.code) ? 502 : isRetryable(err) ? 503 : 500);
+      const listed = ERROR_CODES[err.code].status;
+      const status = listed === 500 && isRetryable(err) ? 503 : listed;
       if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
       const retryAfter = err.context.retryAfterSeconds;
       if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
       // The rest of a stalled body is not waited for: the socket goes with the answer.
       if (err.code === 'body_timeout') reply.header('connection', 'close');
-      return sendError(reply, status, err.code, err.message, err.hint);
+      return sendError(reply, err.code, err.message, err.hint, status);
     }
-    if ((err as { code?: string }).code === 'input_failed') return sendError(reply, 400, 'input_failed', err.message);
-    if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, fe.statusCode, fe.code ?? 'bad_request', fe.message);
+    if ((err as { code?: string }).code === 'input_failed') return sendError(reply, 'input_failed', err.message);
+    if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, clientErrorCode(fe.statusCode), fe.message, undefined, fe.statusCode);
     if (isRetryable(err)) {
       req.log.warn({ err: { message: err.message } }, 'request failed on a transient error');
-      return sendError(reply, 503, 'unavailable', describeError(err), 'a transient failure: retry the request');
+      return sendError(reply, 'unavailable', describeError(err), 'a transient failure: retry the request');
     }
     req.log.error({ err: { message: err.message, code: (err as { code?: string }).code } }, 'request failed');
-    return sendError(reply, 500, 'internal', describeError(err));
+    return sendError(reply, 'internal', describeError(err));
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
+  app.setNotFoundHandler((req, reply) => sendError(reply, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
 
   return { app, openapi: () => buildOpenApi(routes, { title: options.title, version: options.version }, COMPONENTS) };
 }
