@@ -23,7 +23,11 @@ export const errorBody: Schema = {
   properties: {
     error: {
       type: 'object',
-      properties: { code: { type: 'string' }, message: { type: 'string' }, hint: { type: 'string' } },
+      properties: {
+        code: { type: 'string', description: 'A stable code; docs/errors.md lists every one with its HTTP status, whether it is retryable, its cause and fix' },
+        message: { type: 'string' },
+        hint: { type: 'string', description: 'What to do about it' },
+      },
       required: ['code', 'message'],
     },
   },
