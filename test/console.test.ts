@@ -157,6 +157,24 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await screenshot(page, 'test-connection-failed', { docs: true });
   });
 
+  it('shows a run\'s evolution report with no webhook endpoint: it is kept with the run', async () => {
+    expect((await call(svc, 'GET', '/webhooks/endpoints')).body.endpoints).toEqual([]);
+    const open = await call(svc, 'POST', '/runs', { json: { destination_id: destId, provider: 'close', customer_id: 'evo', object: 'crm_leads' } });
+    expect(open.status, JSON.stringify(open.body)).toBe(201);
+    const lead = { id: 'L1', last_modified_at: '2026-02-01T00:00:00Z', data: { first_name: 'Lead' } };
+    expect((await call(svc, 'POST', `/runs/${open.body.id}/batches`, { body: ndjson([lead]), headers: NDJSON })).status).toBe(200);
+    expect((await call(svc, 'POST', `/runs/${open.body.id}/commit`, { json: {} })).body.status).toBe('succeeded');
+
+    await page.goto(`${svc.url}/#/runs/${open.body.id}`);
+    await heading(/Run of crm_leads/).waitFor();
+    const report = page.locator('h2:text-is("Schema evolution") + div');
+    await report.getByText('table_created').waitFor();
+    expect(await report.locator('code').first().innerText()).toBe('landing.crm_leads');
+    expect(await report.locator('li').count()).toBeGreaterThan(0);
+    // Nothing was sent: the report did not come from a webhook.
+    expect(await page.locator('section table').last().locator('tbody').innerText()).toBe('None yet.');
+  });
+
   it('lists a run pushed through the API with its counts, and opens it with its rejects and webhooks', async () => {
     await page.goto(`${svc.url}/#/webhooks`);
     await heading('Webhooks').waitFor();

@@ -185,6 +185,13 @@ describe('schedules on pg-boss (issue 7)', () => {
     const runs = await finishedRuns();
     expect(runs).toHaveLength(20);
     expect(runs.every((r) => r.status === 'succeeded')).toBe(true);
+    // Each object's first run created its table: that run alone keeps an evolution report.
+    const listed = (await call(api, 'GET', '/runs?limit=1000')).body.runs.filter((r: { origin: string }) => r.origin === 'schedule');
+    for (const o of objects) {
+      const reports = listed.filter((r: { object: string }) => r.object === o).map((r: { evolution: unknown }) => r.evolution);
+      expect(reports).toHaveLength(5);
+      expect(reports.filter((e: unknown) => e !== null)).toEqual([expect.objectContaining({ table: 'custom_' + o, schema: 'landing', change: 'table_created' })]);
+    }
 
     const log = notes();
     for (const o of objects) {

@@ -116,6 +116,42 @@ describe('a run\'s webhooks (issue 19)', () => {
   });
 });
 
+describe('a run\'s evolution report, kept with the run (issue 19)', () => {
+  it('answers it in GET /runs/{id} and the list with no webhook endpoint; null when nothing changed', async () => {
+    expect((await call(svc, 'GET', '/webhooks/endpoints')).body.endpoints).toEqual([]);
+    const lead = (n: number, extra: Record<string, unknown> = {}) => ({ id: `L${n}`, last_modified_at: '2026-02-01T00:00:00Z', data: { first_name: `Lead ${n}`, ...extra } });
+    const created = await pushRun({ provider: 'close', customer_id: 'evo', object: 'crm_leads' }, [lead(1)]);
+    const run = await call(svc, 'GET', `/runs/${created}`);
+    expect(run.status).toBe(200);
+    expect(run.body.evolution).toEqual({
+      table: 'crm_leads',
+      schema: 'landing',
+      change: 'table_created',
+      reasons: [expect.any(String)],
+      not_restored: [],
+      problems: 0,
+      full_refresh_required: null,
+    });
+    // No endpoint listened: the outbox kept nothing, the run keeps the report.
+    expect((await call(svc, 'GET', `/runs/${created}/webhooks`)).body.webhooks).toEqual([]);
+    const again = await pushRun({ provider: 'close', customer_id: 'evo', object: 'crm_leads' }, [lead(2)]);
+    expect((await call(svc, 'GET', `/runs/${again}`)).body.evolution).toBeNull();
+    const list = await call(svc, 'GET', '/runs?customer_id=evo');
+    expect(new Map(list.body.runs.map((r: { id: string; evolution: unknown }) => [r.id, r.evolution]))).toEqual(
+      new Map([[created, run.body.evolution], [again, null]]),
+    );
+  });
+
+  it('answers a write-through\'s evolution report', async () => {
+    const body = (object: string) => ({ provider: 'close', customer_id: 'evo', object, records: [{ id: 'U1', last_modified_at: '2026-02-01T00:00:00Z', data: { name: 'U' } }] });
+    const first = await call(svc, 'POST', `/destinations/${destId}/records`, { json: body('crm_users') });
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body.evolution).toMatchObject({ table: 'crm_users', schema: 'landing', change: 'table_created', problems: 0 });
+    const second = await call(svc, 'POST', `/destinations/${destId}/records`, { json: body('crm_users') });
+    expect(second.body.evolution).toBeNull();
+  });
+});
+
 describe('a destination\'s tables, plan and grants (issue 19)', () => {
   it('lists the landed tables with exact row counts', async () => {
     const t = await call(svc, 'GET', `/destinations/${destId}/tables`);

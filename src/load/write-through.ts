@@ -4,6 +4,7 @@ import type { ObjectDef } from '../catalog/definition.js';
 import { PglandError } from '../errors.js';
 import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
+import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveInTransaction } from '../schema/evolve.js';
 import { inTransaction } from '../sql/transaction.js';
 import { copyStageSql, createStageSql } from '../stage/stage.js';
@@ -32,6 +33,8 @@ export interface WriteThroughResult {
   status: RunStatus;
   table: string;
   counts: RunCounts;
+  /** What schema evolution did to the table first (action 'none' when nothing). */
+  evolution: EvolutionReport;
 }
 
 /**
@@ -72,7 +75,7 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
     const ctx: BatchContext = { merge, batchNo: 1, batchSize: Infinity, batchBytes: Infinity, landedLead: '', lease };
     const buf = newBatchBuffer('stage', new ChunkPool(), new IdSet(0), false);
     const counts = zeroCounts();
-    const status = await inTransaction(client, async () => {
+    const { status, evolution } = await inTransaction(client, async () => {
       await client.query(
         insertRunSql(req.schema, {
           runId,
@@ -87,7 +90,7 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
           options: { delete_mode: req.deleteMode, match_column: req.matchColumn, ignore_deletes: req.ignoreDeletes, write_through: true },
         }),
       );
-      await evolveInTransaction(client, req.schema, def, runId);
+      const evolved = await evolveInTransaction(client, req.schema, def, runId);
       await client.query(createStageSql(def));
       await copyBatch(client, copyStageSql(def), ctx, lineSource(req.input), buf);
       const maxLastModified = await mergeStaged(client, { ...merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
@@ -96,9 +99,9 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
       await client.query(finishRunSql(req.schema, runId, outcome, null));
       // Last before COMMIT: the lease must still be this run's (lease.ts).
       await lease.fence(client);
-      return outcome;
+      return { status: outcome, evolution: evolved };
     });
-    return { runId, status, table: def.table, counts };
+    return { runId, status, table: def.table, counts, evolution };
   } catch (err) {
     // pgland's own refusals leave the connection sound; anything else may not have.
     broken = !(err instanceof PglandError);

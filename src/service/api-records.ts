@@ -4,7 +4,7 @@ import { resolveObject } from '../catalog/declared.js';
 import { PglandError } from '../errors.js';
 import { writeThrough } from '../load/write-through.js';
 import type { ServiceContext } from './context.js';
-import { countsView, writeModeOf, type RunTarget } from './runs.js';
+import { countsView, evolutionOf, writeModeOf, type RunTarget } from './runs.js';
 import * as S from './schemas.js';
 
 /** The most records one write-through takes (its body is also at most 1 MiB). */
@@ -52,7 +52,8 @@ export function recordRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       });
       stop();
       ctx.metrics.landed(def.object, result.counts);
-      return { run_id: result.runId, status: result.status, table: result.table, counts: countsView(result.counts) };
+      const evolution = evolutionOf(dest.schema, { table: result.table, evolution: result.evolution });
+      return { run_id: result.runId, status: result.status, table: result.table, counts: countsView(result.counts), evolution };
     },
   );
 }

@@ -14,7 +14,7 @@ import { assertRoomForRun, UploadSlots, withBodyTimeouts, type BodyTimeouts } fr
 import type { ServiceMetrics } from './metrics.js';
 import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
-import { finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunTarget, type RunView } from './runs.js';
+import { evolutionOf, finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunTarget, type RunView } from './runs.js';
 
 export type OpenRunRequest = RunTarget;
 
@@ -198,8 +198,9 @@ export class Ingest {
       const status = outcome.status === 'succeeded' || outcome.status === 'partial' ? outcome.status : 'failed';
       const error = status === 'failed' ? (outcome.error ?? `the run ended ${outcome.status}`) : null;
       const done = await inTransaction(ctl.pool, async (c) => {
-        const finished = await finishControlRun(c, ctl, id, { status, counts: outcome.counts, watermark: outcome.watermark, error });
-        if (finished) await enqueue(c, ctl, runEvents(finished, { table: run.def.table, ...(outcome.evolution ? { evolution: outcome.evolution } : {}) }));
+        const evolution = evolutionOf(r.schema_name, { table: run.def.table, ...(outcome.evolution ? { evolution: outcome.evolution } : {}) });
+        const finished = await finishControlRun(c, ctl, id, { status, counts: outcome.counts, watermark: outcome.watermark, error, evolution });
+        if (finished) await enqueue(c, ctl, runEvents(finished));
         return finished;
       });
       // Another process's commit of the same run recorded it first (and sent its webhooks).

@@ -4,7 +4,7 @@ import { inTransaction, type ControlDb } from './control.js';
 import type { ServiceMetrics } from './metrics.js';
 import { enqueue } from './outbox.js';
 import type { DestinationPools } from './pools.js';
-import { finishControlRun, insertRun, runEvents } from './runs.js';
+import { evolutionOf, finishControlRun, insertRun, runEvents } from './runs.js';
 import type { ScheduleRecord, ScheduleStore } from './schedules.js';
 import type { SecretBox } from './secrets.js';
 import { ImportStates, openPostgresSource } from './pg-import.js';
@@ -157,12 +157,12 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
     // Only once the run has committed does a source's own bookmark move.
     if (status === 'succeeded' || status === 'partial') await source.commit?.(id);
     const error = result.error ? (timeout.aborted && !signal.aborted ? `timed out after ${s.timeout_seconds} s` : result.error.message) : null;
-    const evolved = {
+    const evolution = evolutionOf(dest.schema, {
       table: result.table,
       ...(result.evolution ? { evolution: result.evolution } : {}),
       ...(result.fullRefreshRequired ? { fullRefreshRequired: result.fullRefreshRequired } : {}),
-    };
-    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId }, s.object, origin, evolved);
+    });
+    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId, evolution }, s.object, origin);
     settled = true;
     log.info({ status, counts: result.counts }, 'scheduled run finished');
     if (status === 'failed' || status === 'cancelled') throw new ScheduledRunFailed(`scheduled run ${id} ${status}: ${error ?? ''}`);
@@ -186,12 +186,11 @@ async function finish(
   outcome: Parameters<typeof finishControlRun>[3],
   object: string,
   origin: 'schedule' | 'webhook',
-  evolved: Parameters<typeof runEvents>[1] = {},
 ): Promise<void> {
   const { ctl, metrics } = deps;
   await inTransaction(ctl.pool, async (c) => {
     const done = await finishControlRun(c, ctl, id, outcome);
-    if (done) await enqueue(c, ctl, runEvents(done, evolved));
+    if (done) await enqueue(c, ctl, runEvents(done));
   });
   deps.onEnqueued();
   metrics.runsFinished.inc({ origin, status: outcome.status });

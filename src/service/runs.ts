@@ -56,8 +56,42 @@ export interface RunRecord {
   counts: Record<string, number> | null;
   watermark: Date | null;
   error: string | null;
+  /** What schema evolution did to the landed table in the run; null when it changed nothing. */
+  evolution: RunEvolution | null;
   created_at: Date;
   finished_at: Date | null;
+}
+
+/** schema.evolved's change, per evolution action (docs/schema-evolution.md). */
+const CHANGE = { create: 'table_created', alter: 'table_altered', rebuild: 'table_rebuilt' } as const;
+
+/** A run's evolution report as the API, the control database and the schema.evolved webhook spell it. */
+export interface RunEvolution {
+  table: string;
+  schema: string;
+  change: (typeof CHANGE)[keyof typeof CHANGE];
+  reasons: string[];
+  not_restored: { label: string; error: string }[];
+  problems: number;
+  full_refresh_required: string | null;
+}
+
+/** The report of an evolution that changed the table; null when it changed nothing (or there was none). */
+export function evolutionOf(
+  schema: string,
+  evolved: { table?: string; evolution?: EvolutionReport; fullRefreshRequired?: string },
+): RunEvolution | null {
+  const ev = evolved.evolution;
+  if (!ev || ev.action === 'none') return null;
+  return {
+    table: evolved.table ?? ev.table,
+    schema,
+    change: CHANGE[ev.action],
+    reasons: ev.reasons,
+    not_restored: ev.notRestored,
+    problems: ev.problems,
+    full_refresh_required: evolved.fullRefreshRequired ?? ev.fullRefreshReason,
+  };
 }
 
 /** Grouparoo's sync modes, as pgland write modes (docs/sync-semantics.md). */
@@ -112,7 +146,7 @@ export function countsView(c: RunCounts): Record<string, number> {
   };
 }
 
-export async function insertRun(db: pg.Pool | pg.PoolClient, ctl: ControlDb, r: Omit<RunRecord, 'counts' | 'watermark' | 'error' | 'created_at' | 'finished_at'>): Promise<RunRecord> {
+export async function insertRun(db: pg.Pool | pg.PoolClient, ctl: ControlDb, r: Omit<RunRecord, 'counts' | 'watermark' | 'error' | 'evolution' | 'created_at' | 'finished_at'>): Promise<RunRecord> {
   const { rows } = await db.query<RunRecord>(
     `INSERT INTO ${ctl.table('runs')}
        (id, destination_id, destination_run_id, origin, schedule_id, job_id, inbound_id, provider, customer_id, object, kind, mode, write_mode, options, schema_name, status)
@@ -145,13 +179,29 @@ export async function finishControlRun(
   db: pg.Pool | pg.PoolClient,
   ctl: ControlDb,
   id: string,
-  outcome: { status: ControlStatus; counts: RunCounts | null; watermark: Date | null; error: string | null; destinationRunId?: string },
+  outcome: {
+    status: ControlStatus;
+    counts: RunCounts | null;
+    watermark: Date | null;
+    error: string | null;
+    destinationRunId?: string;
+    evolution?: RunEvolution | null;
+  },
 ): Promise<RunRecord | undefined> {
   const { rows } = await db.query<RunRecord>(
     `UPDATE ${ctl.table('runs')} SET status = $2, counts = $3, watermark = $4, error = $5, finished_at = now(),
-            destination_run_id = coalesce($6::uuid, destination_run_id)
+            destination_run_id = coalesce($6::uuid, destination_run_id), evolution = coalesce($8::jsonb, evolution)
       WHERE id = $1::uuid AND (status <> ALL ($7::text[]) OR $2 = 'cancelled') RETURNING *`,
-    [id, outcome.status, outcome.counts && countsView(outcome.counts), outcome.watermark, outcome.error, outcome.destinationRunId ?? null, FINISHED],
+    [
+      id,
+      outcome.status,
+      outcome.counts && countsView(outcome.counts),
+      outcome.watermark,
+      outcome.error,
+      outcome.destinationRunId ?? null,
+      FINISHED,
+      outcome.evolution ? JSON.stringify(outcome.evolution) : null,
+    ],
   );
   return rows[0];
 }
@@ -173,15 +223,9 @@ export async function listRuns(
 /**
  * The webhooks a finished run sends: sync.complete (succeeded, partial) or
  * sync.error (failed, cancelled), and schema.evolved when the landed table
- * was created or gained columns.
+ * was created or changed (the run's stored evolution report).
  */
-/** schema.evolved's change, per evolution action (docs/schema-evolution.md). */
-const CHANGE = { create: 'table_created', alter: 'table_altered', rebuild: 'table_rebuilt' } as const;
-
-export function runEvents(
-  r: RunRecord,
-  extra: { table?: string; evolution?: EvolutionReport; fullRefreshRequired?: string } = {},
-): OutboundEvent[] {
+export function runEvents(r: RunRecord): OutboundEvent[] {
   const data = {
     run_id: r.id,
     destination_run_id: r.destination_run_id,
@@ -203,8 +247,8 @@ export function runEvents(
   const events: OutboundEvent[] = [];
   const complete = r.status === 'succeeded' || r.status === 'partial';
   events.push({ type: complete ? 'sync.complete' : 'sync.error', destinationId: r.destination_id, data });
-  const ev = extra.evolution;
-  if (ev && ev.action !== 'none') {
+  const ev = r.evolution;
+  if (ev) {
     events.push({
       type: 'schema.evolved',
       destinationId: r.destination_id,
@@ -213,13 +257,13 @@ export function runEvents(
         destination_id: r.destination_id,
         tenant: { provider: r.provider, customer_id: r.customer_id },
         object: r.object,
-        table: extra.table ?? ev.table,
-        schema: r.schema_name,
-        change: CHANGE[ev.action],
+        table: ev.table,
+        schema: ev.schema,
+        change: ev.change,
         reasons: ev.reasons,
-        not_restored: ev.notRestored,
+        not_restored: ev.not_restored,
         problems: ev.problems,
-        full_refresh_required: extra.fullRefreshRequired ?? ev.fullRefreshReason,
+        full_refresh_required: ev.full_refresh_required,
       },
     });
   }

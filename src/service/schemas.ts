@@ -108,6 +108,25 @@ export const openRunBody: Schema = {
   required: ['destination_id', 'provider', 'customer_id', 'object'],
   additionalProperties: false,
 };
+/** A run's evolution report (src/service/runs.ts, RunEvolution); the schema.evolved webhook carries the same. */
+const runEvolution: Schema = {
+  type: ['object', 'null'],
+  description: 'What schema evolution did to the landed table in the run; null when it changed nothing (docs/schema-evolution.md)',
+  properties: {
+    table: { type: 'string' },
+    schema: { type: 'string' },
+    change: { type: 'string', enum: ['table_created', 'table_altered', 'table_rebuilt'] },
+    reasons: { type: 'array', items: { type: 'string' } },
+    not_restored: {
+      type: 'array',
+      description: 'your objects (views, policies...) that could not be recreated',
+      items: { type: 'object', properties: { label: { type: 'string' }, error: { type: 'string' } }, required: ['label', 'error'] },
+    },
+    problems: { type: 'integer', description: 'landed values that no longer fit their column (now NULL): rows of _pgland_problems of the run' },
+    full_refresh_required: nullable({ type: 'string', description: 'why the tenant\'s next sync must be a full refresh' }),
+  },
+  required: ['table', 'schema', 'change', 'reasons', 'not_restored', 'problems', 'full_refresh_required'],
+};
 export const run: Schema = {
   type: 'object',
   properties: {
@@ -129,6 +148,7 @@ export const run: Schema = {
     counts,
     watermark: nullable(time),
     error: nullable({ type: 'string' }),
+    evolution: runEvolution,
     created_at: time,
     finished_at: nullable(time),
   },
@@ -165,7 +185,7 @@ export const writeThroughBody: Schema = {
 };
 export const writeThroughResult: Schema = {
   type: 'object',
-  properties: { run_id: uuid, status: { type: 'string', enum: ['succeeded', 'partial'] }, table: { type: 'string' }, counts },
+  properties: { run_id: uuid, status: { type: 'string', enum: ['succeeded', 'partial'] }, table: { type: 'string' }, counts, evolution: runEvolution },
   required: ['run_id', 'status', 'table', 'counts'],
 };
 export const commitBody: Schema = {

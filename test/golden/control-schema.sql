@@ -82,6 +82,7 @@ TABLE runs
   created_at timestamp with time zone NOT NULL DEFAULT now()
   finished_at timestamp with time zone
   inbound_id text
+  evolution jsonb
   CONSTRAINT runs_destination_id_fkey FOREIGN KEY (destination_id) REFERENCES pgland_control.destinations(id) ON DELETE SET NULL
   CONSTRAINT runs_mode_check CHECK ((mode = ANY (ARRAY['full'::text, 'incremental'::text])))
   CONSTRAINT runs_origin_check CHECK ((origin = ANY (ARRAY['http'::text, 'schedule'::text, 'webhook'::text])))

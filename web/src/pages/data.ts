@@ -26,8 +26,21 @@ export interface Run {
   counts: Record<string, number> | null;
   watermark: string | null;
   error: string | null;
+  /** What schema evolution did to the landed table in the run (null: nothing), in a pgland that keeps it with the run. */
+  evolution?: Evolution | null;
   created_at: string;
   finished_at: string | null;
+}
+
+/** A run's evolution report: the run's `evolution`, and the data of its schema.evolved webhook. */
+export interface Evolution {
+  table: string;
+  schema: string;
+  change: string;
+  reasons: string[];
+  not_restored: { label: string; error: string }[];
+  problems: number;
+  full_refresh_required: string | null;
 }
 
 export async function destinations(): Promise<Destination[]> {

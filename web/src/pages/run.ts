@@ -3,7 +3,7 @@ import { h, replace, type Child } from '../dom.js';
 import { count, duration, when } from '../format.js';
 import type { Route } from '../router.js';
 import { act, badge, button, link, notice, table } from '../ui.js';
-import { destinationNames, type Run } from './data.js';
+import { destinationNames, type Evolution, type Run } from './data.js';
 
 /** A run: counts, error, rejects and problems (paged), its evolution report and the webhooks it sent. */
 const PAGE = 20;
@@ -44,18 +44,22 @@ interface Webhook {
   deliveries: { id: string; endpoint_id: string; status: string; attempts: number; last_error: string | null }[];
 }
 
-function evolution(hooks: Webhook[]): HTMLElement {
-  const ev = hooks.find((w) => w.event_type === 'schema.evolved');
-  if (!ev) return notice('No schema change recorded for this run. (The report is kept with the schema.evolved webhook: only when an endpoint listens for it.)');
-  const d = ev.data;
+/**
+ * The run's evolution report, kept with the run. A pgland from before it was
+ * kept there (no `evolution` field) has it only in the schema.evolved webhook.
+ */
+function evolution(run: Run, hooks: Webhook[]): HTMLElement {
+  const d = run.evolution !== undefined ? run.evolution : (hooks.find((w) => w.event_type === 'schema.evolved')?.data as Evolution | undefined);
+  if (!d) return notice(run.finished_at ? 'This run changed no table.' : 'No schema change yet: the run is not finished.');
   return h(
     'div',
     null,
-    h('p', null, 'Table ', h('code', null, `${d.schema}.${d.table}`), ': ', badge(String(d.change))),
-    h('ul', null, (d.reasons as string[] | undefined ?? []).map((r) => h('li', null, r))),
-    d.full_refresh_required ? h('p', { class: 'warn-text' }, 'The next sync must be a full refresh: ', String(d.full_refresh_required)) : null,
-    (d.not_restored as { label: string; error: string }[] | undefined)?.length
-      ? h('div', null, h('p', null, 'Your objects that could not be recreated:'), h('ul', null, (d.not_restored as { label: string; error: string }[]).map((n) => h('li', null, h('code', null, n.label), `: ${n.error}`))))
+    h('p', null, 'Table ', h('code', null, `${d.schema}.${d.table}`), ': ', badge(d.change)),
+    h('ul', null, d.reasons.map((r) => h('li', null, r))),
+    d.problems ? h('p', { class: 'warn-text' }, `${d.problems} landed value${d.problems === 1 ? '' : 's'} no longer fit their column and are NULL now: see the problems above.`) : null,
+    d.full_refresh_required ? h('p', { class: 'warn-text' }, 'The next sync must be a full refresh: ', d.full_refresh_required) : null,
+    d.not_restored.length
+      ? h('div', null, h('p', null, 'Your objects that could not be recreated:'), h('ul', null, d.not_restored.map((n) => h('li', null, h('code', null, n.label), `: ${n.error}`))))
       : null,
   );
 }
@@ -108,7 +112,7 @@ export async function runPage(route: Route): Promise<HTMLElement> {
       String(p.line_number), p.record_id, p.field, h('code', null, p.column_name), p.reason, h('code', { class: 'clip' }, p.value_excerpt ?? ''),
     ]),
     h('h2', null, 'Schema evolution'),
-    evolution(hooks.webhooks),
+    evolution(run, hooks.webhooks),
     h('h2', null, 'Webhooks sent'),
     table(['Event', 'Webhook id', 'Created', 'Deliveries'], hooks.webhooks.map((w) => [
       w.event_type,
