@@ -8,6 +8,9 @@ import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
 import { loadInto, type IntoRequest, type IntoResult } from './into/run.js';
+// The mapping parser of loadInto's callers (the service's POST /destinations/{id}/into), with the Destination it serves.
+export { mappingsFromObject } from './into/mapping.js';
+export type { IntoRequest } from './into/run.js';
 import type { WriteMode } from './merge/merge.js';
 import { qualify } from './sql/ident.js';
 import { planEvolution, planRecorded, type EvolutionPlan } from './schema/plan.js';

@@ -20,6 +20,9 @@ let cwd: string;
 
 beforeAll(async () => {
   db = await freshDatabase('docs_service');
+  // The customer's own tables of docs/own-tables.md, which "Into your own tables" writes into.
+  const ownTables = docBlocks(readFileSync(join(ROOT, 'docs', 'own-tables.md'), 'utf8')).find((b) => b.lang === 'sql');
+  await db.pool.query(ownTables!.text);
   cwd = mkdtempSync(join(tmpdir(), 'pgland-docs-'));
   symlinkSync(join(ROOT, 'examples'), join(cwd, 'examples'));
   server = spawnCli(['serve', '--port', '0', '--control-url', db.url], {
@@ -65,6 +68,10 @@ describe('docs/service.md runs as written (issue 15)', () => {
     const { rows } = await db.pool.query(`SELECT id, first_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'acme' ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual([...ids, '003C000099'].sort());
     expect(rows.find((r) => r.id === '003C000099')).toMatchObject({ first_name: 'Ada' });
+    // The load into the customer's own table: the lead, normalised by its mapping, with its generated key.
+    const lead = await db.pool.query(`SELECT lead_id::int AS id, email, first_name FROM public.leads`);
+    expect(lead.rows).toEqual([{ id: 1, email: 'lin@example.com', first_name: 'Lin' }]);
+    expect(out).toContain('{"status":"succeeded","inserted_id":1,"counts":{"inserted":1}}');
     const runs = await db.pool.query(`SELECT origin, status FROM pgland_control.runs ORDER BY created_at`);
     expect(runs.rows).toEqual([{ origin: 'http', status: 'succeeded' }]);
   });

@@ -188,6 +188,61 @@ export const writeThroughResult: Schema = {
   properties: { run_id: uuid, status: { type: 'string', enum: ['succeeded', 'partial'] }, table: { type: 'string' }, counts, evolution: runEvolution },
   required: ['run_id', 'status', 'table', 'counts'],
 };
+// ---- into the customer's own tables (docs/own-tables.md)
+const intoWrite: Schema = { type: 'string', enum: ['insert', 'update', 'upsert', 'delete', 'sync', 'additive', 'enrich'] };
+export const intoBody: Schema = {
+  type: 'object',
+  properties: {
+    target: { ...name, description: 'The customer\'s table, "schema.table" (SQL spelling: "My Schema"."Leads" for mixed case); pgland never creates, alters or drops it' },
+    write: intoWrite,
+    match: { ...name, description: 'The column that identifies a row: needed by update, upsert, delete, sync, additive, enrich and groups' },
+    map: {
+      type: 'object',
+      description: 'column → value: a path into the record (data.email, raw_data.FirstName, id, last_modified_at), a constant (\'web form\', 42) or now(), lower(v), upper(v), trim(v), coalesce(v, …)',
+      additionalProperties: { type: 'string', maxLength: 1000 },
+      minProperties: 1,
+      maxProperties: 1600,
+    },
+    groups: {
+      type: 'object',
+      description: 'A groups table beside the target, one row per (record, group)',
+      properties: {
+        table: { ...name, description: 'schema.table of the groups table' },
+        key_column: { ...name, description: 'its column referring to a record (a foreign key to the target)' },
+        name_column: { ...name, description: 'its column holding a group\'s name' },
+        from: { ...name, description: 'path in each record to its list of group names, e.g. data.groups' },
+      },
+      required: ['table', 'key_column', 'name_column', 'from'],
+      additionalProperties: false,
+    },
+    provider: { ...name, description: 'recorded with the run; default "pgland"' },
+    customer_id: { ...name, description: 'recorded with the run; default ""' },
+    records: { type: 'array', description: 'The records, each as one line of NDJSON input would be (docs/input.md); at most 1000', items: {} },
+  },
+  required: ['target', 'write', 'map', 'records'],
+  additionalProperties: false,
+};
+export const intoResult: Schema = {
+  type: 'object',
+  properties: {
+    run_id: uuid,
+    status: { type: 'string', enum: ['succeeded', 'partial'] },
+    table: { type: 'string', description: 'the target, quoted and qualified' },
+    counts,
+    inserted_id: { description: 'insert of one row: its generated key (the primary key\'s value; an object for a composite key)' },
+    groups: { type: 'object', properties: { added: { type: 'integer' }, removed: { type: 'integer' } } },
+    rejects: {
+      type: 'array',
+      description: 'The records refused, in input order: line is the record\'s place in records (from 1); reason names the constraint or column',
+      items: {
+        type: 'object',
+        properties: { line: { type: 'integer' }, record_id: nullable({ type: 'string' }), reason: { type: 'string' } },
+        required: ['line', 'record_id', 'reason'],
+      },
+    },
+  },
+  required: ['run_id', 'status', 'table', 'counts', 'rejects'],
+};
 export const commitBody: Schema = {
   type: 'object',
   properties: {

@@ -8,6 +8,7 @@ import { PGLAND_VERSION } from '../package.js';
 import { destinationRoutes } from './api-destinations.js';
 import { opsRoutes } from './api-ops.js';
 import { queryActionRoutes } from './api-query.js';
+import { intoRoutes } from './api-into.js';
 import { recordRoutes } from './api-records.js';
 import { readRoutes } from './api-reads.js';
 import { runRoutes } from './api-runs.js';
@@ -164,6 +165,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     destinationRoutes(app, context);
     runRoutes(app, context);
     recordRoutes(app, context);
+    intoRoutes(app, context);
     webhookRoutes(app, context);
     scheduleRoutes(app, context);
     queryActionRoutes(app, context, options.allowQueryActions ?? false);
