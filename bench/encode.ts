@@ -6,7 +6,7 @@ import { parseEnvelope } from '../src/input/envelope.js';
 import { readLines } from '../src/input/lines.js';
 import { CONTACTS } from './csv.js';
 import { dataset } from './dataset.js';
-import { parseSize } from './options.js';
+import { parseSize, recordSizeArg } from './options.js';
 import { median } from './report.js';
 
 /**
@@ -15,7 +15,7 @@ import { median } from './report.js';
  * and nothing else. It is what the input and encode changes are judged by:
  * the least CPU time over the repetitions is reported beside the median wall
  * time, because on a busy machine CPU time is the steadier of the two.
- * Usage: node dist/bench/encode.js [size=100k] [reps=5] [cache-dir=.pgland/bench]
+ * Usage: [BENCH_RECORD_SIZE=620|2300] node dist/bench/encode.js [size=100k] [reps=5] [cache-dir=.pgland/bench]
  */
 async function once(path: string): Promise<{ ms: number; cpuMs: number; records: number; bytes: number }> {
   const stats = newEncodeStats();
@@ -43,7 +43,7 @@ async function once(path: string): Promise<{ ms: number; cpuMs: number; records:
 async function main(): Promise<void> {
   const size = parseSize(process.argv[2] ?? '100k');
   const reps = Number(process.argv[3] ?? 5);
-  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, (s) => process.stderr.write(s + '\n'));
+  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, recordSizeArg(process.env.BENCH_RECORD_SIZE), (s) => process.stderr.write(s + '\n'));
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let last = { records: 0, bytes: 0 };

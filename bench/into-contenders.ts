@@ -11,7 +11,7 @@ import { admin } from './server.js';
 async function intoCsv(data: Dataset): Promise<{ first: DataFile; incr: DataFile }> {
   const paths = intoCsvPaths(data.first.path);
   const make = async (path: string, variant: 'first' | 'incr'): Promise<DataFile> =>
-    existsSync(path) ? { path, bytes: statSync(path).size, rows: data.size } : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n)));
+    existsSync(path) ? { path, bytes: statSync(path).size, rows: data.size } : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n, data.recordSize)));
   return { first: await make(paths.first, 'first'), incr: await make(paths.incr, 'incr') };
 }
 

@@ -1,8 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { NODE_FLAGS } from '../src/node-flags.js';
+import { RECORD_SIZES, type RecordSize } from './generate.js';
 
 export interface BenchOptions {
   sizes: number[];
+  /** Record sizes in bytes (620, 2300): every contender runs at each. */
+  recordSize: RecordSize[];
   reps: number;
   databaseUrl?: string;
   out?: string;
@@ -33,6 +36,17 @@ function positive(text: string): number {
   return n;
 }
 
+function recordSize(text: string): RecordSize {
+  const n = Number(text.trim());
+  if (!(RECORD_SIZES as readonly number[]).includes(n)) throw new InvalidArgumentError(`"${text}" is not a record size: one of ${RECORD_SIZES.join(', ')}`);
+  return n as RecordSize;
+}
+
+/** The record size of the sibling tools (encode.js, copy-format.js): BENCH_RECORD_SIZE, 620 when unset. */
+export function recordSizeArg(text: string | undefined): RecordSize {
+  return text === undefined || text === '' ? 620 : recordSize(text);
+}
+
 const CONTENDERS = ['a', 'b', 'd', 'pgland'];
 /** Also accepted, not run unless named: the own-table upsert (issue 18) and its SQL-only floor; pgland through PgBouncer (issue 21). */
 const OWN_TABLE = ['b-into', 'pgland-into'];
@@ -57,13 +71,15 @@ Contenders (all in one run, same server, same data, order alternating per repeti
   pooled  (only when named) the same as pgland, through a PgBouncer in transaction mode started in front of
           the server; reported as pgland-pooled; needs the pgbouncer binary
 
-Data is generated once per size into <cache-dir>/contacts-v<n>-<size>/ and reused.
+Data is generated once per size into <cache-dir>/contacts-v<n>-<size>/ (…-<size>-2300b/ for
+--record-size 2300) and reused.
 Without --database-url an embedded PostgreSQL is started in <cache-dir>/pgdata-<pid> and removed at the end.
 psql comes from the system (postgresql-client) and is needed for a and b.
 
 Examples:
   npm run bench                                   # 100k records, 3 repetitions, every contender
   npm run bench -- --sizes 1m,5m --out bench.json
+  npm run bench -- --sizes 200k --record-size 620,2300      # every contender at both record sizes
   npm run bench -- --contenders pgland --batch-sizes 5000,20000,50000
   npm run bench -- --contenders pgland --node-flags ''   # pgland under Node's default heap sizing
   npm run bench -- --sizes 1m --contenders b-into,pgland-into     # the own-table upsert
@@ -74,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     .name('npm run bench --')
     .description("pgland's benchmark: throughput and peak memory against raw COPY, the SQL-only floor and a naive loader")
     .addOption(new Option('--sizes <list>', 'record counts, comma-separated (k and m suffixes)').default([100_000], '100k').argParser(list(parseSize)))
+    .addOption(new Option('--record-size <list>', `bytes per record, ${RECORD_SIZES.join(' or ')} (HubSpot-like, 1.5 KB raw payload); both: ${RECORD_SIZES.join(',')}`).default([620], '620').argParser(list(recordSize)))
     .addOption(new Option('--reps <n>', 'repetitions; medians are reported').default(3).argParser(positive))
     .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
     .option('--out <file>', 'also write every measurement and the machine description as JSON')

@@ -4,6 +4,8 @@ import type { Measurement } from './contenders.js';
 /** Every repetition of one contender's load at one size, summarised. */
 export interface Summary {
   size: number;
+  /** Bytes per NDJSON record of the dataset (620 or 2300). */
+  recordSize: number;
   name: string;
   rows: number;
   inputBytes: number;
@@ -25,7 +27,7 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function summarise(size: number, measurements: readonly Measurement[]): Summary[] {
+export function summarise(size: number, recordSize: number, measurements: readonly Measurement[]): Summary[] {
   const byName = new Map<string, Measurement[]>();
   for (const m of measurements) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
   return [...byName.entries()].map(([name, ms]) => {
@@ -40,6 +42,7 @@ export function summarise(size: number, measurements: readonly Measurement[]): S
     const serverCpuS = cpu((m) => m.serverCpuS);
     return {
       size,
+      recordSize,
       name,
       rows: first.rows,
       inputBytes: first.inputBytes,
@@ -78,14 +81,16 @@ export function ratios(summaries: readonly Summary[], pgland = 'pgland'): Record
  * smallest size to the largest: memory must not grow with the input.
  */
 export function memoryBySize(summaries: readonly Summary[]): string[] {
-  const names = [...new Set(summaries.filter((s) => s.maxRssMb !== undefined).map((s) => s.name))];
-  return names.map((name) => {
-    const bySize = summaries.filter((s) => s.name === name && s.maxRssMb !== undefined).sort((a, b) => a.size - b.size);
+  const withRss = summaries.filter((s) => s.maxRssMb !== undefined);
+  const keys = [...new Set(withRss.map((s) => `${s.name}\t${s.recordSize}`))];
+  return keys.map((key) => {
+    const [name, recordSize] = key.split('\t') as [string, string];
+    const bySize = withRss.filter((s) => s.name === name && String(s.recordSize) === recordSize).sort((a, b) => a.size - b.size);
     const parts = bySize.map((s) => `${s.maxRssMb!.toFixed(0)} MB at ${s.size.toLocaleString('en-US')}`);
     const first = bySize[0]!.maxRssMb!;
     const last = bySize[bySize.length - 1]!.maxRssMb!;
     const growth = bySize.length > 1 ? ` (${last >= first ? '+' : ''}${(((last - first) / first) * 100).toFixed(0)}% from the smallest size to the largest)` : '';
-    return `  ${name}: peak RSS ${parts.join(', ')}${growth}`;
+    return `  ${name} (${recordSize}-byte records): peak RSS ${parts.join(', ')}${growth}`;
   });
 }
 

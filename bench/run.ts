@@ -17,7 +17,7 @@ const log = (s: string): void => void process.stderr.write(s + '\n');
 function expectedDeletes(data: Dataset): number {
   let n = 0;
   for (let i = 0; i < data.size; i++) {
-    if (missingInFullRefresh(i) && !contact(i, changedInIncrement(i) ? 2 : 1).is_deleted) n++;
+    if (missingInFullRefresh(i) && !contact(i, changedInIncrement(i) ? 2 : 1, data.recordSize).is_deleted) n++;
   }
   return n;
 }
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   }
 
   const datasets: Dataset[] = [];
-  for (const size of opts.sizes) datasets.push(await dataset(cacheDir, size, log));
+  for (const size of opts.sizes) for (const rs of opts.recordSize) datasets.push(await dataset(cacheDir, size, rs, log));
 
   const server = await benchServer(opts.databaseUrl, cacheDir);
   const pglandNodeArgs = [...opts.nodeFlags, ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf)] : [])];
@@ -84,15 +84,15 @@ async function main(): Promise<void> {
       for (let r = 0; r < opts.reps; r++) {
         for (const c of orderFor(contenders, r)) {
           for (const m of await c.run(ctx, data)) {
-            log(`  ${data.size} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : ''));
+            log(`  ${data.size}×${data.recordSize} B rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : ''));
             measurements.push(m);
           }
         }
       }
-      const summaries = summarise(data.size, measurements);
+      const summaries = summarise(data.size, data.recordSize, measurements);
       results.push(...summaries);
       const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland') && n !== 'pgland-into'));
-      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
+      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records of about ${data.recordSize} bytes, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
       for (const phase of ['first', 'incr']) {
         const b = summaries.find((x) => x.name === `B-into ${phase}`);
         const p = summaries.find((x) => x.name === `pgland-into ${phase}`);
