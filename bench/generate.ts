@@ -193,3 +193,10 @@ export function changedInIncrement(n: number): boolean {
 export function missingInFullRefresh(n: number): boolean {
   return n % 100 === 7;
 }
+
+/** A small sync's NDJSON: records 0…n-1 at a version (ids repeat across tenants, as they would across customers). */
+export function smallSyncInput(records: number, version: number): string {
+  let text = '';
+  for (let n = 0; n < records; n++) text += JSON.stringify(contact(n, version)) + '\n';
+  return text;
+}
