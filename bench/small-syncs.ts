@@ -7,6 +7,7 @@ import { runChild } from './child.js';
 import { smallSyncInput } from './generate.js';
 import { startLink, viaLink, type Link } from './link.js';
 import { TENANT } from './baselines.js';
+import { serverCpuSeconds } from './cpu.js';
 import { admin, benchServer } from './server.js';
 import type { SmallSyncParams } from './small-syncs-child.js';
 
@@ -106,8 +107,8 @@ async function main(): Promise<void> {
     const url = link ? viaLink(server.url, link) : server.url;
     out(`PostgreSQL ${server.version} (${server.kind})${link ? `, over a link with a round-trip time of ${o.linkRtt} ms` : ''}; ${o.records} records a run`);
     out('');
-    out('| via | processes | phase | runs | s | runs/s | p50 ms | p99 ms | Node CPU ms/run |');
-    out('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    out('| via | processes | phase | runs | s | runs/s | p50 ms | p99 ms | Node CPU ms/run | server CPU ms/run |');
+    out('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const via of o.via) {
       for (const processes of o.processes) {
         const schema = `bench_small_${via}_${processes}`;
@@ -116,14 +117,18 @@ async function main(): Promise<void> {
         for (const [phase, version] of [['first', 1], ['increment', 2]] as const) {
           const input = smallSyncInput(o.records, version);
           const shares = Array.from({ length: processes }, (_, p) => Array.from({ length: count }, (_, i) => i).filter((i) => i % processes === p));
+          const server0 = serverCpuSeconds(server.postmaster);
           const lanes = await Promise.all(
             shares.map((tenants) => (via === 'cli' ? cliLane(url, schema, tenants, input) : libraryLane(url, schema, tenants, o.records, version))),
           );
           // Each lane's own loop (a library child's start-up and connecting excluded; a CLI run's included, it is the run's cost).
           const s = Math.max(...lanes.map((l) => l.ms)) / 1000;
           const all = lanes.flatMap((l) => l.latencies).sort((a, b) => a - b);
+          const server1 = serverCpuSeconds(server.postmaster);
           const cpu = via === 'library' ? (lanes.reduce((t, l) => t + (l.cpuMs ?? 0), 0) / all.length).toFixed(2) : '';
-          out(`| ${via} | ${processes} | ${phase} | ${all.length} | ${s.toFixed(2)} | ${(all.length / s).toFixed(1)} | ${percentile(all, 50).toFixed(1)} | ${percentile(all, 99).toFixed(1)} | ${cpu} |`);
+          // The embedded server's CPU (not with --database-url), start-up and connecting of the processes included.
+          const serverCpu = server0 !== undefined && server1 !== undefined ? ((1000 * (server1 - server0)) / all.length).toFixed(2) : '';
+          out(`| ${via} | ${processes} | ${phase} | ${all.length} | ${s.toFixed(2)} | ${(all.length / s).toFixed(1)} | ${percentile(all, 50).toFixed(1)} | ${percentile(all, 99).toFixed(1)} | ${cpu} | ${serverCpu} |`);
         }
       }
     }
