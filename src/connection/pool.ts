@@ -239,8 +239,10 @@ export function traitsOf(pool: pg.Pool): PoolTraits {
  * pooler in front of the database is said once, in this log; a statement-mode
  * one is refused before anything is written. max_connections caps the pool;
  * a gate (the service's connection budget) bounds the connections of every
- * process together: each connection, the probe's and the pooler check's too,
- * waits for a slot before it opens.
+ * process together: each connection, the probe's too, waits for a slot
+ * before it opens. Not the pooler check's two: taking two slots one after
+ * the other, two processes opening at once would each hold one and wait for
+ * the other's.
  */
 export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel, gate?: ConnectionGate): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
@@ -248,7 +250,7 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
   const { ssl, startupOptions } = await probeConnection(cfg, tunnel, Client);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
   const config = clientConfig(cfg, ssl, tunnel, startupOptions);
-  const pooler = await detectPooler(config, !startupOptions, Client).catch((err: unknown) => {
+  const pooler = await detectPooler(config, !startupOptions).catch((err: unknown) => {
     throw explain(err, connectTarget(cfg));
   });
   if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
