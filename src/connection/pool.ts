@@ -7,7 +7,7 @@ import { loadConfigFiles } from '../config/files.js';
 import { setTransactionSettings } from '../sql/transaction.js';
 import { GuardedClient, type GuardedClientConfig } from './client.js';
 import { explain, type ConnectTarget } from './diagnose.js';
-import type { ConnectionGate } from './gate.js';
+import { preTaken, type ConnectionGate } from './gate.js';
 import { detectPooler, directConnectionHint, isStartupParameterRejected, refusePooler, type PoolerReport } from './pooler.js';
 import { tlsOptions, tlsServerName } from './tls.js';
 import type { Tunnel } from './tunnel.js';
@@ -130,7 +130,8 @@ function gatedClient(gate: ConnectionGate, connectTimeoutMs: number): typeof Gua
     private release: (() => void) | undefined;
 
     constructor(config: GuardedClientConfig = {}) {
-      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+      // pg-pool hides the password as a property that a spread does not copy: it is passed on by name.
+      super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMs });
       // Given back once, whichever way the connection ends.
       this.once('end', () => this.giveBack());
     }
@@ -240,9 +241,7 @@ export function traitsOf(pool: pg.Pool): PoolTraits {
  * one is refused before anything is written. max_connections caps the pool;
  * a gate (the service's connection budget) bounds the connections of every
  * process together: each connection, the probe's too, waits for a slot
- * before it opens. Not the pooler check's two: taking two slots one after
- * the other, two processes opening at once would each hold one and wait for
- * the other's.
+ * before it opens; the pooler check's two take their slots together.
  */
 export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel, gate?: ConnectionGate): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
@@ -250,9 +249,16 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
   const { ssl, startupOptions } = await probeConnection(cfg, tunnel, Client);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
   const config = clientConfig(cfg, ssl, tunnel, startupOptions);
-  const pooler = await detectPooler(config, !startupOptions).catch((err: unknown) => {
-    throw explain(err, connectTarget(cfg));
-  });
+  // The pooler check holds two connections at once: under a gate, both slots are taken together.
+  const checkSlots = gate ? await gate.acquireAll(2) : [];
+  const pooler = await detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient)
+    .catch((err: unknown) => {
+      throw explain(err, connectTarget(cfg));
+    })
+    .finally(() => {
+      // A slot the check did not use (it stopped early) goes back; the others went back as their connections ended.
+      for (const release of checkSlots) release();
+    });
   if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
   if (pooler.mode === 'transaction') {
     log.warn(

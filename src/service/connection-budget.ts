@@ -37,7 +37,7 @@ export class ConnectionBudget {
 
   /** The gate of one destination's connections, `max` of them at most. */
   gate(destinationId: string, max: number): ConnectionGate {
-    return { acquire: () => this.acquire(destinationId, max) };
+    return { acquire: () => this.acquire(destinationId, max), acquireAll: (count) => this.acquireAll(destinationId, max, count) };
   }
 
   private connection(): Promise<pg.PoolClient> {
@@ -86,7 +86,7 @@ export class ConnectionBudget {
     for (let wait = POLL_MS.first; ; wait = Math.min(POLL_MS.max, wait * 2)) {
       if (this.closed) throw new PglandError('connection_budget_closed', 'the service is stopping');
       const slot = await this.tryTake(destinationId, max);
-      if (slot !== undefined) return () => this.giveBack(destinationId, slot);
+      if (slot !== undefined) return this.releaser(destinationId, slot);
       if (Date.now() + wait > deadline) {
         throw new PglandError('connection_budget_exhausted', `no connection to the destination freed within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`, {
           hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
@@ -94,6 +94,38 @@ export class ConnectionBudget {
       }
       await new Promise((r) => setTimeout(r, wait));
     }
+  }
+
+  private async acquireAll(destinationId: string, max: number, count: number): Promise<(() => void)[]> {
+    const deadline = Date.now() + MAX_WAIT_MS;
+    for (let wait = POLL_MS.first; ; wait = Math.min(POLL_MS.max, wait * 2)) {
+      if (this.closed) throw new PglandError('connection_budget_closed', 'the service is stopping');
+      const taken: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const slot = await this.tryTake(destinationId, max);
+        if (slot === undefined) break;
+        taken.push(slot);
+      }
+      if (taken.length === count) return taken.map((slot) => this.releaser(destinationId, slot));
+      // Not all of them: give back what was taken, so that nobody waits on a partial hold.
+      for (const slot of taken) this.giveBack(destinationId, slot);
+      if (Date.now() + wait > deadline) {
+        throw new PglandError('connection_budget_exhausted', `${count} connections to the destination did not free within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`, {
+          hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
+        });
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+
+  /** Gives the slot back once, however often it is called: the slot may meanwhile be another connection's. */
+  private releaser(destinationId: string, slot: number): () => void {
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.giveBack(destinationId, slot);
+    };
   }
 
   private giveBack(destinationId: string, slot: number): void {
