@@ -3,11 +3,11 @@ import { PGLAND_COLUMNS as P } from '../src/catalog/definition.js';
 import { qualify, quoteIdent as q } from '../src/sql/ident.js';
 import { copyScriptA, landedTableSql, mergeScriptB, tenantDefaultsSql } from './baselines.js';
 import { runChild, type ChildResult } from './child.js';
-import { childrenCpuSeconds, serverChildren, serverCpuSeconds } from './cpu.js';
+import { childrenCpuSeconds, serverChildren, serverCpuSeconds, treeCpuSeconds } from './cpu.js';
 import { CONTACTS } from './csv.js';
 import type { DataFile, Dataset } from './dataset.js';
 import type { NaiveParams } from './naive-child.js';
-import type { PglandParams } from './pgland-child.js';
+import type { BenchSshTunnel, PglandParams } from './pgland-child.js';
 import { startPgbouncer, type Pgbouncer } from './pgbouncer.js';
 import { runPsql } from './psql.js';
 import { admin } from './server.js';
@@ -31,7 +31,15 @@ export interface Measurement {
 }
 
 export interface RunContext {
+  /** The server, directly: for the untimed set-up (tables, VACUUM, CHECKPOINT). */
   url: string;
+  /** What the timed loads connect to: the same server, or through a link with a round-trip time (bench/link.ts). */
+  loadUrl: string;
+  /**
+   * For pgland-ssh: pgland's own SSH tunnel to a local OpenSSH sshd (through
+   * the same link), and the server's URL as the bastion reaches it.
+   */
+  ssh?: { tunnel: BenchSshTunnel; url: string; sshdPid: number };
   psql: string | undefined;
   /** The embedded server's postmaster, for its CPU time; undefined for --database-url. */
   postmaster?: number;
@@ -74,7 +82,7 @@ export async function withCpu(ctx: RunContext, load: () => Promise<Measurement>)
 }
 
 export function psqlLoad(ctx: RunContext, name: string, script: string, file: DataFile): Promise<Measurement> {
-  return withCpu(ctx, async () => ({ name, ms: await runPsql(ctx.psql!, ctx.url, script), rows: file.rows, inputBytes: file.bytes }));
+  return withCpu(ctx, async () => ({ name, ms: await runPsql(ctx.psql!, ctx.loadUrl, script), rows: file.rows, inputBytes: file.bytes }));
 }
 
 export const contenderA: Contender = {
@@ -106,7 +114,7 @@ export const contenderD: Contender = {
     const schema = 'bench_d';
     await admin(ctx.url, ...landedTableSql(schema));
     await settle(ctx.url);
-    const params: NaiveParams = { url: ctx.url, schema, file: data.first.path };
+    const params: NaiveParams = { url: ctx.loadUrl, schema, file: data.first.path };
     return [
       await withCpu(ctx, async () => {
         const r = await runChild('./naive-child.js', params);
@@ -134,16 +142,22 @@ async function liveRows(url: string, table: string): Promise<number> {
  * refresh with 1% of records missing. `expectedDeletes` is how many live
  * records the full refresh should mark deleted. With `pgbouncer` (its
  * binary), the loads go through a PgBouncer in transaction mode started in
- * front of the server for this contender: "pgland-pooled".
+ * front of the server for this contender: "pgland-pooled". With `viaSsh`,
+ * through pgland's own SSH tunnel (ctx.ssh): "pgland-ssh", the bastion's CPU
+ * reported with each load.
  */
-export function contenderPgland(batchSize: number | undefined, expectedDeletes: (data: Dataset) => number, pgbouncer?: string): Contender {
-  const label = (pgbouncer ? 'pgland-pooled' : 'pgland') + (batchSize ? `@${batchSize}` : '');
+export function contenderPgland(batchSize: number | undefined, expectedDeletes: (data: Dataset) => number, pgbouncer?: string, viaSsh = false): Contender {
+  const label = (pgbouncer ? 'pgland-pooled' : viaSsh ? 'pgland-ssh' : 'pgland') + (batchSize ? `@${batchSize}` : '');
   return {
     name: label,
     async run(ctx, data) {
+      if (viaSsh) {
+        if (!ctx.ssh) throw new Error('pgland-ssh needs the bench to start sshd (run.ts)');
+        return loads(ctx, data, label, ctx.ssh.url, batchSize, expectedDeletes, ctx.ssh);
+      }
       const bouncer: Pgbouncer | undefined = pgbouncer ? await startPgbouncer(pgbouncer, ctx.url, { poolMode: 'transaction' }) : undefined;
       try {
-        return await loads(ctx, data, label, bouncer ? bouncer.through(ctx.url) : ctx.url, batchSize, expectedDeletes);
+        return await loads(ctx, data, label, bouncer ? bouncer.through(ctx.url) : ctx.loadUrl, batchSize, expectedDeletes);
       } finally {
         await bouncer?.stop();
       }
@@ -151,19 +165,42 @@ export function contenderPgland(batchSize: number | undefined, expectedDeletes: 
   };
 }
 
-/** The three loads of a pgland contender, each connecting to `loadUrl` (the server's, or a pooler's in front of it). */
-async function loads(ctx: RunContext, data: Dataset, label: string, loadUrl: string, batchSize: number | undefined, expectedDeletes: (data: Dataset) => number): Promise<Measurement[]> {
-  const schema = 'bench_pgland';
+/**
+ * The three loads of a pgland contender, each connecting to `loadUrl` (the
+ * server's, through the link or a pooler in front of it; or, with `ssh`, the
+ * server as the bastion reaches it, through pgland's tunnel).
+ */
+async function loads(
+  ctx: RunContext,
+  data: Dataset,
+  label: string,
+  loadUrl: string,
+  batchSize: number | undefined,
+  expectedDeletes: (data: Dataset) => number,
+  ssh?: NonNullable<RunContext['ssh']>,
+): Promise<Measurement[]> {
+  const schema = ssh ? 'bench_pgland_ssh' : 'bench_pgland';
   const table = qualify(schema, CONTACTS.table);
   await admin(ctx.url, `DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
   await settle(ctx.url);
   const load = async (mode: 'first' | 'incr' | 'full', file: DataFile): Promise<Measurement> => {
-    const params: PglandParams = { url: loadUrl, schema, file: file.path, mode: mode === 'full' ? 'full' : 'incremental', ...(batchSize ? { batchSize } : {}) };
-    return withCpu(ctx, async () => {
+    const params: PglandParams = {
+      url: loadUrl,
+      schema,
+      file: file.path,
+      mode: mode === 'full' ? 'full' : 'incremental',
+      ...(batchSize ? { batchSize } : {}),
+      ...(ssh ? { sshTunnel: ssh.tunnel } : {}),
+    };
+    const sshd0 = ssh ? treeCpuSeconds(ssh.sshdPid) : undefined;
+    const m = await withCpu(ctx, async () => {
       const r = await runChild('./pgland-child.js', params, ctx.pglandNodeArgs);
       const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
       return r.detail ? { ...m, detail: r.detail } : m;
     });
+    const sshd1 = ssh ? treeCpuSeconds(ssh.sshdPid) : undefined;
+    if (sshd0 !== undefined && sshd1 !== undefined) m.detail = { ...m.detail, sshdCpuS: sshd1 - sshd0 };
+    return m;
   };
   const first = await load('first', data.first);
   await settle(ctx.url, table);

@@ -11,7 +11,7 @@ import { readLines } from '../src/input/lines.js';
 import { copyStageSql, createStageSql } from '../src/stage/stage.js';
 import { CONTACTS } from './csv.js';
 import { dataset } from './dataset.js';
-import { parseSize } from './options.js';
+import { parseSize, recordSizeArg } from './options.js';
 import { median } from './report.js';
 import { benchServer } from './server.js';
 
@@ -20,7 +20,7 @@ import { benchServer } from './server.js';
  * Node's cost to encode the rows, and the server's cost to take them in (the
  * rows are encoded beforehand and sent from memory). The binary encoder is a
  * prototype for this measurement only: it knows the types crm_contacts uses.
- * Usage: node dist/bench/copy-format.js [size=100k] [reps=5] [cache-dir=.pgland/bench] [database-url]
+ * Usage: [BENCH_RECORD_SIZE=620|2300] node dist/bench/copy-format.js [size=100k] [reps=5] [cache-dir=.pgland/bench] [database-url]
  */
 
 const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
   const size = parseSize(process.argv[2] ?? '100k');
   const reps = Number(process.argv[3] ?? 5);
   const cacheDir = resolve(process.argv[4] ?? '.pgland/bench');
-  const data = await dataset(cacheDir, size, (s) => process.stderr.write(s + '\n'));
+  const data = await dataset(cacheDir, size, recordSizeArg(process.env.BENCH_RECORD_SIZE), (s) => process.stderr.write(s + '\n'));
   const recs = await records(data.first.path);
   const server = await benchServer(process.argv[5], cacheDir);
   const client = new pg.Client({ connectionString: server.url, options: '-c TimeZone=UTC' });

@@ -50,6 +50,12 @@ export function postmasterPid(dataDir: string): number | undefined {
  */
 export function serverCpuSeconds(postmaster: number | undefined): number | undefined {
   if (postmaster === undefined) return undefined;
+  return treeCpuSeconds(postmaster);
+}
+
+/** Seconds of CPU of a process, its live children and its reaped ones (a server forking per connection: sshd). */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const postmaster = pid;
   const root = stat(postmaster);
   if (!root) return undefined;
   let ticks = root.utime + root.stime + root.cutime + root.cstime;

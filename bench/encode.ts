@@ -3,10 +3,10 @@ import { resolve } from 'node:path';
 import { newEncodeStats } from '../src/encode/copy-text.js';
 import { encodeRecord, type Problem } from '../src/encode/record.js';
 import { parseEnvelope } from '../src/input/envelope.js';
-import { readLines } from '../src/input/lines.js';
+import { readLineChunks } from '../src/input/lines.js';
 import { CONTACTS } from './csv.js';
 import { dataset } from './dataset.js';
-import { parseSize } from './options.js';
+import { parseSize, recordSizeArg } from './options.js';
 import { median } from './report.js';
 
 /**
@@ -14,36 +14,66 @@ import { median } from './report.js';
  * the first-load file into COPY text (turned into bytes, as the socket would),
  * and nothing else. It is what the input and encode changes are judged by:
  * the least CPU time over the repetitions is reported beside the median wall
- * time, because on a busy machine CPU time is the steadier of the two.
- * Usage: node dist/bench/encode.js [size=100k] [reps=5] [cache-dir=.pgland/bench]
+ * time, because on a busy machine CPU time is the steadier of the two; then
+ * each stage's share, from passes that stop after it.
+ * Usage: [BENCH_RECORD_SIZE=620|2300] node dist/bench/encode.js [size=100k] [reps=5] [cache-dir=.pgland/bench]
  */
-async function once(path: string): Promise<{ ms: number; cpuMs: number; records: number; bytes: number }> {
+/** How far each pass goes: every stage also does the ones before it. */
+const STAGES = ['read', 'split', 'parse', 'encode', 'bytes'] as const;
+type Stage = (typeof STAGES)[number];
+
+async function once(path: string, upTo: Stage = 'bytes'): Promise<{ ms: number; cpuMs: number; records: number; bytes: number }> {
   const stats = newEncodeStats();
   const problems: Problem[] = [];
+  const depth = STAGES.indexOf(upTo);
   const cpu = process.cpuUsage();
   const started = performance.now();
   let records = 0;
   let bytes = 0;
   let pending = '';
-  for await (const line of readLines(createReadStream(path))) {
-    const parsed = parseEnvelope(line);
-    if (!('record' in parsed)) continue;
-    pending += encodeRecord(parsed.record, CONTACTS, stats, problems, `${parsed.record.lineNumber}\t`);
-    records++;
-    if (pending.length >= 256 * 1024) {
-      bytes += Buffer.from(pending, 'utf8').length;
-      pending = '';
+  if (upTo === 'read') {
+    for await (const chunk of createReadStream(path)) bytes += (chunk as Buffer).length;
+  } else {
+    for await (const lines of readLineChunks(createReadStream(path))) {
+      if (depth < STAGES.indexOf('parse')) {
+        records += lines.length;
+        continue;
+      }
+      for (const line of lines) {
+        const parsed = parseEnvelope(line);
+        if (!('record' in parsed)) continue;
+        records++;
+        if (depth < STAGES.indexOf('encode')) continue;
+        const row = encodeRecord(parsed.record, CONTACTS, stats, problems, `${parsed.record.lineNumber}\t`);
+        if (depth < STAGES.indexOf('bytes')) continue;
+        pending += row;
+        if (pending.length >= 256 * 1024) {
+          bytes += Buffer.from(pending, 'utf8').length;
+          pending = '';
+        }
+      }
     }
+    bytes += Buffer.from(pending, 'utf8').length;
   }
-  bytes += Buffer.from(pending, 'utf8').length;
   const used = process.cpuUsage(cpu);
   return { ms: performance.now() - started, cpuMs: (used.user + used.system) / 1000, records, bytes };
+}
+
+/** Each stage's own share: the least CPU time of passes that stop after it, less the stage before. */
+async function stageBreakdown(path: string, reps: number, records: number): Promise<string> {
+  const least: number[] = [];
+  for (const stage of STAGES) {
+    let best = Infinity;
+    for (let r = 0; r < reps; r++) best = Math.min(best, (await once(path, stage)).cpuMs);
+    least.push(best);
+  }
+  return STAGES.map((stage, i) => `${stage} ${((1000 * (least[i]! - (least[i - 1] ?? 0))) / records).toFixed(2)}`).join(', ') + ' µs/record';
 }
 
 async function main(): Promise<void> {
   const size = parseSize(process.argv[2] ?? '100k');
   const reps = Number(process.argv[3] ?? 5);
-  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, (s) => process.stderr.write(s + '\n'));
+  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, recordSizeArg(process.env.BENCH_RECORD_SIZE), (s) => process.stderr.write(s + '\n'));
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let last = { records: 0, bytes: 0 };
@@ -62,6 +92,8 @@ async function main(): Promise<void> {
       `least CPU time ${(cpuMs / 1000).toFixed(3)} s = ${((1000 * cpuMs) / last.records).toFixed(2)} µs/record ` +
       `(wall: ${times.map((t) => Math.round(t)).join(' ')} ms)\n`,
   );
+  // Where that CPU goes: read the file; split lines and decode UTF-8; parse; encode; the rows into bytes.
+  process.stdout.write(`by stage (least CPU time of ${reps} passes each): ${await stageBreakdown(data.first.path, reps, last.records)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -11,7 +11,7 @@ import { admin } from './server.js';
 async function intoCsv(data: Dataset): Promise<{ first: DataFile; incr: DataFile }> {
   const paths = intoCsvPaths(data.first.path);
   const make = async (path: string, variant: 'first' | 'incr'): Promise<DataFile> =>
-    existsSync(path) ? { path, bytes: statSync(path).size, rows: data.size } : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n)));
+    existsSync(path) ? { path, bytes: statSync(path).size, rows: data.size } : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n, data.recordSize)));
   return { first: await make(paths.first, 'first'), incr: await make(paths.incr, 'incr') };
 }
 
@@ -42,7 +42,7 @@ export const contenderBInto = intoContender('b-into', async (ctx, schema, phase,
 
 export const contenderPglandInto = intoContender('pgland-into', (ctx, schema, phase, data) => {
   const file = phase === 'first' ? data.first : data.incr;
-  const params: IntoParams = { url: ctx.url, schema, file: file.path };
+  const params: IntoParams = { url: ctx.loadUrl, schema, file: file.path };
   return withCpu(ctx, async () => {
     const r = await runChild('./pgland-into-child.js', params, ctx.pglandNodeArgs);
     return { name: `pgland-into ${phase}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000, ...(r.detail ? { detail: r.detail } : {}) };

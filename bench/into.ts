@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { qualify, quoteIdent as q } from '../src/sql/ident.js';
-import { changedInIncrement, contact, type Contact } from './generate.js';
+import { changedInIncrement, contact, type Contact, type RecordSize } from './generate.js';
 import { literal } from './psql.js';
 
 /**
@@ -70,7 +70,8 @@ export function intoCsvMissing(firstNdjson: string): boolean {
   return !existsSync(p.first) || !existsSync(p.incr);
 }
 
-export const intoRecord = (variant: 'first' | 'incr', n: number): Contact => contact(n, variant === 'incr' && changedInIncrement(n) ? 2 : 1);
+export const intoRecord = (variant: 'first' | 'incr', n: number, recordSize: RecordSize): Contact =>
+  contact(n, variant === 'incr' && changedInIncrement(n) ? 2 : 1, recordSize);
 
 /** B-into: one transaction, \copy into a temporary table, one INSERT … ON CONFLICT DO UPDATE. */
 export function intoScriptB(schema: string, csvPath: string): string {

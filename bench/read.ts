@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const size = Number(arg('--size', '1000000').replace(/M$/i, '000000').replace(/k$/i, '000'));
   const cacheDir = arg('--cache-dir', join(ROOT, '.pgland', 'bench'));
   mkdirSync(cacheDir, { recursive: true });
-  const data = await dataset(cacheDir, size, (s) => process.stderr.write(s + '\n'));
+  const data = await dataset(cacheDir, size, 620, (s) => process.stderr.write(s + '\n'));
   const server = await benchServer(process.argv.includes('--database-url') ? arg('--database-url', '') : undefined, cacheDir);
   const psql = findPsql();
   try {

@@ -4,6 +4,10 @@ import type { Measurement } from './contenders.js';
 /** Every repetition of one contender's load at one size, summarised. */
 export interface Summary {
   size: number;
+  /** Bytes per NDJSON record of the dataset (620 or 2300). */
+  recordSize: number;
+  /** Round-trip time in ms of the link to the server; 0 for the direct path. */
+  rttMs: number;
   name: string;
   rows: number;
   inputBytes: number;
@@ -25,7 +29,7 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-export function summarise(size: number, measurements: readonly Measurement[]): Summary[] {
+export function summarise(size: number, recordSize: number, measurements: readonly Measurement[], rttMs = 0): Summary[] {
   const byName = new Map<string, Measurement[]>();
   for (const m of measurements) byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
   return [...byName.entries()].map(([name, ms]) => {
@@ -40,6 +44,8 @@ export function summarise(size: number, measurements: readonly Measurement[]): S
     const serverCpuS = cpu((m) => m.serverCpuS);
     return {
       size,
+      recordSize,
+      rttMs,
       name,
       rows: first.rows,
       inputBytes: first.inputBytes,
@@ -78,14 +84,16 @@ export function ratios(summaries: readonly Summary[], pgland = 'pgland'): Record
  * smallest size to the largest: memory must not grow with the input.
  */
 export function memoryBySize(summaries: readonly Summary[]): string[] {
-  const names = [...new Set(summaries.filter((s) => s.maxRssMb !== undefined).map((s) => s.name))];
-  return names.map((name) => {
-    const bySize = summaries.filter((s) => s.name === name && s.maxRssMb !== undefined).sort((a, b) => a.size - b.size);
+  const withRss = summaries.filter((s) => s.maxRssMb !== undefined);
+  const keys = [...new Set(withRss.map((s) => `${s.name}\t${s.recordSize}\t${s.rttMs}`))];
+  return keys.map((key) => {
+    const [name, recordSize, rtt] = key.split('\t') as [string, string, string];
+    const bySize = withRss.filter((s) => `${s.name}\t${s.recordSize}\t${s.rttMs}` === key).sort((a, b) => a.size - b.size);
     const parts = bySize.map((s) => `${s.maxRssMb!.toFixed(0)} MB at ${s.size.toLocaleString('en-US')}`);
     const first = bySize[0]!.maxRssMb!;
     const last = bySize[bySize.length - 1]!.maxRssMb!;
     const growth = bySize.length > 1 ? ` (${last >= first ? '+' : ''}${(((last - first) / first) * 100).toFixed(0)}% from the smallest size to the largest)` : '';
-    return `  ${name}: peak RSS ${parts.join(', ')}${growth}`;
+    return `  ${name} (${recordSize}-byte records${rtt === '0' ? '' : `, RTT ${rtt} ms`}): peak RSS ${parts.join(', ')}${growth}`;
   });
 }
 

@@ -10,6 +10,8 @@ import { pgbouncerBinary } from './pgbouncer.js';
 import { findPsql, psqlVersion } from './psql.js';
 import { machine, memoryBySize, ratios, summarise, table, type Summary } from './report.js';
 import { benchServer } from './server.js';
+import { startBastion } from './bastion.js';
+import { startLink, viaLink, type Link } from './link.js';
 
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
@@ -17,7 +19,7 @@ const log = (s: string): void => void process.stderr.write(s + '\n');
 function expectedDeletes(data: Dataset): number {
   let n = 0;
   for (let i = 0; i < data.size; i++) {
-    if (missingInFullRefresh(i) && !contact(i, changedInIncrement(i) ? 2 : 1).is_deleted) n++;
+    if (missingInFullRefresh(i) && !contact(i, changedInIncrement(i) ? 2 : 1, data.recordSize).is_deleted) n++;
   }
   return n;
 }
@@ -50,9 +52,10 @@ async function main(): Promise<void> {
   if (opts.contenders.includes('d')) contenders.push(contenderD);
   if (opts.contenders.includes('b-into')) contenders.push(contenderBInto);
   if (opts.contenders.includes('pgland-into')) contenders.push(contenderPglandInto);
-  if (opts.contenders.includes('pgland')) {
-    if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes));
-    for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes));
+  for (const viaSsh of [false, true]) {
+    if (!opts.contenders.includes(viaSsh ? 'pgland-ssh' : 'pgland')) continue;
+    if (opts.batchSizes.length === 0) contenders.push(contenderPgland(undefined, expectedDeletes, undefined, viaSsh));
+    for (const b of opts.batchSizes) contenders.push(contenderPgland(b, expectedDeletes, undefined, viaSsh));
   }
   if (opts.contenders.includes('pooled')) {
     const pgbouncer = pgbouncerBinary();
@@ -62,13 +65,15 @@ async function main(): Promise<void> {
   }
 
   const datasets: Dataset[] = [];
-  for (const size of opts.sizes) datasets.push(await dataset(cacheDir, size, log));
+  for (const size of opts.sizes) for (const rs of opts.recordSize) datasets.push(await dataset(cacheDir, size, rs, log));
 
   const server = await benchServer(opts.databaseUrl, cacheDir);
   const pglandNodeArgs = [...opts.nodeFlags, ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf)] : [])];
   await new Promise((r) => setTimeout(r, 1000)); // let the set-up connection's backend exit
+  const bastion = opts.contenders.includes('pgland-ssh') ? await startBastion() : undefined;
   const ctx: RunContext = {
     url: server.url,
+    loadUrl: server.url,
     psql,
     pglandNodeArgs,
     idleChildren: serverChildren(server.postmaster),
@@ -78,21 +83,43 @@ async function main(): Promise<void> {
   const host = { ...machine(), ...(psql ? { psql: psqlVersion(psql) } : {}) };
   log(`PostgreSQL ${server.version} (${server.kind}); ${host.cpus} cores, ${host.ramGb} GB RAM; Node ${host.node}` + (psql ? `; ${host.psql}` : ''));
   log(`pgland's children run with Node flags: ${opts.nodeFlags.length > 0 ? opts.nodeFlags.join(' ') : "none (Node's defaults)"}`);
+  const serverAt = new URL(server.url);
+  const links: Link[] = [];
   try {
-    for (const data of datasets) {
+    for (const data of datasets) for (const rtt of opts.linkRtt) {
+      // A link of its own per RTT, to the server and (for pgland-ssh) to the bastion.
+      const link = rtt > 0 ? await startLink({ host: serverAt.hostname, port: Number(serverAt.port) }, rtt) : undefined;
+      const sshLink = rtt > 0 && bastion ? await startLink({ host: '127.0.0.1', port: bastion.port }, rtt) : undefined;
+      links.push(...[link, sshLink].filter((l): l is Link => l !== undefined));
+      ctx.loadUrl = link ? viaLink(server.url, link) : server.url;
+      if (bastion) {
+        ctx.ssh = {
+          url: server.url,
+          sshdPid: bastion.pid,
+          tunnel: { host: '127.0.0.1', port: sshLink?.port ?? bastion.port, user: 'root', private_key: bastion.privateKey, host_key_fingerprint: bastion.fingerprint },
+        };
+      }
+      const where = rtt > 0 ? `, over a link with a round-trip time of ${rtt} ms` : '';
       const measurements: Measurement[] = [];
       for (let r = 0; r < opts.reps; r++) {
         for (const c of orderFor(contenders, r)) {
           for (const m of await c.run(ctx, data)) {
-            log(`  ${data.size} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : ''));
+            log(`  ${data.size}×${data.recordSize} B${rtt > 0 ? ` RTT ${rtt} ms` : ''} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : '') +
+              (m.detail?.sshdCpuS !== undefined ? `, sshd CPU ${(m.detail.sshdCpuS as number).toFixed(2)} s` : ''));
             measurements.push(m);
           }
         }
       }
-      const summaries = summarise(data.size, measurements);
+      for (const l of [link, sshLink]) await l?.stop();
+      const summaries = summarise(data.size, data.recordSize, measurements, rtt);
       results.push(...summaries);
       const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland') && n !== 'pgland-into'));
-      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
+      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records of about ${data.recordSize} bytes${where}, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
+      for (const phase of ['first', 'incr', 'full']) {
+        const direct = summaries.find((x) => x.name === `pgland ${phase}`);
+        const tunnelled = summaries.find((x) => x.name === `pgland-ssh ${phase}`);
+        if (direct && tunnelled) process.stdout.write(`  pgland-ssh ${phase} / pgland ${phase}: ${(tunnelled.rowsPerSec / direct.rowsPerSec).toFixed(2)}\n`);
+      }
       for (const phase of ['first', 'incr']) {
         const b = summaries.find((x) => x.name === `B-into ${phase}`);
         const p = summaries.find((x) => x.name === `pgland-into ${phase}`);
@@ -118,6 +145,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    for (const l of links) await l.stop();
+    await bastion?.stop();
     await server.stop();
   }
   const memory = memoryBySize(results);

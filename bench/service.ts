@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   const size = Number(arg('--size', '1000000').replace(/M$/i, '000000').replace(/k$/i, '000'));
   const cacheDir = arg('--cache-dir', join(ROOT, '.pgland', 'bench'));
   mkdirSync(cacheDir, { recursive: true });
-  const data = await dataset(cacheDir, size, log);
+  const data = await dataset(cacheDir, size, 620, log);
   const first = await parts(data.first, BATCHES);
   const incr = await parts(data.incr, BATCHES);
   const eighth = await parts(data.first, 8);

@@ -4,6 +4,7 @@ import { loadConfigFiles } from './config/files.js';
 import { resolveDestination, type DestinationConfig } from './config/resolve.js';
 import type { DestinationInput } from './config/schema.js';
 import { endPool, openPool } from './connection/pool.js';
+import type { ConnectionGate } from './connection/gate.js';
 import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
@@ -27,6 +28,8 @@ export interface OpenOptions {
   overrides?: Record<string, unknown>;
   /** Connections in the pool. */
   poolSize?: number;
+  /** Bounds this destination's open connections across processes (the service's connection budget). */
+  connectionGate?: ConnectionGate;
 }
 
 export interface LoadStreamOptions extends ObjectRequest {
@@ -85,7 +88,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
   const log = options.log ?? silentLogger();
   // The tunnel opens first and closes last; every pool connection is a channel of it.
   const tunnel = await openTunnelFor(cfg, log);
-  const pool = await openPool(cfg, log, options.poolSize ?? 4, tunnel).catch(async (err: unknown) => {
+  const pool = await openPool(cfg, log, options.poolSize ?? 4, tunnel, options.connectionGate).catch(async (err: unknown) => {
     await tunnel?.close();
     throw err;
   });

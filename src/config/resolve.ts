@@ -32,7 +32,7 @@ export const ENV_KEYS = [
   'url', 'host', 'port', 'database', 'user', 'password', 'password_file', 'schema',
   'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername', 'allow_cleartext_password',
   'delete_mode', 'batch_size', 'batch_bytes', 'max_record_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
-  'batch_retries', 'lock_timeout_ms', 'lease_ttl_ms', 'max_parallel_objects', 'work_mem',
+  'batch_retries', 'lock_timeout_ms', 'lease_ttl_ms', 'max_parallel_objects', 'work_mem', 'max_connections',
 ] as const;
 
 /** ssh_tunnel keys read from the environment (PGLAND_SSH_<KEY>). */

@@ -133,6 +133,14 @@ export const destinationSchema = z
     lease_ttl_ms: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
     /** Objects loaded in parallel by one process. */
     max_parallel_objects: z.coerce.number().int().min(1).max(64).default(2),
+    /**
+     * The most connections pgland opens to this database at once: in one
+     * process, and under `pgland serve` across every worker process (a
+     * connection waits for a free one rather than failing with "too many
+     * connections"). At least 2: opening a destination checks for a pooler
+     * with two connections at once. Unset: up to the pool size per process.
+     */
+    max_connections: z.coerce.number().int().min(2).max(1000).optional(),
   })
   .strict();
 

@@ -7,6 +7,7 @@ import { loadConfigFiles } from '../config/files.js';
 import { setTransactionSettings } from '../sql/transaction.js';
 import { GuardedClient, type GuardedClientConfig } from './client.js';
 import { explain, type ConnectTarget } from './diagnose.js';
+import { preTaken, type ConnectionGate } from './gate.js';
 import { detectPooler, directConnectionHint, isStartupParameterRejected, refusePooler, type PoolerReport } from './pooler.js';
 import { tlsOptions, tlsServerName } from './tls.js';
 import type { Tunnel } from './tunnel.js';
@@ -118,8 +119,52 @@ function preferFallsBack(err: unknown): boolean {
   return typeof e?.code === 'string' && (e.code.startsWith('ERR_SSL') || e.code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO/.test(e.code));
 }
 
-async function tryConnect(config: GuardedClientConfig): Promise<void> {
-  const client = new GuardedClient(config);
+/**
+ * The client class of a pool whose connections each hold a slot of a gate
+ * while they are open. The slot is taken before the connection opens, so the
+ * pool's own connect timeout must not count the wait: the pool gets none, and
+ * each client gets the configured one back for its own connecting.
+ */
+function gatedClient(gate: ConnectionGate, connectTimeoutMs: number): typeof GuardedClient {
+  return class GatedClient extends GuardedClient {
+    private release: (() => void) | undefined;
+
+    constructor(config: GuardedClientConfig = {}) {
+      // pg-pool hides the password as a property that a spread does not copy: it is passed on by name.
+      super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeoutMs });
+      // Given back once, whichever way the connection ends.
+      this.once('end', () => this.giveBack());
+    }
+
+    private giveBack(): void {
+      const release = this.release;
+      this.release = undefined;
+      release?.();
+    }
+
+    // pg-pool connects with a callback, a caller of the client with a promise: both wait for the slot.
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error | null, client?: pg.Client) => void): void;
+    override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
+      const connected = this.gatedConnect().then(() => this as pg.Client);
+      if (!callback) return connected;
+      connected.then((c) => callback(null, c), (err: Error) => callback(err));
+    }
+
+    private async gatedConnect(): Promise<void> {
+      this.release = await gate.acquire();
+      try {
+        await super.connect();
+      } catch (err) {
+        this.giveBack();
+        throw err;
+      }
+    }
+  };
+}
+
+async function tryConnect(config: GuardedClientConfig, Client: typeof GuardedClient = GuardedClient): Promise<void> {
+  const client = new Client(config);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -129,13 +174,13 @@ async function tryConnect(config: GuardedClientConfig): Promise<void> {
 }
 
 /** Connects once with the startup settings, once more without them when a pooler refuses them. */
-async function tryConnectSettling(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel): Promise<boolean> {
+async function tryConnectSettling(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel, Client?: typeof GuardedClient): Promise<boolean> {
   try {
-    await tryConnect(clientConfig(cfg, ssl, tunnel));
+    await tryConnect(clientConfig(cfg, ssl, tunnel), Client);
     return true;
   } catch (err) {
     if (!isStartupParameterRejected(err)) throw err;
-    await tryConnect(clientConfig(cfg, ssl, tunnel, false));
+    await tryConnect(clientConfig(cfg, ssl, tunnel, false), Client);
     return false;
   }
 }
@@ -153,14 +198,14 @@ export interface Probed {
  * probe tries TLS first and falls back to a plain connection as libpq does;
  * the pool keeps what the probe found.
  */
-export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel): Promise<Probed> {
+export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel, Client?: typeof GuardedClient): Promise<Probed> {
   const ssl = tlsOptions(cfg);
   try {
-    return { ssl, startupOptions: await tryConnectSettling(cfg, ssl, tunnel) };
+    return { ssl, startupOptions: await tryConnectSettling(cfg, ssl, tunnel, Client) };
   } catch (err) {
     if (cfg.sslmode === 'prefer' && preferFallsBack(err)) {
       try {
-        return { ssl: false, startupOptions: await tryConnectSettling(cfg, false, tunnel) };
+        return { ssl: false, startupOptions: await tryConnectSettling(cfg, false, tunnel, Client) };
       } catch (plainErr) {
         throw explain(plainErr, connectTarget(cfg));
       }
@@ -193,16 +238,27 @@ export function traitsOf(pool: pg.Pool): PoolTraits {
  * channel of that one SSH connection). Connection failures come back as
  * explained PglandErrors (src/connection/diagnose.ts). A transaction-mode
  * pooler in front of the database is said once, in this log; a statement-mode
- * one is refused before anything is written.
+ * one is refused before anything is written. max_connections caps the pool;
+ * a gate (the service's connection budget) bounds the connections of every
+ * process together: each connection, the probe's too, waits for a slot
+ * before it opens; the pooler check's two take their slots together.
  */
-export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel): Promise<pg.Pool> {
+export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel, gate?: ConnectionGate): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
-  const { ssl, startupOptions } = await probeConnection(cfg, tunnel);
+  const Client = gate ? gatedClient(gate, cfg.connect_timeout_ms) : GuardedClient;
+  const { ssl, startupOptions } = await probeConnection(cfg, tunnel, Client);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
   const config = clientConfig(cfg, ssl, tunnel, startupOptions);
-  const pooler = await detectPooler(config, !startupOptions).catch((err: unknown) => {
-    throw explain(err, connectTarget(cfg));
-  });
+  // The pooler check holds two connections at once: under a gate, both slots are taken together.
+  const checkSlots = gate ? await gate.acquireAll(2) : [];
+  const pooler = await detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient)
+    .catch((err: unknown) => {
+      throw explain(err, connectTarget(cfg));
+    })
+    .finally(() => {
+      // A slot the check did not use (it stopped early) goes back; the others went back as their connections ended.
+      for (const release of checkSlots) release();
+    });
   if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
   if (pooler.mode === 'transaction') {
     log.warn(
@@ -210,7 +266,13 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
       'connected through a transaction-mode connection pooler: pgland works through it (leases, per-transaction settings), but the direct connection is faster and safer',
     );
   }
-  const pool = new pg.Pool({ ...config, max, Client: GuardedClient });
+  const pool = new pg.Pool({
+    ...config,
+    max: Math.min(max, cfg.max_connections ?? max),
+    Client,
+    // Waiting for a slot is not a failure to connect; an idle connection gives its slot back soon.
+    ...(gate ? { connectionTimeoutMillis: 0, idleTimeoutMillis: 1000 } : {}),
+  });
   traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms, clientConfig: config });
   const settings = transactionSettingsSql(cfg);
   pool.on('connect', (client) => setTransactionSettings(client, settings));

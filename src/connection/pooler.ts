@@ -44,8 +44,8 @@ async function backendPid(client: pg.Client): Promise<number> {
   return rows[0]!.pid;
 }
 
-async function connected(config: GuardedClientConfig): Promise<pg.Client> {
-  const client = new GuardedClient(config);
+async function connected(config: GuardedClientConfig, Client: typeof GuardedClient): Promise<pg.Client> {
+  const client = new Client(config);
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -67,14 +67,14 @@ async function connected(config: GuardedClientConfig): Promise<pg.Client> {
  * direct connection. `startupRejected`: the first connection attempt was
  * refused for its startup parameters (a pooler, of whatever mode).
  */
-export async function detectPooler(config: GuardedClientConfig, startupRejected: boolean): Promise<PoolerReport> {
+export async function detectPooler(config: GuardedClientConfig, startupRejected: boolean, Client: typeof GuardedClient = GuardedClient): Promise<PoolerReport> {
   const evidence: string[] = [];
   if (startupRejected) evidence.push("the server refused pgland's startup parameters (options, statement_timeout), as PgBouncer does");
-  const a = await connected(config);
+  const a = await connected(config, Client);
   let b: pg.Client | undefined;
   try {
     const first = await backendPid(a);
-    b = await connected(config);
+    b = await connected(config, Client);
     try {
       await b.query('BEGIN');
     } catch (err) {

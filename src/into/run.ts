@@ -8,7 +8,7 @@ import { IdSet } from '../load/id-set.js';
 import type { Reject } from '../input/envelope.js';
 import type { LoaderContext } from '../load/loader.js';
 import { lineSource } from '../load/record-source.js';
-import { addCounts, addRunCountsSql, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
+import { addCounts, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, recordBatchSql, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
 import { ObjectLease } from '../load/lease.js';
 import { RunSession } from '../load/session.js';
 import { begin } from '../sql/transaction.js';
@@ -156,8 +156,7 @@ async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, so
     counts.unchanged = part.records - part.inserted - part.updated - part.deleted - part.skipped;
     counts.nulStripped = buf.stats.nulStripped;
     if (rejects.length > 0) await client.query(insertRejectsSql(st.schema, st.runId, rejects));
-    await client.query(addRunCountsSql(st.schema, st.runId, counts, null));
-    await client.query(`INSERT INTO ${qualify(st.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [st.runId, batchNo, buf.rowsRead]);
+    await client.query(recordBatchSql(st.schema, st.runId, counts, null, batchNo, buf.rowsRead));
     await st.lease.fence(client);
     await client.query('COMMIT');
     addCounts(st.counts, counts);

@@ -5,7 +5,7 @@ import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { begin } from '../sql/transaction.js';
 import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
 import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
-import { addRunCountsSql, insertProblemsSql, insertRejectsSql, zeroCounts, type RunCounts } from './runs.js';
+import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type RunCounts } from './runs.js';
 
 /**
  * Runs the merge of `records` staged records and adds what it did to the run
@@ -129,10 +129,6 @@ export async function recordBatch(
   counts.rejected = buf.rejects.length;
   counts.problems += buf.problems.length;
   counts.nulStripped = buf.stats.nulStripped;
-  await client.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
-  await client.query(
-    `INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`,
-    [o.runId, ctx.batchNo, buf.rowsRead],
-  );
+  await client.query(recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead));
   await ctx.lease.fence(client);
 }

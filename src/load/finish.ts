@@ -45,6 +45,20 @@ export async function finishRun(
 ): Promise<void> {
   const completed = opts.status === 'succeeded' || opts.status === 'partial';
   const runs = qualify(o.schema, '_pgland_runs');
+  // The watermark and the status in one statement: a round trip fewer at the
+  // end of every run, which counts when the database is across a link. The
+  // watermark reads max_last_modified_at, which the status update leaves as is.
+  const watermarkAndStatus = {
+    text: `WITH finished AS (
+        UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid)
+      INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
+      SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
+       WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL AND $4::boolean
+      ON CONFLICT (provider, customer_id, object) DO UPDATE
+        SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
+        WHERE EXCLUDED.high_water_mark >= w.high_water_mark`,
+    values: [o.runId, opts.status, opts.error?.replace(/\0/g, '') ?? null, completed],
+  };
   await inTransaction(client, async () => {
     // Without tracking, the tenant had nothing landed when the run began
     // (loader.ts): every row it has now came from this run.
@@ -61,22 +75,7 @@ export async function finishRun(
         [o.def.table, o.provider, o.customerId],
       );
     }
-    if (completed) {
-      await client.query(
-        `INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
-         SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
-          WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL
-         ON CONFLICT (provider, customer_id, object) DO UPDATE
-           SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
-           WHERE EXCLUDED.high_water_mark >= w.high_water_mark`,
-        [o.runId],
-      );
-    }
-    await client.query(`UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid`, [
-      o.runId,
-      opts.status,
-      opts.error?.replace(/\0/g, '') ?? null,
-    ]);
+    await client.query(watermarkAndStatus);
     await lease.fence(client);
   });
 }

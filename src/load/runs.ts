@@ -75,6 +75,29 @@ export function addRunCountsSql(schema: string, runId: string, c: RunCounts, max
   };
 }
 
+/**
+ * A batch's counters added to its run and the batch recorded as committed,
+ * in one statement: one round trip fewer per batch, which is 40 ms a batch
+ * when the database is across a 40 ms link. (A data-modifying WITH runs
+ * whether or not the INSERT reads it.)
+ */
+export function recordBatchSql(
+  schema: string,
+  runId: string,
+  c: RunCounts,
+  maxLastModified: Date | string | null,
+  batchNo: number,
+  rowsRead: number,
+): SqlQuery {
+  const add = addRunCountsSql(schema, runId, c, maxLastModified);
+  const n = add.values.length;
+  return {
+    text: `WITH counted AS (${add.text})
+    INSERT INTO ${qualify(schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $${n + 1}, $${n + 2})`,
+    values: [...add.values, batchNo, rowsRead],
+  };
+}
+
 /** The run's counters as committed: the truth even when a batch's reply was lost and it was replayed. */
 export async function readRunCounts(client: pg.Pool | pg.PoolClient, schema: string, runId: string): Promise<RunCounts> {
   const { rows } = await client.query(

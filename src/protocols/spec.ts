@@ -45,6 +45,7 @@ const DESCRIPTIONS: Record<string, [title: string, description: string]> = {
   lock_timeout_ms: ['Lock timeout (ms)', 'Milliseconds a sync waits for another load of the same stream and tenant.'],
   lease_ttl_ms: ['Lease time to live (ms)', 'Milliseconds a load\'s lease on its stream lasts without renewal: a killed loader\'s lease lapses after this.'],
   max_parallel_objects: ['Parallel streams', 'Streams landed in parallel.'],
+  max_connections: ['Max connections', 'The most connections opened to the database at once; at or below the role\'s connection limit.'],
   provider: ['Provider', 'Recorded in every row; with provider_prefix, tables are named <provider>_<stream>.'],
   provider_prefix: ['Provider prefix', 'Name tables <provider>_<stream> instead of <stream>.'],
   customer: ['Customer', 'The tenant the records belong to, recorded in every row.'],

@@ -25,8 +25,12 @@ export async function evolveTable(client: pg.ClientBase, schema: string, def: Ob
  * problem of that run.
  */
 export async function evolveInTransaction(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
-  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0))`, [`${schema}.${def.table}`]);
-  await client.query(`SELECT set_config($1, $2, true)`, [RUN_SETTING, runId]);
+  // The table's lock and the run's setting in one round trip (the setting is this transaction's alone).
+  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0)), set_config($2, $3, true)`, [
+    `${schema}.${def.table}`,
+    RUN_SETTING,
+    runId,
+  ]);
   // Populating a materialized view runs its owner's functions in pgland's
   // session: nothing there can release the run's object lease (a row,
   // src/load/lease.ts), and this table lock is transaction-level, which

@@ -27,29 +27,32 @@ export interface RecordedTable {
   fullRefreshReason: string | null;
 }
 
+/**
+ * The live table in one statement (its columns and primary key, or no row
+ * when it does not exist): every run reads it, and across a 40 ms link each
+ * statement is 40 ms.
+ */
 export async function readLiveTable(client: pg.ClientBase, schema: string, table: string): Promise<LiveTable | undefined> {
-  const rel = await client.query<{ oid: number }>('SELECT to_regclass($1)::oid AS oid', [qualify(schema, table)]);
-  const oid = rel.rows[0]?.oid;
-  if (!oid) return undefined;
-  const cols = await client.query<LiveColumn>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-            CASE WHEN a.attgenerated = 's' THEN pg_get_expr(d.adbin, d.adrelid) END AS generated
-       FROM pg_attribute a
-       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY a.attnum`,
-    [oid],
+  const { rows } = await client.query<{ columns: LiveColumn[]; primary_key: string[] }>(
+    `SELECT
+       (SELECT coalesce(json_agg(json_build_object(
+                 'name', a.attname,
+                 'type', format_type(a.atttypid, a.atttypmod),
+                 'generated', CASE WHEN a.attgenerated = 's' THEN pg_get_expr(d.adbin, d.adrelid) END) ORDER BY a.attnum), '[]')
+          FROM pg_attribute a
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+       (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]')
+          FROM pg_constraint c
+          CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
+         WHERE c.conrelid = t.oid AND c.contype = 'p') AS primary_key
+     FROM (SELECT to_regclass($1)::oid AS oid) AS t
+    WHERE t.oid IS NOT NULL`,
+    [qualify(schema, table)],
   );
-  const pk = await client.query<{ name: string }>(
-    `SELECT a.attname AS name
-       FROM pg_constraint c
-       CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
-       JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-      WHERE c.conrelid = $1 AND c.contype = 'p'
-      ORDER BY k.ord`,
-    [oid],
-  );
-  return { columns: cols.rows, primaryKey: pk.rows.map((r) => r.name) };
+  const r = rows[0];
+  return r ? { columns: r.columns, primaryKey: r.primary_key } : undefined;
 }
 
 export async function readRecordedTable(client: pg.ClientBase, schema: string, table: string): Promise<RecordedTable | undefined> {

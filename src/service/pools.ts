@@ -1,5 +1,6 @@
 import { openDestination, type Destination } from '../destination.js';
 import type { Logger } from '../log.js';
+import type { ConnectionBudget } from './connection-budget.js';
 import type { DestinationStore } from './destinations.js';
 
 /**
@@ -16,6 +17,8 @@ export class DestinationPools {
     private readonly log: Logger,
     private readonly limits: { maxRecordBytes: number },
     private readonly poolSize = 6,
+    /** Keeps each destination within its max_connections across worker processes (connection-budget.ts). */
+    private readonly budget?: ConnectionBudget,
   ) {}
 
   get(id: string): Promise<Destination> {
@@ -28,6 +31,7 @@ export class DestinationPools {
           log: this.log.child({ destinationId: id }),
           env: {},
           poolSize: this.poolSize,
+          ...(this.budget && config.max_connections !== undefined ? { connectionGate: this.budget.gate(id, Number(config.max_connections)) } : {}),
           overrides: { max_record_bytes: this.limits.maxRecordBytes },
         }),
       );
@@ -50,6 +54,7 @@ export class DestinationPools {
     const all = [...this.open.values()];
     this.open.clear();
     await Promise.all(all.map((d) => closeQuietly(d, this.log)));
+    await this.budget?.close();
   }
 }
 

@@ -25,6 +25,7 @@ import { Ingest } from './ingest.js';
 import { LIMIT_DEFAULTS } from './limits.js';
 import { ServiceMetrics } from './metrics.js';
 import { EndpointStore } from './outbox.js';
+import { ConnectionBudget } from './connection-budget.js';
 import { DestinationPools } from './pools.js';
 import { Scheduler, type SchedulerOptions } from './scheduler.js';
 import { parseSecretKey, secretBox } from './secrets.js';
@@ -106,7 +107,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 
   const metrics = new ServiceMetrics(ctl);
   const destinations = new DestinationStore(ctl, box);
-  const pools = new DestinationPools(destinations, log, { maxRecordBytes: options.maxRecordBytes ?? LIMIT_DEFAULTS.maxRecordBytes });
+  const budget = new ConnectionBudget(ctl.pool, log);
+  const pools = new DestinationPools(destinations, log, { maxRecordBytes: options.maxRecordBytes ?? LIMIT_DEFAULTS.maxRecordBytes }, undefined, budget);
   const sender = new WebhookSender(ctl, box, metrics, log, { ...DEFAULT_SENDER, ...options.sender }, egress);
   sender.on('error', (err: Error) => events.emit('error', err));
   const uploadTimeoutMs = options.uploadTimeoutMs ?? LIMIT_DEFAULTS.uploadTimeoutMs;

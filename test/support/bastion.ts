@@ -250,6 +250,11 @@ export class Sshd {
     }
   }
 
+  /** The listening sshd's pid (its per-connection processes are its children): for the benchmark's CPU figures. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async stop(): Promise<void> {
     if (this.child && this.child.exitCode === null) {
       const exited = once(this.child, 'exit');

@@ -1,0 +1,144 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runChild } from './child.js';
+import { smallSyncInput } from './generate.js';
+import { startLink, viaLink, type Link } from './link.js';
+import { TENANT } from './baselines.js';
+import { serverCpuSeconds } from './cpu.js';
+import { admin, benchServer } from './server.js';
+import type { SmallSyncParams } from './small-syncs-child.js';
+
+/**
+ * Many small syncs (issue 20): 10-record increments for 1,000 tenants of one
+ * object, through the library (one destination per process, one load per
+ * tenant) and through the CLI (one `pgland load` process per run), in one
+ * process and in two side by side. Each tenant first gets its first sync
+ * (every record new), then the increment (every record changed): both
+ * phases are reported, the increment is what the target is about.
+ */
+
+interface Options {
+  tenants: number;
+  cliTenants: number;
+  records: number;
+  processes: number[];
+  via: string[];
+  linkRtt: number;
+  databaseUrl?: string;
+  cacheDir: string;
+}
+
+function positive(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
+  return n;
+}
+
+function parse(argv: string[]): Options {
+  const program = new Command()
+    .name('node dist/bench/small-syncs.js')
+    .description('many small syncs: runs per second and latency of 10-record runs for many tenants')
+    .addOption(new Option('--tenants <n>', 'tenants synced through the library').default(1000).argParser(positive))
+    .addOption(new Option('--cli-tenants <n>', 'tenants synced through the CLI (a process per run)').default(100).argParser(positive))
+    .addOption(new Option('--records <n>', 'records per run').default(10).argParser(positive))
+    .addOption(new Option('--processes <list>', 'processes side by side, comma-separated').default([1, 2], '1,2').argParser((v: string) => v.split(',').map(positive)))
+    .addOption(new Option('--via <list>', 'library, cli or both').default(['library', 'cli'], 'library,cli').argParser((v: string) => {
+      const list = v.split(',').map((s) => s.trim());
+      for (const x of list) if (x !== 'library' && x !== 'cli') throw new InvalidArgumentError(`"${x}" is not library or cli`);
+      return list;
+    }))
+    .addOption(new Option('--link-rtt <ms>', 'round-trip time of a link to the server (bench/link.ts); 0 is direct').default(0).argParser(Number))
+    .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
+    .option('--cache-dir <dir>', 'where the embedded server lives', '.pgland/bench');
+  program.parse(argv);
+  return program.opts<Options>();
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+interface Lane {
+  ms: number;
+  latencies: number[];
+  /** The library child's CPU time for its runs (undefined for the CLI). */
+  cpuMs?: number;
+}
+
+/** One `pgland load` per tenant, one after the other; each run's latency is its process's whole life. */
+async function cliLane(url: string, schema: string, tenants: number[], input: string): Promise<Lane> {
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (const t of tenants) {
+    const t0 = performance.now();
+    await new Promise<void>((ok, fail) => {
+      const args = [main, 'load', '--provider', TENANT.provider, '--customer', `tenant-${t}`, '--object', 'crm_contacts', '--input', '-'];
+      const child = spawn(process.execPath, args, { env: { ...process.env, PGLAND_DATABASE_URL: url, PGLAND_SCHEMA: schema }, stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', fail);
+      child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`pgland load for tenant ${t} exited with ${code}: ${stderr.slice(-1000)}`))));
+      child.stdin.end(input);
+    });
+    latencies.push(performance.now() - t0);
+  }
+  return { ms: performance.now() - started, latencies };
+}
+
+async function libraryLane(url: string, schema: string, tenants: number[], records: number, version: number): Promise<Lane> {
+  const params: SmallSyncParams = { url, schema, tenants, records, version };
+  return (await runChild('./small-syncs-child.js', params)) as unknown as Lane;
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv);
+  const cacheDir = resolve(o.cacheDir);
+  mkdirSync(cacheDir, { recursive: true });
+  const server = await benchServer(o.databaseUrl, cacheDir);
+  let link: Link | undefined;
+  const out = (s: string): void => void process.stdout.write(s + '\n');
+  try {
+    const at = new URL(server.url);
+    link = o.linkRtt > 0 ? await startLink({ host: at.hostname, port: Number(at.port) }, o.linkRtt) : undefined;
+    const url = link ? viaLink(server.url, link) : server.url;
+    out(`PostgreSQL ${server.version} (${server.kind})${link ? `, over a link with a round-trip time of ${o.linkRtt} ms` : ''}; ${o.records} records a run`);
+    out('');
+    out('| via | processes | phase | runs | s | runs/s | p50 ms | p99 ms | Node CPU ms/run | server CPU ms/run |');
+    out('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const via of o.via) {
+      for (const processes of o.processes) {
+        const schema = `bench_small_${via}_${processes}`;
+        await admin(server.url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        const count = via === 'cli' ? o.cliTenants : o.tenants;
+        for (const [phase, version] of [['first', 1], ['increment', 2]] as const) {
+          const input = smallSyncInput(o.records, version);
+          const shares = Array.from({ length: processes }, (_, p) => Array.from({ length: count }, (_, i) => i).filter((i) => i % processes === p));
+          const server0 = serverCpuSeconds(server.postmaster);
+          const lanes = await Promise.all(
+            shares.map((tenants) => (via === 'cli' ? cliLane(url, schema, tenants, input) : libraryLane(url, schema, tenants, o.records, version))),
+          );
+          // Each lane's own loop (a library child's start-up and connecting excluded; a CLI run's included, it is the run's cost).
+          const s = Math.max(...lanes.map((l) => l.ms)) / 1000;
+          const all = lanes.flatMap((l) => l.latencies).sort((a, b) => a - b);
+          const server1 = serverCpuSeconds(server.postmaster);
+          const cpu = via === 'library' ? (lanes.reduce((t, l) => t + (l.cpuMs ?? 0), 0) / all.length).toFixed(2) : '';
+          // The embedded server's CPU (not with --database-url), start-up and connecting of the processes included.
+          const serverCpu = server0 !== undefined && server1 !== undefined ? ((1000 * (server1 - server0)) / all.length).toFixed(2) : '';
+          out(`| ${via} | ${processes} | ${phase} | ${all.length} | ${s.toFixed(2)} | ${(all.length / s).toFixed(1)} | ${percentile(all, 50).toFixed(1)} | ${percentile(all, 99).toFixed(1)} | ${cpu} | ${serverCpu} |`);
+        }
+      }
+    }
+  } finally {
+    await link?.stop();
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`small-syncs: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});
