@@ -122,6 +122,18 @@ export const ERROR_CODES = {
     cause: 'the server, a proxy or a firewall closed the connection',
     fix: 'a server that requires TLS may close plain connections: check `sslmode`; check proxies',
   },
+  connection_budget_closed: {
+    status: 503,
+    retryable: true,
+    cause: 'the service is stopping while a run waited for a connection slot of its destination',
+    fix: 'nothing: the run is tried again by another worker, or when the service is back',
+  },
+  connection_budget_exhausted: {
+    status: 503,
+    retryable: true,
+    cause: "no connection of the destination's `max_connections` budget freed within 10 minutes: other runs hold them",
+    fix: "raise the destination's `max_connections` (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
+  },
   connection_refused: {
     status: 502,
     retryable: true,
