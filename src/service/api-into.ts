@@ -1,9 +1,8 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { PglandError } from '../errors.js';
 import { mappingsFromObject, type IntoRequest } from '../destination.js';
 import { qualify } from '../sql/ident.js';
-import { WRITE_THROUGH_MAX_RECORDS } from './api-records.js';
+import { checkRecordCount, WRITE_THROUGH_MAX_RECORDS } from './api-records.js';
 import type { ServiceContext } from './context.js';
 import { countsView } from './runs.js';
 import * as S from './schemas.js';
@@ -31,7 +30,7 @@ export function intoRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     {
       schema: {
         summary: 'Land a few records into one of your own tables',
-        description: `pgland load --into over HTTP: up to ${WRITE_THROUGH_MAX_RECORDS} records (1 MiB) inserted, updated, upserted or deleted in an existing table through column mappings (docs/own-tables.md), batch by batch with the destination's batch_size. Checked before any record is read: 400 mapping_invalid, target_invalid or grant_missing with the fix. Records the table refuses are answered as rejects naming the constraint; the others land. 413 past the bounds; 409 object_locked while another load into the table holds it past lock_timeout_ms.`,
+        description: `pgland load --into over HTTP: up to ${WRITE_THROUGH_MAX_RECORDS} records (1 MiB) inserted, updated, upserted or deleted in an existing table through column mappings (docs/own-tables.md), batch by batch with the destination's batch_size. Checked before any record is read: 400 mapping_invalid or target_invalid, 502 grant_missing, each with the fix. Records the table refuses are answered as rejects naming the constraint; the others land. 413 past the bounds; 409 object_locked while another load into the table holds it past lock_timeout_ms.`,
         tags: ['runs'],
         params: S.idParams,
         body: S.intoBody,
@@ -41,11 +40,7 @@ export function intoRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (req) => {
       const { id } = req.params as { id: string };
       const body = req.body as IntoBody;
-      if (body.records.length > WRITE_THROUGH_MAX_RECORDS) {
-        throw new PglandError('body_too_large', `a load into a table takes at most ${WRITE_THROUGH_MAX_RECORDS} records; this one has ${body.records.length}`, {
-          hint: 'send larger sets with pgland load --into, or in several requests',
-        });
-      }
+      checkRecordCount(body.records.length, 'a load into a table', `send the records in several requests of at most ${WRITE_THROUGH_MAX_RECORDS}`);
       // Parsed before the destination is opened: a bad mapping costs no connection.
       const mappings = mappingsFromObject(body.map, 'body.map');
       const groups = body.groups && {

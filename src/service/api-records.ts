@@ -13,6 +13,13 @@ export const WRITE_THROUGH_MAX_RECORDS = 1000;
 type WriteThroughBody = Omit<RunTarget, 'destination_id' | 'mode'> & { records: unknown[] };
 
 /** Write-through: a few records land at once, in one transaction (docs/service.md, "Write-through"). */
+/** The small-set endpoints (write-through, into) refuse more than WRITE_THROUGH_MAX_RECORDS records, before any is read. */
+export function checkRecordCount(count: number, what: string, hint: string): void {
+  if (count > WRITE_THROUGH_MAX_RECORDS) {
+    throw new PglandError('body_too_large', `${what} takes at most ${WRITE_THROUGH_MAX_RECORDS} records; this one has ${count}`, { hint });
+  }
+}
+
 export function recordRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.post(
     '/destinations/:id/records',
@@ -29,11 +36,7 @@ export function recordRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (req) => {
       const { id } = req.params as { id: string };
       const body = req.body as WriteThroughBody;
-      if (body.records.length > WRITE_THROUGH_MAX_RECORDS) {
-        throw new PglandError('body_too_large', `a write-through takes at most ${WRITE_THROUGH_MAX_RECORDS} records; this one has ${body.records.length}`, {
-          hint: 'send larger sets as a run: POST /runs, its batches, then commit',
-        });
-      }
+      checkRecordCount(body.records.length, 'a write-through', 'send larger sets as a run: POST /runs, its batches, then commit');
       const kind = body.kind ?? 'common';
       const { write, ignoreDeletes } = writeModeOf('incremental', body.write, body.ignore_deletes);
       const def = resolveObject({ kind, object: body.object, provider: body.provider, ...(body.declared ? { declared: body.declared } : {}) });
