@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import { signedHeaders, parseWebhookSecret } from '../src/service/signing.js';
+import { signedHeaders, parseWebhookSecret } from '../src/service/webhooks/signing.js';
 import { dataset, type DataFile } from './dataset.js';
 import { contact } from './generate.js';
 import { admin, benchServer } from './server.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Service } from '../src/service/service.js';
-import { parseWebhookSecret, signedHeaders } from '../src/service/signing.js';
+import { parseWebhookSecret, signedHeaders } from '../src/service/webhooks/signing.js';
 import { browserMissing, launchChromium, screenshot } from './support/browser.js';
 import { freshDatabase, trustsEveryPassword, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, PglandError, type Destination } from '../src/index.js';
 import { quoteIdent } from '../src/sql/ident.js';
 import { silentLogger } from '../src/log.js';
-import { CONTROL_SCHEMA, openControlDb } from '../src/service/control.js';
+import { CONTROL_SCHEMA, openControlDb } from '../src/service/control/control-db.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
 

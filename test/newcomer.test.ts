@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progressLine, summary } from '../src/cli/progress.js';
 import { zeroCounts } from '../src/load/runs.js';
 import { createLogger, stderrLines, silentLogger } from '../src/log.js';
-import { openControlDb } from '../src/service/control.js';
+import { openControlDb } from '../src/service/control/control-db.js';
 import { openDestination } from '../src/index.js';
 import { runCli, spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';

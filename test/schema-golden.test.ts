@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { openDestination } from '../src/index.js';
 import { silentLogger } from '../src/log.js';
-import { CONTROL_SCHEMA, openControlDb } from '../src/service/control.js';
+import { CONTROL_SCHEMA, openControlDb } from '../src/service/control/control-db.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { expectGolden } from './support/golden.js';
 import { dumpSchema } from './support/schema-dump.js';

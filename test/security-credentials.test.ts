@@ -16,7 +16,7 @@ import { openPool } from '../src/connection/pool.js';
 import { openDestination } from '../src/destination.js';
 import { PglandError } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
-import { parseSecretKey, secretBox } from '../src/service/secrets.js';
+import { parseSecretKey, secretBox } from '../src/service/control/secrets.js';
 import type { Service } from '../src/service/service.js';
 import { startTestServer, type TestServer } from './fixtures/tls/server.js';
 import { keyPair } from './support/bastion.js';

@@ -1,10 +1,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort } from '../src/embedded/server.js';
-import { Egress } from '../src/service/egress.js';
+import { Egress } from '../src/service/outbound/egress.js';
 import { resolveServeOptions } from '../src/service/options.js';
 import type { Service } from '../src/service/service.js';
-import { parseWebhookSecret, signedHeaders } from '../src/service/signing.js';
+import { parseWebhookSecret, signedHeaders } from '../src/service/webhooks/signing.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
 import { call, localServer, logLines, startTestService, until } from './support/service.js';

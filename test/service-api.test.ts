@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseSecretKey, secretBox } from '../src/service/secrets.js';
+import { parseSecretKey, secretBox } from '../src/service/control/secrets.js';
 import type { Service } from '../src/service/service.js';
 import { freshDatabase, trustsEveryPassword, type TestDatabase } from './support/db.js';
 import { call, logLines, startTestService, TEST_SECRET_KEY } from './support/service.js';

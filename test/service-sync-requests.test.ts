@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Service } from '../src/service/service.js';
-import { parseWebhookSecret, signedHeaders } from '../src/service/signing.js';
+import { parseWebhookSecret, signedHeaders } from '../src/service/webhooks/signing.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { contact, ndjson } from './support/records.js';
 import { call, localServer, LOOPBACK_NETWORKS, startTestService, until } from './support/service.js';

@@ -1,7 +1,7 @@
 -- pgland's control database (service mode): destinations, runs opened over
 -- HTTP, the outbound webhook outbox, inbound webhook ids, schedules.
 -- {{schema}} is replaced by the quoted control schema before this runs.
--- Secrets are stored encrypted (AES-256-GCM, src/service/secrets.ts): the
+-- Secrets are stored encrypted (AES-256-GCM, src/service/control/secrets.ts): the
 -- columns named secret* hold an envelope, never plain text.
 
 CREATE TABLE {{schema}}.destinations (

@@ -1,14 +1,14 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import type { ControlDb } from './control.js';
-import type { DestinationStore } from './destinations.js';
-import type { Ingest } from './ingest.js';
-import type { ServiceMetrics } from './metrics.js';
-import type { EndpointStore } from './outbox.js';
-import type { DestinationPools } from './pools.js';
-import type { Scheduler } from './scheduler.js';
-import type { SecretBox } from './secrets.js';
-import type { WebhookSender } from './sender.js';
+import type { ControlDb } from './control/control-db.js';
+import type { DestinationStore } from './destinations/destination-store.js';
+import type { Ingest } from './runs/ingest.js';
+import type { ServiceMetrics } from './ops/metrics.js';
+import type { EndpointStore } from './webhooks/outbox.js';
+import type { DestinationPools } from './destinations/pools.js';
+import type { Scheduler } from './jobs/scheduler.js';
+import type { SecretBox } from './control/secrets.js';
+import type { WebhookSender } from './webhooks/sender.js';
 
 /** What the routes and background parts of a running service share. */
 export interface ServiceContext {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PglandError } from '../errors.js';
-import { parseNetworks } from './egress.js';
-import { LIMIT_DEFAULTS } from './limits.js';
+import { parseNetworks } from './outbound/egress.js';
+import { LIMIT_DEFAULTS } from './runs/limits.js';
 import type { ServiceOptions } from './service.js';
 
 /**

@@ -1,0 +1,83 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { mappingsFromObject, type IntoRequest } from '../../destination.js';
+import { qualify } from '../../sql/ident.js';
+import { checkRecordCount, WRITE_THROUGH_MAX_RECORDS } from './api-records.js';
+import type { ServiceContext } from '../context.js';
+import { countsView } from './control-runs.js';
+import * as S from '../http/schemas.js';
+
+interface IntoBody {
+  target: string;
+  write: IntoRequest['write'];
+  match?: string;
+  map: Record<string, string>;
+  groups?: { table: string; key_column: string; name_column: string; from: string };
+  provider?: string;
+  customer_id?: string;
+  records: unknown[];
+}
+
+/**
+ * A few records into the customer's own table at once: `pgland load --into`
+ * over HTTP (docs/own-tables.md), bounded as a write-through is. Everything
+ * is checked before a record is read (400 naming the column and the fix);
+ * the destination's own role does the writes.
+ */
+export function intoRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.post(
+    '/destinations/:id/into',
+    {
+      schema: {
+        summary: 'Land a few records into one of your own tables',
+        description: `pgland load --into over HTTP: up to ${WRITE_THROUGH_MAX_RECORDS} records (1 MiB) inserted, updated, upserted or deleted in an existing table through column mappings (docs/own-tables.md), batch by batch with the destination's batch_size. Checked before any record is read: 400 mapping_invalid or target_invalid, 502 grant_missing, each with the fix. Records the table refuses are answered as rejects naming the constraint; the others land. 413 past the bounds; 409 object_locked while another load into the table holds it past lock_timeout_ms.`,
+        tags: ['runs'],
+        params: S.idParams,
+        body: S.intoBody,
+        response: { 200: S.intoResult, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody, 413: S.errorBody, 502: S.errorBody },
+      },
+    },
+    async (req) => {
+      const { id } = req.params as { id: string };
+      const body = req.body as IntoBody;
+      checkRecordCount(body.records.length, 'a load into a table', `send the records in several requests of at most ${WRITE_THROUGH_MAX_RECORDS}`);
+      // Parsed before the destination is opened: a bad mapping costs no connection.
+      const mappings = mappingsFromObject(body.map, 'body.map');
+      const groups = body.groups && {
+        table: body.groups.table,
+        keyColumn: body.groups.key_column,
+        nameColumn: body.groups.name_column,
+        from: body.groups.from,
+      };
+      const dest = await ctx.pools.get(id);
+      const stop = ctx.metrics.batchSeconds.startTimer({ step: 'into' });
+      const result = await dest.loadInto({
+        into: body.target,
+        write: body.write,
+        ...(body.match !== undefined ? { match: body.match } : {}),
+        mappings,
+        ...(groups ? { groups } : {}),
+        ...(body.provider !== undefined ? { provider: body.provider } : {}),
+        ...(body.customer_id !== undefined ? { customerId: body.customer_id } : {}),
+        input: Readable.from([body.records.map((r) => JSON.stringify(r)).join('\n')]),
+      });
+      stop();
+      if (result.error) throw result.error;
+      const { rows: rejects } = result.counts.rejected
+        ? await dest.pool.query<{ line: number; record_id: string | null; reason: string }>(
+            `SELECT line_number::int AS line, record_id, reason FROM ${qualify(dest.schema, '_pgland_rejects')} WHERE run_id = $1::uuid ORDER BY line_number LIMIT $2`,
+            [result.runId, WRITE_THROUGH_MAX_RECORDS],
+          )
+        : { rows: [] };
+      return {
+        run_id: result.runId,
+        status: result.status,
+        table: result.table,
+        counts: countsView(result.counts),
+        ...(result.insertedId !== undefined ? { inserted_id: result.insertedId } : {}),
+        ...(result.groups ? { groups: result.groups } : {}),
+        rejects,
+      };
+    },
+  );
+}

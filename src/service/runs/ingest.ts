@@ -1,0 +1,258 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { checkDeclared, resolveObject } from '../../catalog/declared.js';
+import { isRetryable } from '../../connection/retry.js';
+import type { Destination } from '../../destination.js';
+import { PglandError } from '../../errors.js';
+import { InputError } from '../../load/copy-writer.js';
+import { stageBatch, type StagedBatch } from '../../load/http-batch.js';
+import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun, type SentBatches } from '../../load/http-run.js';
+import { mergeSql } from '../../merge/merge.js';
+import type { Logger } from '../../log.js';
+import { inPoolTransaction, type ControlDb } from '../control/control-db.js';
+import { assertRoomForRun, UploadSlots, withBodyTimeouts, type BodyTimeouts } from './limits.js';
+import type { ServiceMetrics } from '../ops/metrics.js';
+import { enqueue } from '../webhooks/outbox.js';
+import type { DestinationPools } from '../destinations/pools.js';
+import { evolutionOf, finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunTarget, type RunView } from './control-runs.js';
+
+export type OpenRunRequest = RunTarget;
+
+export interface IngestDeps {
+  ctl: ControlDb;
+  pools: DestinationPools;
+  metrics: ServiceMetrics;
+  log: Logger;
+  /** Called after webhooks were put in the outbox. */
+  onEnqueued: () => void;
+  /** Largest decompressed batch body, in bytes. */
+  maxBatchBytes: number;
+  /** How long an upload's body may pause, and take in all. */
+  bodyTimeouts: BodyTimeouts;
+  /** Batch uploads in flight per destination (in this process). */
+  maxUploadsPerDestination: number;
+  /** Open runs per destination (each holds a staging table there). */
+  maxOpenRunsPerDestination: number;
+}
+
+/** The body was larger than max_batch_bytes once decompressed. */
+export class BodyTooLargeError extends PglandError {
+  constructor(limit: number) {
+    super('body_too_large', `the batch body is larger than ${limit} bytes (decompressed)`, {
+      hint: 'split the run into more batches; each batch is one request',
+    });
+  }
+}
+
+/** Counts the body's bytes against the limit; a failing body becomes an InputError (the client's fault, never retried). */
+async function* guarded(body: AsyncIterable<Buffer | string>, limit: number): AsyncGenerator<Buffer | string> {
+  let seen = 0;
+  // Leaving the loop early must not destroy a request stream: its socket still carries the answer.
+  const source = body instanceof Readable ? body.iterator({ destroyOnReturn: false }) : body;
+  try {
+    for await (const chunk of source) {
+      seen += chunk.length;
+      if (seen > limit) throw new BodyTooLargeError(limit);
+      yield chunk as Buffer | string;
+    }
+  } catch (err) {
+    if (err instanceof PglandError) throw err;
+    throw new InputError(`reading the request body failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Runs over HTTP: open, stage batches, commit or abort (src/load/http-run.ts
+ * does the database side). The control database says which runs are open;
+ * the destination holds what they staged.
+ */
+export class Ingest {
+  /** Commits in flight in this process: a second commit of the same run waits its turn elsewhere. */
+  private readonly committing = new Set<string>();
+  private readonly uploads: UploadSlots;
+
+  constructor(private readonly deps: IngestDeps) {
+    this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
+  }
+
+  private httpRunOf(r: RunRecord, dest: Destination): HttpRun {
+    return {
+      runId: r.id,
+      schema: r.schema_name,
+      def: resolveObject({ kind: r.kind, object: r.object, provider: r.provider, ...(r.options.declared ? { declared: r.options.declared } : {}) }),
+      provider: r.provider,
+      customerId: r.customer_id,
+      mode: r.mode,
+      write: r.write_mode,
+      matchColumn: r.options.match_column ?? 'id',
+      ignoreDeletes: r.options.ignore_deletes ?? false,
+      deleteMode: r.options.delete_mode ?? dest.config.delete_mode,
+    };
+  }
+
+  async open(req: OpenRunRequest): Promise<RunView> {
+    const { ctl, pools } = this.deps;
+    const kind = req.kind ?? 'common';
+    const mode = req.mode ?? 'incremental';
+    const { write, ignoreDeletes } = writeModeOf(mode, req.write, req.ignore_deletes);
+    const def = resolveObject({ kind, object: req.object, provider: req.provider, ...(req.declared ? { declared: req.declared } : {}) });
+    // The declaration is kept with the run, as jsonb.
+    if (req.declared) checkDeclared(req.object, req.declared as Record<string, unknown>, { storable: true });
+    const dest = await pools.get(req.destination_id);
+    const id = randomUUID();
+    const run: HttpRun = {
+      runId: id,
+      schema: dest.schema,
+      def,
+      provider: req.provider,
+      customerId: req.customer_id,
+      mode,
+      write,
+      matchColumn: req.match_column ?? 'id',
+      ignoreDeletes,
+      deleteMode: dest.config.delete_mode,
+    };
+    mergeSql({ ...run, runId: id, trackSeen: false }); // refuses a bad match column now rather than at commit
+    const record = await inPoolTransaction(ctl.pool, async (c) => {
+      await assertRoomForRun(c, ctl, req.destination_id, this.deps.maxOpenRunsPerDestination);
+      return insertRun(c, ctl, {
+        id,
+        destination_id: req.destination_id,
+        destination_run_id: id,
+        origin: 'http',
+        schedule_id: null,
+        job_id: null,
+        inbound_id: null,
+        provider: req.provider,
+        customer_id: req.customer_id,
+        object: req.object,
+        kind,
+        mode,
+        write_mode: write,
+        options: {
+          match_column: run.matchColumn,
+          ignore_deletes: ignoreDeletes,
+          delete_mode: run.deleteMode,
+          ...(req.declared ? { declared: req.declared } : {}),
+        },
+        schema_name: dest.schema,
+        status: 'open',
+      });
+    });
+    try {
+      await openHttpRun(dest.pool, run);
+    } catch (err) {
+      await finishControlRun(ctl.pool, ctl, id, { status: 'failed', counts: null, watermark: null, error: (err as Error).message }).catch(() => undefined);
+      throw err;
+    }
+    return viewOf(record);
+  }
+
+  async get(id: string): Promise<RunView> {
+    return viewOf(await getRun(this.deps.ctl.pool, this.deps.ctl, id));
+  }
+
+  async stage(id: string, body: AsyncIterable<Buffer | string> | undefined, batchNo?: number): Promise<StagedBatch> {
+    const { ctl, pools, metrics } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (r.origin !== 'http' || r.status !== 'open') throw new RunClosedError(id);
+    if (!body) throw new InputError('a batch needs a body: NDJSON records, Content-Type application/x-ndjson');
+    const release = this.uploads.take(r.destination_id!);
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
+      const input = withBodyTimeouts(guarded(body, this.deps.maxBatchBytes), this.deps.bodyTimeouts);
+      const staged = await stageBatch(dest.pool, this.httpRunOf(r, dest), input, {
+        ...(batchNo === undefined ? {} : { batchNo }),
+        maxRecordBytes: dest.config.max_record_bytes,
+      });
+      stop();
+      return staged;
+    } finally {
+      release();
+    }
+  }
+
+  async commit(id: string, sent?: SentBatches): Promise<RunView> {
+    const { ctl, pools, metrics, log } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (['succeeded', 'partial', 'failed'].includes(r.status)) return viewOf(r);
+    if (r.status === 'cancelled' || r.origin !== 'http') throw new RunClosedError(id);
+    if (this.committing.has(id) || !(await moveRun(ctl.pool, ctl, id, ['open', 'committing'], 'committing'))) {
+      throw new PglandError('conflict', `run ${id} is being committed or aborted by another request`, { hint: 'get the run to see how it ended' });
+    }
+    this.committing.add(id);
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const run = this.httpRunOf(r, dest);
+      const stop = metrics.batchSeconds.startTimer({ step: 'commit' });
+      let outcome;
+      try {
+        outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
+      } catch (err) {
+        // Nothing was decided: the client may commit again later.
+        if (isRetryable(err) || (err instanceof PglandError && (err.code === 'object_locked' || err.code === 'batches_differ'))) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
+        throw err;
+      }
+      stop();
+      const status = outcome.status === 'succeeded' || outcome.status === 'partial' ? outcome.status : 'failed';
+      const error = status === 'failed' ? (outcome.error ?? `the run ended ${outcome.status}`) : null;
+      const done = await inPoolTransaction(ctl.pool, async (c) => {
+        const evolution = evolutionOf(r.schema_name, { table: run.def.table, ...(outcome.evolution ? { evolution: outcome.evolution } : {}) });
+        const finished = await finishControlRun(c, ctl, id, { status, counts: outcome.counts, watermark: outcome.watermark, error, evolution });
+        if (finished) await enqueue(c, ctl, runEvents(finished));
+        return finished;
+      });
+      // Another process's commit of the same run recorded it first (and sent its webhooks).
+      if (!done) return viewOf(await getRun(ctl.pool, ctl, id));
+      this.deps.onEnqueued();
+      metrics.runsFinished.inc({ origin: 'http', status });
+      if (status !== 'failed') metrics.landed(done.object, outcome.counts);
+      log.info({ runId: id, object: done.object, status, counts: done.counts }, 'run committed');
+      if (outcome.evolution?.problems) log.warn({ runId: id, problems: outcome.evolution.problems }, 'landed values no longer fit their column after the table evolved: see _pgland_problems');
+      return viewOf(done);
+    } finally {
+      this.committing.delete(id);
+    }
+  }
+
+  /** Aborts HTTP runs left open longer than the TTL (a platform that never committed), so their stages do not linger. */
+  async expireOpenRuns(ttlHours: number): Promise<number> {
+    const { ctl, log } = this.deps;
+    const { rows } = await ctl.pool.query<{ id: string }>(
+      `SELECT id FROM ${ctl.table('runs')} WHERE origin = 'http' AND status = 'open' AND created_at < now() - $1 * interval '1 hour'`,
+      [ttlHours],
+    );
+    let n = 0;
+    for (const { id } of rows) {
+      try {
+        await this.abort(id);
+        n++;
+        log.warn({ runId: id, ttlHours }, 'an open run was not committed in time: aborted');
+      } catch (err) {
+        log.warn({ runId: id, err: { message: (err as Error).message } }, 'could not abort an expired run');
+      }
+    }
+    return n;
+  }
+
+  async abort(id: string): Promise<RunView> {
+    const { ctl, pools, metrics } = this.deps;
+    const r = await getRun(ctl.pool, ctl, id);
+    if (r.status === 'cancelled') return viewOf(r);
+    if (r.origin !== 'http' || !(await moveRun(ctl.pool, ctl, id, ['open'], 'cancelled'))) {
+      throw new PglandError('conflict', `run ${id} is ${r.status}: only an open run can be aborted`);
+    }
+    try {
+      const dest = await pools.get(r.destination_id!);
+      const counts = await abortHttpRun(dest.pool, this.httpRunOf(r, dest));
+      metrics.runsFinished.inc({ origin: 'http', status: 'cancelled' });
+      await finishControlRun(ctl.pool, ctl, id, { status: 'cancelled', counts, watermark: null, error: 'aborted before commit: nothing of it landed' });
+      return viewOf(await getRun(ctl.pool, ctl, id));
+    } catch (err) {
+      // The stage is still there: the run stays open, and abort may be asked again.
+      await moveRun(ctl.pool, ctl, id, ['cancelled'], 'open');
+      throw err;
+    }
+  }
+}
