@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSource, runExec, runQuery, type SourceConnection } from '../src/index.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from '../src/query/actions.js';
+import { pgbouncerBinary, startPgbouncer } from '../bench/pgbouncer.js';
 import { runCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 
@@ -136,4 +137,63 @@ describe('query actions (issue 17)', () => {
   it('the parameter count must match the SQL', async () => {
     await expect(runQuery(conn, 'SELECT $1::int + $2::int AS s', ['1'])).rejects.toMatchObject({ code: 'parameter_mismatch', hint: expect.stringMatching(/one --param for each/) });
   });
+
+  it('exec runs in its own transaction, and a statement that refuses one runs alone', async () => {
+    await expect(runExec(conn, 'SELECT pg_sleep(30)', [], { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'query_timeout' });
+    expect(await runExec(conn, "INSERT INTO users (email) VALUES ('tx@example.com') RETURNING id")).toMatchObject({ rowCount: 1 });
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM users WHERE email = 'tx@example.com'")).rows[0]).toEqual({ n: 1 });
+    expect(await runExec(conn, 'CREATE INDEX CONCURRENTLY users_name ON users (name)')).toMatchObject({ command: 'CREATE' });
+    expect(await runExec(conn, 'VACUUM users')).toMatchObject({ command: 'VACUUM' });
+    expect(await runExec(conn, 'DROP INDEX CONCURRENTLY users_name')).toMatchObject({ command: 'DROP' });
+  });
+});
+
+const bouncerBinary = pgbouncerBinary();
+
+describe.skipIf(!bouncerBinary)('query actions through PgBouncer in transaction mode (issues 17, 21)', () => {
+  /** Runs `fn` with a source through a new PgBouncer of `poolSize` server connections. */
+  async function throughBouncer(poolSize: number, fn: (pooled: SourceConnection) => Promise<void>): Promise<void> {
+    const bouncer = await startPgbouncer(bouncerBinary!, db.url, { poolMode: 'transaction', poolSize });
+    const pooled = await connectSource({ url: bouncer.through(db.url), sslmode: 'disable' });
+    try {
+      await fn(pooled);
+    } finally {
+      await pooled.close();
+      await bouncer.stop();
+    }
+  }
+
+  it('the timeout applies to the statement and is not left on the server connection', async () => {
+    const before = (await db.pool.query("SELECT current_setting('statement_timeout') AS t")).rows[0];
+    // One server connection: whatever an action leaves on it, the next client gets.
+    await throughBouncer(1, async (pooled) => {
+      /** What the next transaction on the one server connection runs with. */
+      const nextTimeout = async (): Promise<unknown> => {
+        const client = await pooled.pool.connect();
+        try {
+          return (await client.query("SELECT current_setting('statement_timeout') AS t")).rows[0];
+        } finally {
+          client.release(true);
+        }
+      };
+      await expect(runExec(pooled, 'SELECT pg_sleep(30)', [], { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'query_timeout' });
+      await expect(runQuery(pooled, 'SELECT pg_sleep(30)', [], { timeoutMs: 1000 })).rejects.toMatchObject({ code: 'query_timeout' });
+      expect(await runExec(pooled, 'UPDATE users SET name = name WHERE email = $1', ['ada@example.com'], { timeoutMs: 1234 })).toMatchObject({ rowCount: 1 });
+      expect(await nextTimeout()).toEqual(before);
+      expect(await runExec(pooled, 'VACUUM users', [], { timeoutMs: 1234 })).toMatchObject({ command: 'VACUUM' });
+      expect(await nextTimeout()).toEqual(before);
+    });
+  }, 60_000);
+
+  it('past the result cap, the statement cancelled is the one of the action', async () => {
+    // Two server connections: one runs the query, the other sends the cancel.
+    await throughBouncer(2, async (pooled) => {
+      // Rows arrive slowly (10 ms each): cancelled after a few, not read for 30 s.
+      const started = Date.now();
+      await expect(runQuery(pooled, "SELECT repeat('x', 4000) AS pad, pg_sleep(0.01) FROM generate_series(1, 3000)", [], { maxBytes: 40_000 })).rejects.toMatchObject({
+        code: 'result_too_large',
+      });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+  }, 60_000);
 });

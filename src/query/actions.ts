@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { connectTarget } from '../connection/pool.js';
-import { PglandError } from '../errors.js';
+import { PglandError, sqlState } from '../errors.js';
 import type { SourceConnection } from '../read/source.js';
 import { explainQueryError, resultTooLarge, type QueryErrorContext } from './errors.js';
 
@@ -8,11 +8,15 @@ import { explainQueryError, resultTooLarge, type QueryErrorContext } from './err
  * Query actions (the flow-automation seed's Query Rows / Insert / Update /
  * Delete / Execute Query): one statement with $1, $2 parameters, always by
  * the extended protocol (one statement, values never in the text).
- * `query` runs in a READ ONLY transaction; `exec` runs as its own statement
- * (so that CREATE INDEX CONCURRENTLY and VACUUM work). Both are bound by a
- * statement timeout (default 60 s) and a result cap (default 10 MB): rows
- * are counted as they arrive, and past the cap the statement is cancelled
- * on the server, not read to its end.
+ * `query` runs in a READ ONLY transaction, `exec` in a read-write one. Both
+ * are bound by a statement timeout (default 60 s) set with SET LOCAL inside
+ * that transaction, so that through a transaction-mode pooler it applies to
+ * the statement and ends with it, never left on a server connection another
+ * client gets next (docs/connecting.md). A statement that cannot run in a
+ * transaction block (CREATE INDEX CONCURRENTLY, VACUUM) is refused there
+ * before it starts, and `exec` then runs it alone. Both are bound by a
+ * result cap (default 10 MB) too: rows are counted as they arrive, and past
+ * the cap the statement is cancelled on the server, not read to its end.
  *
  * The connection an action used is closed, not returned to the pool: a
  * statement may change its session (SET ROLE, set_config(…, false), an open
@@ -85,10 +89,27 @@ function checkParams(params: unknown[]): void {
   });
 }
 
-/** Runs one statement, keeping rows until the cap; past it, cancels the statement on the server. */
+/**
+ * Opens the action's transaction with its statement timeout (SET LOCAL, by
+ * set_config(…, true)); returns the server process that runs it, to cancel
+ * the statement past the result cap. Inside the transaction that is the
+ * right process even through a transaction-mode pooler, whose client
+ * connections have process ids of its own making.
+ */
+async function beginWithTimeout(client: pg.PoolClient, begin: string, timeoutMs: number): Promise<number> {
+  await client.query(begin);
+  const { rows } = await client.query<{ pid: number }>("SELECT set_config('statement_timeout', $1, true), pg_backend_pid() AS pid", [String(timeoutMs)]);
+  return rows[0]!.pid;
+}
+
+/** SQLSTATE 25001: "… cannot run inside a transaction block" (CREATE INDEX CONCURRENTLY, VACUUM, …), raised before the statement starts. */
+const REFUSES_TRANSACTION = '25001';
+
+/** Runs one statement, keeping rows until the cap; past it, cancels the statement on the server (process `pid`). */
 async function capped(
   conn: SourceConnection,
   client: pg.PoolClient,
+  pid: number,
   text: string,
   values: unknown[],
   ctx: QueryErrorContext,
@@ -97,7 +118,6 @@ async function capped(
   let bytes = 0;
   let over = false;
   const query = new pg.Query({ text, values, types: TYPES, queryMode: 'extended' } as pg.QueryConfig & { queryMode: 'extended' });
-  const pid = (client as unknown as { processID: number }).processID;
   query.on('row', (row: Record<string, unknown>) => {
     if (over) return;
     bytes += Buffer.byteLength(JSON.stringify(row)) + 1;
@@ -142,9 +162,8 @@ export async function runQuery(conn: SourceConnection, sql: string, params: unkn
   const ctx: QueryErrorContext = { sql, action: 'query', timeoutMs, maxBytes, target: connectTarget(conn.config) };
   const client = await conn.pool.connect();
   try {
-    await client.query('BEGIN READ ONLY');
-    await client.query("SELECT set_config('statement_timeout', $1, true)", [String(timeoutMs)]);
-    const r = await capped(conn, client, sql, params, ctx);
+    const pid = await beginWithTimeout(client, 'BEGIN READ ONLY', timeoutMs);
+    const r = await capped(conn, client, pid, sql, params, ctx);
     const fields = await fieldsOf(client, r.fields);
     await client.query('COMMIT');
     return { rows: r.rows, rowCount: r.rows.length, fields };
@@ -162,8 +181,16 @@ export async function runExec(conn: SourceConnection, sql: string, params: unkno
   const ctx: QueryErrorContext = { sql, action: 'exec', timeoutMs, maxBytes, target: connectTarget(conn.config) };
   const client = await conn.pool.connect();
   try {
-    await client.query("SELECT set_config('statement_timeout', $1, false)", [String(timeoutMs)]);
-    const r = await capped(conn, client, sql, params, ctx);
+    let r: Awaited<ReturnType<typeof capped>>;
+    try {
+      const pid = await beginWithTimeout(client, 'BEGIN', timeoutMs);
+      r = await capped(conn, client, pid, sql, params, ctx);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (sqlState(err) !== REFUSES_TRANSACTION) throw err;
+      r = await alone(conn, client, sql, params, ctx);
+    }
     const out: ExecResult = { rowCount: r.rowCount, command: r.command ?? '' };
     if (r.fields.length > 0) {
       out.rows = r.rows;
@@ -176,5 +203,22 @@ export async function runExec(conn: SourceConnection, sql: string, params: unkno
     throw explainQueryError(err, ctx);
   } finally {
     client.release(true);
+  }
+}
+
+/**
+ * A statement that refuses a transaction block, run as its own statement:
+ * its timeout is then a session setting, set before it and reset after it
+ * on this connection (which is closed after the action). On a direct
+ * connection that is exact; through a transaction-mode pooler the setting
+ * may reach another server connection than the statement
+ * (docs/connecting.md says to run these on the direct connection).
+ */
+async function alone(conn: SourceConnection, client: pg.PoolClient, sql: string, params: unknown[], ctx: QueryErrorContext): Promise<Awaited<ReturnType<typeof capped>>> {
+  await client.query("SELECT set_config('statement_timeout', $1, false)", [String(ctx.timeoutMs)]);
+  try {
+    return await capped(conn, client, (client as unknown as { processID: number }).processID, sql, params, ctx);
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
   }
 }
