@@ -25,12 +25,16 @@ export function parseSmallSyncsOptions(argv: string[]): SmallSyncsOptions {
     .addOption(new Option('--tenants <n>', 'tenants synced through the library').default(1000).argParser(positive))
     .addOption(new Option('--cli-tenants <n>', 'tenants synced through the CLI (a process per run)').default(100).argParser(positive))
     .addOption(new Option('--records <n>', 'records per run').default(10).argParser(positive))
-    .addOption(new Option('--processes <list>', 'processes side by side, comma-separated').default([1, 2], '1,2').argParser((v: string) => v.split(',').map(positive)))
-    .addOption(new Option('--via <list>', 'library, cli or both').default(['library', 'cli'], 'library,cli').argParser((v: string) => {
-      const list = v.split(',').map((s) => s.trim());
-      for (const x of list) if (x !== 'library' && x !== 'cli') throw new InvalidArgumentError(`"${x}" is not library or cli`);
-      return list;
-    }))
+    .addOption(
+      new Option('--processes <list>', 'processes side by side, comma-separated').default([1, 2], '1,2').argParser((v: string) => v.split(',').map(positive)),
+    )
+    .addOption(
+      new Option('--via <list>', 'library, cli or both').default(['library', 'cli'], 'library,cli').argParser((v: string) => {
+        const list = v.split(',').map((s) => s.trim());
+        for (const x of list) if (x !== 'library' && x !== 'cli') throw new InvalidArgumentError(`"${x}" is not library or cli`);
+        return list;
+      }),
+    )
     .addOption(new Option('--link-rtt <ms>', 'round-trip time of a link to the server (bench/link.ts); 0 is direct').default(0).argParser(Number))
     .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
     .option('--cache-dir <dir>', 'where the embedded server lives', '.pgland/bench');

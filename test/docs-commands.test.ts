@@ -30,7 +30,11 @@ function check(doc: DocUnderTest, blocks: DocBlock[]): { bench: BenchLine[]; wro
   const wrong: string[] = [];
   for (const b of blocks) {
     for (const [i, line] of b.text.split('\n').entries()) {
-      for (const command of line.replace(/\s+#.*$/, '').split('&&').map((c) => c.trim()).filter((c) => c !== '')) {
+      for (const command of line
+        .replace(/\s+#.*$/, '')
+        .split('&&')
+        .map((c) => c.trim())
+        .filter((c) => c !== '')) {
         const at = `${doc.path}:${b.line + 1 + i}: ${command}`;
         const env: Record<string, string> = {};
         const words = command.split(/\s+/);
@@ -66,7 +70,9 @@ function check(doc: DocUnderTest, blocks: DocBlock[]): { bench: BenchLine[]; wro
 
 /** Parses the benchmark's command lines with its own option parsers, in a child (commander exits on an error). */
 async function parseBench(lines: BenchLine[]): Promise<string[]> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', TSX, join(ROOT, 'test', 'support', 'bench-args.ts'), JSON.stringify(lines)], { cwd: ROOT });
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', TSX, join(ROOT, 'test', 'support', 'bench-args.ts'), JSON.stringify(lines)], {
+    cwd: ROOT,
+  });
   const results = JSON.parse(stdout.slice(stdout.lastIndexOf('::results::') + '::results::'.length)) as { ok: boolean; error?: string }[];
   expect(results).toHaveLength(lines.length);
   return results.flatMap((r, i) => (r.ok ? [] : [`${lines[i]!.at}: ${r.error}`]));
@@ -89,11 +95,15 @@ describe('the commands of CONTRIBUTING.md and docs/benchmarks.md (issue 16)', ()
   });
 
   it('a bad option fails the check', async () => {
-    const bad = [
+    const bad: BenchLine[] = [
       { at: 'x', tool: 'run', args: ['--sizez', '1k'], env: {} },
       { at: 'y', tool: 'small-syncs', args: ['--via', 'carrier-pigeon'], env: {} },
       { at: 'z', tool: 'encode', args: ['100k', '5'], env: { BENCH_RECORD_SIZE: '7' } },
     ];
-    expect(await parseBench(bad)).toEqual([expect.stringMatching(/^x: exit [1-9]/), expect.stringMatching(/^y: exit [1-9]/), expect.stringMatching(/^z: .*record size/)]);
+    expect(await parseBench(bad)).toEqual([
+      expect.stringMatching(/^x: exit [1-9]/),
+      expect.stringMatching(/^y: exit [1-9]/),
+      expect.stringMatching(/^z: .*record size/),
+    ]);
   });
 });

@@ -28,7 +28,13 @@ const RUNNERS: Record<string, string> = {
   'docs/service.md': 'test/docs-service.test.ts',
 };
 
-const DOCS = ['README.md', 'CONTRIBUTING.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  'CONTRIBUTING.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 describe('every code block of the docs is run by a test, or says why not (issue 16)', () => {
   it('each block names its language, and is run by its document’s test or marked <!-- not run: why -->', () => {
@@ -44,7 +50,7 @@ describe('every code block of the docs is run by a test, or says why not (issue 
           if (b.notRun === '') wrong.push(`${at}: <!-- not run: … --> needs its reason`);
         } else if (!runs) {
           wrong.push(
-            `${at}: no test runs this \`\`\`${b.lang} block: run it from ${runner ?? "a test of this document (and add it to RUNNERS in test/docs-coverage.test.ts)"}, ` +
+            `${at}: no test runs this \`\`\`${b.lang} block: run it from ${runner ?? 'a test of this document (and add it to RUNNERS in test/docs-coverage.test.ts)'}, ` +
               'or mark it with <!-- not run: why --> on the line before its fence (CONTRIBUTING.md, "Docs are executable")',
           );
         }

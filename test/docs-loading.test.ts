@@ -41,12 +41,19 @@ async function run(doc: DocUnderTest, block: DocBlock, code = 0, stdin?: string)
 /** The blocks of a language, checked to be as many as the test expects. */
 function blocks(doc: DocUnderTest, lang: string, count: number): DocBlock[] {
   const found = doc.runnable(lang);
-  expect(found.map((b) => b.line), `${doc.path}: the test expects ${count} \`\`\`${lang} blocks to run`).toHaveLength(count);
+  expect(
+    found.map((b) => b.line),
+    `${doc.path}: the test expects ${count} \`\`\`${lang} blocks to run`,
+  ).toHaveLength(count);
   return found;
 }
 
 /** A record wrapped over several lines for the page, as one input line. */
-const oneLine = (b: DocBlock) => b.text.split('\n').map((l) => JSON.stringify(JSON.parse(l)) + '\n').join('');
+const oneLine = (b: DocBlock) =>
+  b.text
+    .split('\n')
+    .map((l) => JSON.stringify(JSON.parse(l)) + '\n')
+    .join('');
 
 describe('docs/getting-started.md runs as written (issue 16)', () => {
   it("the Permissions statements give the role its schema (in a transaction rolled back: the role is the doc's)", async () => {
@@ -96,11 +103,18 @@ describe('docs/cli.md (issue 16)', () => {
     for (const line of synopsis!.text.split('\n').filter((l) => l.startsWith('pgland '))) {
       // `pgland airbyte spec | check --config F | write …`: each alternative, under its command.
       const [first, ...alternatives] = line.split(/ \| /);
-      const command = first!.split(/\s+/).slice(0, 2).filter((w) => /^[a-z]+$/.test(w)).join(' ');
+      const command = first!
+        .split(/\s+/)
+        .slice(0, 2)
+        .filter((w) => /^[a-z]+$/.test(w))
+        .join(' ');
       for (const alt of [first!, ...alternatives.map((a) => (a.startsWith('<') ? '' : `${command} ${a}`))].filter((a) => a !== '')) {
         const words = alt.trim().split(/\s+/);
         const end = words.findIndex((w) => /^[-[(<]/.test(w));
-        const name = words.slice(0, end === -1 ? Math.min(words.length, 3) : end).filter((w) => /^[a-z]+$/.test(w)).join(' ');
+        const name = words
+          .slice(0, end === -1 ? Math.min(words.length, 3) : end)
+          .filter((w) => /^[a-z]+$/.test(w))
+          .join(' ');
         named.set(name, new Set([...(named.get(name) ?? []), ...(alt.match(/--[a-z][\w-]*/g) ?? [])]));
       }
     }
@@ -116,7 +130,9 @@ describe('docs/cli.md (issue 16)', () => {
 
     // The summary of a partial run: what it prints, line by line.
     const contacts = readFileSync(join(ROOT, 'examples', 'crm_contacts.ndjson'), 'utf8');
-    const r = await runShell(shell, 'pgland load --config dest.json --provider salesforce --customer cli-doc --object crm_contacts', { input: contacts + '{"id": "a1", \n' });
+    const r = await runShell(shell, 'pgland load --config dest.json --provider salesforce --customer cli-doc --object crm_contacts', {
+      input: contacts + '{"id": "a1", \n',
+    });
     expect(r.code, r.stderr).toBe(3);
     expect(shapeOf(r.stdout)).toBe(shapeOf(summary!.text));
     cli.ran(summary!);
@@ -132,7 +148,9 @@ describe('docs/input.md (issue 16)', () => {
     const [envelope, hubspot, oppSchema, opp, invSchema, inv] = blocks(input, 'json', 6);
     const [common, standard, custom] = blocks(input, 'sh', 3);
     // The envelope at the top: one line, landed as it is.
-    const top = await runShell(shell, 'pgland load --config dest.json --provider salesforce --customer input-doc --object crm_contacts --json', { input: envelope!.text });
+    const top = await runShell(shell, 'pgland load --config dest.json --provider salesforce --customer input-doc --object crm_contacts --json', {
+      input: envelope!.text,
+    });
     expect(top.code, top.stderr).toBe(0);
     expect(JSON.parse(top.stdout).counts).toMatchObject({ inserted: 1, rejected: 0, problems: 0 });
     input.ran(envelope!);
@@ -160,7 +178,13 @@ describe('docs/input.md (issue 16)', () => {
           [table],
         )
       ).rows.map((r) => r.c);
-    expect(await columns('salesforce_opportunity')).toEqual(['amount numeric', 'close_date date', 'is_won boolean', 'last_modified_date timestamp with time zone', 'name text']);
+    expect(await columns('salesforce_opportunity')).toEqual([
+      'amount numeric',
+      'close_date date',
+      'is_won boolean',
+      'last_modified_date timestamp with time zone',
+      'name text',
+    ]);
     expect(await columns('custom_invoice_c')).toEqual(['amount_c numeric', 'due_date_c date', 'status_c text']);
     const { rows } = await db.pool.query(`SELECT first_name, last_name, created_at FROM pgland.crm_contacts WHERE _pgland_provider = 'hubspot' AND id = '901'`);
     expect(rows).toEqual([{ first_name: 'Ada', last_name: 'Lovelace', created_at: new Date('2025-07-01T00:00:00Z') }]);
@@ -196,7 +220,10 @@ describe('docs/landed-tables.md (issue 16)', () => {
       input: JSON.stringify({ id: 'C-late', last_modified_at: '2026-01-15T10:30:00Z', data: { first_name: 'Late', created_at: 'soon' } }) + '\n',
     });
     expect(contact.code, contact.stderr).toBe(3);
-    const accounts = await runShell(shell, 'pgland load --config dest.json --provider salesforce --customer acme --object crm_accounts --input examples/crm_accounts.ndjson');
+    const accounts = await runShell(
+      shell,
+      'pgland load --config dest.json --provider salesforce --customer acme --object crm_accounts --input examples/crm_accounts.ndjson',
+    );
     expect(accounts.code, accounts.stderr).toBe(0);
 
     const results: unknown[] = [];

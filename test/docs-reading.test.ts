@@ -47,7 +47,9 @@ describe('docs/reading.md runs as written (issue 16)', () => {
     await run(read);
     const lines = readFileSync(join(shell.cwd, 'contacts.ndjson'), 'utf8').trim().split('\n');
     expect(lines.map((l) => JSON.parse(l).id)).toEqual(['1', '3']);
-    expect(JSON.parse(readFileSync(join(shell.cwd, 'contacts.state.json'), 'utf8'))).toMatchObject({ bookmarks: { contacts: { replication_key: 'updated_at' } } });
+    expect(JSON.parse(readFileSync(join(shell.cwd, 'contacts.state.json'), 'utf8'))).toMatchObject({
+      bookmarks: { contacts: { replication_key: 'updated_at' } },
+    });
 
     // Grace changes at the source: the read after the bookmark lands her, with typed columns.
     await db.pool.query(`UPDATE public.contacts SET status = 'active', updated_at = '2026-01-18T10:30:00Z' WHERE id = 2`);
@@ -55,7 +57,10 @@ describe('docs/reading.md runs as written (issue 16)', () => {
     const landed = await db.pool.query(`SELECT id, name, status FROM pgland.custom_contacts`);
     expect(landed.rows).toEqual([{ id: '2', name: 'Grace', status: 'active' }]);
 
-    const out = (await run(actions)).trim().split('\n').map((l) => JSON.parse(l));
+    const out = (await run(actions))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out[0]).toMatchObject({ rows: [{ email: 'grace@example.com' }], rowCount: 1 });
     expect(out[1]).toMatchObject({ rowCount: 1, command: 'INSERT' });
     expect(String(out[1].insertedId)).toBe('2');

@@ -41,7 +41,18 @@ describe('README (issue 16)', () => {
     // The record is wrapped for the page: one line of the input file.
     shell.write('contacts.ndjson', JSON.stringify(JSON.parse(record!.text)) + '\n');
     const u = new URL(db.url);
-    shell.write('dest.json', JSON.stringify({ host: u.hostname, port: Number(u.port), database: u.pathname.slice(1), user: u.username, ...(u.password ? { password: decodeURIComponent(u.password) } : {}), schema: 'pgland', sslmode: 'disable' }));
+    shell.write(
+      'dest.json',
+      JSON.stringify({
+        host: u.hostname,
+        port: Number(u.port),
+        database: u.pathname.slice(1),
+        user: u.username,
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        schema: 'pgland',
+        sslmode: 'disable',
+      }),
+    );
     const r = await runShell(shell, load!.text);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {2}inserted {3}1$/m);

@@ -71,7 +71,9 @@ export interface ShellResult {
  * `pgland` on the PATH, so that no package is ever fetched.
  */
 export function runShell(shell: DocShell, text: string, options: { timeoutMs?: number; input?: string } = {}): Promise<ShellResult> {
-  const script = ['set -eo pipefail', 'npx() { [ "$1" = pgland ] || { echo "npx $1: not in a docs test" >&2; return 127; }; shift; pgland "$@"; }', text].join('\n');
+  const script = ['set -eo pipefail', 'npx() { [ "$1" = pgland ] || { echo "npx $1: not in a docs test" >&2; return 127; }; shift; pgland "$@"; }', text].join(
+    '\n',
+  );
   const child = spawn('bash', ['-c', script], { cwd: shell.cwd, env: shell.env, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => undefined);
   child.stdin.end(options.input ?? '');
@@ -126,7 +128,9 @@ export function runSnippet(shell: DocShell, code: string, env: NodeJS.ProcessEnv
  */
 export function requestBodyValidator(path: string, method = 'post'): ValidateFunction {
   const openapi = JSON.parse(readFileSync(join(ROOT, 'docs', 'openapi.json'), 'utf8')) as object;
-  const pointer = ['paths', path, method, 'requestBody', 'content', 'application/json', 'schema'].map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
+  const pointer = ['paths', path, method, 'requestBody', 'content', 'application/json', 'schema']
+    .map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1'))
+    .join('/');
   return new Ajv({ strict: false, validateFormats: false }).addSchema(openapi, 'openapi.json').compile({ $ref: `openapi.json#/${pointer}` });
 }
 
