@@ -42,11 +42,6 @@ export function docBlocks(markdown: string): DocBlock[] {
   return blocks;
 }
 
-/** The blocks a docs test runs: every `sh` block not marked `<!-- not run: … -->`. */
-export function runnableShell(blocks: DocBlock[]): DocBlock[] {
-  return blocks.filter((b) => (b.lang === 'sh' || b.lang === 'bash') && b.notRun === undefined);
-}
-
 /**
  * One document under test: its blocks, and which of them the test has run.
  * A docs test calls `ran()` for each block it ran (or checked against what
