@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
 import { runChild } from './child.js';
 import { smallSyncInput } from './generate.js';
 import { startLink, viaLink, type Link } from './link.js';
@@ -10,6 +9,7 @@ import { TENANT } from './baselines.js';
 import { serverCpuSeconds } from './cpu.js';
 import { admin, benchServer } from './server.js';
 import type { SmallSyncParams } from './small-syncs-child.js';
+import { parseSmallSyncsOptions as parse } from './small-syncs-options.js';
 
 /**
  * Many small syncs (issue 20): 10-record increments for 1,000 tenants of one
@@ -19,43 +19,6 @@ import type { SmallSyncParams } from './small-syncs-child.js';
  * (every record new), then the increment (every record changed): both
  * phases are reported, the increment is what the target is about.
  */
-
-interface Options {
-  tenants: number;
-  cliTenants: number;
-  records: number;
-  processes: number[];
-  via: string[];
-  linkRtt: number;
-  databaseUrl?: string;
-  cacheDir: string;
-}
-
-function positive(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
-  return n;
-}
-
-function parse(argv: string[]): Options {
-  const program = new Command()
-    .name('node dist/bench/small-syncs.js')
-    .description('many small syncs: runs per second and latency of 10-record runs for many tenants')
-    .addOption(new Option('--tenants <n>', 'tenants synced through the library').default(1000).argParser(positive))
-    .addOption(new Option('--cli-tenants <n>', 'tenants synced through the CLI (a process per run)').default(100).argParser(positive))
-    .addOption(new Option('--records <n>', 'records per run').default(10).argParser(positive))
-    .addOption(new Option('--processes <list>', 'processes side by side, comma-separated').default([1, 2], '1,2').argParser((v: string) => v.split(',').map(positive)))
-    .addOption(new Option('--via <list>', 'library, cli or both').default(['library', 'cli'], 'library,cli').argParser((v: string) => {
-      const list = v.split(',').map((s) => s.trim());
-      for (const x of list) if (x !== 'library' && x !== 'cli') throw new InvalidArgumentError(`"${x}" is not library or cli`);
-      return list;
-    }))
-    .addOption(new Option('--link-rtt <ms>', 'round-trip time of a link to the server (bench/link.ts); 0 is direct').default(0).argParser(Number))
-    .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
-    .option('--cache-dir <dir>', 'where the embedded server lives', '.pgland/bench');
-  program.parse(argv);
-  return program.opts<Options>();
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

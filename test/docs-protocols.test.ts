@@ -1,42 +1,24 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Ajv } from 'ajv';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { DocUnderTest } from './support/doc-blocks.js';
 
 // Issue 22: the commands of docs/protocols.md run. Each fenced `sh` block is
 // run as written, in order, from the repository's root, by bash with -e and
 // pipefail; `pgland` and `target-pgland` are the checkout's CLI (as after
 // `npm install -g .`), and the database is the test's, through
 // PGLAND_DATABASE_URL (which wins over a config file, as the doc says).
-// A block that cannot run here starts with the visible marker
-// `# (not run by the docs test: <why>)`; they are counted.
+// A block that cannot run here is marked `<!-- not run: why -->`; they are
+// counted. The synopsis is checked against the commands' --help, the Airbyte
+// destination.json against `pgland airbyte spec` (issue 16).
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const DOC = join(ROOT, 'docs', 'protocols.md');
-const NOT_RUN = /^# \(not run by the docs test: (.+)\)$/;
-
-interface Block {
-  line: number;
-  lang: string;
-  body: string;
-}
-
-function fencedBlocks(markdown: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\S*)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && lines[i] !== '```'; i++) body.push(lines[i]!);
-    blocks.push({ line: start + 1, lang: open[1]!, body: body.join('\n') });
-  }
-  return blocks;
-}
+const doc = new DocUnderTest('docs/protocols.md');
 
 let db: TestDatabase;
 let bin: string;
@@ -75,18 +57,17 @@ function runBlock(body: string): Promise<{ code: number | null; stdout: string; 
 
 describe('docs/protocols.md runs (issue 22)', () => {
   it('every sh block exits 0, and the examples land where the doc says', async () => {
-    const blocks = fencedBlocks(readFileSync(DOC, 'utf8'));
-    // Every block says what it is: a run block, or another language.
-    expect(blocks.filter((b) => b.lang === '').map((b) => b.line)).toEqual([]);
-    const sh = blocks.filter((b) => ['sh', 'bash', 'shell'].includes(b.lang));
-    const skipped = sh.filter((b) => NOT_RUN.test(b.body.split('\n')[0]!)).map((b) => NOT_RUN.exec(b.body.split('\n')[0]!)![1]);
-    // Kept few, each with its reason.
-    expect(skipped).toEqual(['installs globally', 'needs Meltano and a GitHub token', 'needs Docker and a source image']);
+    // The shell blocks not run are kept few, each with its reason.
+    expect(doc.blocks.filter((b) => b.lang === 'sh' && b.notRun !== undefined).map((b) => b.notRun)).toEqual([
+      'installs globally',
+      'needs Meltano and a GitHub token',
+      'needs Docker and a source image',
+    ]);
 
     const outputs: string[] = [];
-    for (const b of sh.filter((x) => !NOT_RUN.test(x.body.split('\n')[0]!))) {
-      const r = await runBlock(b.body);
-      expect(r.code, `docs/protocols.md:${b.line}\n${b.body}\n${r.stderr}`).toBe(0);
+    for (const b of doc.ran(doc.runnable('sh'))) {
+      const r = await runBlock(b.text);
+      expect(r.code, `docs/protocols.md:${b.line}\n${b.text}\n${r.stderr}`).toBe(0);
       outputs.push(r.stdout);
     }
     expect(outputs.length).toBe(4);
@@ -136,5 +117,32 @@ describe('docs/protocols.md runs (issue 22)', () => {
       { id: '[1,2]', total: '19.99', _pgland_provider: 'singer', _pgland_customer_id: 'acme' },
       { id: '[2,1]', total: '5', _pgland_provider: 'singer', _pgland_customer_id: 'acme' },
     ]);
+  });
+
+  it('the synopsis names commands and options that exist, and destination.json is a config the spec accepts', async () => {
+    const [synopsis, ...others] = doc.runnable('text');
+    expect(others).toEqual([]);
+    // pgland singer --config F: the help of `pgland singer` names each option. Every --help at once.
+    await Promise.all(
+      synopsis!.text.split('\n').map(async (line) => {
+        const words = line.replace(/#.*/, '').trim().split(/\s+/);
+        const end = words.findIndex((w) => /^[-[]/.test(w));
+        const help = await runBlock(`${words.slice(0, end === -1 ? words.length : end).join(' ')} --help`);
+        expect(help.code, `${line}\n${help.stderr}`).toBe(0);
+        for (const option of line.replace(/#.*/, '').match(/--[a-z][\w-]*/g) ?? []) expect(help.stdout, `${line}: ${option}`).toContain(option);
+      }),
+    );
+    doc.ran(synopsis!);
+
+    const [destination, ...more] = doc.runnable('json');
+    expect(more).toEqual([]);
+    const spec = JSON.parse((await runBlock('pgland airbyte spec')).stdout) as { spec: { connectionSpecification: object } };
+    const validate = new Ajv({ strict: false }).compile(spec.spec.connectionSpecification);
+    expect(validate(JSON.parse(destination!.text)), JSON.stringify(validate.errors)).toBe(true);
+    doc.ran(destination!);
+  });
+
+  it('runs every block of docs/protocols.md not marked as not run', () => {
+    doc.expectEveryBlockRun();
   });
 });

@@ -6,11 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { docBlocks, runBlocks, runnableShell } from './support/doc-blocks.js';
+import { docBlocks, DocUnderTest, runBlocks } from './support/doc-blocks.js';
+import { requestBodyValidator } from './support/doc-shell.js';
 import { until } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const DOC = readFileSync(join(ROOT, 'docs', 'service.md'), 'utf8');
+const doc = new DocUnderTest('docs/service.md');
 const TOKEN = 'docs-token-' + randomBytes(8).toString('hex');
 
 let db: TestDatabase;
@@ -41,11 +42,8 @@ afterAll(async () => {
 
 describe('docs/service.md runs as written (issue 15)', () => {
   it('runs every curl example against a real pgland serve, and they leave the expected rows', async () => {
-    const blocks = runnableShell(docBlocks(DOC));
-    // A curl example that is not run would drift unseen.
-    const curls = docBlocks(DOC).filter((b) => b.text.includes('curl'));
-    expect(curls.filter((b) => !blocks.some((r) => r.line === b.line)).map((b) => b.line)).toEqual([]);
-    expect(curls.length).toBeGreaterThanOrEqual(3);
+    const blocks = doc.runnable('sh');
+    expect(doc.blocks.filter((b) => b.text.includes('curl')).length).toBeGreaterThanOrEqual(3);
 
     const port = new URL(url).port;
     const result = await runBlocks(blocks, {
@@ -57,6 +55,7 @@ describe('docs/service.md runs as written (issue 15)', () => {
     expect(result.failed, `docs/service.md line ${result.failed?.block.line} failed:\n${result.failed?.stdout}\n${result.stderr}`).toBeUndefined();
     expect(result.code, result.stderr).toBe(0);
     expect(result.done).toHaveLength(blocks.length);
+    doc.ran(blocks);
 
     // The destination answered its test, the commit and the write-through succeeded.
     const out = result.done.map((d) => d.stdout).join('');
@@ -74,5 +73,19 @@ describe('docs/service.md runs as written (issue 15)', () => {
     expect(out).toContain('{"status":"succeeded","inserted_id":1,"counts":{"inserted":1}}');
     const runs = await db.pool.query(`SELECT origin, status FROM pgland_control.runs ORDER BY created_at`);
     expect(runs.rows).toEqual([{ origin: 'http', status: 'succeeded' }]);
+  });
+
+  it('the schedule body is one the API takes (issue 16)', () => {
+    const [schedule, ...others] = doc.runnable('json');
+    expect(others).toEqual([]);
+    const body = JSON.parse(schedule!.text);
+    body.destination_id = '00000000-0000-4000-8000-000000000000'; // "…" on the page
+    const validate = requestBodyValidator('/schedules');
+    expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
+    doc.ran(schedule!);
+  });
+
+  it('runs every block of service.md not marked as not run (issue 16)', () => {
+    doc.expectEveryBlockRun();
   });
 });

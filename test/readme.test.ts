@@ -1,48 +1,67 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type TestDatabase } from './support/db.js';
+import { DocUnderTest } from './support/doc-blocks.js';
+import { docShell, runShell, runSnippet, type DocShell } from './support/doc-shell.js';
 import { contact, ndjson } from './support/records.js';
 
-// Issue 16: the README's library snippet, run as a reader would (it lacked `import fs`).
+// Issue 16: the README's blocks, run as a reader would: the load command on
+// the README's own record, and the library snippet (it lacked `import fs`).
 
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const ENTRY = new URL('../src/index.ts', import.meta.url).href;
-const TSX = import.meta.resolve('tsx');
+const doc = new DocUnderTest('README.md');
 
 let db: TestDatabase;
-let dir: string;
+let shell: DocShell;
 beforeAll(async () => {
   db = await freshDatabase('readme');
-  dir = mkdtempSync(join(tmpdir(), 'pgland-readme-'));
+  shell = docShell();
 });
 afterAll(async () => {
   await db?.drop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (shell) rmSync(shell.cwd, { recursive: true, force: true });
 });
-
-/** The README's ```ts blocks. */
-function tsBlocks(markdown: string): string[] {
-  return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
-}
 
 describe('README (issue 16)', () => {
   it('the library snippet runs as written and lands the file', async () => {
-    const blocks = tsBlocks(README);
-    expect(blocks).toHaveLength(1);
-    // The one change: `pgland` is this checkout's source, as the published package would be.
-    const file = join(dir, 'snippet.mts');
-    writeFileSync(file, blocks[0]!.replace(/from 'pgland'/, `from ${JSON.stringify(ENTRY)}`));
-    writeFileSync(join(dir, 'contacts.ndjson'), ndjson(Array.from({ length: 7 }, (_, i) => contact(i))));
-    const run = await promisify(execFile)(process.execPath, ['--import', TSX, file], {
-      cwd: dir,
-      env: { ...process.env, DATABASE_URL: db.url },
-    });
+    const [snippet, ...others] = doc.runnable('ts');
+    expect(others).toEqual([]);
+    shell.write('contacts.ndjson', ndjson(Array.from({ length: 7 }, (_, i) => contact(i))));
+    const run = await runSnippet(shell, snippet!.text, { DATABASE_URL: db.url });
     expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    doc.ran(snippet!);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pgland.crm_contacts WHERE _pgland_customer_id = 'acme'`);
     expect(rows[0].n).toBe(7);
+  });
+
+  it("the load command lands the README's record, from a dest.json of libpq keys", async () => {
+    const [load, ...others] = doc.runnable('sh');
+    expect(others).toEqual([]);
+    const [record] = doc.runnable('json');
+    // The record is wrapped for the page: one line of the input file.
+    shell.write('contacts.ndjson', JSON.stringify(JSON.parse(record!.text)) + '\n');
+    const u = new URL(db.url);
+    shell.write(
+      'dest.json',
+      JSON.stringify({
+        host: u.hostname,
+        port: Number(u.port),
+        database: u.pathname.slice(1),
+        user: u.username,
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        schema: 'pgland',
+        sslmode: 'disable',
+      }),
+    );
+    const r = await runShell(shell, load!.text);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}inserted {3}1$/m);
+    doc.ran([load!, record!]);
+    const { rows } = await db.pool.query(`SELECT first_name, email_addresses FROM pgland.crm_contacts WHERE id = '0035e00000Abc'`);
+    expect(rows).toEqual([{ first_name: 'Ada', email_addresses: [{ email_address: 'ada@example.com', email_address_type: 'primary' }] }]);
+  });
+
+  it('runs every block of README.md not marked as not run', () => {
+    doc.expectEveryBlockRun();
   });
 });
