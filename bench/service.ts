@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { signedHeaders, parseWebhookSecret } from '../src/service/webhooks/signing.js';
+import { childrenCpuSeconds, serverCpuSeconds, treeCpuSeconds } from './cpu.js';
 import { dataset, type DataFile } from './dataset.js';
 import { contact } from './generate.js';
 import { admin, benchServer } from './server.js';
@@ -22,7 +23,14 @@ import { admin, benchServer } from './server.js';
  * concurrent HTTP runs of size/8 records (8 tenants); write-through latency
  * (1 and 100 records); a signed sync.requested to the start of its run.
  *
+ * Beside wall times, each load prints the CPU seconds it cost, per process:
+ * pgland (the CLI, or serve), the server (embedded only) and the sender (this
+ * process, streaming the files); an HTTP run's also per phase (its batches,
+ * its commit). On a shared machine wall times swing with the load; CPU
+ * seconds much less.
+ *
  *   node dist/bench/service.js [--size 1M] [--database-url URL] [--cache-dir D]
+ *     [--parts ingest,write-through,concurrent,webhook]
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,13 +51,44 @@ function arg(name: string, fallback: string): string {
 const log = (s: string): void => void process.stderr.write(s + '\n');
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** `pgland load` of a file under GNU time: wall seconds and peak RSS. */
-function cliLoad(config: string, file: string, customer: string, dir: string): { secs: number; rssMb: number } {
+/** CPU seconds so far of the processes a load involves (undefined where not measurable). */
+interface CpuSample {
+  cli: number | undefined;
+  serve: number | undefined;
+  server: number | undefined;
+  sender: number;
+}
+
+let postmaster: number | undefined;
+
+function cpuSample(serve?: Serve): CpuSample {
+  const own = process.cpuUsage();
+  return {
+    cli: childrenCpuSeconds(),
+    serve: serve?.child.pid === undefined ? undefined : treeCpuSeconds(serve.child.pid),
+    server: serverCpuSeconds(postmaster),
+    sender: (own.user + own.system) / 1e6,
+  };
+}
+
+/** CPU seconds between two samples, as printed: "serve 12.3, server 8.1, sender 0.4". */
+function cpuSince(a: CpuSample, b: CpuSample, who: (keyof CpuSample)[]): string {
+  const part = (k: keyof CpuSample): string | undefined => {
+    const x = a[k];
+    const y = b[k];
+    return x === undefined || y === undefined ? undefined : `${k === 'cli' ? 'pgland' : k} ${(y - x).toFixed(1)}`;
+  };
+  return who.map(part).filter((p) => p !== undefined).join(', ');
+}
+
+/** `pgland load` of a file under GNU time: wall seconds, peak RSS, and the CPU it cost. */
+function cliLoad(config: string, file: string, customer: string, dir: string): { secs: number; rssMb: number; cpu: string } {
+  const before = cpuSample();
   const out = join(dir, 'cli.time');
   const cmd = `${q(process.execPath)} ${NODE_FLAGS.join(' ')} ${q(CLI)} load --config ${q(config)} --provider bench --customer ${q(customer)} --object crm_contacts --input ${q(file)} > /dev/null`;
   execFileSync('/usr/bin/time', ['-o', out, '-f', '%e %M', 'sh', '-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PGLAND_LOG_LEVEL: 'warn' } });
   const [secs, kb] = readFileSync(out, 'utf8').trim().split(' ');
-  return { secs: Number(secs), rssMb: Math.round(Number(kb) / 1024) };
+  return { secs: Number(secs), rssMb: Math.round(Number(kb) / 1024), cpu: cpuSince(before, cpuSample(), ['cli', 'server']) };
 }
 
 /** The file cut into `n` parts of whole lines (plain and gzipped), cached beside it. */
@@ -143,8 +182,19 @@ async function api(s: Serve, method: string, path: string, body?: unknown, heade
   return (text ? JSON.parse(text) : { id: '' }) as Answer;
 }
 
-/** One HTTP run: open, PUT each part in turn, commit naming them; wall seconds. */
-async function httpRun(s: Serve, dest: string, customer: string, files: string[], mode: 'incremental' | 'full', gzip: boolean): Promise<number> {
+interface HttpRunTimes {
+  secs: number;
+  /** Wall seconds of the batches (open included) and of the commit. */
+  batchSecs: number;
+  commitSecs: number;
+  /** CPU seconds per process, over the batches and over the commit. */
+  batchCpu: string;
+  commitCpu: string;
+}
+
+/** One HTTP run: open, PUT each part in turn, commit naming them; wall seconds and CPU per phase. */
+async function httpRun(s: Serve, dest: string, customer: string, files: string[], mode: 'incremental' | 'full', gzip: boolean): Promise<HttpRunTimes> {
+  const cpu0 = cpuSample(s);
   const t0 = performance.now();
   const run = await api(s, 'POST', '/runs', { destination_id: dest, provider: 'bench', customer_id: customer, object: 'crm_contacts', mode });
   for (let i = 0; i < files.length; i++) {
@@ -160,9 +210,28 @@ async function httpRun(s: Serve, dest: string, customer: string, files: string[]
       }
     }
   }
+  const cpu1 = cpuSample(s);
+  const t1 = performance.now();
   const done = await api(s, 'POST', `/runs/${run.id}/commit`, { batches: files.length });
   if (done.status !== 'succeeded') throw new Error(`run ${run.id} ended ${done.status}: ${done.error}`);
-  return (performance.now() - t0) / 1000;
+  const t2 = performance.now();
+  const cpu2 = cpuSample(s);
+  const who: (keyof CpuSample)[] = ['serve', 'server', 'sender'];
+  return {
+    secs: (t2 - t0) / 1000,
+    batchSecs: (t1 - t0) / 1000,
+    commitSecs: (t2 - t1) / 1000,
+    batchCpu: cpuSince(cpu0, cpu1, who),
+    commitCpu: cpuSince(cpu1, cpu2, who),
+  };
+}
+
+/** The lines of one HTTP load: its time against the CLI's, then where the time and the CPU went. */
+function httpLines(label: string, cli: number, t: HttpRunTimes): string[] {
+  return [
+    `  ${label.padEnd(28)} ${t.secs.toFixed(1)} s  ${(cli / t.secs).toFixed(2)}x pgland load (target >= 0.9x)`,
+    `      batches ${t.batchSecs.toFixed(1)} s (CPU s: ${t.batchCpu}); commit ${t.commitSecs.toFixed(1)} s (CPU s: ${t.commitCpu})`,
+  ];
 }
 
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
@@ -176,6 +245,8 @@ async function main(): Promise<void> {
   const incr = await parts(data.incr, BATCHES);
   const eighth = await parts(data.first, 8);
   const server = await benchServer(process.argv.includes('--database-url') ? arg('--database-url', '') : undefined, cacheDir);
+  postmaster = server.postmaster;
+  const wanted = new Set(arg('--parts', 'ingest,write-through,concurrent,webhook').split(','));
   const out = { push: (...lines: string[]): void => void process.stdout.write(lines.join('\n') + '\n') };
   out.push(`service mode, ${size.toLocaleString('en')} contacts (server ${server.version}, ${server.kind}); each line one measurement of this run`);
   const schema = 'bench_service';
@@ -188,29 +259,29 @@ async function main(): Promise<void> {
     // 1. pgland load and HTTP (plain, gzip) of the same files, first load then increment.
     const serve = await startServe(server.url, controlDir);
     const dest = (await api(serve, 'POST', '/destinations', { name: 'bench', config: { url: server.url, sslmode: 'disable', schema } })).id as string;
-    await admin(server.url, 'CHECKPOINT');
-    const cliFirst = cliLoad(config, data.first.path, 'cli', cacheDir);
-    await admin(server.url, 'CHECKPOINT');
-    const httpFirst = await httpRun(serve, dest, 'http', first.plain, 'incremental', false);
-    await admin(server.url, 'CHECKPOINT');
-    const gzFirst = await httpRun(serve, dest, 'http-gz', first.gz, 'incremental', true);
-    await admin(server.url, 'CHECKPOINT');
-    const cliIncr = cliLoad(config, data.incr.path, 'cli', cacheDir);
-    await admin(server.url, 'CHECKPOINT');
-    const httpIncr = await httpRun(serve, dest, 'http', incr.plain, 'incremental', false);
-    await admin(server.url, 'CHECKPOINT');
-    const gzIncr = await httpRun(serve, dest, 'http-gz', incr.gz, 'incremental', true);
-    const ingestPeak = serve.peakMb();
-    const ratio = (cli: number, http: number): string => `${(cli / http).toFixed(2)}x pgland load (target >= 0.9x)`;
-    out.push(
-      `  pgland load first load       ${cliFirst.secs.toFixed(1)} s  peak RSS ${cliFirst.rssMb} MB`,
-      `  HTTP first load (plain)      ${httpFirst.toFixed(1)} s  ${ratio(cliFirst.secs, httpFirst)}`,
-      `  HTTP first load (gzip)       ${gzFirst.toFixed(1)} s  ${ratio(cliFirst.secs, gzFirst)}`,
-      `  pgland load increment (10%)  ${cliIncr.secs.toFixed(1)} s  peak RSS ${cliIncr.rssMb} MB`,
-      `  HTTP increment (plain)       ${httpIncr.toFixed(1)} s  ${ratio(cliIncr.secs, httpIncr)}`,
-      `  HTTP increment (gzip)        ${gzIncr.toFixed(1)} s  ${ratio(cliIncr.secs, gzIncr)}`,
-      `  serve peak RSS over these    ${ingestPeak} MB (target <= 200 MB)`,
-    );
+    if (wanted.has('ingest')) {
+      // Each load starts after a checkpoint: none pays for the previous one's dirty pages.
+      const afterCheckpoint = async <T>(load: () => T | Promise<T>): Promise<T> => {
+        await admin(server.url, 'CHECKPOINT');
+        return load();
+      };
+      const cliFirst = await afterCheckpoint(() => cliLoad(config, data.first.path, 'cli', cacheDir));
+      const httpFirst = await afterCheckpoint(() => httpRun(serve, dest, 'http', first.plain, 'incremental', false));
+      const gzFirst = await afterCheckpoint(() => httpRun(serve, dest, 'http-gz', first.gz, 'incremental', true));
+      const cliIncr = await afterCheckpoint(() => cliLoad(config, data.incr.path, 'cli', cacheDir));
+      const httpIncr = await afterCheckpoint(() => httpRun(serve, dest, 'http', incr.plain, 'incremental', false));
+      const gzIncr = await afterCheckpoint(() => httpRun(serve, dest, 'http-gz', incr.gz, 'incremental', true));
+      const ingestPeak = serve.peakMb();
+      out.push(
+        `  pgland load first load       ${cliFirst.secs.toFixed(1)} s  peak RSS ${cliFirst.rssMb} MB (CPU s: ${cliFirst.cpu})`,
+        ...httpLines('HTTP first load (plain)', cliFirst.secs, httpFirst),
+        ...httpLines('HTTP first load (gzip)', cliFirst.secs, gzFirst),
+        `  pgland load increment (10%)  ${cliIncr.secs.toFixed(1)} s  peak RSS ${cliIncr.rssMb} MB (CPU s: ${cliIncr.cpu})`,
+        ...httpLines('HTTP increment (plain)', cliIncr.secs, httpIncr),
+        ...httpLines('HTTP increment (gzip)', cliIncr.secs, gzIncr),
+        `  serve peak RSS over these    ${ingestPeak} MB (target <= 200 MB)`,
+      );
+    }
 
     // 2. Write-through latency on the landed table.
     const writeThrough = async (calls: number, per: number, from: number): Promise<number[]> => {
@@ -223,22 +294,31 @@ async function main(): Promise<void> {
       }
       return ms;
     };
-    const one = await writeThrough(200, 1, 0);
-    const hundred = await writeThrough(50, 100, 1000);
-    out.push(
-      `  write-through, 1 record      p50 ${pct(one, 50).toFixed(1)} ms  p99 ${pct(one, 99).toFixed(1)} ms (200 calls; target p50 < 20 ms)`,
-      `  write-through, 100 records   p50 ${pct(hundred, 50).toFixed(1)} ms  p99 ${pct(hundred, 99).toFixed(1)} ms (50 calls)`,
-    );
+    if (wanted.has('write-through')) {
+      const cpu0 = cpuSample(serve);
+      const one = await writeThrough(200, 1, 0);
+      const cpu1 = cpuSample(serve);
+      const hundred = await writeThrough(50, 100, 1000);
+      const cpu2 = cpuSample(serve);
+      out.push(
+        `  write-through, 1 record      p50 ${pct(one, 50).toFixed(1)} ms  p99 ${pct(one, 99).toFixed(1)} ms (200 calls; target p50 < 20 ms; CPU s: ${cpuSince(cpu0, cpu1, ['serve', 'server'])})`,
+        `  write-through, 100 records   p50 ${pct(hundred, 50).toFixed(1)} ms  p99 ${pct(hundred, 99).toFixed(1)} ms (50 calls; CPU s: ${cpuSince(cpu1, cpu2, ['serve', 'server'])})`,
+      );
+    }
     await serve.stop();
+    if (!wanted.has('concurrent') && !wanted.has('webhook')) return;
 
     // 3. 8 concurrent runs of size/8 records, on a fresh process (its own peak RSS).
     // At the default limits: 4 uploads in flight per destination, the others told 429 to retry.
-    const serve8 = await startServe(server.url, controlDir);
-    const t8 = performance.now();
-    await Promise.all(eighth.plain.map((f, i) => httpRun(serve8, dest, `c8-${i + 1}`, [f], 'incremental', false)));
-    const secs8 = (performance.now() - t8) / 1000;
-    out.push(`  8 concurrent runs of ${(size / 8).toLocaleString('en')}   ${secs8.toFixed(1)} s, all succeeded; serve peak RSS ${serve8.peakMb()} MB (target <= 300 MB)`);
-    await serve8.stop();
+    if (wanted.has('concurrent')) {
+      const serve8 = await startServe(server.url, controlDir);
+      const t8 = performance.now();
+      await Promise.all(eighth.plain.map((f, i) => httpRun(serve8, dest, `c8-${i + 1}`, [f], 'incremental', false)));
+      const secs8 = (performance.now() - t8) / 1000;
+      out.push(`  8 concurrent runs of ${(size / 8).toLocaleString('en')}   ${secs8.toFixed(1)} s, all succeeded; serve peak RSS ${serve8.peakMb()} MB (target <= 300 MB)`);
+      await serve8.stop();
+    }
+    if (!wanted.has('webhook')) return;
 
     // 4. A signed sync.requested to the start of its run (the source's first request), idle worker.
     const hits: number[] = [];

@@ -76,6 +76,48 @@ describe('commits that cannot lose data (issue 15)', () => {
     expect(await landedIds()).toEqual([...ids(0, 150), ...ids(200, 300)]);
   });
 
+  it('keeps the first content of a batch number sent again after later batches, and ties go to the later line (issue 15)', async () => {
+    const other = { ...tenant, customer_id: 'resend' };
+    const r = await call(svc, 'POST', '/runs', { json: { destination_id: destId, ...other, mode: 'incremental' } });
+    const run = r.body.id as string;
+    const put = (n: number, records: unknown[]) => call(svc, 'PUT', `/runs/${run}/batches/${n}`, { body: ndjson(records), headers: NDJSON });
+    expect((await put(1, [contact(1, 4), contact(2, 4)])).status).toBe(200);
+    // Batch 2 holds id 1 again with the same timestamp: a later line, it wins.
+    expect((await put(2, [contact(1, 4, { first_name: 'later line' }), contact(3, 4)])).status).toBe(200);
+    // Batch 1 sent again with other content: nothing is read, the first content stays.
+    const again = await put(1, [contact(1, 9), contact(2, 9)]);
+    expect(again.body).toMatchObject({ batch_no: 1, records: 2, already_staged: true });
+    const done = await call(svc, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+    expect(done.body, JSON.stringify(done.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 3, superseded: 1 } });
+    const { rows } = await db.pool.query(
+      `SELECT id, first_name, last_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'resend' ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: contact(1).id, first_name: 'later line', last_name: 'Last1 v4' },
+      { id: contact(2).id, first_name: 'First2', last_name: 'Last2 v4' },
+      { id: contact(3).id, first_name: 'First3', last_name: 'Last3 v4' },
+    ]);
+  });
+
+  it('decides a first load at commit: a record written through meanwhile is not overwritten by an older staged one (issue 15)', async () => {
+    const other = { ...tenant, customer_id: 'meanwhile' };
+    const r = await call(svc, 'POST', '/runs', { json: { destination_id: destId, ...other, mode: 'full' } });
+    const run = r.body.id as string;
+    await call(svc, 'PUT', `/runs/${run}/batches/1`, { body: ndjson([contact(1, 3), contact(2, 3)]), headers: NDJSON });
+    // The tenant had nothing landed when the batch came; a newer version lands before the commit.
+    const wt = await call(svc, 'POST', `/destinations/${destId}/records`, { json: { ...other, records: [contact(1, 5)] } });
+    expect(wt.body).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    const done = await call(svc, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+    expect(done.body, JSON.stringify(done.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 1, unchanged: 1, deleted: 0 } });
+    const { rows } = await db.pool.query(
+      `SELECT id, last_name, _pgland_is_deleted AS deleted FROM landing.crm_contacts WHERE _pgland_customer_id = 'meanwhile' ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: contact(1).id, last_name: 'Last1 v5', deleted: false },
+      { id: contact(2).id, last_name: 'Last2 v3', deleted: false },
+    ]);
+  });
+
   it('refuses a malformed batches value with the allowed forms', async () => {
     const run = await openRun('incremental');
     const bad = await call(svc, 'POST', `/runs/${run}/commit`, { json: { batches: 'two' } });

@@ -60,6 +60,28 @@ describe('write-through (issue 15)', () => {
     expect(rows.map((x) => x.line)).toEqual([2, 3]);
   });
 
+  it('takes and releases the lease in its own transaction; waits for a run that holds it, then lands (issue 15)', async () => {
+    const leases = `landing._pgland_leases`;
+    const held = { ...tenant, customer_id: 'leased' };
+    // A run holds the object's lease (a live one: not expired, no holder backend recorded).
+    await db.pool.query(
+      `INSERT INTO ${leases} (provider, customer_id, object, token, expires_at) VALUES ($1, $2, $3, gen_random_uuid(), now() + interval '1 hour')`,
+      [held.provider, held.customer_id, held.object],
+    );
+    const pending = call(svc, 'POST', `/destinations/${destId}/records`, { json: { ...held, records: [contact(30, 2)] } });
+    await new Promise((r) => setTimeout(r, 500));
+    // Nothing landed while the run holds it.
+    const before = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = 'leased'`);
+    expect(before.rows[0].n).toBe(0);
+    await db.pool.query(`DELETE FROM ${leases} WHERE customer_id = 'leased'`);
+    const r = await pending;
+    expect(r.body, JSON.stringify(r.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    // Every write-through leaves the lease table as it found it.
+    await write([contact(31, 2)]);
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM ${leases}`);
+    expect(rows[0].n).toBe(0);
+  });
+
   it('refuses more than 1,000 records or 1 MiB with 413, landing nothing', async () => {
     const many = Array.from({ length: 1001 }, (_, i) => contact(100_000 + i));
     const r = await write(many);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
@@ -9,11 +10,17 @@ import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type R
 
 /**
  * Runs the merge of `records` staged records and adds what it did to the run
- * counters; returns the newest last-modified time staged.
+ * counters; returns the newest last-modified time staged. `prepared`: the
+ * statement is prepared once per connection and its plan kept (planning the
+ * merge is milliseconds, most of a small set's merge); only for a staging
+ * table that outlives the transaction, on a direct connection (a
+ * transaction-mode pooler does not keep a prepared statement).
  */
-export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, records: number, counts: RunCounts): Promise<Date | null> {
+export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, records: number, counts: RunCounts, prepared = false): Promise<Date | null> {
   if (records === 0) return null;
-  const { rows } = await client.query<MergeCounts>(mergeSql(o));
+  const sql = mergeSql(o);
+  const name = prepared ? `pgland_merge_${createHash('sha256').update(sql.text, 'utf8').digest('hex').slice(0, 16)}` : undefined;
+  const { rows } = await client.query<MergeCounts>(name ? { ...sql, name } : sql);
   const r = rows[0]!;
   const distinct = Number(r.distinct_records);
   counts.inserted += Number(r.inserted);
@@ -122,6 +129,13 @@ export async function recordBatch(
   maxLastModified: Date | string | null,
 ): Promise<void> {
   const o = ctx.merge;
+  await keepNotes(client, o, buf, counts);
+  await client.query(recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead));
+  await ctx.lease.fence(client);
+}
+
+/** A batch's rejects and problems kept, and its own counters set (it is one batch of its run). */
+export async function keepNotes(client: pg.ClientBase, o: Pick<MergeOptions, 'schema' | 'runId'>, buf: BatchBuffer, counts: RunCounts): Promise<void> {
   if (buf.rejects.length > 0) await client.query(insertRejectsSql(o.schema, o.runId, buf.rejects));
   if (buf.problems.length > 0) await client.query(insertProblemsSql(o.schema, o.runId, buf.problems));
   counts.batches = 1;
@@ -129,6 +143,4 @@ export async function recordBatch(
   counts.rejected = buf.rejects.length;
   counts.problems += buf.problems.length;
   counts.nulStripped = buf.stats.nulStripped;
-  await client.query(recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead));
-  await ctx.lease.fence(client);
 }

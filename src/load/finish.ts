@@ -43,6 +43,17 @@ export async function finishRun(
   opts: { full: boolean; status: RunStatus; error: string | null },
   lease: ObjectLease,
 ): Promise<void> {
+  await inTransaction(client, async () => {
+    await recordOutcome(client, o, opts);
+    await lease.fence(client);
+  });
+}
+
+/**
+ * finishRun's statements in the caller's transaction, without the fence: an
+ * HTTP run merges and finishes in one transaction (http-run.ts).
+ */
+export async function recordOutcome(client: pg.PoolClient, o: MergeOptions, opts: { full: boolean; status: RunStatus; error: string | null }): Promise<void> {
   const completed = opts.status === 'succeeded' || opts.status === 'partial';
   const runs = qualify(o.schema, '_pgland_runs');
   // The watermark and the status in one statement: a round trip fewer at the
@@ -59,25 +70,22 @@ export async function finishRun(
         WHERE EXCLUDED.high_water_mark >= w.high_water_mark`,
     values: [o.runId, opts.status, opts.error?.replace(/\0/g, '') ?? null, completed],
   };
-  await inTransaction(client, async () => {
-    // Without tracking, the tenant had nothing landed when the run began
-    // (loader.ts): every row it has now came from this run.
-    if (completed && opts.full && o.trackSeen) {
-      const deleted = await applyFullRefreshDeletes(client, o);
-      await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
-    }
-    if (opts.full) {
-      await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [o.runId]);
-    }
-    if (completed && opts.full) {
-      await client.query(
-        `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
-        [o.def.table, o.provider, o.customerId],
-      );
-    }
-    await client.query(watermarkAndStatus);
-    await lease.fence(client);
-  });
+  // Without tracking, the tenant had nothing landed when the run began
+  // (loader.ts): every row it has now came from this run.
+  if (completed && opts.full && o.trackSeen) {
+    const deleted = await applyFullRefreshDeletes(client, o);
+    await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
+  }
+  if (opts.full) {
+    await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [o.runId]);
+  }
+  if (completed && opts.full) {
+    await client.query(
+      `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
+      [o.def.table, o.provider, o.customerId],
+    );
+  }
+  await client.query(watermarkAndStatus);
 }
 
 /**

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { ObjectDef } from '../catalog/definition.js';
+import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
 import { isRetryable } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
+import { insertFromSrc } from '../merge/fragments.js';
 import type { DeleteMode, MergeOptions, WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import { qualify, quoteIdent } from '../sql/ident.js';
 import { createStageSql, STAGE_TABLE } from '../stage/stage.js';
 import { mergeStaged } from './batch.js';
-import { abandonStaleRuns, finishRun } from './finish.js';
+import { abandonStaleRuns, finishRun, recordOutcome } from './finish.js';
 import { ObjectLease, type ObjectKey } from './lease.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { evolveInTransaction } from '../schema/evolve.js';
@@ -195,13 +196,67 @@ function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
 }
 
 /**
- * The merge: under the object's lease, in ONE transaction, the run is
- * recorded, the landed table evolved (a value it cannot re-land is a problem
- * of the run), the whole stage is merged with the batch merge statement, its
- * rejects, problems, counters and batches are recorded and the staging tables
- * dropped; the lease's fence ends it. Returns what the evolution did.
+ * Whether the run can land its stage with a plain INSERT, as `pgland load`
+ * COPYs a first load straight into the table (loader.ts): every record
+ * becomes a new row as it is (upsert or insert, deletions kept as soft
+ * deletes) and the tenant has no row in the table yet. Asked under the
+ * object's lease, in the commit's transaction.
  */
-async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease, sent: SentBatches | undefined): Promise<EvolutionReport> {
+async function firstLoad(client: pg.PoolClient, o: MergeOptions): Promise<boolean> {
+  const everyRecordInserted = (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
+  if (!everyRecordInserted) return false;
+  const { rowCount } = await client.query(
+    `SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${quoteIdent(P.provider)} = $1 AND ${quoteIdent(P.customerId)} = $2 LIMIT 1`,
+    [o.provider, o.customerId],
+  );
+  return rowCount === 0;
+}
+
+/**
+ * A first load's stage INSERTed as it is, with no sort and no lookup, in a
+ * savepoint: a key staged twice fails it on the primary key (as a first
+ * load's COPY fails in `pgland load`), and the stage then goes through the
+ * merge, which keeps the newest version. Undefined when it did.
+ */
+async function insertStage(client: pg.PoolClient, o: MergeOptions, counts: RunCounts): Promise<{ maxLastModified: Date | null } | undefined> {
+  await client.query('SAVEPOINT pgland_first_load');
+  try {
+    const { rows } = await client.query<{ inserted: string; max_lm: Date | null }>({
+      text: `WITH landed AS (${insertFromSrc(o, 'true', o.stageTable)} RETURNING ${quoteIdent(P.lastModifiedAt)} AS lm)
+        SELECT count(*) AS inserted, max(lm) AS max_lm FROM landed`,
+      values: [o.provider, o.customerId, o.runId],
+    });
+    await client.query('RELEASE SAVEPOINT pgland_first_load');
+    counts.inserted += Number(rows[0]!.inserted);
+    return { maxLastModified: rows[0]!.max_lm };
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== '23505') throw err;
+    await client.query('ROLLBACK TO SAVEPOINT pgland_first_load');
+    return undefined;
+  }
+}
+
+/**
+ * Whether no id was staged twice. The merge then reads the stage as it is,
+ * without its "one version per key" sort of every staged row (a million rows
+ * of 700 bytes, on disk); counting distinct ids sorts the ids alone.
+ */
+async function stagedOnce(client: pg.PoolClient, stage: string): Promise<boolean> {
+  const { rows } = await client.query<{ once: boolean }>(`SELECT count(*) = count(DISTINCT "id") AS once FROM ${stage}`);
+  return rows[0]!.once;
+}
+
+/**
+ * The commit: under the object's lease, in ONE transaction, the run is
+ * recorded, the landed table evolved (a value it cannot re-land is a problem
+ * of the run), the whole stage landed (a first load INSERTed as it is,
+ * otherwise merged with the batch merge statement), its rejects, problems,
+ * counters and batches recorded, the staging tables dropped, and the outcome
+ * recorded as every run's is (a full refresh's deletions, the watermark, the
+ * status); the lease's fence ends it. Readers see all of the run or none of
+ * it. Returns what the evolution did, and the status.
+ */
+async function landStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease, sent: SentBatches | undefined): Promise<{ evolution: EvolutionReport; status: RunStatus }> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
   return inTransaction(client, async () => {
@@ -215,9 +270,9 @@ async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLeas
     const evolution = await evolveInTransaction(client, run.schema, run.def, run.runId);
     await abandonStaleRuns(client, o, run.def.object);
     const totals = (
-      await client.query<{ batches: string; rows_read: string; records: string; nul: string }>(
+      await client.query<{ batches: string; rows_read: string; records: string; nul: string; in_stage: string }>(
         `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
-                coalesce(sum(nul_stripped), 0) AS nul FROM ${t.batches}`,
+                coalesce(sum(nul_stripped), 0) AS nul, (SELECT count(*) FROM ${t.stage}) AS in_stage FROM ${t.batches}`,
       )
     ).rows[0]!;
     const counts = zeroCounts();
@@ -225,14 +280,21 @@ async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLeas
     counts.rowsRead = Number(totals.rows_read);
     counts.nulStripped = Number(totals.nul);
     const records = Number(totals.records);
-    const { rows: inStage } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${t.stage}`);
-    if (Number(inStage[0]!.n) !== records) {
-      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${inStage[0]!.n} are left (the destination server restarted, which empties unlogged tables)`, {
+    if (Number(totals.in_stage) !== records) {
+      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`, {
         hint: 'nothing of the run landed: open a new run and send its batches again',
         context: { runId: run.runId },
       });
     }
-    const maxLastModified = await mergeStaged(client, o, records, counts);
+    let maxLastModified: Date | null;
+    const direct = records > 0 && (await firstLoad(client, o)) ? await insertStage(client, o, counts) : undefined;
+    if (direct) {
+      maxLastModified = direct.maxLastModified;
+      // Nothing of the tenant was landed: a full refresh has nothing to delete.
+      o.trackSeen = false;
+    } else {
+      maxLastModified = await mergeStaged(client, { ...o, distinctIds: o.matchColumn === 'id' && (await stagedOnce(client, t.stage)) }, records, counts);
+    }
     const rejected = await client.query(
       `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
        SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
@@ -252,8 +314,11 @@ async function mergeStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLeas
       [run.runId],
     );
     await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    const merged = await readRunCounts(client, run.schema, run.runId);
+    const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
+    await recordOutcome(client, o, { full: run.mode === 'full', status, error: null });
     await lease.fence(client);
-    return evolution;
+    return { evolution, status };
   });
 }
 
@@ -302,9 +367,9 @@ export async function commitHttpRun(
     let evolution: EvolutionReport | undefined;
     if (status === undefined) {
       try {
-        const report = await mergeStage(client, run, lease, sent);
-        if (report.action !== 'none') evolution = report;
-        status = 'running';
+        const landed = await landStage(client, run, lease, sent);
+        if (landed.evolution.action !== 'none') evolution = landed.evolution;
+        status = landed.status;
       } catch (err) {
         if (isRetryable(err) || err instanceof RunClosedError || err instanceof BatchesDifferError) throw err;
         error = describeError(err);
@@ -313,6 +378,7 @@ export async function commitHttpRun(
       }
     }
     if (status === 'running') {
+      // Merged by an earlier version of pgland, which finished in a transaction of its own.
       const merged = await readRunCounts(client, run.schema, run.runId);
       const outcome: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
       await finishRun(client, mergeOptionsOf(run), { full: run.mode === 'full', status: outcome, error: null }, lease);

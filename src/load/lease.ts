@@ -30,6 +30,47 @@ export function leaseLost(key: ObjectKey): PglandError {
 }
 
 /**
+ * Takes the lease row when it is absent, expired, or held by a backend that
+ * is gone. A holder backend that is not visible with its start time (another
+ * role's, without pg_read_all_stats) counts as alive.
+ */
+function takeLeaseSql(key: ObjectKey, token: string, ttlMs: number): { text: string; values: unknown[] } {
+  return {
+    text: `INSERT INTO ${qualify(key.schema, '_pgland_leases')} AS l (provider, customer_id, object, token, expires_at)
+       VALUES ($1, $2, $3, $4::uuid, clock_timestamp() + $5 * interval '1 millisecond')
+       ON CONFLICT (provider, customer_id, object) DO UPDATE
+         SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, taken_at = now(), holder_pid = NULL, holder_start = NULL
+         WHERE l.expires_at < clock_timestamp()
+            OR (l.holder_pid IS NOT NULL AND NOT EXISTS (
+                  SELECT 1 FROM pg_stat_activity a
+                   WHERE a.pid = l.holder_pid AND (a.backend_start = l.holder_start OR a.backend_start IS NULL)))`,
+    values: [key.provider, key.customerId, key.object, token, ttlMs],
+  };
+}
+
+/**
+ * The lease of a run that is ONE transaction (a write-through), taken by a
+ * statement of that transaction and released by another before its COMMIT:
+ * no commit of its own, no heartbeat, no holder to record (if the backend
+ * dies, the transaction and its lease row go with it). While the
+ * transaction is open its row is locked: a run asking for the lease waits
+ * for the COMMIT, and none can take it over. False when another run holds
+ * it: the caller rolls back and waits for it with ObjectLease.take.
+ */
+export async function takeLeaseInTransaction(client: pg.ClientBase, key: ObjectKey, token: string, ttlMs: number): Promise<boolean> {
+  const { rowCount } = await client.query(takeLeaseSql(key, token, ttlMs));
+  return rowCount === 1;
+}
+
+/** The statement that ends a lease taken with takeLeaseInTransaction, in the same transaction. */
+export function releaseLeaseSql(key: ObjectKey, token: string): { text: string; values: unknown[] } {
+  return {
+    text: `DELETE FROM ${qualify(key.schema, '_pgland_leases')} WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`,
+    values: [key.provider, key.customerId, key.object, token],
+  };
+}
+
+/**
  * Two runs of one (destination, tenant, object) never interleave: a run holds
  * a lease, a row of _pgland_leases, for its whole run. Not a session lock,
  * so that it holds through a transaction-mode pooler (docs/sync-semantics.md,
@@ -92,22 +133,10 @@ export class ObjectLease {
 
   /**
    * One statement, one implicit transaction: the row lock of ON CONFLICT
-   * serialises runs asking at once. A holder backend that is not visible
-   * with its start time (another role's, without pg_read_all_stats) counts
-   * as alive.
+   * serialises runs asking at once.
    */
   private async tryTake(): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
-      `INSERT INTO ${this.table} AS l (provider, customer_id, object, token, expires_at)
-       VALUES ($1, $2, $3, $4::uuid, clock_timestamp() + $5 * interval '1 millisecond')
-       ON CONFLICT (provider, customer_id, object) DO UPDATE
-         SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, taken_at = now(), holder_pid = NULL, holder_start = NULL
-         WHERE l.expires_at < clock_timestamp()
-            OR (l.holder_pid IS NOT NULL AND NOT EXISTS (
-                  SELECT 1 FROM pg_stat_activity a
-                   WHERE a.pid = l.holder_pid AND (a.backend_start = l.holder_start OR a.backend_start IS NULL)))`,
-      [...this.ids, this.ttlMs],
-    );
+    const { rowCount } = await this.pool.query(takeLeaseSql(this.key, this.token, this.ttlMs));
     return rowCount === 1;
   }
 

@@ -60,9 +60,10 @@ export function insertRunSql(schema: string, r: RunStart): SqlQuery {
   };
 }
 
-export function addRunCountsSql(schema: string, runId: string, c: RunCounts, maxLastModified: Date | string | null): SqlQuery {
+/** The counters added to a run; with `finished`, the run also ends with that status (a row is updated once per statement). */
+export function addRunCountsSql(schema: string, runId: string, c: RunCounts, maxLastModified: Date | string | null, finished?: RunStatus): SqlQuery {
   return {
-    text: `UPDATE ${qualify(schema, '_pgland_runs')} SET
+    text: `UPDATE ${qualify(schema, '_pgland_runs')} SET${finished ? ' status = $15, finished_at = now(),' : ''}
       batches = batches + $2, rows_read = rows_read + $3, rows_inserted = rows_inserted + $4,
       rows_updated = rows_updated + $5, rows_unchanged = rows_unchanged + $6,
       rows_superseded = rows_superseded + $7, rows_rejected = rows_rejected + $8,
@@ -71,7 +72,7 @@ export function addRunCountsSql(schema: string, runId: string, c: RunCounts, max
       max_last_modified_at = greatest(max_last_modified_at, $14::timestamptz)
       WHERE run_id = $1::uuid`,
     values: [runId, c.batches, c.rowsRead, c.inserted, c.updated, c.unchanged, c.superseded, c.rejected, c.problems, c.nulStripped,
-      c.deleted, c.undeleted, c.skipped, maxLastModified],
+      c.deleted, c.undeleted, c.skipped, maxLastModified, ...(finished ? [finished] : [])],
   };
 }
 
