@@ -1,8 +1,9 @@
 import type { ColumnDef, ObjectDef } from '../catalog/definition.js';
 import type { RecordEnvelope } from '../input/envelope.js';
-import { memberTexts } from '../input/json-text.js';
+import { mayLoseDigits, memberTexts, textValue } from '../input/json-text.js';
+import type { MemberTexts } from '../input/envelope-scan.js';
 import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from './copy-text.js';
-import { convert, inlineBytes, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt } from './values.js';
+import { convert, inlineBytes, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt, type Converted } from './values.js';
 
 /** A value that did not fit its column: the record landed, the value stayed in the raw payload. */
 export interface Problem {
@@ -21,12 +22,8 @@ export interface Problem {
  * id, last-modified, is-deleted, raw payload and the object's typed columns.
  */
 export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: EncodeStats, problems: Problem[], lead: string): string {
-  const fields: (string | null)[] = [
-    copyText(record.id, stats),
-    record.lastModifiedAt,
-    record.isDeleted ? 't' : 'f',
-    record.rawData === null ? null : ((record.rawText === undefined ? undefined : copyJsonText(record.rawText, stats)) ?? copyJson(record.rawData, stats)),
-  ];
+  const fields: (string | null)[] = [copyText(record.id, stats), record.lastModifiedAt, record.isDeleted ? 't' : 'f', rawField(record, stats)];
+  if (record.dataMembers !== undefined) return encodeScanned(record, record.dataMembers, def, stats, problems, lead, fields);
   const typedFrom = fields.length;
   const raw = record.rawData;
   const rawObject = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : undefined;
@@ -36,41 +33,105 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
   for (const column of def.columns) {
     const value = valueOf(record, rawObject, column);
     // Only a line whose numbers JSON.parse may have changed has its texts (envelope.ts).
-    const exact = sentTexts && (typeof value === 'number' || (typeof value === 'object' && value !== null)) ? (sent ??= new SentTexts(record)).of(column) : undefined;
+    const exact =
+      sentTexts && (typeof value === 'number' || (typeof value === 'object' && value !== null)) ? (sent ??= new SentTexts(record)).of(column) : undefined;
     const converted = convert(value, column.type, stats, column.shape, exact);
     if (converted.ok) {
       fields.push(converted.field);
       if (converted.field !== null) width += inlineBytes(converted.field, column.type);
     } else {
       fields.push(null);
-      problems.push({
-        lineNumber: record.lineNumber,
-        recordId: record.id,
-        field: column.source.key,
-        column: column.name,
-        reason: converted.reason,
-        valueExcerpt: valueExcerpt(exact ?? value),
-      });
+      problems.push(problem(record, column, converted.reason, exact ?? value));
     }
   }
-  // Too wide for one row: rather than fail the batch, land the last typed
-  // columns as NULL (their values stay in the raw payload) until it fits.
+  if (width > TYPED_ROW_BUDGET) dropTooWide(record, fields, typedFrom, width, def, (column) => valueOf(record, rawObject, column), problems);
+  return copyRow(fields, lead);
+}
+
+/** The raw payload's COPY field: its text as sent when there is one (json-text.ts), else the parsed value's. */
+function rawField(record: RecordEnvelope, stats: EncodeStats): string | null {
+  const text = record.rawText;
+  if (text !== undefined) return text === 'null' ? null : (copyJsonText(text, stats) ?? copyJson(record.rawData, stats));
+  const raw = record.rawData;
+  return raw === null ? null : copyJson(raw, stats);
+}
+
+/**
+ * encodeRecord for a scanned line (envelope-scan.ts): typed values are read
+ * from the members' texts as sent, and a jsonb value is landed as its text,
+ * never parsed. A number lands as sent when JSON.parse would change it
+ * (mayLoseDigits), else as before, as JavaScript writes it.
+ */
+function encodeScanned(
+  record: RecordEnvelope,
+  dataMembers: MemberTexts,
+  def: ObjectDef,
+  stats: EncodeStats,
+  problems: Problem[],
+  lead: string,
+  fields: (string | null)[],
+): string {
+  const typedFrom = fields.length;
+  let width = 0;
+  for (const column of def.columns) {
+    let text: string | undefined;
+    if (column.source.from === 'data') text = dataMembers.get(column.source.key);
+    else text = record.rawMembers?.get(column.source.key);
+    let converted: Converted;
+    const c = text === undefined ? 0 : text.charCodeAt(0);
+    if (column.type === 'jsonb' && (c === 0x7b || c === 0x5b) && (column.shape === undefined || (column.shape === 'array') === (c === 0x5b))) {
+      converted = { ok: true, field: copyJsonText(text!, stats) ?? copyJson(JSON.parse(text!), stats) };
+    } else {
+      const value = text === undefined ? undefined : textValue(text);
+      const exact = c === 0x22 || c === 0x74 || c === 0x66 || c === 0x6e || text === undefined || !mayLoseDigits(text) ? undefined : text;
+      converted = convert(value, column.type, stats, column.shape, exact);
+      if (!converted.ok) problems.push(problem(record, column, converted.reason, exact ?? value));
+    }
+    fields.push(converted.ok ? converted.field : null);
+    if (converted.ok && converted.field !== null) width += inlineBytes(converted.field, column.type);
+  }
+  if (width > TYPED_ROW_BUDGET) {
+    dropTooWide(
+      record,
+      fields,
+      typedFrom,
+      width,
+      def,
+      (column) => {
+        const text = column.source.from === 'data' ? dataMembers.get(column.source.key) : record.rawMembers?.get(column.source.key);
+        return text === undefined ? undefined : textValue(text);
+      },
+      problems,
+    );
+  }
+  return copyRow(fields, lead);
+}
+
+/**
+ * Too wide for one row: rather than fail the batch, land the last typed
+ * columns as NULL (their values stay in the raw payload) until it fits.
+ */
+function dropTooWide(
+  record: RecordEnvelope,
+  fields: (string | null)[],
+  typedFrom: number,
+  width: number,
+  def: ObjectDef,
+  valueOfColumn: (column: ColumnDef) => unknown,
+  problems: Problem[],
+): void {
   for (let i = def.columns.length - 1; width > TYPED_ROW_BUDGET && i >= 0; i--) {
     const field = fields[typedFrom + i];
     if (field === null || field === undefined) continue;
     const column = def.columns[i]!;
     width -= inlineBytes(field, column.type);
     fields[typedFrom + i] = null;
-    problems.push({
-      lineNumber: record.lineNumber,
-      recordId: record.id,
-      field: column.source.key,
-      column: column.name,
-      reason: TOO_WIDE,
-      valueExcerpt: valueExcerpt(valueOf(record, rawObject, column)),
-    });
+    problems.push(problem(record, column, TOO_WIDE, valueOfColumn(column)));
   }
-  return copyRow(fields, lead);
+}
+
+function problem(record: RecordEnvelope, column: ColumnDef, reason: string, value: unknown): Problem {
+  return { lineNumber: record.lineNumber, recordId: record.id, field: column.source.key, column: column.name, reason, valueExcerpt: valueExcerpt(value) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import { mayLoseDigits, memberTexts } from './json-text.js';
+import { scanEnvelope, type MemberTexts } from './envelope-scan.js';
 import { leadingStrings } from './excerpt.js';
 import type { Line } from './lines.js';
 
@@ -9,11 +10,60 @@ export interface RecordEnvelope {
   id: string;
   lastModifiedAt: string;
   isDeleted: boolean;
-  rawData: unknown;
-  data: Record<string, unknown>;
+  /** raw_data's value (null when absent); parsed on first use when the line was scanned (envelope-scan.ts). */
+  readonly rawData: unknown;
+  /** data's value ({} when absent or null); parsed on first use, likewise. */
+  readonly data: Record<string, unknown>;
   /** raw_data's and data's JSON text as sent (json-text.ts), when found: landed instead of re-serialising the parsed values. */
   rawText: string | undefined;
   dataText: string | undefined;
+  /** data's members' texts as sent, by name, when the line was scanned: typed columns read these, not `data`. */
+  dataMembers?: MemberTexts | undefined;
+  /** raw_data's members' texts as sent, by name, when it is an object sent as text; found on first use. */
+  readonly rawMembers?: MemberTexts | undefined;
+}
+
+const UNPARSED = Symbol('unparsed');
+
+/**
+ * A record of an input line. raw_data and data are kept as the texts they
+ * were sent as and parsed only if something asks for the values (a mapping
+ * into raw_data, a reject's text): a load that passes them through to jsonb
+ * never builds them.
+ */
+class LineRecord implements RecordEnvelope {
+  #rawData: unknown;
+  #data: Record<string, unknown> | typeof UNPARSED;
+  #rawMembers: Map<string, string> | undefined | typeof UNPARSED = UNPARSED;
+
+  constructor(
+    readonly lineNumber: number,
+    readonly id: string,
+    readonly lastModifiedAt: string,
+    readonly isDeleted: boolean,
+    readonly rawText: string | undefined,
+    readonly dataText: string | undefined,
+    readonly dataMembers: MemberTexts | undefined,
+    parsed?: { rawData: unknown; data: Record<string, unknown> },
+  ) {
+    this.#rawData = parsed ? parsed.rawData : UNPARSED;
+    this.#data = parsed ? parsed.data : UNPARSED;
+  }
+
+  get rawData(): unknown {
+    if (this.#rawData === UNPARSED) this.#rawData = this.rawText === undefined ? null : JSON.parse(this.rawText);
+    return this.#rawData;
+  }
+
+  get rawMembers(): Map<string, string> | undefined {
+    if (this.#rawMembers === UNPARSED) this.#rawMembers = this.rawText?.charCodeAt(0) === 0x7b ? memberTexts(this.rawText) : undefined;
+    return this.#rawMembers;
+  }
+
+  get data(): Record<string, unknown> {
+    if (this.#data === UNPARSED) this.#data = ((this.dataText === undefined ? null : JSON.parse(this.dataText)) as Record<string, unknown> | null) ?? {};
+    return this.#data;
+  }
 }
 
 /** A line that cannot be landed at all, kept with its reason. */
@@ -45,25 +95,45 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** The envelope's own fields, from the scan or from JSON.parse. */
+interface Fields {
+  id: unknown;
+  lastModifiedAt: unknown;
+  isDeleted: unknown;
+  problem: unknown;
+}
+
 /**
  * Parses and checks one input line. Everything that makes a record impossible
  * to land (bad JSON, a missing or oversize id, a missing version timestamp) is
  * a reject with a reason that names the field and the fix; everything else is
  * the record.
+ *
+ * A line is scanned (envelope-scan.ts) rather than parsed; a line the scan
+ * does not accept is parsed with JSON.parse, which gives the reason it is
+ * rejected (or, should the scan decline a valid line, the record as before).
  */
 export function parseEnvelope(line: Line): Parsed {
   if (line.tooLong) {
     const id = leadingStrings(line.text).get('id') ?? null;
     return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(line.text);
-  } catch (err) {
-    return reject(line, `invalid JSON: ${(err as Error).message}; each line must be one JSON object`);
-  }
-  if (!isPlainObject(value)) return reject(line, 'a line must be a JSON object with at least "id" and "last_modified_at"');
+  const scanned = scanEnvelope(line.text);
+  if (scanned === undefined) return parseWithJsonParse(line);
+  const checked = checkFields(line, scanned);
+  if (typeof checked !== 'string') return checked;
+  const isDeleted = (scanned.isDeleted ?? false) as boolean;
+  const dataText = scanned.dataText;
+  if (scanned.dataMembers === undefined && dataText !== undefined && dataText !== 'null') return reject(line, DATA_NOT_OBJECT, checked);
+  return {
+    record: new LineRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, scanned.rawText, dataText, scanned.dataMembers),
+  };
+}
 
+const DATA_NOT_OBJECT = 'field "data" must be a JSON object when present';
+
+/** The id when the envelope's fields are usable (what is checked of data aside), else the reject. */
+function checkFields(line: Line, value: Fields): string | Parsed {
   let id = value.id;
   if (typeof id === 'number' && Number.isSafeInteger(id)) id = String(id);
   if (typeof id !== 'string' || id.length === 0) {
@@ -77,20 +147,34 @@ export function parseEnvelope(line: Line): Parsed {
   }
   if (id.includes('\0')) return reject(line, 'field "id" contains a NUL character, which PostgreSQL cannot store', id.replace(/\0/g, '\\0'));
 
-  const lastModifiedAt = value.last_modified_at;
+  const lastModifiedAt = value.lastModifiedAt;
   if (typeof lastModifiedAt !== 'string' || !isTimestampText(lastModifiedAt)) {
-    return reject(
-      line,
-      'field "last_modified_at" is missing or not an RFC 3339 timestamp (e.g. 2026-01-15T10:30:00Z); it orders versions of a record',
-      id,
-    );
+    return reject(line, 'field "last_modified_at" is missing or not an RFC 3339 timestamp (e.g. 2026-01-15T10:30:00Z); it orders versions of a record', id);
   }
 
-  const isDeleted = value.is_deleted ?? false;
+  const isDeleted = value.isDeleted ?? false;
   if (typeof isDeleted !== 'boolean') return reject(line, 'field "is_deleted" must be true or false when present', id);
+  return id;
+}
+
+/**
+ * The line read with JSON.parse, as every line was before the scan: the
+ * reason of a line the scan did not accept (and what the scan is tested
+ * against, test/envelope-scan.test.ts).
+ */
+export function parseWithJsonParse(line: Line): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(line.text);
+  } catch (err) {
+    return reject(line, `invalid JSON: ${(err as Error).message}; each line must be one JSON object`);
+  }
+  if (!isPlainObject(value)) return reject(line, 'a line must be a JSON object with at least "id" and "last_modified_at"');
+  const id = checkFields(line, { id: value.id, lastModifiedAt: value.last_modified_at, isDeleted: value.is_deleted, problem: value.problem });
+  if (typeof id !== 'string') return id;
 
   const data = value.data ?? {};
-  if (!isPlainObject(data)) return reject(line, 'field "data" must be a JSON object when present', id);
+  if (!isPlainObject(data)) return reject(line, DATA_NOT_OBJECT, id);
 
   if (jsonNestsDeeper(line.text)) return reject(line, `the JSON nests deeper than ${MAX_JSON_DEPTH} levels, more than pgland can encode`, id);
 
@@ -98,15 +182,18 @@ export function parseEnvelope(line: Line): Parsed {
   // texts are, and only on a line whose numbers JSON.parse may have changed.
   const members = mayLoseDigits(line.text) ? memberTexts(line.text) : undefined;
   return {
-    record: {
-      lineNumber: line.lineNumber,
+    record: new LineRecord(
+      line.lineNumber,
       id,
-      lastModifiedAt,
-      isDeleted,
-      rawData: value.raw_data ?? null,
-      data,
-      rawText: members?.get('raw_data'),
-      dataText: members?.get('data'),
-    },
+      value.last_modified_at as string,
+      (value.is_deleted ?? false) as boolean,
+      members?.get('raw_data'),
+      members?.get('data'),
+      undefined,
+      {
+        rawData: value.raw_data ?? null,
+        data,
+      },
+    ),
   };
 }

@@ -31,14 +31,15 @@ export function mayLoseDigits(text: string): boolean {
   return DIGITS_AT_RISK.test(text);
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COMMA = 0x2c;
-const COLON = 0x3a;
+// Character codes of JSON's structure (also envelope-scan.ts's).
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const OPEN_BRACE = 0x7b;
+export const CLOSE_BRACE = 0x7d;
+export const OPEN_BRACKET = 0x5b;
+export const CLOSE_BRACKET = 0x5d;
+export const COMMA = 0x2c;
+export const COLON = 0x3a;
 
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
@@ -146,4 +147,19 @@ export function memberText(text: string, key: string): string | undefined {
 export function memberTexts(text: string): Map<string, string> | undefined {
   const out = new Map<string, string>();
   return eachMember(text, (name, value) => out.set(name, value)) ? out : undefined;
+}
+
+/**
+ * The value of valid JSON text (a member's text as sent), as JSON.parse
+ * would give it: strings without escapes, literals and numbers are read
+ * without JSON.parse; objects, arrays and escaped strings go through it.
+ */
+export function textValue(text: string): unknown {
+  const c = text.charCodeAt(0);
+  if (c === QUOTE) return text.includes('\\') ? (JSON.parse(text) as string) : text.slice(1, -1);
+  if (c === 0x74) return true;
+  if (c === 0x66) return false;
+  if (c === 0x6e) return null;
+  if (c === OPEN_BRACE || c === OPEN_BRACKET) return JSON.parse(text);
+  return Number(text);
 }

@@ -1,5 +1,6 @@
 import { PglandError } from '../errors.js';
 import type { RecordEnvelope } from '../input/envelope.js';
+import { textValue } from '../input/json-text.js';
 
 /**
  * Mappings of the customer's columns to values (docs/own-tables.md): a path
@@ -114,7 +115,8 @@ class Parser {
     }
     const [min, max] = FUNCTIONS[fn];
     if (args.length < min || args.length > max) throw mappingError(this.whole, `${fn}() takes ${min === max ? min : `${min} to ${max}`} argument(s)`);
-    if (args.some((a) => a.kind === 'call' && a.fn === 'now')) throw mappingError(this.whole, `now() is the server's time and cannot be an argument of ${fn}()`);
+    if (args.some((a) => a.kind === 'call' && a.fn === 'now'))
+      throw mappingError(this.whole, `now() is the server's time and cannot be an argument of ${fn}()`);
     return { kind: 'call', fn, args, text: this.text.slice(start, this.i) };
   }
 
@@ -159,7 +161,9 @@ export function parseMapping(spec: string): Mapping {
 /** A mapping file: one JSON object of column → value text. */
 export function mappingsFromObject(value: unknown, source: string): Mapping[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new PglandError('mapping_invalid', `${source}: a mapping file is one JSON object of "column": "value"`, { hint: 'e.g. {"email": "data.email", "first_name": "trim(raw_data.FirstName)"}' });
+    throw new PglandError('mapping_invalid', `${source}: a mapping file is one JSON object of "column": "value"`, {
+      hint: 'e.g. {"email": "data.email", "first_name": "trim(raw_data.FirstName)"}',
+    });
   }
   return Object.entries(value as Record<string, unknown>).map(([column, v]) => {
     if (typeof v !== 'string') throw mappingError(`${column}=${JSON.stringify(v)}`, `${source}: each value is a string of mapping text`);
@@ -247,6 +251,79 @@ export function evaluate(e: Expr, r: RecordEnvelope): unknown {
       const v = evaluate(e.args[0]!, r);
       if (typeof v !== 'string') return v === undefined ? null : v;
       return e.fn === 'lower' ? v.toLowerCase() : e.fn === 'upper' ? v.toUpperCase() : v.trim();
+    }
+  }
+}
+
+/** A mapping compiled once per run: the value for a record, and (for a path to one member) its JSON text as sent. */
+export interface Accessor {
+  value: (r: RecordEnvelope) => unknown;
+  /** Defined for data.KEY and raw_data.KEY: the member's text as sent, undefined when the record has no text for it. */
+  text?: (r: RecordEnvelope) => string | undefined;
+}
+
+/** The member `key` of a scanned record's data or raw_data, as sent (undefined when absent or not scanned). */
+function memberOf(root: 'data' | 'raw_data', key: string): (r: RecordEnvelope) => string | undefined {
+  return root === 'data' ? (r) => r.dataMembers?.get(key) : (r) => r.rawMembers?.get(key);
+}
+
+/**
+ * Compiles an expression to a function of the record that gives what
+ * evaluate() gives. A path into data or raw_data starts at the member's text
+ * as sent (a scanned record, envelope-scan.ts) and parses only that member,
+ * not the whole payload; a record without texts is walked as before.
+ */
+export function compile(e: Expr): Accessor {
+  switch (e.kind) {
+    case 'const': {
+      const v = e.value;
+      return { value: () => v };
+    }
+    case 'path': {
+      const { root, steps } = e;
+      if (root === 'id') return { value: (r) => r.id };
+      if (root === 'last_modified_at') return { value: (r) => r.lastModifiedAt };
+      if (root === 'is_deleted') return { value: (r) => r.isDeleted };
+      const first = steps[0];
+      if (typeof first !== 'string') return { value: (r) => walk(root === 'data' ? r.data : r.rawData, steps) };
+      const rest = steps.slice(1);
+      const member = memberOf(root, first);
+      const hasTexts = root === 'data' ? (r: RecordEnvelope) => r.dataMembers !== undefined : (r: RecordEnvelope) => r.rawMembers !== undefined;
+      const value = (r: RecordEnvelope): unknown => {
+        if (!hasTexts(r)) return walk(root === 'data' ? r.data : r.rawData, steps);
+        const t = member(r);
+        if (t === undefined) return undefined;
+        if (rest.length === 0) return textValue(t);
+        const c = t.charCodeAt(0);
+        // A step into a string, number or literal finds nothing, as walk() does.
+        return c === 0x7b || c === 0x5b ? walk(JSON.parse(t), rest) : undefined;
+      };
+      return rest.length === 0 ? { value, text: member } : { value };
+    }
+    case 'call': {
+      // now() is the server's time: never staged, never read here.
+      if (e.fn === 'now') return { value: () => null };
+      const args = e.args.map((a) => compile(a).value);
+      if (e.fn === 'coalesce') {
+        return {
+          value: (r) => {
+            for (const a of args) {
+              const v = a(r);
+              if (v !== null && v !== undefined) return v;
+            }
+            return null;
+          },
+        };
+      }
+      const arg = args[0]!;
+      const fn = e.fn;
+      return {
+        value: (r) => {
+          const v = arg(r);
+          if (typeof v !== 'string') return v === undefined ? null : v;
+          return fn === 'lower' ? v.toLowerCase() : fn === 'upper' ? v.toUpperCase() : v.trim();
+        },
+      };
     }
   }
 }

@@ -114,7 +114,7 @@ function fillContext(st: RunState, batch: Batch, encoder: ReturnType<typeof into
     encodeRow: (record, b, lead) => {
       const row = encoder.encode(record, b, lead);
       // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
-      if (row !== '' && matchExpr && !batch.repeated && keys.addRepeats(String(evaluate(matchExpr, record)))) batch.repeated = true;
+      if (row !== '' && matchExpr && !batch.repeated && keys.addRepeats(String(encoder.lastMatch() ?? evaluate(matchExpr, record)))) batch.repeated = true;
       return row;
     },
   };

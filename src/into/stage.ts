@@ -1,9 +1,10 @@
 import type { BatchBuffer } from '../load/copy-writer.js';
-import { copyJson, copyRow, copyText, type EncodeStats } from '../encode/copy-text.js';
+import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from '../encode/copy-text.js';
 import { valueExcerpt } from '../encode/values.js';
 import { MAX_REJECT_TEXT, type RecordEnvelope, type Reject } from '../input/envelope.js';
 import { quoteIdent as q } from '../sql/ident.js';
-import { evaluate } from './mapping.js';
+import { compile, type Accessor } from './mapping.js';
+import { textValue } from '../input/json-text.js';
 import type { IntoPlan, PlannedColumn } from './validate.js';
 
 /**
@@ -80,8 +81,13 @@ function field(c: PlannedColumn, value: unknown, stats: EncodeStats): { ok: true
   return { ok: false, reason: `column ${q(col.name)} is ${col.display} and ${c.mapping.expr.text} is ${kindOf(value)} ${valueExcerpt(value)}` };
 }
 
-function groupsField(plan: IntoPlan, record: RecordEnvelope, stats: EncodeStats): { ok: true; text: string | null } | { ok: false; reason: string } {
-  const value = evaluate(plan.groups!.from, record);
+function groupsField(
+  plan: IntoPlan,
+  from: Accessor,
+  record: RecordEnvelope,
+  stats: EncodeStats,
+): { ok: true; text: string | null } | { ok: false; reason: string } {
+  const value = from.value(record);
   // No list at all: the record's groups are left as they are.
   if (value === null || value === undefined) return { ok: true, text: null };
   const names = typeof value === 'string' ? [value] : value;
@@ -103,10 +109,18 @@ function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
  * (a value of the wrong shape, a null into NOT NULL, no matching value), with
  * why; or a deletion the mode skips, counted per batch by `skipped`.
  */
-export function intoRowEncoder(plan: IntoPlan): { encode: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string; skipped: (buf: BatchBuffer) => number } {
-  const cols = staged(plan);
+export function intoRowEncoder(plan: IntoPlan): {
+  encode: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string;
+  skipped: (buf: BatchBuffer) => number;
+  /** The matching value of the record encoded last (undefined before any, or when it was not read). */
+  lastMatch: () => unknown;
+} {
+  const cols = staged(plan).map((c) => ({ c, get: compile(c.mapping.expr), jsonb: c.column.typname === 'jsonb' }));
+  const groupsFrom = plan.groups ? compile(plan.groups.from) : undefined;
   const skips = new WeakMap<BatchBuffer, number>();
+  let lastMatch: unknown;
   const encode = (record: RecordEnvelope, buf: BatchBuffer, lead: string): string => {
+    lastMatch = undefined;
     if (record.isDeleted && plan.skipDeleted) {
       skips.set(buf, (skips.get(buf) ?? 0) + 1);
       return '';
@@ -114,19 +128,28 @@ export function intoRowEncoder(plan: IntoPlan): { encode: (record: RecordEnvelop
     const fields: (string | null)[] = [copyText(record.id, buf.stats), record.lastModifiedAt, record.isDeleted ? 't' : 'f'];
     const deleting = plan.action === 'delete' || (record.isDeleted && plan.applyDeletes);
     if (plan.groups) {
-      const g = deleting ? { ok: true as const, text: null } : groupsField(plan, record, buf.stats);
+      const g = deleting ? { ok: true as const, text: null } : groupsField(plan, groupsFrom!, record, buf.stats);
       if (!g.ok) return reject(buf, record, g.reason);
       fields.push(g.text);
     }
-    for (const c of cols) {
+    for (const { c, get, jsonb } of cols) {
       // A deletion needs only the matching value, and the version when a column holds it.
       if (deleting && c !== plan.match && c !== plan.lastModified) {
         fields.push(null);
         continue;
       }
-      const value = evaluate(c.mapping.expr, record);
-      if (c === plan.match && (value === null || value === undefined)) {
-        return reject(buf, record, `the match column ${q(c.column.name)} has no value: ${c.mapping.expr.text} is missing or null in this record`);
+      // A jsonb value that is one member of data or raw_data lands as its text as sent, never parsed.
+      const text = jsonb && get.text ? get.text(record) : undefined;
+      if (text !== undefined && text !== 'null') {
+        fields.push(copyJsonText(text, buf.stats) ?? copyJson(textValue(text), buf.stats));
+        continue;
+      }
+      const value = get.value(record);
+      if (c === plan.match) {
+        if (value === null || value === undefined) {
+          return reject(buf, record, `the match column ${q(c.column.name)} has no value: ${c.mapping.expr.text} is missing or null in this record`);
+        }
+        lastMatch = value;
       }
       const f = field(c, value, buf.stats);
       if (!f.ok) return reject(buf, record, f.reason);
@@ -134,5 +157,5 @@ export function intoRowEncoder(plan: IntoPlan): { encode: (record: RecordEnvelop
     }
     return copyRow(fields, lead);
   };
-  return { encode, skipped: (buf) => skips.get(buf) ?? 0 };
+  return { encode, skipped: (buf) => skips.get(buf) ?? 0, lastMatch: () => lastMatch };
 }

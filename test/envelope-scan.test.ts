@@ -1,0 +1,282 @@
+import { describe, expect, it } from 'vitest';
+import { contact } from '../bench/generate.js';
+import { commonObject } from '../src/catalog/common.js';
+import type { ObjectDef } from '../src/catalog/definition.js';
+import { newEncodeStats } from '../src/encode/copy-text.js';
+import { encodeRecord, type Problem } from '../src/encode/record.js';
+import { jsonNestsDeeper, MAX_JSON_DEPTH } from '../src/encode/values.js';
+import { parseEnvelope, parseWithJsonParse, type Parsed, type RecordEnvelope } from '../src/input/envelope.js';
+import { LineMembers, scanEnvelope } from '../src/input/envelope-scan.js';
+import { mayLoseDigits } from '../src/input/json-text.js';
+import { compile, parseExpr } from '../src/into/mapping.js';
+
+// The envelope scan (envelope-scan.ts) replaces JSON.parse of every line: it
+// must accept exactly the lines JSON.parse accepts, read the same values from
+// them, and the rows encoded from a scanned record must land exactly what the
+// rows from a parsed one landed (jsonb values compared as values).
+
+const TS = '2026-01-15T10:30:00Z';
+
+/** Every column type, from data and from raw_data. */
+const DEF: ObjectDef = {
+  kind: 'custom',
+  object: 'scan',
+  table: 'scan',
+  version: 1,
+  columns: [
+    ...(['text', 'boolean', 'bigint', 'numeric', 'double precision', 'timestamptz', 'date', 'jsonb'] as const).flatMap((type) => [
+      { name: `d_${type}`, type, source: { from: 'data' as const, key: type } },
+      { name: `r_${type}`, type, source: { from: 'raw_data' as const, key: type } },
+    ]),
+    { name: 'd_list', type: 'jsonb', shape: 'array', source: { from: 'data', key: 'list' } },
+    { name: 'r_obj', type: 'jsonb', shape: 'object', source: { from: 'raw_data', key: 'obj' } },
+  ],
+};
+
+const SEEDS: string[] = [
+  JSON.stringify(contact(1)),
+  JSON.stringify(contact(7, 2)),
+  JSON.stringify(contact(3, 1, 2300)),
+  JSON.stringify(contact(99, 1, 2300)),
+  `{"id":"a","last_modified_at":"${TS}","raw_data":{"text":"x\\ty","bigint":12345678901234567890,"numeric":1.50,"double precision":-0,"boolean":"TRUE","obj":{"a":[1,2,{"b":null}]}},"data":{"text":42,"bigint":"-9223372036854775808","numeric":"1e5","timestamptz":"2026-02-30","date":"2026-01-15","jsonb":"str","list":{"not":"a list"},"boolean":false}}`,
+  `{"id":12,"last_modified_at":"${TS}","is_deleted":true,"raw_data":[1,"two",{"3":4}],"data":{"jsonb":{"k":"\\u0000\\ud800\\ud83d\\ude00"},"list":[ "a" , 1e400 ]}}`,
+  ` { "id" : "s p a c e" , "last_modified_at" : "${TS}" , "data" : { "text" : "\\u00e9\\n" , "list" : [ ] } , "raw_data" : { } } `,
+  `{"id":"dup","id":"dup2","last_modified_at":"${TS}","data":{"text":"first","text":"second"},"data":{"text":"third"},"raw_data":{"text":"a","text":"b"}}`,
+  `{"i\\u0064":"escaped-key","last_modified_at":"${TS}","d\\u0061ta":{"t\\u0065xt":"v"},"raw_data":"just text"}`,
+  `{"id":"nulls","last_modified_at":"${TS}","is_deleted":null,"raw_data":null,"data":null}`,
+  `{"id":"\\u0000nul","last_modified_at":"${TS}"}`,
+  `{"problem":"the sender says why","last_modified_at":"${TS}"}`,
+  `{"id":"deep","last_modified_at":"${TS}","raw_data":${'['.repeat(MAX_JSON_DEPTH - 1)}${']'.repeat(MAX_JSON_DEPTH - 1)}}`,
+  `{"id":"too deep","last_modified_at":"${TS}","raw_data":${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}}`,
+  `{"id":"big","last_modified_at":"${TS}","raw_data":{"e":1E+400,"n":-0.0e-0,"f":0.1,"g":1e-400},"data":{"numeric":1.10000000000000000000001,"double precision":1e-400,"text":12345678901234567890}}`,
+  `{"id":"proto","last_modified_at":"${TS}","data":{"__proto__":{"x":1},"text":"t"},"raw_data":{"__proto__":"p","constructor":"c"}}`,
+  `{"id":"lone \ud800 surrogate","last_modified_at":"${TS}","raw_data":{"text":"\udc00"}}`,
+];
+
+/** A deterministic pseudo-random generator (mulberry32). */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PIECES = [
+  '"',
+  '\\',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  ' ',
+  '\t',
+  '\n',
+  '\u0000',
+  '\u001f',
+  '0',
+  '1',
+  '9',
+  '-',
+  '+',
+  '.',
+  'e',
+  'E',
+  'u',
+  't',
+  'f',
+  'n',
+  'true',
+  'null',
+  '\\u',
+  '\\u00',
+  'é',
+  '\ud800',
+  '\u2028',
+  'x',
+  '00',
+  '"a":1',
+  ',,',
+];
+
+function mutate(text: string, rnd: () => number): string {
+  let t = text;
+  const edits = 1 + Math.floor(rnd() * 3);
+  for (let k = 0; k < edits; k++) {
+    const at = Math.floor(rnd() * (t.length + 1));
+    const op = rnd();
+    const piece = PIECES[Math.floor(rnd() * PIECES.length)]!;
+    if (op < 0.35) t = t.slice(0, at) + t.slice(at + 1);
+    else if (op < 0.7) t = t.slice(0, at) + piece + t.slice(at);
+    else t = t.slice(0, at) + piece + t.slice(at + piece.length);
+  }
+  return t;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** What the scan must agree with: JSON.parse of the line. */
+function checkScan(text: string): void {
+  const scanned = scanEnvelope(text);
+  let parsed: unknown;
+  let valid = true;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    valid = false;
+  }
+  if (!valid || !isPlainObject(parsed) || jsonNestsDeeper(text)) {
+    expect(scanned, text).toBeUndefined();
+    return;
+  }
+  expect(scanned, text).toBeDefined();
+  const s = scanned!;
+  expect(s.id).toEqual(parsed.id);
+  expect(s.lastModifiedAt).toEqual(parsed.last_modified_at);
+  expect(s.isDeleted).toEqual(parsed.is_deleted);
+  expect(s.problem).toEqual(parsed.problem);
+  expect(s.rawText === undefined ? undefined : JSON.parse(s.rawText)).toEqual(parsed.raw_data);
+  expect(s.dataText === undefined ? undefined : JSON.parse(s.dataText)).toEqual(parsed.data);
+  if (isPlainObject(parsed.data)) {
+    expect(s.dataMembers).toBeDefined();
+    const map = (s.dataMembers as LineMembers).toMap();
+    const members = Object.fromEntries([...map].map(([k, v]) => [k, JSON.parse(v) as unknown]));
+    expect(members).toEqual({ ...parsed.data });
+    expect(map.size).toBe(Object.keys(parsed.data).length);
+    for (const [k, v] of map) expect(s.dataMembers!.get(k)).toBe(v);
+  } else {
+    expect(s.dataMembers).toBeUndefined();
+  }
+}
+
+/** A COPY text field back to its text. */
+function uncopy(field: string): string {
+  return field.replace(/\\(.)/g, (_m, c: string) => (c === 't' ? '\t' : c === 'n' ? '\n' : c === 'r' ? '\r' : c));
+}
+
+function encoded(record: RecordEnvelope): { fields: string[]; stats: unknown; problems: Problem[] } {
+  const stats = newEncodeStats();
+  const problems: Problem[] = [];
+  const row = encodeRecord(record, DEF, stats, problems, '');
+  return { fields: row.slice(0, -1).split('\t'), stats, problems };
+}
+
+/** The parsed record's fields, read as if from a plain object (a scanned record's are getters). */
+function plain(p: Parsed): unknown {
+  if ('reject' in p) return p;
+  const r = p.record;
+  return { lineNumber: r.lineNumber, id: r.id, lastModifiedAt: r.lastModifiedAt, isDeleted: r.isDeleted, rawData: r.rawData, data: r.data };
+}
+
+/** parseEnvelope against JSON.parse's reading of the same line, and encodeRecord of both. */
+function checkEnvelope(text: string): void {
+  const line = { lineNumber: 3, text };
+  const fast = parseEnvelope(line);
+  const slow = parseWithJsonParse(line);
+  expect(plain(fast), text).toEqual(plain(slow));
+  if ('reject' in fast || 'reject' in slow) return;
+  const a = encoded(fast.record);
+  const b = encoded(slow.record);
+  expect(a.stats, text).toEqual(b.stats);
+  const exactEverywhere = mayLoseDigits(text);
+  DEF.columns.forEach((column, i) => {
+    const [x, y] = [a.fields[4 + i]!, b.fields[4 + i]!];
+    if (column.type === 'jsonb' && x !== '\\N' && y !== '\\N') expect(JSON.parse(uncopy(x)), `${column.name} in ${text}`).toEqual(JSON.parse(uncopy(y)));
+    // On a line with a number JSON.parse may change, the parsed record lands every number as sent; the scanned one only those.
+    else if (!exactEverywhere) expect(x, `${column.name} in ${text}`).toBe(y);
+  });
+  expect(a.fields.slice(0, 3)).toEqual(b.fields.slice(0, 3));
+  const [rx, ry] = [a.fields[3]!, b.fields[3]!];
+  expect(rx === '\\N' ? null : JSON.parse(uncopy(rx))).toEqual(ry === '\\N' ? null : JSON.parse(uncopy(ry)));
+  if (!exactEverywhere) expect(a.problems).toEqual(b.problems);
+  else expect(a.problems.map((p) => p.column)).toEqual(b.problems.map((p) => p.column));
+}
+
+describe('the envelope scan against JSON.parse', () => {
+  it('reads the seeds as JSON.parse does', () => {
+    for (const seed of SEEDS) {
+      checkScan(seed);
+      checkEnvelope(seed);
+    }
+  });
+
+  it('accepts exactly what JSON.parse accepts, and reads the same, on 8,000 mutated lines', () => {
+    const rnd = random(20);
+    let accepted = 0;
+    for (let n = 0; n < 8_000; n++) {
+      const text = mutate(SEEDS[n % SEEDS.length]!, rnd);
+      checkScan(text);
+      checkEnvelope(text);
+      if (scanEnvelope(text) !== undefined) accepted++;
+    }
+    // The mutations must reach both sides: valid lines and invalid ones.
+    expect(accepted).toBeGreaterThan(800);
+    expect(accepted).toBeLessThan(7_200);
+  });
+
+  it('rejects a line that is not JSON with JSON.parse reason', () => {
+    const p = parseEnvelope({ lineNumber: 1, text: `{"id":"x","last_modified_at":"${TS}","raw_data":{"a":01}}` });
+    expect(p).toMatchObject({ reject: { reason: expect.stringMatching(/^invalid JSON: /) } });
+  });
+
+  it('does not parse raw_data or data when they are only landed', () => {
+    const p = parseEnvelope({ lineNumber: 1, text: JSON.stringify(contact(5, 1, 2300)) });
+    if (!('record' in p)) throw new Error('expected a record');
+    const parse = JSON.parse;
+    let calls = 0;
+    JSON.parse = ((...args: Parameters<typeof JSON.parse>) => {
+      calls++;
+      return parse(...args);
+    }) as typeof JSON.parse;
+    try {
+      encodeRecord(p.record, commonObject('crm_contacts')!, newEncodeStats(), [], '');
+    } finally {
+      JSON.parse = parse;
+    }
+    expect(calls).toBe(0);
+  });
+});
+
+describe('compiled mappings against evaluate', () => {
+  const EXPRS = [
+    'id',
+    'last_modified_at',
+    'is_deleted',
+    'data',
+    'data.text',
+    'data.list[1]',
+    'data.jsonb.k',
+    'raw_data',
+    'raw_data.text',
+    'raw_data.obj.a[2].b',
+    'raw_data[0]',
+    'data.__proto__',
+    'raw_data.constructor',
+    "coalesce(data.missing, raw_data.text, 'x')",
+    'lower(data.text)',
+    'trim(raw_data.text)',
+    'upper(data.numeric)',
+  ];
+
+  it('give the same values on the seeds and on mutated lines', async () => {
+    const { evaluate } = await import('../src/into/mapping.js');
+    const rnd = random(18);
+    const compiled = EXPRS.map((t) => ({ t, e: parseExpr(t), get: compile(parseExpr(t)) }));
+    for (let n = 0; n < 5_000; n++) {
+      const text = n < SEEDS.length ? SEEDS[n]! : mutate(SEEDS[n % SEEDS.length]!, rnd);
+      const fast = parseEnvelope({ lineNumber: 1, text });
+      const slow = parseWithJsonParse({ lineNumber: 1, text });
+      if (!('record' in fast) || !('record' in slow)) continue;
+      for (const { t, e, get } of compiled) {
+        expect(get.value(fast.record), `${t} in ${text}`).toEqual(evaluate(e, slow.record));
+        const sent = get.text?.(fast.record);
+        if (sent !== undefined) expect(JSON.parse(sent), `${t} in ${text}`).toEqual(evaluate(e, slow.record));
+      }
+    }
+  });
+});
