@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import { runCheck } from '../../connection/check.js';
 import type { ServiceContext } from '../context.js';
 import * as S from '../http/schemas.js';
@@ -6,12 +6,12 @@ import * as S from '../http/schemas.js';
 const tags = ['destinations'];
 
 /** Destinations: create, read, update, test (the connection check), delete. */
-export function destinationRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function destinationRoutes(app: HttpApp, ctx: ServiceContext): void {
   app.post(
     '/destinations',
     { schema: { summary: 'Configure a destination', tags, body: S.destinationBody, response: { 201: S.destination, 400: S.errorBody, 409: S.errorBody } } },
     async (req, reply) => {
-      const view = await ctx.destinations.create(req.body as { name: string; config: Record<string, unknown> });
+      const view = await ctx.destinations.create(req.body);
       return reply.code(201).send(view);
     },
   );
@@ -25,7 +25,7 @@ export function destinationRoutes(app: FastifyInstance, ctx: ServiceContext): vo
   app.get(
     '/destinations/:id',
     { schema: { summary: 'Read a destination (secrets read "[set]")', tags, params: S.idParams, response: { 200: S.destination, 404: S.errorBody } } },
-    async (req) => ctx.destinations.get((req.params as { id: string }).id),
+    async (req) => ctx.destinations.get(req.params.id),
   );
 
   app.put(
@@ -41,8 +41,8 @@ export function destinationRoutes(app: FastifyInstance, ctx: ServiceContext): vo
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string };
-      const view = await ctx.destinations.update(id, req.body as { name?: string; config: Record<string, unknown> });
+      const { id } = req.params;
+      const view = await ctx.destinations.update(id, req.body);
       await ctx.pools.forget(id);
       return view;
     },
@@ -52,7 +52,7 @@ export function destinationRoutes(app: FastifyInstance, ctx: ServiceContext): vo
     '/destinations/:id',
     { schema: { summary: 'Delete a destination (not its landed data)', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody, 409: S.errorBody } } },
     async (req, reply) => {
-      const { id } = req.params as { id: string };
+      const { id } = req.params;
       await ctx.destinations.delete(id);
       await ctx.pools.forget(id);
       return reply.code(204).send();
@@ -70,6 +70,6 @@ export function destinationRoutes(app: FastifyInstance, ctx: ServiceContext): vo
         response: { 200: S.checkReport, 404: S.errorBody },
       },
     },
-    async (req) => runCheck(await ctx.destinations.resolved((req.params as { id: string }).id), { log: ctx.log }),
+    async (req) => runCheck(await ctx.destinations.resolved(req.params.id), { log: ctx.log }),
   );
 }

@@ -11,12 +11,12 @@ import { postgresSourceSchema } from '../schedules/pg-import.js';
 type Schema = Record<string, unknown>;
 
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-export const uuid: Schema = { type: 'string', pattern: UUID };
+export const uuid = { type: 'string', pattern: UUID } as const;
 const time: Schema = { type: 'string', format: 'date-time' };
-const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'] });
-const name: Schema = { type: 'string', minLength: 1, maxLength: 1000 };
+const nullable = <S extends { type?: unknown }>(s: S): Omit<S, 'type'> & { type: readonly [S['type'], 'null'] } => ({ ...s, type: [s.type, 'null'] });
+const name = { type: 'string', minLength: 1, maxLength: 1000 } as const;
 
-export const idParams: Schema = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false };
+export const idParams = { type: 'object', properties: { id: uuid }, required: ['id'], additionalProperties: false } as const;
 
 export const errorBody: Schema = {
   type: 'object',
@@ -35,19 +35,26 @@ export const errorBody: Schema = {
 };
 
 // ---- destinations
-export const destinationConfig: Schema = { ...destinationConfigJsonSchema(), description: 'A destination config (docs/configuration.md); secrets read "[set]" in answers.' };
-export const destinationBody: Schema = {
+// Built at run time from the config's zod schema, which the store checks the
+// config with again; "type" is restated (the same value, in the same place)
+// so that a body's config is typed as an object.
+export const destinationConfig = {
+  ...destinationConfigJsonSchema(),
+  type: 'object',
+  description: 'A destination config (docs/configuration.md); secrets read "[set]" in answers.',
+} as const;
+export const destinationBody = {
   type: 'object',
   properties: { name: { ...name, maxLength: 200 }, config: destinationConfig },
   required: ['name', 'config'],
   additionalProperties: false,
-};
-export const destinationUpdateBody: Schema = {
+} as const;
+export const destinationUpdateBody = {
   type: 'object',
   properties: { name: { ...name, maxLength: 200 }, config: destinationConfig },
   required: ['config'],
   additionalProperties: false,
-};
+} as const;
 export const destination: Schema = {
   type: 'object',
   properties: {
@@ -91,7 +98,7 @@ export const checkReport: Schema = {
 
 // ---- runs
 const counts: Schema = nullable({ type: 'object', additionalProperties: { type: 'integer' } });
-export const openRunBody: Schema = {
+export const openRunBody = {
   type: 'object',
   properties: {
     destination_id: uuid,
@@ -107,7 +114,7 @@ export const openRunBody: Schema = {
   },
   required: ['destination_id', 'provider', 'customer_id', 'object'],
   additionalProperties: false,
-};
+} as const;
 /** A run's evolution report (src/service/runs/control-runs.ts, RunEvolution); the schema.evolved webhook carries the same. */
 const runEvolution: Schema = {
   type: ['object', 'null'],
@@ -155,7 +162,7 @@ export const run: Schema = {
   required: ['id', 'status', 'provider', 'customer_id', 'object', 'mode', 'created_at'],
 };
 export const runList: Schema = { type: 'object', properties: { runs: { type: 'array', items: run } }, required: ['runs'] };
-export const runQuery: Schema = {
+export const runQuery = {
   type: 'object',
   properties: {
     destination_id: uuid,
@@ -166,15 +173,15 @@ export const runQuery: Schema = {
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   },
   additionalProperties: false,
-};
-export const batchParams: Schema = {
+} as const;
+export const batchParams = {
   type: 'object',
   properties: { id: uuid, batch_no: { type: 'integer', minimum: 1, maximum: 2_000_000_000 } },
   required: ['id', 'batch_no'],
   additionalProperties: false,
-};
-const { destination_id: _d, mode: _m, ...targetProperties } = openRunBody.properties as Record<string, Schema>;
-export const writeThroughBody: Schema = {
+} as const;
+const { destination_id: _d, mode: _m, ...targetProperties } = openRunBody.properties;
+export const writeThroughBody = {
   type: 'object',
   properties: {
     ...targetProperties,
@@ -182,15 +189,15 @@ export const writeThroughBody: Schema = {
   },
   required: ['provider', 'customer_id', 'object', 'records'],
   additionalProperties: false,
-};
+} as const;
 export const writeThroughResult: Schema = {
   type: 'object',
   properties: { run_id: uuid, status: { type: 'string', enum: ['succeeded', 'partial'] }, table: { type: 'string' }, counts, evolution: runEvolution },
   required: ['run_id', 'status', 'table', 'counts'],
 };
 // ---- into the customer's own tables (docs/own-tables.md)
-const intoWrite: Schema = { type: 'string', enum: ['insert', 'update', 'upsert', 'delete', 'sync', 'additive', 'enrich'] };
-export const intoBody: Schema = {
+const intoWrite = { type: 'string', enum: ['insert', 'update', 'upsert', 'delete', 'sync', 'additive', 'enrich'] } as const;
+export const intoBody = {
   type: 'object',
   properties: {
     target: { ...name, description: 'The customer\'s table, "schema.table" (SQL spelling: "My Schema"."Leads" for mixed case); pgland never creates, alters or drops it' },
@@ -221,7 +228,7 @@ export const intoBody: Schema = {
   },
   required: ['target', 'write', 'map', 'records'],
   additionalProperties: false,
-};
+} as const;
 export const intoResult: Schema = {
   type: 'object',
   properties: {
@@ -243,7 +250,7 @@ export const intoResult: Schema = {
   },
   required: ['run_id', 'status', 'table', 'counts', 'rejects'],
 };
-export const commitBody: Schema = {
+export const commitBody = {
   type: 'object',
   properties: {
     batches: {
@@ -255,7 +262,7 @@ export const commitBody: Schema = {
     },
   },
   additionalProperties: false,
-};
+} as const;
 export const stagedBatch: Schema = {
   type: 'object',
   properties: {
@@ -273,7 +280,7 @@ export const stagedBatch: Schema = {
 };
 
 // ---- webhooks
-export const endpointBody: Schema = {
+export const endpointBody = {
   type: 'object',
   properties: {
     url: { type: 'string', minLength: 1, maxLength: 2000 },
@@ -285,7 +292,7 @@ export const endpointBody: Schema = {
   },
   required: ['url', 'secret'],
   additionalProperties: false,
-};
+} as const;
 export const endpoint: Schema = {
   type: 'object',
   properties: {
@@ -316,7 +323,7 @@ export const delivery: Schema = {
   },
   required: ['id', 'message_id', 'endpoint_id', 'status', 'attempts'],
 };
-export const deliveryQuery: Schema = {
+export const deliveryQuery = {
   type: 'object',
   properties: {
     endpoint_id: uuid,
@@ -325,7 +332,7 @@ export const deliveryQuery: Schema = {
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   },
   additionalProperties: false,
-};
+} as const;
 export const attempt: Schema = {
   type: 'object',
   properties: {
@@ -354,11 +361,11 @@ export const inboundEvent: Schema = {
     ...inboundAction,
   },
 };
-export const inboundQuery: Schema = {
+export const inboundQuery = {
   type: 'object',
   properties: { action: { type: 'string', enum: ['queued', 'coalesced', 'ignored'] }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
   additionalProperties: false,
-};
+} as const;
 export const inboundAnswer: Schema = {
   type: 'object',
   properties: { accepted: { type: 'boolean' }, webhook_id: { type: 'string' }, ...inboundAction },
@@ -389,7 +396,7 @@ export const inboundDocBody: Schema = {
 };
 
 // ---- schedules
-const source: Schema = {
+const source = {
   oneOf: [
     {
       type: 'object',
@@ -412,10 +419,10 @@ const source: Schema = {
       required: ['type', 'url'],
       additionalProperties: false,
     },
-    postgresSourceSchema as unknown as Schema,
+    postgresSourceSchema,
   ],
-};
-export const scheduleBody: Schema = {
+} as const;
+export const scheduleBody = {
   type: 'object',
   properties: {
     destination_id: uuid,
@@ -436,7 +443,7 @@ export const scheduleBody: Schema = {
   },
   required: ['destination_id', 'provider', 'customer_id', 'object', 'cron', 'source'],
   additionalProperties: false,
-};
+} as const;
 export const schedule: Schema = {
   type: 'object',
   properties: {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import { PglandError } from '../../errors.js';
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, runExec, runQuery, type ActionOptions } from '../../query/actions.js';
 import { connectSource } from '../../read/source.js';
@@ -54,13 +54,6 @@ const execResult = {
   },
 };
 
-interface Body {
-  sql: string;
-  params?: (string | number | boolean | null)[];
-  timeout_ms?: number;
-  max_bytes?: number;
-}
-
 function disabled(): PglandError {
   return new PglandError('query_actions_disabled', 'query actions are disabled on this server: they run arbitrary SQL as the destination\'s role', {
     hint: 'the operator enables them with PGLAND_ALLOW_QUERY_ACTIONS=1 on the API process (docs/security.md)',
@@ -73,7 +66,7 @@ function callerOf(req: { headers: Record<string, unknown> } & Record<string, unk
   return typeof identity === 'string' && identity !== '' ? identity.slice(0, 200) : 'token';
 }
 
-export function queryActionRoutes(app: FastifyInstance, ctx: ServiceContext, enabled: boolean): void {
+export function queryActionRoutes(app: HttpApp, ctx: ServiceContext, enabled: boolean): void {
   const audit = async (entry: { destinationId: string; action: 'query' | 'exec'; caller: string; sql: string; params: number; rows: number | null; started: Date; outcome: string }) => {
     await ctx.ctl.pool.query(
       `INSERT INTO ${ctx.ctl.table('query_actions')}
@@ -113,8 +106,8 @@ export function queryActionRoutes(app: FastifyInstance, ctx: ServiceContext, ena
       },
       async (req) => {
         if (!enabled) throw disabled();
-        const { id } = req.params as { id: string };
-        const b = req.body as Body;
+        const { id } = req.params;
+        const b = req.body;
         const config = await ctx.destinations.config(id);
         const started = new Date();
         const caller = callerOf(req as unknown as Parameters<typeof callerOf>[0]);

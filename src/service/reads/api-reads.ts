@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import type { ServiceContext } from '../context.js';
 import { grantsSql } from './grants-sql.js';
 import { landedTables, planView } from './landed-tables.js';
@@ -6,14 +6,12 @@ import { runProblems, runRejects, runWebhooks } from './run-details.js';
 import { nextFire } from '../schedules/schedule-store.js';
 import * as S from './schemas-reads.js';
 
-type PageQuery = { offset: number; limit: number };
-
 /**
  * Read endpoints the console needs beside the rest of the API (and any
  * client may use): a run's rejects, problems and webhooks, a destination's
  * landed tables and next plan, a cron's next times. They change nothing.
  */
-export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function readRoutes(app: HttpApp, ctx: ServiceContext): void {
   const perLine = [
     ['rejects', runRejects, S.rejectPage, 'Input lines that could not land at all (docs/landed-tables.md, "Rejects and problems")'],
     ['problems', runProblems, S.problemPage, 'Values that did not fit their column (the record landed)'],
@@ -31,7 +29,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
           response: { 200: page, 404: S.errorBody, 502: S.errorBody },
         },
       },
-      async (req) => read(ctx.ctl, ctx.pools, (req.params as { id: string }).id, req.query as PageQuery),
+      async (req) => read(ctx.ctl, ctx.pools, req.params.id, req.query),
     );
   }
   app.get(
@@ -45,7 +43,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: S.runWebhooks, 404: S.errorBody },
       },
     },
-    async (req) => ({ webhooks: await runWebhooks(ctx.ctl, (req.params as { id: string }).id) }),
+    async (req) => ({ webhooks: await runWebhooks(ctx.ctl, req.params.id) }),
   );
 
   app.get(
@@ -60,7 +58,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const dest = await ctx.pools.get((req.params as { id: string }).id);
+      const dest = await ctx.pools.get(req.params.id);
       return { schema: dest.schema, tables: await landedTables(dest) };
     },
   );
@@ -76,7 +74,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const dest = await ctx.pools.get((req.params as { id: string }).id);
+      const dest = await ctx.pools.get(req.params.id);
       return { plans: (await dest.plans()).map(planView) };
     },
   );
@@ -92,7 +90,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: S.grants, 404: S.errorBody },
       },
     },
-    async (req) => grantsSql(await ctx.destinations.resolved((req.params as { id: string }).id)),
+    async (req) => grantsSql(await ctx.destinations.resolved(req.params.id)),
   );
 
   app.get(
@@ -107,7 +105,7 @@ export function readRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const { cron, timezone, count } = req.query as { cron: string; timezone: string; count: number };
+      const { cron, timezone, count } = req.query;
       const times: Date[] = [];
       let after = new Date();
       for (let i = 0; i < count; i++) {

@@ -12,14 +12,14 @@ const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'
 
 export { errorBody, idParams };
 
-export const pageQuery: Schema = {
+export const pageQuery = {
   type: 'object',
   properties: {
     offset: { type: 'integer', minimum: 0, maximum: 1_000_000_000, default: 0 },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
   },
   additionalProperties: false,
-};
+} as const;
 
 const page = (item: Schema): Schema => ({
   type: 'object',
@@ -131,7 +131,7 @@ export const plans: Schema = {
   required: ['plans'],
 };
 
-export const nextRunsQuery: Schema = {
+export const nextRunsQuery = {
   type: 'object',
   properties: {
     cron: { type: 'string', minLength: 1, maxLength: 200 },
@@ -140,7 +140,7 @@ export const nextRunsQuery: Schema = {
   },
   required: ['cron'],
   additionalProperties: false,
-};
+} as const;
 
 export const nextRuns: Schema = {
   type: 'object',

@@ -1,22 +1,11 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import { mappingsFromObject, type IntoRequest } from '../../destination.js';
+import type { HttpApp } from '../http/server.js';
+import { mappingsFromObject } from '../../destination.js';
 import { qualify } from '../../sql/ident.js';
 import { checkRecordCount, WRITE_THROUGH_MAX_RECORDS } from './api-records.js';
 import type { ServiceContext } from '../context.js';
 import { countsView } from './control-runs.js';
 import * as S from '../http/schemas.js';
-
-interface IntoBody {
-  target: string;
-  write: IntoRequest['write'];
-  match?: string;
-  map: Record<string, string>;
-  groups?: { table: string; key_column: string; name_column: string; from: string };
-  provider?: string;
-  customer_id?: string;
-  records: unknown[];
-}
 
 /**
  * A few records into the customer's own table at once: `pgland load --into`
@@ -24,7 +13,7 @@ interface IntoBody {
  * is checked before a record is read (400 naming the column and the fix);
  * the destination's own role does the writes.
  */
-export function intoRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function intoRoutes(app: HttpApp, ctx: ServiceContext): void {
   app.post(
     '/destinations/:id/into',
     {
@@ -38,8 +27,8 @@ export function intoRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string };
-      const body = req.body as IntoBody;
+      const { id } = req.params;
+      const body = req.body;
       checkRecordCount(body.records.length, 'a load into a table', `send the records in several requests of at most ${WRITE_THROUGH_MAX_RECORDS}`);
       // Parsed before the destination is opened: a bad mapping costs no connection.
       const mappings = mappingsFromObject(body.map, 'body.map');

@@ -1,16 +1,14 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import { resolveObject } from '../../catalog/declared.js';
 import { PglandError } from '../../errors.js';
 import { writeThrough } from '../../load/write-through.js';
 import type { ServiceContext } from '../context.js';
-import { countsView, evolutionOf, writeModeOf, type RunTarget } from './control-runs.js';
+import { countsView, evolutionOf, writeModeOf } from './control-runs.js';
 import * as S from '../http/schemas.js';
 
 /** The most records one write-through takes (its body is also at most 1 MiB). */
 export const WRITE_THROUGH_MAX_RECORDS = 1000;
-
-type WriteThroughBody = Omit<RunTarget, 'destination_id' | 'mode'> & { records: unknown[] };
 
 /** Write-through: a few records land at once, in one transaction (docs/service.md, "Write-through"). */
 /** The small-set endpoints (write-through, into) refuse more than WRITE_THROUGH_MAX_RECORDS records, before any is read. */
@@ -20,7 +18,7 @@ export function checkRecordCount(count: number, what: string, hint: string): voi
   }
 }
 
-export function recordRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function recordRoutes(app: HttpApp, ctx: ServiceContext): void {
   app.post(
     '/destinations/:id/records',
     {
@@ -34,8 +32,8 @@ export function recordRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string };
-      const body = req.body as WriteThroughBody;
+      const { id } = req.params;
+      const body = req.body;
       checkRecordCount(body.records.length, 'a write-through', 'send larger sets as a run: POST /runs, its batches, then commit');
       const kind = body.kind ?? 'common';
       const { write, ignoreDeletes } = writeModeOf('incremental', body.write, body.ignore_deletes);

@@ -1,9 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import type { StagedBatch } from '../../load/http-batch.js';
-import type { SentBatches } from '../../load/http-run.js';
 import type { ServiceContext } from '../context.js';
 import { settleBody } from '../http/server.js';
-import type { OpenRunRequest } from './ingest.js';
 import { listControlRuns, viewOf } from './control-runs.js';
 import * as S from '../http/schemas.js';
 
@@ -24,7 +22,7 @@ function batchView(runId: string, b: StagedBatch): Record<string, unknown> {
 }
 
 /** Runs over HTTP: open, stream batches, commit or abort (docs/service.md, "Ingest"). */
-export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
   app.post(
     '/runs',
     {
@@ -37,11 +35,11 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 201: S.run, 400: S.errorBody, 404: S.errorBody, 429: S.errorBody, 502: S.errorBody },
       },
     },
-    async (req, reply) => reply.code(201).send(await ctx.ingest.open(req.body as OpenRunRequest)),
+    async (req, reply) => reply.code(201).send(await ctx.ingest.open(req.body)),
   );
 
   app.get('/runs', { schema: { summary: 'List runs, newest first', tags, querystring: S.runQuery, response: { 200: S.runList } } }, async (req) => {
-    const q = req.query as { destination_id?: string; status?: string; object?: string; provider?: string; customer_id?: string; limit?: number };
+    const q = req.query;
     const rows = await listControlRuns(ctx.ctl, {
       ...(q.destination_id ? { destinationId: q.destination_id } : {}),
       ...(q.status ? { status: q.status } : {}),
@@ -54,7 +52,7 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   });
 
   app.get('/runs/:id', { schema: { summary: 'Read a run', tags, params: S.idParams, response: { 200: S.run, 404: S.errorBody } } }, async (req) =>
-    ctx.ingest.get((req.params as { id: string }).id),
+    ctx.ingest.get(req.params.id),
   );
 
   const batchSchema = {
@@ -74,8 +72,9 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const { id } = req.params as { id: string };
+      const { id } = req.params;
       try {
+        // A streamed NDJSON body has no JSON Schema to type it: the content-type parser (http/server.ts) hands over the request, or its gunzip.
         return batchView(id, await ctx.ingest.stage(id, req.body as AsyncIterable<Buffer>));
       } finally {
         settleBody(req);
@@ -94,8 +93,9 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req) => {
-      const { id, batch_no } = req.params as { id: string; batch_no: number };
+      const { id, batch_no } = req.params;
       try {
+        // A streamed NDJSON body has no JSON Schema to type it: the content-type parser (http/server.ts) hands over the request, or its gunzip.
         return batchView(id, await ctx.ingest.stage(id, req.body as AsyncIterable<Buffer>, batch_no));
       } finally {
         settleBody(req);
@@ -121,8 +121,8 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       },
     },
     async (req, reply) => {
-      const body = req.body as { batches?: SentBatches } | undefined;
-      const view = await ctx.ingest.commit((req.params as { id: string }).id, body?.batches);
+      const body = req.body;
+      const view = await ctx.ingest.commit(req.params.id, body?.batches);
       return reply.code(view.status === 'failed' ? 422 : 200).send(view);
     },
   );
@@ -138,6 +138,6 @@ export function runRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: S.run, 404: S.errorBody, 409: S.errorBody },
       },
     },
-    async (req) => ctx.ingest.abort((req.params as { id: string }).id),
+    async (req) => ctx.ingest.abort(req.params.id),
   );
 }

@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import type { ServiceContext } from '../context.js';
-import type { ScheduleInput } from './schedule-store.js';
 import * as S from '../http/schemas.js';
 
 const tags = ['schedules'];
 
 /** Cron schedules per (destination, tenant, object), run as jobs by workers. */
-export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function scheduleRoutes(app: HttpApp, ctx: ServiceContext): void {
   const store = ctx.scheduler.schedules;
   app.post(
     '/schedules',
@@ -19,7 +18,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         response: { 201: S.schedule, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody },
       },
     },
-    async (req, reply) => reply.code(201).send(store.view(await store.create(req.body as ScheduleInput))),
+    async (req, reply) => reply.code(201).send(store.view(await store.create(req.body))),
   );
   app.get(
     '/schedules',
@@ -27,18 +26,18 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     async () => ({ schedules: (await store.list()).map((s) => store.view(s)) }),
   );
   app.get('/schedules/:id', { schema: { summary: 'Read a schedule', tags, params: S.idParams, response: { 200: S.schedule, 404: S.errorBody } } }, async (req) =>
-    store.view(await store.get((req.params as { id: string }).id)),
+    store.view(await store.get(req.params.id)),
   );
   app.put(
     '/schedules/:id',
     { schema: { summary: 'Replace a schedule', tags, params: S.idParams, body: S.scheduleBody, response: { 200: S.schedule, 400: S.errorBody, 404: S.errorBody } } },
-    async (req) => store.view(await store.update((req.params as { id: string }).id, req.body as ScheduleInput)),
+    async (req) => store.view(await store.update(req.params.id, req.body)),
   );
   app.delete(
     '/schedules/:id',
     { schema: { summary: 'Delete a schedule', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody } } },
     async (req, reply) => {
-      await store.delete((req.params as { id: string }).id);
+      await store.delete(req.params.id);
       return reply.code(204).send();
     },
   );
@@ -54,7 +53,7 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       },
     },
     async (req, reply) => {
-      const jobId = await ctx.scheduler.trigger((req.params as { id: string }).id);
+      const jobId = await ctx.scheduler.trigger(req.params.id);
       return reply.code(202).send({ job_id: jobId, queued: jobId !== null });
     },
   );
@@ -81,13 +80,13 @@ export function scheduleRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         response: { 202: S.job, 404: S.errorBody },
       },
     },
-    async (req, reply) => reply.code(202).send({ job_id: await ctx.scheduler.retryDeadLetter((req.params as { id: string }).id), queued: true }),
+    async (req, reply) => reply.code(202).send({ job_id: await ctx.scheduler.retryDeadLetter(req.params.id), queued: true }),
   );
   app.delete(
     '/jobs/dead-letters/:id',
     { schema: { summary: 'Drop a dead letter', description: 'Its run is not retried.', tags, params: S.idParams, response: { 204: { type: 'null' }, 404: S.errorBody } } },
     async (req, reply) => {
-      await ctx.scheduler.deleteDeadLetter((req.params as { id: string }).id);
+      await ctx.scheduler.deleteDeadLetter(req.params.id);
       return reply.code(204).send();
     },
   );

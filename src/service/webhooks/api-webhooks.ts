@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { HttpApp } from '../http/server.js';
 import type { ServiceContext } from '../context.js';
 import { sendError } from '../http/server.js';
 import { listInbound, receiveInbound } from './inbound.js';
 import { actOnInbound } from './sync-requests.js';
-import { listAttempts, listDeliveries, redeliver, type EndpointInput } from './outbox.js';
+import { listAttempts, listDeliveries, redeliver } from './outbox.js';
 import * as S from '../http/schemas.js';
 
 const tags = ['webhooks'];
@@ -19,7 +19,7 @@ const REFUSED: Record<string, string> = {
 };
 
 /** Outbound endpoints, the outbox's deliveries and attempts, and the inbound receiver. */
-export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
   app.post(
     '/webhooks/endpoints',
     {
@@ -31,7 +31,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 201: S.endpoint, 400: S.errorBody, 404: S.errorBody },
       },
     },
-    async (req, reply) => reply.code(201).send(await ctx.endpoints.create(req.body as EndpointInput)),
+    async (req, reply) => reply.code(201).send(await ctx.endpoints.create(req.body)),
   );
   app.get(
     '/webhooks/endpoints',
@@ -39,13 +39,13 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async () => ({ endpoints: await ctx.endpoints.list() }),
   );
   app.get('/webhooks/endpoints/:id', { schema: { summary: 'Read an endpoint', tags, params: S.idParams, response: { 200: S.endpoint, 404: S.errorBody } } }, async (req) =>
-    ctx.endpoints.get((req.params as { id: string }).id),
+    ctx.endpoints.get(req.params.id),
   );
   app.delete(
     '/webhooks/endpoints/:id',
     { schema: { summary: 'Delete an endpoint and its pending deliveries', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody } } },
     async (req, reply) => {
-      await ctx.endpoints.delete((req.params as { id: string }).id);
+      await ctx.endpoints.delete(req.params.id);
       return reply.code(204).send();
     },
   );
@@ -54,7 +54,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     '/webhooks/deliveries',
     { schema: { summary: 'List deliveries, newest first', tags, querystring: S.deliveryQuery, response: { 200: { type: 'object', properties: { deliveries: { type: 'array', items: S.delivery } } } } } },
     async (req) => {
-      const q = req.query as { endpoint_id?: string; message_id?: string; status?: string; limit?: number };
+      const q = req.query;
       return {
         deliveries: await listDeliveries(ctx.ctl, {
           ...(q.endpoint_id ? { endpointId: q.endpoint_id } : {}),
@@ -68,13 +68,13 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get(
     '/webhooks/deliveries/:id/attempts',
     { schema: { summary: 'List a delivery\'s attempts', tags, params: S.idParams, response: { 200: { type: 'object', properties: { attempts: { type: 'array', items: S.attempt } } }, 404: S.errorBody } } },
-    async (req) => ({ attempts: await listAttempts(ctx.ctl, (req.params as { id: string }).id) }),
+    async (req) => ({ attempts: await listAttempts(ctx.ctl, req.params.id) }),
   );
   app.post(
     '/webhooks/deliveries/:id/redeliver',
     { schema: { summary: 'Send a delivery that gave up again (same webhook-id)', tags, params: S.idParams, response: { 202: { description: 'Queued' }, 409: S.errorBody } } },
     async (req, reply) => {
-      await redeliver(ctx.ctl, (req.params as { id: string }).id);
+      await redeliver(ctx.ctl, req.params.id);
       ctx.sender.wake();
       return reply.code(202).send();
     },
@@ -90,7 +90,7 @@ export function webhookRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: { type: 'object', properties: { webhooks: { type: 'array', items: S.inboundEvent } } } },
       },
     },
-    async (req) => ({ webhooks: await listInbound(ctx.ctl, req.query as { action?: string; limit?: number }) }),
+    async (req) => ({ webhooks: await listInbound(ctx.ctl, req.query) }),
   );
 
   // The signature covers the exact bytes: this route reads its body raw, whatever its type.
