@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
-import { begin } from '../sql/transaction.js';
+import { begin, beginWith } from '../sql/transaction.js';
 import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
 import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
 import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type RunCounts } from './runs.js';
@@ -94,9 +94,10 @@ export async function runBatch(
   const o = ctx.merge;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   const direct = buf.format === 'landed' && !buf.conflicted;
-  await begin(client);
+  // BEGIN and the staging table in one round trip (the table takes no values).
+  const opening = direct ? begin(client) : beginWith(client, createStageSql(o.def, buf.format));
   try {
-    if (!direct) await client.query(createStageSql(o.def, buf.format));
+    await opening;
     await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format), ctx, source, buf);
     const counts = zeroCounts();
     let maxLastModified: Date | string | null;
@@ -118,8 +119,9 @@ export async function runBatch(
 
 /**
  * The rest of a batch's transaction after its rows landed: its rejects and
- * problems, the run's counters, the batch recorded as committed, and last the
- * lease's fence: a run that lost its lease commits nothing.
+ * problems, the run's counters, the batch recorded as committed, and the
+ * lease's fence, the last three in one statement: a run that lost its lease
+ * commits nothing.
  */
 export async function recordBatch(
   client: pg.PoolClient,
@@ -130,8 +132,10 @@ export async function recordBatch(
 ): Promise<void> {
   const o = ctx.merge;
   await keepNotes(client, o, buf, counts);
-  await client.query(recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead));
-  await ctx.lease.fence(client);
+  const { rows } = await client.query<{ renewed: string }>(
+    recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead, (first) => ctx.lease.fenceCte(first)),
+  );
+  ctx.lease.fenceHeld(rows[0]?.renewed);
 }
 
 /** A batch's rejects and problems kept, and its own counters set (it is one batch of its run). */

@@ -1,11 +1,12 @@
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
-import type { MergeOptions } from '../merge/merge.js';
+import type { MergeOptions, SqlQuery } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
-import { PIPELINE_STAGE_PATTERN } from '../stage/stage.js';
-import { inTransaction } from '../sql/transaction.js';
+import { PIPELINE_STAGE_PATTERN, type RowFormat } from '../stage/stage.js';
+import { begin, beginWith } from '../sql/transaction.js';
+import { inlineParams } from '../sql/inline.js';
 import type { ObjectLease } from './lease.js';
-import type { RunStatus } from './runs.js';
+import { countsOf, RUN_COUNT_COLUMNS, type RunCounts, type RunStatus } from './runs.js';
 
 /**
  * The end of a full refresh: every row of this tenant that the run did not
@@ -29,24 +30,94 @@ async function applyFullRefreshDeletes(client: pg.PoolClient, o: MergeOptions): 
   return result.rowCount ?? 0;
 }
 
+/** What a run's final transaction read back: the run's committed counters, and whether the tenant must send a full refresh next. */
+export interface FinishedRun {
+  counts: RunCounts;
+  fullRefreshRequired?: string;
+}
+
 /**
  * Records a run's outcome in one transaction: a completed full refresh's
  * deletions, the watermark (the newest last-modified time this run landed,
  * kept only if it moves forward), and the run's status. A run that did not
  * complete moves no watermark and deletes nothing. The lease's fence ends the
- * transaction: a run that lost its lease records nothing (the next holder
- * marked it abandoned).
+ * transaction and ends the lease with it: a run that lost its lease records
+ * nothing (the next holder marked it abandoned). Answers the run's counters as committed and the
+ * tenant's full-refresh flag, read by the same statement.
  */
 export async function finishRun(
   client: pg.PoolClient,
   o: MergeOptions,
   opts: { full: boolean; status: RunStatus; error: string | null },
   lease: ObjectLease,
-): Promise<void> {
-  await inTransaction(client, async () => {
-    await recordOutcome(client, o, opts);
-    await lease.fence(client);
-  });
+): Promise<FinishedRun> {
+  const completed = opts.status === 'succeeded' || opts.status === 'partial';
+  const runs = qualify(o.schema, '_pgland_runs');
+  // Before the status: a full refresh's own statements, in the same transaction.
+  const before: SqlQuery[] = [];
+  if (opts.full) {
+    before.push({ text: `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, values: [o.runId] });
+  }
+  if (completed && opts.full) {
+    before.push({
+      text: `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
+      values: [o.def.table, o.provider, o.customerId],
+    });
+  }
+  // The status, the watermark, the fence (which ends the lease) and what the
+  // run reports back, in one statement: at the end of every run, a round trip is 40 ms across a
+  // 40 ms link. The watermark reads max_last_modified_at, which the status
+  // update leaves as is; the full-refresh flag is read after this
+  // transaction's own DELETE above.
+  const finish = async (): Promise<SqlQuery> => {
+    const fence = await lease.releasingFenceCte(5);
+    const n = 5 + fence.values.length;
+    return {
+      text: `WITH ${fence.text},
+        finished AS (
+          UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid RETURNING ${RUN_COUNT_COLUMNS}),
+        watermark AS (
+          INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
+          SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
+           WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL AND $4::boolean
+          ON CONFLICT (provider, customer_id, object) DO UPDATE
+            SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
+            WHERE EXCLUDED.high_water_mark >= w.high_water_mark)
+        SELECT (SELECT count(*) FROM fence) AS renewed,
+               (SELECT reason FROM ${qualify(o.schema, '_pgland_full_refresh_required')}
+                 WHERE table_name = $${n} AND provider = $${n + 1} AND customer_id = $${n + 2}) AS refresh_reason,
+               finished.*
+          FROM (SELECT) AS one LEFT JOIN finished ON true`,
+      values: [o.runId, opts.status, opts.error?.replace(/\0/g, '') ?? null, completed, ...fence.values, o.def.table, o.provider, o.customerId],
+    };
+  };
+  // Without tracking, the tenant had nothing landed when the run began
+  // (loader.ts): every row it has now came from this run.
+  const deletesUnseen = completed && opts.full && o.trackSeen;
+  try {
+    let result: pg.QueryResult<Record<string, string>>;
+    if (before.length === 0 && !deletesUnseen) {
+      // An incremental run: BEGIN and the one statement in one round trip.
+      result = await beginWith(client, inlineParams(await finish()));
+    } else {
+      await begin(client);
+      if (deletesUnseen) {
+        const deleted = await applyFullRefreshDeletes(client, o);
+        await client.query(`UPDATE ${runs} SET rows_deleted = rows_deleted + $2 WHERE run_id = $1::uuid`, [o.runId, deleted]);
+      }
+      for (const q of before) await client.query(q);
+      result = await client.query<Record<string, string>>(await finish());
+    }
+    const row = result.rows[0]!;
+    lease.fenceHeld(row.renewed);
+    await client.query('COMMIT');
+    lease.committedRelease();
+    return { counts: countsOf(row), ...(row.refresh_reason ? { fullRefreshRequired: row.refresh_reason } : {}) };
+  } catch (err) {
+    // The rollback's own failure (a lost connection) must not hide the error.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 /**
@@ -114,17 +185,42 @@ export async function abandonStaleRuns(
 }
 
 /**
- * Drops the staging tables of pipelined runs (load/pipeline.ts) that are no
- * longer running: a run drops its own at the end, unless it lost its
- * connection or was killed first.
+ * What a run does once it is recorded and its table is ready, in one
+ * statement (the round trips of a 10-record run are most of its time across
+ * a link):
+ * - marks the object's earlier runs still marked running abandoned (see
+ *   abandonStaleRuns) and drops their full-refresh bookkeeping;
+ * - finds the staging tables of pipelined runs (load/pipeline.ts) no longer
+ *   running, which a run drops at its end unless it lost its connection or
+ *   was killed first; they are dropped after, one statement each (rare);
+ * - with `checkLanded`, reads whether the tenant has a row in the landed
+ *   table: without one, batches COPY straight into it (loader.ts).
  */
-export async function dropOrphanedStages(client: pg.PoolClient, schema: string): Promise<void> {
-  const { rows } = await client.query<{ relname: string }>(
-    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname LIKE $2
-        AND NOT EXISTS (SELECT 1 FROM ${qualify(schema, '_pgland_runs')} r
-                         WHERE r.status = 'running' AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')`,
-    [schema, PIPELINE_STAGE_PATTERN],
+export async function prepareRun(
+  client: pg.PoolClient,
+  o: Pick<MergeOptions, 'schema' | 'provider' | 'customerId' | 'runId' | 'def'>,
+  checkLanded: boolean,
+): Promise<{ abandoned: number; format: RowFormat }> {
+  const runs = qualify(o.schema, '_pgland_runs');
+  const { rows } = await client.query<{ abandoned: string; orphans: string[]; has_rows: boolean | null }>(
+    `WITH abandoned AS (
+        UPDATE ${runs}
+           SET status = 'abandoned', finished_at = now(),
+               error = 'the loader stopped before finishing (killed, or its connection was lost); batches it committed stay landed'
+         WHERE provider = $1 AND customer_id = $2 AND object = $3 AND status = 'running' AND run_id <> $4::uuid
+        RETURNING run_id),
+      unseen AS (
+        DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id IN (SELECT run_id FROM abandoned))
+      SELECT (SELECT count(*) FROM abandoned) AS abandoned,
+             (SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = $5 AND c.relkind = 'r' AND c.relname LIKE $6
+                 AND NOT EXISTS (SELECT 1 FROM ${runs} r
+                                  WHERE r.status = 'running' AND r.run_id NOT IN (SELECT run_id FROM abandoned)
+                                    AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')) AS orphans,
+             ${checkLanded ? `EXISTS (SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2)` : 'NULL::boolean'} AS has_rows`,
+    [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
   );
-  for (const r of rows) await client.query(`DROP TABLE IF EXISTS ${qualify(schema, r.relname)}`);
+  const r = rows[0]!;
+  for (const name of r.orphans) await client.query(`DROP TABLE IF EXISTS ${qualify(o.schema, name)}`);
+  return { abandoned: Number(r.abandoned), format: r.has_rows === false ? 'landed' : 'stage' };
 }

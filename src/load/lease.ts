@@ -90,6 +90,7 @@ export class ObjectLease {
   private heartbeat: NodeJS.Timeout | undefined;
   private renewing: Promise<void> | undefined;
   private lostError: PglandError | undefined;
+  private released = false;
   private readonly table: string;
   private readonly ids: unknown[];
 
@@ -166,6 +167,54 @@ export class ObjectLease {
   }
 
   /**
+   * The fence as part of a statement the transaction sends anyway, a round
+   * trip fewer: a data-modifying WITH entry named `fence` that renews the
+   * lease while it carries this run's token (locking its row until COMMIT),
+   * its values numbered from `$firstParam`. The statement reads
+   * `(SELECT count(*) FROM fence)` and passes it to fenceHeld() before
+   * COMMIT. Throws at once when the lease is known lost.
+   */
+  fenceCte(firstParam: number): { text: string; values: unknown[] } {
+    if (this.lostError) throw this.lostError;
+    const p = (i: number): string => `$${firstParam + i}`;
+    return {
+      text: `fence AS (UPDATE ${this.table} SET expires_at = clock_timestamp() + ${p(4)} * interval '1 millisecond'
+        WHERE provider = ${p(0)} AND customer_id = ${p(1)} AND object = ${p(2)} AND token = ${p(3)}::uuid RETURNING 1)`,
+      values: [...this.ids, this.ttlMs],
+    };
+  }
+
+  /**
+   * The fence of a run's final transaction, which also ends the lease: the
+   * row is deleted while it carries this run's token (locked until COMMIT
+   * like a renewal), so the run's outcome and the lease's end commit together
+   * and the next run need not wait for a separate release. The heartbeat
+   * stops first: the transaction is short, and a renewal after the COMMIT
+   * would find the row gone. Call committedRelease() after the COMMIT.
+   */
+  async releasingFenceCte(firstParam: number): Promise<{ text: string; values: unknown[] }> {
+    if (this.lostError) throw this.lostError;
+    this.stopHeartbeat();
+    await this.renewing;
+    const p = (i: number): string => `$${firstParam + i}`;
+    return {
+      text: `fence AS (DELETE FROM ${this.table}
+        WHERE provider = ${p(0)} AND customer_id = ${p(1)} AND object = ${p(2)} AND token = ${p(3)}::uuid RETURNING 1)`,
+      values: this.ids,
+    };
+  }
+
+  /** The final transaction that deleted the lease (releasingFenceCte) committed: release() has nothing left to do. */
+  committedRelease(): void {
+    this.released = true;
+  }
+
+  /** What a statement with fenceCte() read: throws lease_lost (the caller rolls back) unless the lease was renewed. */
+  fenceHeld(renewed: number | string | undefined): void {
+    if (Number(renewed) !== 1) throw this.lose();
+  }
+
+  /**
    * Records the run's own connection as the holder, on a direct connection
    * only: through a pooler the server connection is not the run's, and it
    * outlives a killed loader (or goes while the loader lives).
@@ -224,6 +273,7 @@ export class ObjectLease {
   async release(): Promise<void> {
     this.stopHeartbeat();
     await this.renewing;
+    if (this.released) return;
     await this.pool
       .query(`DELETE FROM ${this.table} WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`, this.ids)
       .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not release the lease: it lapses after lease_ttl_ms'));

@@ -1,18 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { PGLAND_COLUMNS as P, type ObjectDef } from '../catalog/definition.js';
+import type { ObjectDef } from '../catalog/definition.js';
 import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { describeError, PglandError } from '../errors.js';
 import { checkMatchColumn, type DeleteMode, type MergeOptions, type WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
-import { qualify, quoteIdent as q } from '../sql/ident.js';
-import type { RowFormat } from '../stage/stage.js';
 import { CancelledError, InputError } from './copy-writer.js';
 import { lineSource } from './record-source.js';
-import { abandonStaleRuns, dropOrphanedStages, finishRun } from './finish.js';
+import { finishRun, prepareRun, type FinishedRun } from './finish.js';
 import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
 import { ObjectLease } from './lease.js';
@@ -79,15 +77,10 @@ export interface LoaderContext {
  * batch is replayed through the merge, which picks the newest version. The
  * object's lease keeps other runs from adding rows meanwhile. The COPY runs
  * in the batch's transaction, fenced like a merge; no temporary table.
+ * (Whether the tenant has a row is read by prepareRun, finish.ts.)
  */
-async function firstLoadFormat(client: pg.PoolClient, o: MergeOptions): Promise<RowFormat> {
-  const everyRecordInserted = (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
-  if (!everyRecordInserted) return 'stage';
-  const { rowCount } = await client.query(
-    `SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2 LIMIT 1`,
-    [o.provider, o.customerId],
-  );
-  return rowCount === 0 ? 'landed' : 'stage';
+function firstLoadPossible(o: MergeOptions): boolean {
+  return (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
 }
 
 /** The lead of a landed-format row: tenant and run (see stage.ts). */
@@ -186,12 +179,10 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         );
       }
     }
-    const abandoned = await abandonStaleRuns(client, merge, def.object);
+    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge));
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
-    await dropOrphanedStages(client, schema);
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 
-    const format = await firstLoadFormat(client, merge);
     // Nothing of this tenant is landed: a full refresh has nothing to delete.
     if (format === 'landed') merge.trackSeen = false;
     await landBatches({
@@ -222,12 +213,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   }
 
   // The outcome is recorded on a healthy connection, fenced by the lease.
+  let finished: FinishedRun | undefined;
   try {
     if (broken || !session.client) {
       await session.close(true);
       await session.open();
     }
-    await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null }, lease);
+    finished = await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null }, lease);
   } catch (err) {
     runLog.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
     if (!error) {
@@ -235,13 +227,15 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       error = err as Error;
     }
   }
-  let finalCounts = counts;
-  let refresh: string | undefined;
-  try {
-    finalCounts = await readRunCounts(session.client ?? pool, schema, runId);
-    refresh = await fullRefreshRequired(session.client ?? pool, schema, { table: def.table, provider: req.provider, customerId: req.customerId });
-  } catch {
-    // keep the in-memory counts
+  let finalCounts = finished?.counts ?? counts;
+  let refresh = finished?.fullRefreshRequired;
+  if (!finished) {
+    try {
+      finalCounts = await readRunCounts(session.client ?? pool, schema, runId);
+      refresh = await fullRefreshRequired(session.client ?? pool, schema, { table: def.table, provider: req.provider, customerId: req.customerId });
+    } catch {
+      // keep the in-memory counts
+    }
   }
   await session.close(false);
   await lease.release();

@@ -89,25 +89,33 @@ export function recordBatchSql(
   maxLastModified: Date | string | null,
   batchNo: number,
   rowsRead: number,
+  fence?: (firstParam: number) => { text: string; values: unknown[] },
 ): SqlQuery {
   const add = addRunCountsSql(schema, runId, c, maxLastModified);
   const n = add.values.length;
+  // With the lease's fence (lease.ts, fenceCte), the statement answers
+  // `renewed`: the batch's last round trip before COMMIT is this one.
+  const fenced = fence?.(n + 3);
   return {
-    text: `WITH counted AS (${add.text})
-    INSERT INTO ${qualify(schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $${n + 1}, $${n + 2})`,
-    values: [...add.values, batchNo, rowsRead],
+    text: `WITH ${fenced ? `${fenced.text}, ` : ''}counted AS (${add.text})
+    INSERT INTO ${qualify(schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $${n + 1}, $${n + 2})${fenced ? `
+    RETURNING (SELECT count(*) FROM fence) AS renewed` : ''}`,
+    values: [...add.values, batchNo, rowsRead, ...(fenced?.values ?? [])],
   };
 }
 
+/** The columns of _pgland_runs that hold a run's counters (countsOf reads them). */
+export const RUN_COUNT_COLUMNS = `batches, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_superseded, rows_deleted,
+            rows_undeleted, rows_skipped, rows_rejected, problems, nul_stripped`;
+
 /** The run's counters as committed: the truth even when a batch's reply was lost and it was replayed. */
 export async function readRunCounts(client: pg.Pool | pg.PoolClient, schema: string, runId: string): Promise<RunCounts> {
-  const { rows } = await client.query(
-    `SELECT batches, rows_read, rows_inserted, rows_updated, rows_unchanged, rows_superseded, rows_deleted,
-            rows_undeleted, rows_skipped, rows_rejected, problems, nul_stripped
-       FROM ${qualify(schema, '_pgland_runs')} WHERE run_id = $1::uuid`,
-    [runId],
-  );
-  const r = rows[0] as Record<string, string>;
+  const { rows } = await client.query(`SELECT ${RUN_COUNT_COLUMNS} FROM ${qualify(schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [runId]);
+  return countsOf(rows[0] as Record<string, string>);
+}
+
+/** A row with RUN_COUNT_COLUMNS as counters. */
+export function countsOf(r: Record<string, string>): RunCounts {
   return {
     batches: Number(r.batches),
     rowsRead: Number(r.rows_read),

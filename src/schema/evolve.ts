@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ObjectDef } from '../catalog/definition.js';
 import { fitIdent, qualify } from '../sql/ident.js';
-import { inTransaction } from '../sql/transaction.js';
+import { beginWith } from '../sql/transaction.js';
+import { inlineParams } from '../sql/inline.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { RUN_SETTING } from './lost-values.js';
 import { planEvolution } from './plan.js';
@@ -15,7 +16,25 @@ import { planEvolution } from './plan.js';
  * table, and the plan is made under that lock.
  */
 export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
-  return inTransaction(client, () => evolveInTransaction(client, schema, def, runId));
+  try {
+    // BEGIN, the table's lock and the run's setting in one round trip.
+    await beginWith(client, inlineParams(lockTableSql(schema, def, runId)));
+    const report = await applyPlan(client, await planEvolution(client, schema, def));
+    await client.query('COMMIT');
+    return report;
+  } catch (err) {
+    // The rollback's own failure (a lost connection) must not hide the error.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The table's lock and the run's setting (the setting is the transaction's alone). */
+function lockTableSql(schema: string, def: ObjectDef, runId: string): { text: string; values: unknown[] } {
+  return {
+    text: `SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0)), set_config($2, $3, true)`,
+    values: [`${schema}.${def.table}`, RUN_SETTING, runId],
+  };
 }
 
 /**
@@ -25,12 +44,7 @@ export async function evolveTable(client: pg.ClientBase, schema: string, def: Ob
  * problem of that run.
  */
 export async function evolveInTransaction(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
-  // The table's lock and the run's setting in one round trip (the setting is this transaction's alone).
-  await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('pgland.table.' || $1::text, 0)), set_config($2, $3, true)`, [
-    `${schema}.${def.table}`,
-    RUN_SETTING,
-    runId,
-  ]);
+  await client.query(lockTableSql(schema, def, runId));
   // Populating a materialized view runs its owner's functions in pgland's
   // session: nothing there can release the run's object lease (a row,
   // src/load/lease.ts), and this table lock is transaction-level, which

@@ -28,13 +28,30 @@ export interface RecordedTable {
 }
 
 /**
- * The live table in one statement (its columns and primary key, or no row
- * when it does not exist): every run reads it, and across a 40 ms link each
- * statement is 40 ms.
+ * The live table (its columns and primary key, or undefined when it does not
+ * exist) and what pgland recorded of it, in one statement: every run reads
+ * both, and across a 40 ms link each statement is 40 ms.
  */
-export async function readLiveTable(client: pg.ClientBase, schema: string, table: string): Promise<LiveTable | undefined> {
-  const { rows } = await client.query<{ columns: LiveColumn[]; primary_key: string[] }>(
+export async function readTable(
+  client: pg.ClientBase,
+  schema: string,
+  table: string,
+): Promise<{ live: LiveTable | undefined; recorded: RecordedTable | undefined }> {
+  const { rows } = await client.query<{
+    exists: boolean;
+    columns: LiveColumn[];
+    primary_key: string[];
+    recorded: {
+      object: string;
+      object_kind: string;
+      catalog_version: number;
+      definition: { columns: ColumnDef[]; primaryKey: string[] };
+      needs_full_refresh: boolean;
+      full_refresh_reason: string | null;
+    } | null;
+  }>(
     `SELECT
+       t.oid IS NOT NULL AS exists,
        (SELECT coalesce(json_agg(json_build_object(
                  'name', a.attname,
                  'type', format_type(a.atttypid, a.atttypmod),
@@ -46,36 +63,29 @@ export async function readLiveTable(client: pg.ClientBase, schema: string, table
           FROM pg_constraint c
           CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-         WHERE c.conrelid = t.oid AND c.contype = 'p') AS primary_key
-     FROM (SELECT to_regclass($1)::oid AS oid) AS t
-    WHERE t.oid IS NOT NULL`,
-    [qualify(schema, table)],
+         WHERE c.conrelid = t.oid AND c.contype = 'p') AS primary_key,
+       (SELECT json_build_object('object', r.object, 'object_kind', r.object_kind, 'catalog_version', r.catalog_version,
+                                 'definition', r.definition, 'needs_full_refresh', r.needs_full_refresh,
+                                 'full_refresh_reason', r.full_refresh_reason)
+          FROM ${qualify(schema, '_pgland_tables')} r WHERE r.table_name = $2) AS recorded
+     FROM (SELECT to_regclass($1)::oid AS oid) AS t`,
+    [qualify(schema, table), table],
   );
-  const r = rows[0];
-  return r ? { columns: r.columns, primaryKey: r.primary_key } : undefined;
-}
-
-export async function readRecordedTable(client: pg.ClientBase, schema: string, table: string): Promise<RecordedTable | undefined> {
-  const { rows } = await client.query<{
-    object: string;
-    object_kind: string;
-    catalog_version: number;
-    definition: { columns: ColumnDef[]; primaryKey: string[] };
-    needs_full_refresh: boolean;
-    full_refresh_reason: string | null;
-  }>(`SELECT object, object_kind, catalog_version, definition, needs_full_refresh, full_refresh_reason
-        FROM ${qualify(schema, '_pgland_tables')} WHERE table_name = $1`, [table]);
-  const r = rows[0];
-  if (!r) return undefined;
-  return {
-    object: r.object,
-    kind: r.object_kind,
-    catalogVersion: r.catalog_version,
-    columns: r.definition.columns,
-    primaryKey: r.definition.primaryKey,
-    needsFullRefresh: r.needs_full_refresh,
-    fullRefreshReason: r.full_refresh_reason,
-  };
+  const r = rows[0]!;
+  const live = r.exists ? { columns: r.columns, primaryKey: r.primary_key } : undefined;
+  const rec = r.recorded;
+  const recorded = rec
+    ? {
+        object: rec.object,
+        kind: rec.object_kind,
+        catalogVersion: rec.catalog_version,
+        columns: rec.definition.columns,
+        primaryKey: rec.definition.primaryKey,
+        needsFullRefresh: rec.needs_full_refresh,
+        fullRefreshReason: rec.full_refresh_reason,
+      }
+    : undefined;
+  return { live, recorded };
 }
 
 /** The definition pgland records for a table. */

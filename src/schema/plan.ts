@@ -7,7 +7,7 @@ import { fitIdent, qualify, quoteIdent as q } from '../sql/ident.js';
 import { catalogType, compare, LANDED_KEY } from './compare.js';
 import { captureDependents, type DependentView, type Dependents } from './dependents.js';
 import { createViewStep, setViewsAsideSteps } from './views.js';
-import { definitionJson, readLiveTable, readRecordedTable, type LiveColumn } from './introspect.js';
+import { definitionJson, readTable, type LiveColumn } from './introspect.js';
 import { createLandedTableSql, primaryKeyName } from './landed.js';
 import { lostValuesStatements, type Recomputed } from './lost-values.js';
 
@@ -183,7 +183,7 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
  */
 export async function planEvolution(client: pg.ClientBase, schema: string, def: ObjectDef): Promise<EvolutionPlan> {
   const base = { schema, table: def.table, object: def.object };
-  const live = await readLiveTable(client, schema, def.table);
+  const { live, recorded } = await readTable(client, schema, def.table);
   if (!live) {
     return {
       ...base,
@@ -193,7 +193,6 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
       fullRefreshReason: null,
     };
   }
-  const recorded = await readRecordedTable(client, schema, def.table);
   const diff = compare(def, live, recorded);
   const hasRaw = live.columns.some((c) => c.name === P.rawData && c.type === 'jsonb');
   const unchangedRecord = recorded && recorded.catalogVersion === def.version && sameAsRecorded(recorded.columns, def.columns);

@@ -18,6 +18,18 @@ export async function begin(client: pg.ClientBase): Promise<void> {
   await client.query(beginSql.get(client) ?? 'BEGIN');
 }
 
+/**
+ * BEGIN (with the connection's settings) and the transaction's first
+ * statement in one round trip: a simple query of several statements, so
+ * `sql` carries its values written in (inlineParams, src/sql/inline.ts).
+ * Returns the first statement's result. When it fails, the transaction is
+ * open and aborted: the caller rolls back, as after any failed statement.
+ */
+export async function beginWith<R extends pg.QueryResultRow = pg.QueryResultRow>(client: pg.ClientBase, sql: string): Promise<pg.QueryResult<R>> {
+  const results = (await client.query(`${beginSql.get(client) ?? 'BEGIN'}; ${sql}`)) as unknown as pg.QueryResult<R>[];
+  return results[results.length - 1]!;
+}
+
 /** Runs fn between BEGIN and COMMIT on one connection; ROLLBACK when it throws. */
 export async function inTransaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
   await begin(client);
