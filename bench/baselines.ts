@@ -14,8 +14,10 @@ export function landedTableSql(schema: string): string[] {
 
 /** For A: provider and customer come from column defaults, so the CSV holds exactly what the NDJSON holds. */
 export function tenantDefaultsSql(schema: string): string {
-  return `ALTER TABLE ${qualify(schema, CONTACTS.table)} ALTER COLUMN ${q(P.provider)} SET DEFAULT ${literal(TENANT.provider)},` +
-    ` ALTER COLUMN ${q(P.customerId)} SET DEFAULT ${literal(TENANT.customerId)}`;
+  return (
+    `ALTER TABLE ${qualify(schema, CONTACTS.table)} ALTER COLUMN ${q(P.provider)} SET DEFAULT ${literal(TENANT.provider)},` +
+    ` ALTER COLUMN ${q(P.customerId)} SET DEFAULT ${literal(TENANT.customerId)}`
+  );
 }
 
 /** A: the physical limit. One \copy of the CSV into the landed-shaped table (same columns, same primary key). */
@@ -46,9 +48,7 @@ export function mergeStatement(schema: string, stage: string, dedupBy?: string):
   const business = ['"id"', ...typed];
   const compared = [...typed, q(P.isDeleted), q(P.rawData)];
   const updated = [...typed, q(P.landedAt), q(P.lastModifiedAt), q(P.isDeleted), q(P.runId), q(P.rawData)];
-  const source = dedupBy
-    ? `(SELECT DISTINCT ON ("id") * FROM ${q(stage)} ORDER BY "id", ${q(P.lastModifiedAt)} DESC, ${q(dedupBy)} DESC) AS s`
-    : q(stage);
+  const source = dedupBy ? `(SELECT DISTINCT ON ("id") * FROM ${q(stage)} ORDER BY "id", ${q(P.lastModifiedAt)} DESC, ${q(dedupBy)} DESC) AS s` : q(stage);
   return `INSERT INTO ${table} AS landed (
   ${q(P.provider)}, ${q(P.customerId)}, ${business.join(', ')},
   ${q(P.landedAt)}, ${q(P.lastModifiedAt)}, ${q(P.isDeleted)}, ${q(P.deletedAt)}, ${q(P.runId)}, ${q(P.rawData)})

@@ -42,7 +42,13 @@ export function startClock(): Clock {
     if (now <= highest) return;
     highest = now;
     const m = process.memoryUsage();
-    clock.peak = { s: Math.round((performance.now() - clock.started) / 100) / 10, heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) };
+    clock.peak = {
+      s: Math.round((performance.now() - clock.started) / 100) / 10,
+      heapTotal: mb(m.heapTotal),
+      heapUsed: mb(m.heapUsed),
+      external: mb(m.external),
+      arrayBuffers: mb(m.arrayBuffers),
+    };
   }, 100);
   clock.sampler.unref();
   return clock;
@@ -54,7 +60,9 @@ export function reportResult(clock: Clock, result: { rows: number; detail?: Reco
   const ms = performance.now() - clock.started;
   const used = process.cpuUsage(clock.cpu);
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({ ...result, ms, cpuMs: (used.user + used.system) / 1000, maxRssMb, startRssMb: clock.startRssMb, peak: clock.peak }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ ...result, ms, cpuMs: (used.user + used.system) / 1000, maxRssMb, startRssMb: clock.startRssMb, peak: clock.peak }) + '\n',
+  );
 }
 
 /** The child's parameters, as the parent passed them. */

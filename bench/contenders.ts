@@ -118,7 +118,15 @@ export const contenderD: Contender = {
     return [
       await withCpu(ctx, async () => {
         const r = await runChild('./naive-child.js', params);
-        return { name: 'D', ms: r.ms, rows: r.rows, inputBytes: data.first.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
+        return {
+          name: 'D',
+          ms: r.ms,
+          rows: r.rows,
+          inputBytes: data.first.bytes,
+          maxRssMb: r.maxRssMb,
+          rss: { startRssMb: r.startRssMb, peak: r.peak },
+          clientCpuS: r.cpuMs / 1000,
+        };
       }),
     ];
   },
@@ -195,7 +203,15 @@ async function loads(
     const sshd0 = ssh ? treeCpuSeconds(ssh.sshdPid) : undefined;
     const m = await withCpu(ctx, async () => {
       const r = await runChild('./pgland-child.js', params, ctx.pglandNodeArgs);
-      const m: Measurement = { name: `${label} ${mode}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000 };
+      const m: Measurement = {
+        name: `${label} ${mode}`,
+        ms: r.ms,
+        rows: r.rows,
+        inputBytes: file.bytes,
+        maxRssMb: r.maxRssMb,
+        rss: { startRssMb: r.startRssMb, peak: r.peak },
+        clientCpuS: r.cpuMs / 1000,
+      };
       return r.detail ? { ...m, detail: r.detail } : m;
     });
     const sshd1 = ssh ? treeCpuSeconds(ssh.sshdPid) : undefined;

@@ -27,7 +27,13 @@ const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 /** Binary COPY of one record (same columns, same values as the text encoder), appended to `out`. */
 function binaryRow(r: RecordEnvelope, out: Buffer[]): void {
-  const fields: (Buffer | null)[] = [int8(r.lineNumber), Buffer.from(r.id), timestamptz(r.lastModifiedAt), Buffer.from([r.isDeleted ? 1 : 0]), jsonb(r.rawData)];
+  const fields: (Buffer | null)[] = [
+    int8(r.lineNumber),
+    Buffer.from(r.id),
+    timestamptz(r.lastModifiedAt),
+    Buffer.from([r.isDeleted ? 1 : 0]),
+    jsonb(r.rawData),
+  ];
   for (const c of CONTACTS.columns) fields.push(binaryValue(r.data[c.source.key], c.type));
   let size = 2;
   for (const f of fields) size += 4 + (f ? f.length : 0);

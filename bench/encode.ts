@@ -73,7 +73,9 @@ async function stageBreakdown(path: string, reps: number, records: number): Prom
 async function main(): Promise<void> {
   const size = parseSize(process.argv[2] ?? '100k');
   const reps = Number(process.argv[3] ?? 5);
-  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, recordSizeArg(process.env.BENCH_RECORD_SIZE), (s) => process.stderr.write(s + '\n'));
+  const data = await dataset(resolve(process.argv[4] ?? '.pgland/bench'), size, recordSizeArg(process.env.BENCH_RECORD_SIZE), (s) =>
+    process.stderr.write(s + '\n'),
+  );
   const times: number[] = [];
   const cpuTimes: number[] = [];
   let last = { records: 0, bytes: 0 };

@@ -13,12 +13,63 @@ export interface Contact {
 }
 
 // Non-ASCII names on purpose: multi-byte UTF-8 exercises line decoding and the server's text input.
-const FIRST = ['Ada', 'José', 'Zoë', 'Łukasz', 'Søren', 'Chloé', 'Mateo', 'Yuki', 'Ngozi', 'Björn', 'Amélie', 'Иван',
-  'Олена', '美咲', 'Siobhán', 'Priya', 'Noémie', 'Jürgen', 'François', 'Ingrid', 'Grace', 'Alan', 'Kwame', 'Lena'];
-const LAST = ['Lovelace', 'García', 'Müller', 'Nowak', 'Dubois', "O'Brien", 'Nguyễn', 'Kowalski', '田中', 'Шевченко',
-  'Smith', 'Fernández', 'Jääskeläinen', 'Çelik', 'Novák', 'Rossi', 'Østergaard', 'Brontë', 'Hopper', 'Turing'];
+const FIRST = [
+  'Ada',
+  'José',
+  'Zoë',
+  'Łukasz',
+  'Søren',
+  'Chloé',
+  'Mateo',
+  'Yuki',
+  'Ngozi',
+  'Björn',
+  'Amélie',
+  'Иван',
+  'Олена',
+  '美咲',
+  'Siobhán',
+  'Priya',
+  'Noémie',
+  'Jürgen',
+  'François',
+  'Ingrid',
+  'Grace',
+  'Alan',
+  'Kwame',
+  'Lena',
+];
+const LAST = [
+  'Lovelace',
+  'García',
+  'Müller',
+  'Nowak',
+  'Dubois',
+  "O'Brien",
+  'Nguyễn',
+  'Kowalski',
+  '田中',
+  'Шевченко',
+  'Smith',
+  'Fernández',
+  'Jääskeläinen',
+  'Çelik',
+  'Novák',
+  'Rossi',
+  'Østergaard',
+  'Brontë',
+  'Hopper',
+  'Turing',
+];
 const STAGES = ['lead', 'marketing_qualified', 'sales_qualified', 'opportunity', 'customer', 'evangelist'];
-const CITIES = [['Paris', 'FR'], ['Kraków', 'PL'], ['São Paulo', 'BR'], ['München', 'DE'], ['Austin', 'US'], ['Tōkyō', 'JP']];
+const CITIES = [
+  ['Paris', 'FR'],
+  ['Kraków', 'PL'],
+  ['São Paulo', 'BR'],
+  ['München', 'DE'],
+  ['Austin', 'US'],
+  ['Tōkyō', 'JP'],
+];
 
 /** A 32-bit integer hash (lowbias32): cheap, well mixed, the same on every machine. */
 function hash(n: number): number {
@@ -57,10 +108,29 @@ const TITLES = ['Head of Data', 'VP Engineering', 'Office Manager', 'Procurement
  * map with the properties a portal typically returns (many of them null, as
  * HubSpot sends unset properties), and the record's own timestamps.
  */
-function hubspotRaw(n: number, h: number, h2: number, version: number, f: {
-  id: string; first: string; last: string; email: string; phone: string; city: string; country: string; stage: string;
-  street: string; owner: string; account: string; created: string; modified: string; activity: string; odd: boolean;
-}): Record<string, unknown> {
+function hubspotRaw(
+  n: number,
+  h: number,
+  h2: number,
+  version: number,
+  f: {
+    id: string;
+    first: string;
+    last: string;
+    email: string;
+    phone: string;
+    city: string;
+    country: string;
+    stage: string;
+    street: string;
+    owner: string;
+    account: string;
+    created: string;
+    modified: string;
+    activity: string;
+    odd: boolean;
+  },
+): Record<string, unknown> {
   const visits = h % 40;
   return {
     id: String(100_000_000 + n),
@@ -152,12 +222,27 @@ export function contact(n: number, version = 1, recordSize: RecordSize = 620): C
   const phones = large ? [{ phone_number: phone, phone_number_type: 'work' }] : hasAddress ? [{ phone_number: phone, phone_number_type: 'mobile' }] : [];
   const addresses = large
     ? [{ street_1: street, city, country, postal_code: pad(h2 % 100_000, 5), address_type: 'primary' }]
-    : hasAddress ? [{ city, country }] : [];
+    : hasAddress
+      ? [{ city, country }]
+      : [];
   let raw: Record<string, unknown>;
   if (large) {
     raw = hubspotRaw(n, h, h2, version, {
-      id, first, last, email, phone, city: city!, country: country!, stage, street, owner, account,
-      created: created.iso, modified: modified.iso, activity: activity.iso, odd,
+      id,
+      first,
+      last,
+      email,
+      phone,
+      city: city!,
+      country: country!,
+      stage,
+      street,
+      owner,
+      account,
+      created: created.iso,
+      modified: modified.iso,
+      activity: activity.iso,
+      odd,
     });
   } else {
     raw = { Id: id, FirstName: first, LastName: last, Email: email, CreatedDate: created.sf };

@@ -11,7 +11,9 @@ import { admin } from './server.js';
 async function intoCsv(data: Dataset): Promise<{ first: DataFile; incr: DataFile }> {
   const paths = intoCsvPaths(data.first.path);
   const make = async (path: string, variant: 'first' | 'incr'): Promise<DataFile> =>
-    existsSync(path) ? { path, bytes: statSync(path).size, rows: data.size } : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n, data.recordSize)));
+    existsSync(path)
+      ? { path, bytes: statSync(path).size, rows: data.size }
+      : writeFile(path, data.size, (n) => intoCsvLine(intoRecord(variant, n, data.recordSize)));
   return { first: await make(paths.first, 'first'), incr: await make(paths.incr, 'incr') };
 }
 
@@ -19,7 +21,10 @@ async function intoCsv(data: Dataset): Promise<{ first: DataFile; incr: DataFile
  * Loads into the customer's own table (issue 18): an upsert on email into an
  * empty table (every record inserted), then the 10%-changed increment over it.
  */
-function intoContender(name: string, load: (ctx: Parameters<Contender['run']>[0], schema: string, phase: 'first' | 'incr', data: Dataset) => Promise<Measurement>): Contender {
+function intoContender(
+  name: string,
+  load: (ctx: Parameters<Contender['run']>[0], schema: string, phase: 'first' | 'incr', data: Dataset) => Promise<Measurement>,
+): Contender {
   return {
     name,
     async run(ctx, data) {
@@ -45,6 +50,15 @@ export const contenderPglandInto = intoContender('pgland-into', (ctx, schema, ph
   const params: IntoParams = { url: ctx.loadUrl, schema, file: file.path };
   return withCpu(ctx, async () => {
     const r = await runChild('./pgland-into-child.js', params, ctx.pglandNodeArgs);
-    return { name: `pgland-into ${phase}`, ms: r.ms, rows: r.rows, inputBytes: file.bytes, maxRssMb: r.maxRssMb, rss: { startRssMb: r.startRssMb, peak: r.peak }, clientCpuS: r.cpuMs / 1000, ...(r.detail ? { detail: r.detail } : {}) };
+    return {
+      name: `pgland-into ${phase}`,
+      ms: r.ms,
+      rows: r.rows,
+      inputBytes: file.bytes,
+      maxRssMb: r.maxRssMb,
+      rss: { startRssMb: r.startRssMb, peak: r.peak },
+      clientCpuS: r.cpuMs / 1000,
+      ...(r.detail ? { detail: r.detail } : {}),
+    };
   });
 });

@@ -54,9 +54,21 @@ function csvField(value: unknown): string {
 /** The mapped values of one record as a CSV line: what pgland writes into the table for it. */
 export function intoCsvLine(r: Contact): string {
   const d = r.data as Record<string, unknown> & { email_addresses: { email_address: string }[] };
-  return [d.email_addresses[0]!.email_address, d.first_name, d.last_name, d.lifecycle_stage, d.account_id, d.owner_id, d.phone_numbers, d.created_at, r.last_modified_at]
-    .map(csvField)
-    .join(',') + '\n';
+  return (
+    [
+      d.email_addresses[0]!.email_address,
+      d.first_name,
+      d.last_name,
+      d.lifecycle_stage,
+      d.account_id,
+      d.owner_id,
+      d.phone_numbers,
+      d.created_at,
+      r.last_modified_at,
+    ]
+      .map(csvField)
+      .join(',') + '\n'
+  );
 }
 
 /** The CSV files beside a dataset's NDJSON (written once, see dataset.ts). */

@@ -29,7 +29,11 @@ export function parseSize(text: string): number {
 }
 
 function list<T>(parse: (s: string) => T): (value: string) => T[] {
-  return (value) => value.split(',').filter((s) => s.trim() !== '').map(parse);
+  return (value) =>
+    value
+      .split(',')
+      .filter((s) => s.trim() !== '')
+      .map(parse);
 }
 
 function positive(text: string): number {
@@ -106,16 +110,32 @@ export function parseOptions(argv: string[]): BenchOptions {
     .name('npm run bench --')
     .description("pgland's benchmark: throughput and peak memory against raw COPY, the SQL-only floor and a naive loader")
     .addOption(new Option('--sizes <list>', 'record counts, comma-separated (k and m suffixes)').default([100_000], '100k').argParser(list(parseSize)))
-    .addOption(new Option('--record-size <list>', `bytes per record, ${RECORD_SIZES.join(' or ')} (HubSpot-like, 1.5 KB raw payload); both: ${RECORD_SIZES.join(',')}`).default([620], '620').argParser(list(recordSize)))
-    .addOption(new Option('--link-rtt <list>', 'round-trip times in ms of a link to the server (a delaying relay); 0 is the direct path').default([0], '0').argParser(list(rtt)))
+    .addOption(
+      new Option('--record-size <list>', `bytes per record, ${RECORD_SIZES.join(' or ')} (HubSpot-like, 1.5 KB raw payload); both: ${RECORD_SIZES.join(',')}`)
+        .default([620], '620')
+        .argParser(list(recordSize)),
+    )
+    .addOption(
+      new Option('--link-rtt <list>', 'round-trip times in ms of a link to the server (a delaying relay); 0 is the direct path')
+        .default([0], '0')
+        .argParser(list(rtt)),
+    )
     .addOption(new Option('--reps <n>', 'repetitions; medians are reported').default(3).argParser(positive))
     .option('--database-url <url>', 'a superuser postgres:// URL to run against instead of an embedded server')
     .option('--out <file>', 'also write every measurement and the machine description as JSON')
     .addOption(new Option('--contenders <list>', `which to run: ${CONTENDERS.join(', ')}`).default(CONTENDERS, CONTENDERS.join(',')).argParser(list(contender)))
-    .addOption(new Option('--batch-sizes <list>', 'pgland batch sizes to compare, one pgland run each').default([], "pgland's configured default").argParser(list(positive)))
+    .addOption(
+      new Option('--batch-sizes <list>', 'pgland batch sizes to compare, one pgland run each')
+        .default([], "pgland's configured default")
+        .argParser(list(positive)),
+    )
     .option('--cache-dir <dir>', 'where generated data and the embedded server live', '.pgland/bench')
     .option('--cpu-prof <dir>', "run pgland's children with node --cpu-prof, profiles written here")
-    .addOption(new Option('--node-flags <flags>', "Node flags of pgland's children, space-separated; '' for Node's defaults").default([...NODE_FLAGS], NODE_FLAGS.join(' ')).argParser((v: string) => v.split(/\s+/).filter((f) => f !== '')))
+    .addOption(
+      new Option('--node-flags <flags>', "Node flags of pgland's children, space-separated; '' for Node's defaults")
+        .default([...NODE_FLAGS], NODE_FLAGS.join(' '))
+        .argParser((v: string) => v.split(/\s+/).filter((f) => f !== '')),
+    )
     .addHelpText('after', HELP);
   program.parse(argv);
   const o = program.opts<BenchOptions>();

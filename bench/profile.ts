@@ -31,7 +31,10 @@ const CATEGORIES: [string, RegExp][] = [
   ['line splitting and UTF-8 decoding', /^(readLines|decode|utf8Slice|indexOf|bidirectionalIndexOf|concat) |^(slice|toString) node:buffer/],
   ['strings to bytes for the socket (Buffer.from)', /createFromString|^(fromStringFast|byteLength) |^write node:buffer/],
   ['COPY stream and socket writes', /^(write|writev|_write|_writev|writeGeneric|writevGeneric|handleWriteReq|writeOrBuffer|flush|Writable\.write) /],
-  ['async plumbing (promises, microtasks, batch loop)', /^(runMicrotasks|processTicksAndRejections|peek|fill|runBatch|race|next|read|Readable\.read|onStreamRead) /],
+  [
+    'async plumbing (promises, microtasks, batch loop)',
+    /^(runMicrotasks|processTicksAndRejections|peek|fill|runBatch|race|next|read|Readable\.read|onStreamRead) /,
+  ],
 ];
 
 function key(n: Node, parent: Node | undefined): string {
@@ -84,7 +87,12 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
-  const files = target.endsWith('.cpuprofile') ? [target] : readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).sort().map((f) => join(target, f));
+  const files = target.endsWith('.cpuprofile')
+    ? [target]
+    : readdirSync(target)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .sort()
+        .map((f) => join(target, f));
   for (const f of files) {
     process.stdout.write(`== ${f}\n${summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, Number(process.argv[3] ?? 25))}\n\n`);
   }

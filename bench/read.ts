@@ -91,13 +91,22 @@ async function main(): Promise<void> {
     const psqlOrdered = measure(`${q(psql)} -X -q -d ${q(server.url)} -c ${q(ordered)} > /dev/null`, cacheDir, 'psql-ordered');
     process.stdout.write(line('psql \\copy (… ORDER BY) TO STDOUT', psqlOrdered) + '\n');
     const pglandRead = measure(`${read} > /dev/null`, cacheDir, 'pgland-read');
-    process.stdout.write(line('pgland read (NDJSON)', pglandRead, `  ratio ${(psqlRead.secs / pglandRead.secs).toFixed(2)}x (target >= 0.8x), ${(psqlOrdered.secs / pglandRead.secs).toFixed(2)}x of the ordered copy`) + '\n');
+    process.stdout.write(
+      line(
+        'pgland read (NDJSON)',
+        pglandRead,
+        `  ratio ${(psqlRead.secs / pglandRead.secs).toFixed(2)}x (target >= 0.8x), ${(psqlOrdered.secs / pglandRead.secs).toFixed(2)}x of the ordered copy`,
+      ) + '\n',
+    );
     if (process.argv.includes('--read-only')) return;
     const psqlMove = measure(`${psqlOut} | ${psqlIn}`, cacheDir, 'psql-move');
     process.stdout.write(line('psql \\copy out | \\copy in', psqlMove) + '\n');
     await admin(server.url, `DROP SCHEMA IF EXISTS bench_read_load CASCADE`, 'CHECKPOINT');
     const pglandMove = measure(`${read} | ${load}`, cacheDir, 'pgland-move');
-    process.stdout.write(line('pgland read | pgland load', pglandMove, `  ratio ${(psqlMove.secs / pglandMove.secs).toFixed(2)}x (target >= 0.5x; RSS of the largest process)`) + '\n');
+    process.stdout.write(
+      line('pgland read | pgland load', pglandMove, `  ratio ${(psqlMove.secs / pglandMove.secs).toFixed(2)}x (target >= 0.5x; RSS of the largest process)`) +
+        '\n',
+    );
   } finally {
     await server.stop();
   }

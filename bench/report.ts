@@ -92,7 +92,8 @@ export function memoryBySize(summaries: readonly Summary[]): string[] {
     const parts = bySize.map((s) => `${s.maxRssMb!.toFixed(0)} MB at ${s.size.toLocaleString('en-US')}`);
     const first = bySize[0]!.maxRssMb!;
     const last = bySize[bySize.length - 1]!.maxRssMb!;
-    const growth = bySize.length > 1 ? ` (${last >= first ? '+' : ''}${(((last - first) / first) * 100).toFixed(0)}% from the smallest size to the largest)` : '';
+    const growth =
+      bySize.length > 1 ? ` (${last >= first ? '+' : ''}${(((last - first) / first) * 100).toFixed(0)}% from the smallest size to the largest)` : '';
     return `  ${name} (${recordSize}-byte records${rtt === '0' ? '' : `, RTT ${rtt} ms`}): peak RSS ${parts.join(', ')}${growth}`;
   });
 }

@@ -86,64 +86,79 @@ async function main(): Promise<void> {
   const serverAt = new URL(server.url);
   const links: Link[] = [];
   try {
-    for (const data of datasets) for (const rtt of opts.linkRtt) {
-      // A link of its own per RTT, to the server and (for pgland-ssh) to the bastion.
-      const link = rtt > 0 ? await startLink({ host: serverAt.hostname, port: Number(serverAt.port) }, rtt) : undefined;
-      const sshLink = rtt > 0 && bastion ? await startLink({ host: '127.0.0.1', port: bastion.port }, rtt) : undefined;
-      links.push(...[link, sshLink].filter((l): l is Link => l !== undefined));
-      ctx.loadUrl = link ? viaLink(server.url, link) : server.url;
-      if (bastion) {
-        ctx.ssh = {
-          url: server.url,
-          sshdPid: bastion.pid,
-          tunnel: { host: '127.0.0.1', port: sshLink?.port ?? bastion.port, user: 'root', private_key: bastion.privateKey, host_key_fingerprint: bastion.fingerprint },
-        };
-      }
-      const where = rtt > 0 ? `, over a link with a round-trip time of ${rtt} ms` : '';
-      const measurements: Measurement[] = [];
-      for (let r = 0; r < opts.reps; r++) {
-        for (const c of orderFor(contenders, r)) {
-          for (const m of await c.run(ctx, data)) {
-            log(`  ${data.size}×${data.recordSize} B${rtt > 0 ? ` RTT ${rtt} ms` : ''} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` + (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : '') +
-              (m.detail?.sshdCpuS !== undefined ? `, sshd CPU ${(m.detail.sshdCpuS as number).toFixed(2)} s` : ''));
-            measurements.push(m);
+    for (const data of datasets)
+      for (const rtt of opts.linkRtt) {
+        // A link of its own per RTT, to the server and (for pgland-ssh) to the bastion.
+        const link = rtt > 0 ? await startLink({ host: serverAt.hostname, port: Number(serverAt.port) }, rtt) : undefined;
+        const sshLink = rtt > 0 && bastion ? await startLink({ host: '127.0.0.1', port: bastion.port }, rtt) : undefined;
+        links.push(...[link, sshLink].filter((l): l is Link => l !== undefined));
+        ctx.loadUrl = link ? viaLink(server.url, link) : server.url;
+        if (bastion) {
+          ctx.ssh = {
+            url: server.url,
+            sshdPid: bastion.pid,
+            tunnel: {
+              host: '127.0.0.1',
+              port: sshLink?.port ?? bastion.port,
+              user: 'root',
+              private_key: bastion.privateKey,
+              host_key_fingerprint: bastion.fingerprint,
+            },
+          };
+        }
+        const where = rtt > 0 ? `, over a link with a round-trip time of ${rtt} ms` : '';
+        const measurements: Measurement[] = [];
+        for (let r = 0; r < opts.reps; r++) {
+          for (const c of orderFor(contenders, r)) {
+            for (const m of await c.run(ctx, data)) {
+              log(
+                `  ${data.size}×${data.recordSize} B${rtt > 0 ? ` RTT ${rtt} ms` : ''} rep ${r + 1}/${opts.reps} ${m.name}: ${(m.ms / 1000).toFixed(2)} s` +
+                  (m.maxRssMb ? `, peak RSS ${m.maxRssMb.toFixed(0)} MB${rssDetail(m)}` : '') +
+                  (m.detail?.sshdCpuS !== undefined ? `, sshd CPU ${(m.detail.sshdCpuS as number).toFixed(2)} s` : ''),
+              );
+              measurements.push(m);
+            }
+          }
+        }
+        for (const l of [link, sshLink]) await l?.stop();
+        const summaries = summarise(data.size, data.recordSize, measurements, rtt);
+        results.push(...summaries);
+        const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland') && n !== 'pgland-into'));
+        process.stdout.write(
+          `\n${data.size.toLocaleString('en-US')} records of about ${data.recordSize} bytes${where}, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`,
+        );
+        for (const phase of ['first', 'incr', 'full']) {
+          const direct = summaries.find((x) => x.name === `pgland ${phase}`);
+          const tunnelled = summaries.find((x) => x.name === `pgland-ssh ${phase}`);
+          if (direct && tunnelled) process.stdout.write(`  pgland-ssh ${phase} / pgland ${phase}: ${(tunnelled.rowsPerSec / direct.rowsPerSec).toFixed(2)}\n`);
+        }
+        for (const phase of ['first', 'incr']) {
+          const b = summaries.find((x) => x.name === `B-into ${phase}`);
+          const p = summaries.find((x) => x.name === `pgland-into ${phase}`);
+          if (b && p) process.stdout.write(`  pgland-into ${phase} / B-into ${phase}: ${(p.rowsPerSec / b.rowsPerSec).toFixed(2)}\n`);
+        }
+        for (const name of names) {
+          for (const [label, v] of Object.entries(ratios(summaries, name))) {
+            process.stdout.write(`  ${label.replace(/^pgland/, name)}: ${v.toFixed(2)}\n`);
+          }
+          // Through the pooler beside direct: above 1 means the pooled loads were faster.
+          const direct = name.replace(/^pgland-pooled/, 'pgland');
+          for (const mode of direct === name ? [] : ['first', 'incr', 'full']) {
+            const pooled = summaries.find((s) => s.name === `${name} ${mode}`)?.rowsPerSec;
+            const plain = summaries.find((s) => s.name === `${direct} ${mode}`)?.rowsPerSec;
+            if (pooled && plain) process.stdout.write(`  ${name} ${mode} / ${direct} ${mode}: ${(pooled / plain).toFixed(2)}\n`);
+          }
+          const full = summaries.find((s) => s.name === `${name} full`);
+          if (full?.detail) {
+            const { deletesApplied, deletesExpected } = full.detail as { deletesApplied: number; deletesExpected: number };
+            process.stdout.write(
+              `  ${name} full refresh: ${deletesApplied} of ${deletesExpected} missing records deleted` +
+                (deletesApplied === 0 ? ' (full-refresh deletes not implemented: measured as a plain upsert of 99% of records)' : '') +
+                '\n',
+            );
           }
         }
       }
-      for (const l of [link, sshLink]) await l?.stop();
-      const summaries = summarise(data.size, data.recordSize, measurements, rtt);
-      results.push(...summaries);
-      const names = new Set(summaries.map((s) => s.name.split(' ')[0]!).filter((n) => n.startsWith('pgland') && n !== 'pgland-into'));
-      process.stdout.write(`\n${data.size.toLocaleString('en-US')} records of about ${data.recordSize} bytes${where}, ${opts.reps} repetitions, medians:\n\n${table(summaries)}\n\n`);
-      for (const phase of ['first', 'incr', 'full']) {
-        const direct = summaries.find((x) => x.name === `pgland ${phase}`);
-        const tunnelled = summaries.find((x) => x.name === `pgland-ssh ${phase}`);
-        if (direct && tunnelled) process.stdout.write(`  pgland-ssh ${phase} / pgland ${phase}: ${(tunnelled.rowsPerSec / direct.rowsPerSec).toFixed(2)}\n`);
-      }
-      for (const phase of ['first', 'incr']) {
-        const b = summaries.find((x) => x.name === `B-into ${phase}`);
-        const p = summaries.find((x) => x.name === `pgland-into ${phase}`);
-        if (b && p) process.stdout.write(`  pgland-into ${phase} / B-into ${phase}: ${(p.rowsPerSec / b.rowsPerSec).toFixed(2)}\n`);
-      }
-      for (const name of names) {
-        for (const [label, v] of Object.entries(ratios(summaries, name))) {
-          process.stdout.write(`  ${label.replace(/^pgland/, name)}: ${v.toFixed(2)}\n`);
-        }
-        // Through the pooler beside direct: above 1 means the pooled loads were faster.
-        const direct = name.replace(/^pgland-pooled/, 'pgland');
-        for (const mode of direct === name ? [] : ['first', 'incr', 'full']) {
-          const pooled = summaries.find((s) => s.name === `${name} ${mode}`)?.rowsPerSec;
-          const plain = summaries.find((s) => s.name === `${direct} ${mode}`)?.rowsPerSec;
-          if (pooled && plain) process.stdout.write(`  ${name} ${mode} / ${direct} ${mode}: ${(pooled / plain).toFixed(2)}\n`);
-        }
-        const full = summaries.find((s) => s.name === `${name} full`);
-        if (full?.detail) {
-          const { deletesApplied, deletesExpected } = full.detail as { deletesApplied: number; deletesExpected: number };
-          process.stdout.write(`  ${name} full refresh: ${deletesApplied} of ${deletesExpected} missing records deleted` +
-            (deletesApplied === 0 ? ' (full-refresh deletes not implemented: measured as a plain upsert of 99% of records)' : '') + '\n');
-        }
-      }
-    }
   } finally {
     for (const l of links) await l.stop();
     await bastion?.stop();
@@ -152,7 +167,13 @@ async function main(): Promise<void> {
   const memory = memoryBySize(results);
   if (memory.length > 0) process.stdout.write(`\nMemory:\n${memory.join('\n')}\n`);
   if (opts.out) {
-    const report = { when: new Date().toISOString(), machine: host, server: { kind: server.kind, settings: server.settings }, options: { ...opts, databaseUrl: opts.databaseUrl ? '[given]' : undefined }, results };
+    const report = {
+      when: new Date().toISOString(),
+      machine: host,
+      server: { kind: server.kind, settings: server.settings },
+      options: { ...opts, databaseUrl: opts.databaseUrl ? '[given]' : undefined },
+      results,
+    };
     writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');
     log(`wrote ${opts.out}`);
   }

@@ -78,7 +78,10 @@ function cpuSince(a: CpuSample, b: CpuSample, who: (keyof CpuSample)[]): string 
     const y = b[k];
     return x === undefined || y === undefined ? undefined : `${k === 'cli' ? 'pgland' : k} ${(y - x).toFixed(1)}`;
   };
-  return who.map(part).filter((p) => p !== undefined).join(', ');
+  return who
+    .map(part)
+    .filter((p) => p !== undefined)
+    .join(', ');
 }
 
 /** `pgland load` of a file under GNU time: wall seconds, peak RSS, and the CPU it cost. */
@@ -86,7 +89,10 @@ function cliLoad(config: string, file: string, customer: string, dir: string): {
   const before = cpuSample();
   const out = join(dir, 'cli.time');
   const cmd = `${q(process.execPath)} ${NODE_FLAGS.join(' ')} ${q(CLI)} load --config ${q(config)} --provider bench --customer ${q(customer)} --object crm_contacts --input ${q(file)} > /dev/null`;
-  execFileSync('/usr/bin/time', ['-o', out, '-f', '%e %M', 'sh', '-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PGLAND_LOG_LEVEL: 'warn' } });
+  execFileSync('/usr/bin/time', ['-o', out, '-f', '%e %M', 'sh', '-c', cmd], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PGLAND_LOG_LEVEL: 'warn' },
+  });
   const [secs, kb] = readFileSync(out, 'utf8').trim().split(' ');
   return { secs: Number(secs), rssMb: Math.round(Number(kb) / 1024), cpu: cpuSince(before, cpuSample(), ['cli', 'server']) };
 }
@@ -128,10 +134,14 @@ interface Serve {
 }
 
 async function startServe(controlUrl: string, dataDir: string, env: Record<string, string> = {}): Promise<Serve> {
-  const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'serve', '--port', '0', '--control-url', controlUrl, '--data-dir', dataDir, '--concurrency', '8'], {
-    env: { ...process.env, PGLAND_SECRET_KEY: SECRET_KEY, PGLAND_API_TOKEN: TOKEN, PGLAND_LOG_LEVEL: 'info', PGLAND_JOBS_POLL_INTERVAL_S: '2', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, CLI, 'serve', '--port', '0', '--control-url', controlUrl, '--data-dir', dataDir, '--concurrency', '8'],
+    {
+      env: { ...process.env, PGLAND_SECRET_KEY: SECRET_KEY, PGLAND_API_TOKEN: TOKEN, PGLAND_LOG_LEVEL: 'info', PGLAND_JOBS_POLL_INTERVAL_S: '2', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   serves.add(child);
   child.on('close', () => serves.delete(child));
   let stderr = '';
@@ -252,7 +262,12 @@ async function main(): Promise<void> {
   const schema = 'bench_service';
   const controlDir = join(cacheDir, `control-${process.pid}`);
   try {
-    await admin(server.url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`, 'DROP SCHEMA IF EXISTS pgland_control CASCADE', 'DROP SCHEMA IF EXISTS pgland_jobs CASCADE');
+    await admin(
+      server.url,
+      `DROP SCHEMA IF EXISTS ${schema} CASCADE`,
+      'DROP SCHEMA IF EXISTS pgland_control CASCADE',
+      'DROP SCHEMA IF EXISTS pgland_jobs CASCADE',
+    );
     const config = join(cacheDir, 'service-config.json');
     writeFileSync(config, JSON.stringify({ url: server.url, sslmode: 'disable', schema }), { mode: 0o600 });
 
@@ -315,7 +330,9 @@ async function main(): Promise<void> {
       const t8 = performance.now();
       await Promise.all(eighth.plain.map((f, i) => httpRun(serve8, dest, `c8-${i + 1}`, [f], 'incremental', false)));
       const secs8 = (performance.now() - t8) / 1000;
-      out.push(`  8 concurrent runs of ${(size / 8).toLocaleString('en')}   ${secs8.toFixed(1)} s, all succeeded; serve peak RSS ${serve8.peakMb()} MB (target <= 300 MB)`);
+      out.push(
+        `  8 concurrent runs of ${(size / 8).toLocaleString('en')}   ${secs8.toFixed(1)} s, all succeeded; serve peak RSS ${serve8.peakMb()} MB (target <= 300 MB)`,
+      );
       await serve8.stop();
     }
     if (!wanted.has('webhook')) return;
@@ -338,11 +355,20 @@ async function main(): Promise<void> {
         const body = JSON.stringify({
           type: 'sync.requested',
           timestamp: new Date().toISOString(),
-          data: { destination_id: dest, tenant: { provider: 'bench', customer_id: `hook-${i}` }, object: 'crm_contacts', source: { type: 'url', url: `http://127.0.0.1:${port}/export` } },
+          data: {
+            destination_id: dest,
+            tenant: { provider: 'bench', customer_id: `hook-${i}` },
+            object: 'crm_contacts',
+            source: { type: 'url', url: `http://127.0.0.1:${port}/export` },
+          },
         });
         const before = hits.length;
         const t0 = performance.now();
-        const res = await fetch(serveW.url + '/webhooks/inbound', { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedHeaders(key, `msg_bench_${i}_${Date.now()}`, body) } });
+        const res = await fetch(serveW.url + '/webhooks/inbound', {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...signedHeaders(key, `msg_bench_${i}_${Date.now()}`, body) },
+        });
         const answer = (await res.json()) as { action?: string };
         if (answer.action !== 'queued') throw new Error(`sync.requested: ${JSON.stringify(answer)}`);
         const deadline = Date.now() + 30_000;
@@ -354,7 +380,9 @@ async function main(): Promise<void> {
       await serveW.stop();
       source.close();
     }
-    out.push(`  sync.requested to run start  p50 ${pct(lags, 50).toFixed(0)} ms  max ${Math.max(...lags).toFixed(0)} ms (10 requests, idle worker; target < 1 s)`);
+    out.push(
+      `  sync.requested to run start  p50 ${pct(lags, 50).toFixed(0)} ms  max ${Math.max(...lags).toFixed(0)} ms (10 requests, idle worker; target < 1 s)`,
+    );
   } finally {
     for (const c of serves) c.kill('SIGKILL');
     await server.stop();

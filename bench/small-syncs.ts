@@ -40,7 +40,10 @@ async function cliLane(url: string, schema: string, tenants: number[], input: st
     const t0 = performance.now();
     await new Promise<void>((ok, fail) => {
       const args = [main, 'load', '--provider', TENANT.provider, '--customer', `tenant-${t}`, '--object', 'crm_contacts', '--input', '-'];
-      const child = spawn(process.execPath, args, { env: { ...process.env, PGLAND_DATABASE_URL: url, PGLAND_SCHEMA: schema }, stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, args, {
+        env: { ...process.env, PGLAND_DATABASE_URL: url, PGLAND_SCHEMA: schema },
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('error', fail);
@@ -77,7 +80,10 @@ async function main(): Promise<void> {
         const schema = `bench_small_${via}_${processes}`;
         await admin(server.url, `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
         const count = via === 'cli' ? o.cliTenants : o.tenants;
-        for (const [phase, version] of [['first', 1], ['increment', 2]] as const) {
+        for (const [phase, version] of [
+          ['first', 1],
+          ['increment', 2],
+        ] as const) {
           const input = smallSyncInput(o.records, version);
           const shares = Array.from({ length: processes }, (_, p) => Array.from({ length: count }, (_, i) => i).filter((i) => i % processes === p));
           const server0 = serverCpuSeconds(server.postmaster);
@@ -91,7 +97,9 @@ async function main(): Promise<void> {
           const cpu = via === 'library' ? (lanes.reduce((t, l) => t + (l.cpuMs ?? 0), 0) / all.length).toFixed(2) : '';
           // The embedded server's CPU (not with --database-url), start-up and connecting of the processes included.
           const serverCpu = server0 !== undefined && server1 !== undefined ? ((1000 * (server1 - server0)) / all.length).toFixed(2) : '';
-          out(`| ${via} | ${processes} | ${phase} | ${all.length} | ${s.toFixed(2)} | ${(all.length / s).toFixed(1)} | ${percentile(all, 50).toFixed(1)} | ${percentile(all, 99).toFixed(1)} | ${cpu} | ${serverCpu} |`);
+          out(
+            `| ${via} | ${processes} | ${phase} | ${all.length} | ${s.toFixed(2)} | ${(all.length / s).toFixed(1)} | ${percentile(all, 50).toFixed(1)} | ${percentile(all, 99).toFixed(1)} | ${cpu} | ${serverCpu} |`,
+          );
         }
       }
     }

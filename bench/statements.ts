@@ -32,7 +32,9 @@ function parse(argv: string[]): Options {
     .name('node dist/bench/statements.js')
     .description('round trips a run sends: first load, increment, full refresh')
     .requiredOption('--database-url <url>', 'a postgres:// URL (the schema is dropped and created)')
-    .addOption(new Option('--records <list>', 'records per run, comma-separated').default([10, 5000], '10,5000').argParser((v: string) => v.split(',').map(positive)))
+    .addOption(
+      new Option('--records <list>', 'records per run, comma-separated').default([10, 5000], '10,5000').argParser((v: string) => v.split(',').map(positive)),
+    )
     .option('--schema <name>', 'the schema to land in (dropped first)', 'bench_statements')
     .option('--list', 'print every query sent', false)
     .parse(argv)
@@ -76,7 +78,11 @@ async function main(): Promise<void> {
     out('|---:|---|---:|---:|');
     for (const records of o.records) {
       const customerId = `tenant-${records}`;
-      for (const [phase, version, mode] of [['first', 1, 'incremental'], ['increment', 2, 'incremental'], ['full', 3, 'full']] as const) {
+      for (const [phase, version, mode] of [
+        ['first', 1, 'incremental'],
+        ['increment', 2, 'incremental'],
+        ['full', 3, 'full'],
+      ] as const) {
         sent.trips = 0;
         sent.texts = [];
         const cpu = process.cpuUsage();

@@ -148,11 +148,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
   };
 }
 
-async function readWatermark(
-  pool: pg.Pool,
-  schema: string,
-  key: { provider: string; customerId: string; object: string },
-): Promise<Watermark | undefined> {
+async function readWatermark(pool: pg.Pool, schema: string, key: { provider: string; customerId: string; object: string }): Promise<Watermark | undefined> {
   const { rows } = await pool.query<{ high_water_mark: Date; run_id: string; updated_at: Date }>(
     `SELECT high_water_mark, run_id, updated_at FROM ${qualify(schema, '_pgland_watermarks')}
       WHERE provider = $1 AND customer_id = $2 AND object = $3`,

@@ -16,6 +16,4 @@ export const PACKAGE_ROOT: string = (() => {
   }
 })();
 
-export const PGLAND_VERSION: string = (
-  JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
-).version;
+export const PGLAND_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

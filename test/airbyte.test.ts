@@ -80,7 +80,11 @@ function oneStream(name: string, entry: Record<string, unknown>): Catalog {
   return {
     streams: [
       {
-        stream: { name, json_schema: { type: 'object', properties: { id: { type: 'string' }, v: { type: 'integer' } } }, supported_sync_modes: ['full_refresh', 'incremental'] },
+        stream: {
+          name,
+          json_schema: { type: 'object', properties: { id: { type: 'string' }, v: { type: 'integer' } } },
+          supported_sync_modes: ['full_refresh', 'incremental'],
+        },
         sync_mode: 'full_refresh',
         ...entry,
       },
@@ -89,7 +93,10 @@ function oneStream(name: string, entry: Record<string, unknown>): Catalog {
 }
 
 const rec = (stream: string, data: Record<string, unknown>) => ({ type: 'RECORD', record: { stream, data, emitted_at: 1767225600000 } });
-const status = (name: string, s: string) => ({ type: 'TRACE', trace: { type: 'STREAM_STATUS', emitted_at: 1767225600000, stream_status: { stream_descriptor: { name }, status: s } } });
+const status = (name: string, s: string) => ({
+  type: 'TRACE',
+  trace: { type: 'STREAM_STATUS', emitted_at: 1767225600000, stream_status: { stream_descriptor: { name }, status: s } },
+});
 
 describe('pgland airbyte: spec and check (issue 9)', () => {
   it('spec prints a SPEC message whose connectionSpecification is a valid JSON Schema of the config', async () => {
@@ -105,7 +112,14 @@ describe('pgland airbyte: spec and check (issue 9)', () => {
     expect(ajv.validateSchema(spec), JSON.stringify(ajv.errors)).toBe(true);
     const validate = ajv.compile(spec);
     // The config the tests use passes; a bad one does not.
-    const good = { ...db.config({ schema: 'x' }), provider: 'hubspot', customer: 'acme', kind: 'custom', flush_interval_ms: 100, ssh_tunnel: { host: 'b', user: 'u', password: 'p' } };
+    const good = {
+      ...db.config({ schema: 'x' }),
+      provider: 'hubspot',
+      customer: 'acme',
+      kind: 'custom',
+      flush_interval_ms: 100,
+      ssh_tunnel: { host: 'b', user: 'u', password: 'p' },
+    };
     expect(validate(good), JSON.stringify(validate.errors)).toBe(true);
     expect(validate({ ...good, port: 'abc' })).toBe(false);
     expect(validate({ ...good, sslmode: 'sometimes' })).toBe(false);
@@ -119,7 +133,10 @@ describe('pgland airbyte: spec and check (issue 9)', () => {
   it('check prints CONNECTION_STATUS SUCCEEDED for a good config, FAILED with the reason (and no secret) for a bad one', async () => {
     const ok = await runCli(['airbyte', 'check', '--config', configFile(db.config({ schema: SCHEMA }))]);
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout)).toEqual({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'SUCCEEDED', message: expect.stringMatching(/schema airbyte_t/) } });
+    expect(JSON.parse(ok.stdout)).toEqual({
+      type: 'CONNECTION_STATUS',
+      connectionStatus: { status: 'SUCCEEDED', message: expect.stringMatching(/schema airbyte_t/) },
+    });
 
     // A server that trusts every password (a local PostgreSQL in PGLAND_TEST_DATABASE_URL) has no wrong one.
     if (await trustsEveryPassword(db.url)) return;
@@ -145,7 +162,12 @@ describe('pgland airbyte write (issue 9)', () => {
   it('honours append_dedup (newest cursor wins), append (every record) and overwrite (the older generation goes when the stream completes)', async () => {
     const first = await write(baseCatalog(), fixture('airbyte-sync1.jsonl'), 'acme');
     // Each STATE echoed with the records of its stream since that stream's previous STATE.
-    expect(first.out.map((l) => JSON.parse(l).state.destinationStats)).toEqual([{ recordCount: 2 }, { recordCount: 2 }, { recordCount: 2 }, { recordCount: 2 }]);
+    expect(first.out.map((l) => JSON.parse(l).state.destinationStats)).toEqual([
+      { recordCount: 2 },
+      { recordCount: 2 },
+      { recordCount: 2 },
+      { recordCount: 2 },
+    ]);
     expect(first.out[0]).toContain('"sourceStats":{"recordCount":2},"destinationStats":{"recordCount":2.0}');
     expect((await rows('crm.users', 'acme')).map((u) => [u.id, u.name, u._airbyte_generation_id])).toEqual([
       ['1', 'Ada Lovelace', '1'],
@@ -159,7 +181,11 @@ describe('pgland airbyte write (issue 9)', () => {
     Object.assign(catalog2.streams[2]!, { generation_id: 2, minimum_generation_id: 2, sync_id: 102 });
     const second = await write(catalog2, fixture('airbyte-sync2.jsonl'), 'acme');
     expect(second.out).toHaveLength(1);
-    expect(JSON.parse(second.out[0]!).state).toEqual({ type: 'GLOBAL', global: { shared_state: { lsn: 42 }, stream_states: [] }, destinationStats: { recordCount: 5 } });
+    expect(JSON.parse(second.out[0]!).state).toEqual({
+      type: 'GLOBAL',
+      global: { shared_state: { lsn: 42 }, stream_states: [] },
+      destinationStats: { recordCount: 5 },
+    });
     const users = await rows('crm.users', 'acme');
     expect(users.map((u) => [u.id, u.name, u._pgland_is_deleted])).toEqual([
       ['1', 'Ada Lovelace', false], // the record sent again with an older cursor lost
@@ -169,28 +195,57 @@ describe('pgland airbyte write (issue 9)', () => {
     expect((await rows('events', 'acme')).map((e) => e.kind).sort()).toEqual(['click', 'click', 'view']);
     const plans = await rows('plans', 'acme');
     expect(plans.filter((p) => !p._pgland_is_deleted).map((p) => [p.code, p.price, p._airbyte_generation_id])).toEqual([['pro', '35', '2']]);
-    expect(plans.filter((p) => p._pgland_is_deleted).map((p) => p.code).sort()).toEqual(['basic', 'pro']);
+    expect(
+      plans
+        .filter((p) => p._pgland_is_deleted)
+        .map((p) => p.code)
+        .sort(),
+    ).toEqual(['basic', 'pro']);
   });
 
   it('a truncate refresh (minimum_generation_id = generation_id) removes older generations only when the stream completes', async () => {
     const sync = (gen: number, min: number, body: unknown[]) =>
-      write(oneStream('accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']], generation_id: gen, minimum_generation_id: min }), messages(...body), 'refresh');
+      write(
+        oneStream('accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']], generation_id: gen, minimum_generation_id: min }),
+        messages(...body),
+        'refresh',
+      );
     const live = async () => (await rows('accounts', 'refresh', 'NOT _pgland_is_deleted')).map((a) => [a.id, a._airbyte_generation_id]);
 
-    await sync(1, 0, [rec('accounts', { id: 'a', v: 1 }), rec('accounts', { id: 'b', v: 1 }), rec('accounts', { id: 'c', v: 1 }), status('accounts', 'COMPLETE')]);
-    expect(await live()).toEqual([['a', '1'], ['b', '1'], ['c', '1']]);
+    await sync(1, 0, [
+      rec('accounts', { id: 'a', v: 1 }),
+      rec('accounts', { id: 'b', v: 1 }),
+      rec('accounts', { id: 'c', v: 1 }),
+      status('accounts', 'COMPLETE'),
+    ]);
+    expect(await live()).toEqual([
+      ['a', '1'],
+      ['b', '1'],
+      ['c', '1'],
+    ]);
 
     // A refresh that does not complete deletes nothing.
     await sync(2, 2, [status('accounts', 'STARTED'), rec('accounts', { id: 'a', v: 2 }), status('accounts', 'INCOMPLETE')]);
-    expect(await live()).toEqual([['a', '2'], ['b', '1'], ['c', '1']]);
+    expect(await live()).toEqual([
+      ['a', '2'],
+      ['b', '1'],
+      ['c', '1'],
+    ]);
 
     // The next attempt of the same generation completes: b and c, not delivered in generation 2, go.
     await sync(2, 2, [status('accounts', 'STARTED'), rec('accounts', { id: 'a', v: 2 }), rec('accounts', { id: 'b', v: 2 }), status('accounts', 'COMPLETE')]);
-    expect(await live()).toEqual([['a', '2'], ['b', '2']]);
+    expect(await live()).toEqual([
+      ['a', '2'],
+      ['b', '2'],
+    ]);
 
     // A merge refresh (minimum 0) keeps the rows of older generations.
     await sync(3, 0, [rec('accounts', { id: 'd', v: 3 }), status('accounts', 'COMPLETE')]);
-    expect(await live()).toEqual([['a', '2'], ['b', '2'], ['d', '3']]);
+    expect(await live()).toEqual([
+      ['a', '2'],
+      ['b', '2'],
+      ['d', '3'],
+    ]);
   });
 
   it('an overwrite from a platform without generation ids replaces the stream at the end of a successful input', async () => {
@@ -201,7 +256,12 @@ describe('pgland airbyte write (issue 9)', () => {
     expect(all).toHaveLength(3);
     // No dedup in overwrite: generated ids; the first sync's rows are deleted (soft, the default).
     expect(all.filter((r) => !r._pgland_is_deleted).map((r) => [r.v, /^[0-9a-f-]{36}$/.test(r.id as string)])).toEqual([['2', true]]);
-    expect(all.filter((r) => r._pgland_is_deleted).map((r) => r.v).sort()).toEqual(['1', '1']);
+    expect(
+      all
+        .filter((r) => r._pgland_is_deleted)
+        .map((r) => r.v)
+        .sort(),
+    ).toEqual(['1', '1']);
   });
 
   it('echoes every STATE in order, each only after the records before it are committed, with the records counted per stream or globally', async () => {
@@ -211,7 +271,10 @@ describe('pgland airbyte write (issue 9)', () => {
         ...oneStream('s2', { destination_sync_mode: 'append' }).streams,
       ],
     };
-    const streamState = (name: string, n: number) => ({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name }, stream_state: { n } } } });
+    const streamState = (name: string, n: number) => ({
+      type: 'STATE',
+      state: { type: 'STREAM', stream: { stream_descriptor: { name }, stream_state: { n } } },
+    });
     const input = messages(
       rec('s1', { id: '1' }),
       rec('s2', { id: 'e1' }),
@@ -229,7 +292,13 @@ describe('pgland airbyte write (issue 9)', () => {
     const { out } = await write(catalog, input, 'ordering', async () => {
       committedAtEcho.push(await committedLines('ordering'));
     });
-    const states = out.map((l) => JSON.parse(l) as { type: string; state: { destinationStats: { recordCount: number }; stream?: { stream_state: { n: number } }; global?: unknown; data?: unknown } });
+    const states = out.map(
+      (l) =>
+        JSON.parse(l) as {
+          type: string;
+          state: { destinationStats: { recordCount: number }; stream?: { stream_state: { n: number } }; global?: unknown; data?: unknown };
+        },
+    );
     expect(states.map((s) => s.type)).toEqual(['STATE', 'STATE', 'STATE', 'STATE', 'STATE']);
     expect(states.map((s) => s.state.stream?.stream_state.n ?? (s.state.global ? 4 : 5))).toEqual([1, 2, 3, 4, 5]);
     // Per stream: s1 had 2 records before its state; s2 had 2, then 0. Globally: all 5, then none.
@@ -239,28 +308,48 @@ describe('pgland airbyte write (issue 9)', () => {
 
   it('stops at a malformed line with an error naming its line; the data before it is landed and its STATE echoed', async () => {
     const catalog = oneStream('bad', { destination_sync_mode: 'append_dedup', primary_key: [['id']] });
-    const input = messages(rec('bad', { id: 'ok' }), { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'bad' }, stream_state: {} } } }, '{"type": "RECORD", "record": {"stream": "bad", "data": {"id": "cut');
+    const input = messages(
+      rec('bad', { id: 'ok' }),
+      { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'bad' }, stream_state: {} } } },
+      '{"type": "RECORD", "record": {"stream": "bad", "data": {"id": "cut',
+    );
     await expect(write(catalog, input, 'malformed')).rejects.toThrow(/^line 3: not valid JSON/);
     expect((await rows('bad', 'malformed')).map((r) => r.id)).toEqual(['ok']);
 
     // The same from the command line: a TRACE ERROR on stdout after the echoed STATE, exit 1.
     const catalogFile = configFile(catalog);
     const r = await runCli(['airbyte', 'write', '--config', configFile(db.config({ schema: SCHEMA, customer: 'cli' })), '--catalog', catalogFile], {
-      input: messages(rec('bad', { id: 'cli-ok' }), { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'bad' }, stream_state: { s: 1 } } } }, { type: 'RECORD', record: { stream: 'nope', data: {} } }),
+      input: messages(
+        rec('bad', { id: 'cli-ok' }),
+        { type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'bad' }, stream_state: { s: 1 } } } },
+        { type: 'RECORD', record: { stream: 'nope', data: {} } },
+      ),
     });
     expect(r.code).toBe(1);
-    const out = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; state?: { destinationStats: unknown }; trace?: { type: string; error: { message: string; failure_type: string } } });
+    const out = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as { type: string; state?: { destinationStats: unknown }; trace?: { type: string; error: { message: string; failure_type: string } } },
+      );
     expect(out.map((m) => m.type)).toEqual(['STATE', 'TRACE']);
     expect(out[0]!.state!.destinationStats).toEqual({ recordCount: 1 });
-    expect(out[1]!.trace).toMatchObject({ type: 'ERROR', error: { message: expect.stringMatching(/^line 3: RECORD for stream "nope", which is not in the configured catalog/), failure_type: 'system_error' } });
+    expect(out[1]!.trace).toMatchObject({
+      type: 'ERROR',
+      error: { message: expect.stringMatching(/^line 3: RECORD for stream "nope", which is not in the configured catalog/), failure_type: 'system_error' },
+    });
     expect(r.stderr).toMatch(/line 3: RECORD for stream "nope"/);
     expect((await rows('bad', 'cli')).map((x) => x.id)).toEqual(['cli-ok']);
   });
 
-  it('lands streams in tables named after them, a namespace as the schema; keeps record.meta; a record without its key is a reject in the stream\'s terms (issue 22)', async () => {
+  it("lands streams in tables named after them, a namespace as the schema; keeps record.meta; a record without its key is a reject in the stream's terms (issue 22)", async () => {
     const catalog = {
       streams: [
-        { ...oneStream('Accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']] }).streams[0], stream: { ...oneStream('Accounts', {}).streams[0]!.stream as object, namespace: 'Sales Ops' } },
+        {
+          ...oneStream('Accounts', { destination_sync_mode: 'append_dedup', primary_key: [['id']] }).streams[0],
+          stream: { ...(oneStream('Accounts', {}).streams[0]!.stream as object), namespace: 'Sales Ops' },
+        },
         oneStream('notes', { destination_sync_mode: 'append' }).streams[0],
       ],
     };
@@ -307,7 +396,13 @@ describe('pgland airbyte write (issue 9)', () => {
     const [stream] = parseCatalog({
       streams: [
         {
-          stream: { name: 'w', json_schema: { type: 'object', properties: { n: ref('Integer'), t: { oneOf: [ref('TimestampWithTimezone'), { type: 'null' }] }, s: ref('String') } } },
+          stream: {
+            name: 'w',
+            json_schema: {
+              type: 'object',
+              properties: { n: ref('Integer'), t: { oneOf: [ref('TimestampWithTimezone'), { type: 'null' }] }, s: ref('String') },
+            },
+          },
           destination_sync_mode: 'append',
         },
       ],

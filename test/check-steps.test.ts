@@ -28,11 +28,15 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgland-check-'));
   const lit = PW.replace(/'/g, "''");
   for (const db of ['app', 'app2', 'notemp']) await server.sql(`CREATE DATABASE ${db}`);
-  await server.sql(`CREATE ROLE loader LOGIN PASSWORD '${lit}'; CREATE ROLE nocreate LOGIN PASSWORD '${lit}'; CREATE ROLE nolimit LOGIN PASSWORD '${lit}' CONNECTION LIMIT 0`);
+  await server.sql(
+    `CREATE ROLE loader LOGIN PASSWORD '${lit}'; CREATE ROLE nocreate LOGIN PASSWORD '${lit}'; CREATE ROLE nolimit LOGIN PASSWORD '${lit}' CONNECTION LIMIT 0`,
+  );
   await server.sql(`GRANT CONNECT, CREATE, TEMPORARY ON DATABASE app TO loader`);
   // app: a schema made by someone else, a schema with a foreign table, both without grants to loader.
   await server.sql(`CREATE SCHEMA locked; CREATE SCHEMA shared; GRANT ALL ON SCHEMA shared TO loader; CREATE TABLE shared.crm_contacts (id text)`, 'app');
-  await server.sql(`REVOKE CREATE ON DATABASE app FROM PUBLIC; REVOKE TEMPORARY ON DATABASE notemp FROM PUBLIC; GRANT CONNECT, CREATE ON DATABASE notemp TO loader`);
+  await server.sql(
+    `REVOKE CREATE ON DATABASE app FROM PUBLIC; REVOKE TEMPORARY ON DATABASE notemp FROM PUBLIC; GRANT CONNECT, CREATE ON DATABASE notemp TO loader`,
+  );
 });
 
 afterAll(async () => {
@@ -42,8 +46,16 @@ afterAll(async () => {
 
 function config(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    host: '127.0.0.1', port: server.port, database: 'app', user: 'loader', password: PW,
-    sslmode: 'verify-full', sslrootcert: tlsFile('ca.crt'), schema: 'pgland', connect_timeout_ms: 3000, ...extra,
+    host: '127.0.0.1',
+    port: server.port,
+    database: 'app',
+    user: 'loader',
+    password: PW,
+    sslmode: 'verify-full',
+    sslrootcert: tlsFile('ca.crt'),
+    schema: 'pgland',
+    connect_timeout_ms: 3000,
+    ...extra,
   };
 }
 
@@ -74,7 +86,17 @@ describe('pgland check, all good (issue 6)', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^pgland check: loader@127\.0\.0\.1:\d+\/app, schema pgland, sslmode verify-full$/);
-    const titles = ['DNS and TCP reach', 'TLS', 'authentication', 'database exists', 'server version', 'connection pooler', 'schema exists or can be created', 'TEMPORARY privilege', 'write probe'];
+    const titles = [
+      'DNS and TCP reach',
+      'TLS',
+      'authentication',
+      'database exists',
+      'server version',
+      'connection pooler',
+      'schema exists or can be created',
+      'TEMPORARY privilege',
+      'write probe',
+    ];
     titles.forEach((t, i) => expect(lines[i + 1]).toMatch(new RegExp(`^  PASS  ${t}\\s+\\d+ ms  `)));
     expect(lines[2]).toMatch(/TLSv1\.[23] .*certificate verified for 127\.0\.0\.1/);
     expect(lines.at(-1)).toBe('all checks passed.');
@@ -106,7 +128,9 @@ describe('pgland check, all good (issue 6)', () => {
     const conn = (db: string) => `host=127.0.0.1 port=${server.port} user=postgres dbname=${db} sslmode=require`;
     const env = { ...process.env, PGPASSWORD: server.password };
     execFileSync('psql', [conn('app'), '-q', '-v', 'role=setup_a', '-v', `password=${PW}`, '-v', 'schema=landing_a', '-f', SETUP_SQL], { env });
-    execFileSync('psql', [conn('app2'), '-q', '-v', 'role=setup_b', '-v', `password=${PW}`, '-v', 'schema=landing_b', '-v', 'precreate=1', '-f', SETUP_SQL], { env });
+    execFileSync('psql', [conn('app2'), '-q', '-v', 'role=setup_b', '-v', `password=${PW}`, '-v', 'schema=landing_b', '-v', 'precreate=1', '-f', SETUP_SQL], {
+      env,
+    });
     const a = await check({ user: 'setup_a', schema: 'landing_a' });
     expect(statuses(a)).toEqual(Object.fromEntries(ORDER.map((s) => [s, 'pass'])));
     expect(stepOf(a, 'schema').detail).toMatch(/does not exist yet; setup_a may create it/);
@@ -139,7 +163,12 @@ describe('pgland check names the missing grant and prints the statement that fix
   it('a pre-created schema without grants', async () => {
     const r = await check({ schema: 'locked' });
     const s = stepOf(r, 'schema');
-    expect(s).toMatchObject({ status: 'fail', code: 'permission_denied', detail: expect.stringMatching(/lacks USAGE and CREATE on schema locked/), fix: 'GRANT ALL ON SCHEMA "locked" TO "loader";' });
+    expect(s).toMatchObject({
+      status: 'fail',
+      code: 'permission_denied',
+      detail: expect.stringMatching(/lacks USAGE and CREATE on schema locked/),
+      fix: 'GRANT ALL ON SCHEMA "locked" TO "loader";',
+    });
     await applyFix(s, 'app');
     expect((await check({ schema: 'locked' })).ok).toBe(true);
   });
@@ -147,7 +176,11 @@ describe('pgland check names the missing grant and prints the statement that fix
   it('a table in the schema that the role may not write', async () => {
     const r = await check({ schema: 'shared' });
     const s = stepOf(r, 'schema');
-    expect(s).toMatchObject({ status: 'fail', code: 'permission_denied', detail: expect.stringContaining('permission denied for table "shared"."crm_contacts"') });
+    expect(s).toMatchObject({
+      status: 'fail',
+      code: 'permission_denied',
+      detail: expect.stringContaining('permission denied for table "shared"."crm_contacts"'),
+    });
     expect(s.fix).toBe('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "shared" TO "loader";');
     await applyFix(s, 'app');
     const again = await check({ schema: 'shared' });
@@ -216,7 +249,9 @@ describe('pgland check maps each failure to a cause and a fix (issue 6)', () => 
     try {
       const r = await runCheck(resolveDestination({ host: '127.0.0.1', port: plain.port, user: 'postgres', password: plain.password, sslmode: 'require' }, {}));
       expect(stepOf(r, 'tls')).toMatchObject({ status: 'fail', code: 'ssl_unsupported' });
-      const prefer = await runCheck(resolveDestination({ host: '127.0.0.1', port: plain.port, user: 'postgres', password: plain.password, sslmode: 'prefer' }, {}));
+      const prefer = await runCheck(
+        resolveDestination({ host: '127.0.0.1', port: plain.port, user: 'postgres', password: plain.password, sslmode: 'prefer' }, {}),
+      );
       expect(prefer.ok).toBe(true);
       expect(stepOf(prefer, 'tls')).toMatchObject({ status: 'warn', detail: expect.stringContaining('does not offer TLS') });
     } finally {
@@ -232,7 +267,10 @@ describe('pgland check maps each failure to a cause and a fix (issue 6)', () => 
   it('query timeout (a real statement_timeout cancellation)', async () => {
     const c = new pg.Client(server.admin());
     await c.connect();
-    const err = await c.query(`SET statement_timeout = 50; SELECT pg_sleep(2)`).then(() => null, (e: unknown) => e);
+    const err = await c.query(`SET statement_timeout = 50; SELECT pg_sleep(2)`).then(
+      () => null,
+      (e: unknown) => e,
+    );
     await c.end();
     const e = explain(err, { host: 'h', port: 5432, database: 'd', user: 'u', sslmode: 'require', connect_timeout_ms: 1, statement_timeout_ms: 50 });
     expect(e).toMatchObject({ code: 'query_timeout', hint: expect.stringContaining('statement_timeout_ms') });
@@ -256,4 +294,3 @@ describe('pgland check maps each failure to a cause and a fix (issue 6)', () => 
     expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, error: { code: 'config_invalid' } });
   });
 });
-

@@ -52,10 +52,7 @@ describe('pgland load and runs (issue 2)', () => {
     expect(runId).toBeDefined();
     runIds.push(runId!);
     expect(r.stdout).toMatch(/rejected +1 +\(see cli\._pgland_rejects\)/);
-    const { rows } = await db.pool.query(
-      `SELECT line_number::int, record_id, reason, raw_text FROM cli._pgland_rejects WHERE run_id = $1`,
-      [runId],
-    );
+    const { rows } = await db.pool.query(`SELECT line_number::int, record_id, reason, raw_text FROM cli._pgland_rejects WHERE run_id = $1`, [runId]);
     expect(rows).toEqual([
       { line_number: 3, record_id: 'no timestamp', reason: expect.stringMatching(/last_modified_at/), raw_text: '{"id": "no timestamp"}' },
     ]);

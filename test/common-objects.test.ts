@@ -322,7 +322,11 @@ describe('common objects (issue 3)', () => {
     ]);
     // Loading goes on with the view, the generated column and the index in place.
     const r = await load('crm_contacts', [
-      { id: 'C1', last_modified_at: '2026-02-02T00:00:00Z', data: { first_name: 'Ada', account_id: 'A1', email_addresses: [{ email_address: 'ADA@New.Example' }] } },
+      {
+        id: 'C1',
+        last_modified_at: '2026-02-02T00:00:00Z',
+        data: { first_name: 'Ada', account_id: 'A1', email_addresses: [{ email_address: 'ADA@New.Example' }] },
+      },
     ]);
     expect(r.counts).toMatchObject({ updated: 1 });
     const view = await client.query(`SELECT id, primary_email, account_name FROM analytics.contacts WHERE customer_id = 'acme' ORDER BY id`);
@@ -339,9 +343,9 @@ describe('common objects (issue 3)', () => {
 
   it('refuses an object that is not in the catalog, naming the ones that are', async () => {
     for (const object of ['crm_widgets', 'constructor', '__proto__']) {
-      await expect(
-        (async () => dest.load({ kind: 'common', object, provider: 'hubspot', customerId: 'cust-9', input: streamOf([]) }))(),
-      ).rejects.toMatchObject({ code: 'unknown_object', hint: expect.stringContaining('crm_accounts') });
+      await expect((async () => dest.load({ kind: 'common', object, provider: 'hubspot', customerId: 'cust-9', input: streamOf([]) }))()).rejects.toMatchObject(
+        { code: 'unknown_object', hint: expect.stringContaining('crm_accounts') },
+      );
     }
   });
 });

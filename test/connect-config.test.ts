@@ -160,7 +160,16 @@ describe('validation errors name the field, never the secret (issue 6)', () => {
 
   it('names each bad field', () => {
     const e = errorOf(() =>
-      resolveDestination({ port: 'eighty', sslmode: 'sometimes', batch_size: 0, colour: 'blue', ssh_tunnel: { host: 'b', user: 'u', password: SECRET, host_key_fingerprint: 'MD5:aa' } }, {}),
+      resolveDestination(
+        {
+          port: 'eighty',
+          sslmode: 'sometimes',
+          batch_size: 0,
+          colour: 'blue',
+          ssh_tunnel: { host: 'b', user: 'u', password: SECRET, host_key_fingerprint: 'MD5:aa' },
+        },
+        {},
+      ),
     );
     expect(e.code).toBe('config_invalid');
     expect(e.message).toMatch(/"port"/);
@@ -178,7 +187,13 @@ describe('validation errors name the field, never the secret (issue 6)', () => {
   });
 
   it('a bad URL is never echoed', () => {
-    for (const url of [`postgres://u:${SECRET}@h:99999/db`, `postgres://u:${SECRET}%zz@h/db`, `postgres://u:${SECRET}#@h/db`, `mysql://u:${SECRET}@h/db`, `postgres://u:${SECRET}@h/db?ssl=true`]) {
+    for (const url of [
+      `postgres://u:${SECRET}@h:99999/db`,
+      `postgres://u:${SECRET}%zz@h/db`,
+      `postgres://u:${SECRET}#@h/db`,
+      `mysql://u:${SECRET}@h/db`,
+      `postgres://u:${SECRET}@h/db?ssl=true`,
+    ]) {
       const e = errorOf(() => resolveDestination({ url }, {}));
       expect(e.code).toBe('config_invalid');
       expect(e.message + e.hint).not.toContain(SECRET);
@@ -196,7 +211,10 @@ describe('validation errors name the field, never the secret (issue 6)', () => {
     // A server with trust authentication (a developer's local PostgreSQL given
     // as PGLAND_TEST_DATABASE_URL) accepts any password: nothing to test there.
     const probe = new pg.Client({ host, port, user: USER, password: 'certainly not it', database: DBNAME });
-    const trusts = await probe.connect().then(() => true, () => false);
+    const trusts = await probe.connect().then(
+      () => true,
+      () => false,
+    );
     await probe.end().catch(() => undefined);
     if (trusts) ctx.skip();
     const cfgFile = join(dir, 'wrong.json');
@@ -222,7 +240,10 @@ describe('timeouts (issue 6)', () => {
   it('statement_timeout_ms cancels a long statement with query_timeout semantics', async () => {
     const dest = await openDestination({ url: db.url, sslmode: 'disable', statement_timeout_ms: 200 });
     try {
-      const err = await dest.pool.query('SELECT pg_sleep(5)').then(() => null, (e: unknown) => e);
+      const err = await dest.pool.query('SELECT pg_sleep(5)').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect((err as { code?: string }).code).toBe('57014');
     } finally {
       await dest.close();
@@ -237,7 +258,10 @@ describe('timeouts (issue 6)', () => {
     const { port: p } = silent.address() as { port: number };
     const started = Date.now();
     const cfg = resolveDestination({ host: '127.0.0.1', port: p, sslmode: 'disable', connect_timeout_ms: 300, password: 'x' }, {});
-    const err = await openPool(cfg, silentLogger(), 1).then(() => null, (e: unknown) => e);
+    const err = await openPool(cfg, silentLogger(), 1).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(PglandError);
     expect((err as PglandError).code).toBe('connect_timeout');
     expect(Date.now() - started).toBeLessThan(5000);

@@ -48,10 +48,14 @@ function startWorker(): Promise<void> {
   let stderr = '';
   w.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   workers.push(w);
-  return until('the worker to start', () => {
-    if (w.child.exitCode !== null) throw new Error(`the worker exited: ${stderr}`);
-    return stderr.includes('taking jobs');
-  }, 60_000).then(() => undefined);
+  return until(
+    'the worker to start',
+    () => {
+      if (w.child.exitCode !== null) throw new Error(`the worker exited: ${stderr}`);
+      return stderr.includes('taking jobs');
+    },
+    60_000,
+  ).then(() => undefined);
 }
 
 beforeAll(async () => {
@@ -59,7 +63,10 @@ beforeAll(async () => {
   const database = new URL(db.url).pathname.slice(1);
   await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD 'budget-pw' CONNECTION LIMIT 3`);
   await db.pool.query(`GRANT CONNECT, CREATE ON DATABASE "${database}" TO ${role}`);
-  api = await startTestService(db, { jobs: false, scheduler: { pollingIntervalSeconds: 0.5, maintenanceIntervalSeconds: 1, retryDelaySeconds: 1, retryLimit: 0, allowCommands: true } });
+  api = await startTestService(db, {
+    jobs: false,
+    scheduler: { pollingIntervalSeconds: 0.5, maintenanceIntervalSeconds: 1, retryDelaySeconds: 1, retryLimit: 0, allowCommands: true },
+  });
 });
 
 afterAll(async () => {
@@ -80,7 +87,10 @@ describe('per-destination connection budget', () => {
     url.username = role;
     url.password = '';
     const d = await call(api, 'POST', '/destinations', {
-      json: { name: 'limited', config: { url: url.toString(), password: 'budget-pw', sslmode: 'disable', schema: 'landing', batch_size: 20, max_connections: 2 } },
+      json: {
+        name: 'limited',
+        config: { url: url.toString(), password: 'budget-pw', sslmode: 'disable', schema: 'landing', batch_size: 20, max_connections: 2 },
+      },
     });
     expect(d.status, JSON.stringify(d.body)).toBe(201);
     const objects = ['alpha', 'beta', 'gamma', 'delta'];
@@ -107,13 +117,20 @@ describe('per-destination connection budget', () => {
     let most = 0;
     const finished = async (): Promise<{ object: string; status: string; error: string | null }[]> =>
       (await db.pool.query(`SELECT object, status, error FROM pgland_control.runs WHERE origin = 'schedule' AND status <> 'running'`)).rows;
-    await until('4 scheduled runs', async () => {
-      const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]);
-      most = Math.max(most, rows[0]!.n);
-      return (await finished()).length >= 4;
-    }, 120_000);
+    await until(
+      '4 scheduled runs',
+      async () => {
+        const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1', [role]);
+        most = Math.max(most, rows[0]!.n);
+        return (await finished()).length >= 4;
+      },
+      120_000,
+    );
     const runs = await finished();
-    expect(runs.filter((r) => r.status !== 'succeeded'), JSON.stringify(runs)).toEqual([]);
+    expect(
+      runs.filter((r) => r.status !== 'succeeded'),
+      JSON.stringify(runs),
+    ).toEqual([]);
     expect(most).toBeLessThanOrEqual(3);
     for (const object of objects) {
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.custom_${object}`);

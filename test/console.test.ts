@@ -146,7 +146,17 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     if (await trustsEveryPassword(db.url)) ctx.skip(true, 'the test PostgreSQL trusts every password (trust authentication): a wrong one cannot fail');
     const u = new URL(db.url);
     const created = await call(svc, 'POST', '/destinations', {
-      json: { name: 'wrong-password', config: { host: u.hostname, port: Number(u.port), database: u.pathname.slice(1), user: decodeURIComponent(u.username), password: 'certainly-not-it', sslmode: 'disable' } },
+      json: {
+        name: 'wrong-password',
+        config: {
+          host: u.hostname,
+          port: Number(u.port),
+          database: u.pathname.slice(1),
+          user: decodeURIComponent(u.username),
+          password: 'certainly-not-it',
+          sslmode: 'disable',
+        },
+      },
     });
     expect(created.status).toBe(201);
     await page.goto(`${svc.url}/#/destinations/${created.body.id}/test`);
@@ -157,7 +167,7 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await screenshot(page, 'test-connection-failed', { docs: true });
   });
 
-  it('shows a run\'s evolution report with no webhook endpoint: it is kept with the run', async () => {
+  it("shows a run's evolution report with no webhook endpoint: it is kept with the run", async () => {
     expect((await call(svc, 'GET', '/webhooks/endpoints')).body.endpoints).toEqual([]);
     const open = await call(svc, 'POST', '/runs', { json: { destination_id: destId, provider: 'close', customer_id: 'evo', object: 'crm_leads' } });
     expect(open.status, JSON.stringify(open.body)).toBe(201);
@@ -182,12 +192,21 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await page.getByLabel('URL', { exact: true }).fill(`${receiver.url}/hooks`);
     expect(await page.getByLabel('Signing secret').inputValue()).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     await page.getByRole('button', { name: 'Add endpoint' }).click();
-    await page.locator('tbody tr').filter({ hasText: `${receiver.url}/hooks` }).filter({ hasText: 'set' }).waitFor();
+    await page
+      .locator('tbody tr')
+      .filter({ hasText: `${receiver.url}/hooks` })
+      .filter({ hasText: 'set' })
+      .waitFor();
 
-    const open = await call(svc, 'POST', '/runs', { json: { destination_id: destId, provider: 'salesforce', customer_id: 'acme', object: 'crm_contacts', mode: 'full' } });
+    const open = await call(svc, 'POST', '/runs', {
+      json: { destination_id: destId, provider: 'salesforce', customer_id: 'acme', object: 'crm_contacts', mode: 'full' },
+    });
     expect(open.status, JSON.stringify(open.body)).toBe(201);
     runId = open.body.id;
-    const batch = await call(svc, 'POST', `/runs/${runId}/batches`, { body: ndjson([contact(1), contact(2), '{"this is": not json', contact(3)]), headers: NDJSON });
+    const batch = await call(svc, 'POST', `/runs/${runId}/batches`, {
+      body: ndjson([contact(1), contact(2), '{"this is": not json', contact(3)]),
+      headers: NDJSON,
+    });
     expect(batch.status, JSON.stringify(batch.body)).toBe(200);
     const committed = await call(svc, 'POST', `/runs/${runId}/commit`, { json: {} });
     expect(committed.body.status, JSON.stringify(committed.body)).toBe('partial');
@@ -220,7 +239,7 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await screenshot(page, 'run', { docs: true });
   });
 
-  it('shows the landed tables with row counts and the next run\'s plan', async () => {
+  it("shows the landed tables with row counts and the next run's plan", async () => {
     await page.goto(`${svc.url}/#/destinations/${destId}/tables`);
     await heading('Tables: warehouse').waitFor();
     const row = page.locator('tbody tr').filter({ hasText: 'crm_contacts' }).first();
@@ -301,12 +320,14 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
 
     // A signed inbound webhook from the platform is listed, its payload shown as text.
     const body = JSON.stringify({ type: 'sync.started', data: { customer_id: 'acme', note: '<img src=x onerror=alert(1)>' } });
-    const inbound = await call(svc, 'POST', '/webhooks/inbound', { token: null, body, headers: { 'content-type': 'application/json', ...signedHeaders(parseWebhookSecret(INBOUND_SECRET), 'msg_console_1', body) } });
+    const inbound = await call(svc, 'POST', '/webhooks/inbound', {
+      token: null,
+      body,
+      headers: { 'content-type': 'application/json', ...signedHeaders(parseWebhookSecret(INBOUND_SECRET), 'msg_console_1', body) },
+    });
     expect(inbound.status, JSON.stringify(inbound.body)).toBe(200);
     // The redelivered one gives up again: wait until nothing is pending, so that the page lists failed ones.
-    await expect
-      .poll(async () => (await call(svc, 'GET', '/webhooks/deliveries?status=pending')).body.deliveries.length, { timeout: 60_000 })
-      .toBe(0);
+    await expect.poll(async () => (await call(svc, 'GET', '/webhooks/deliveries?status=pending')).body.deliveries.length, { timeout: 60_000 }).toBe(0);
     await page.goto(`${svc.url}/#/webhooks?status=failed`);
     const received = page.locator('tbody tr').filter({ hasText: 'msg_console_1' });
     await received.waitFor();
@@ -314,7 +335,12 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     await received.getByText('Show').click();
     expect(await received.locator('pre').innerText()).toContain('<img src=x onerror=alert(1)>');
     expect(await page.locator('main img').count()).toBe(0);
-    await page.locator('tbody tr').filter({ hasText: 'failed' }).first().getByRole('button', { name: /^Attempts/ }).click();
+    await page
+      .locator('tbody tr')
+      .filter({ hasText: 'failed' })
+      .first()
+      .getByRole('button', { name: /^Attempts/ })
+      .click();
     await page.locator('#attempts table tbody tr').first().waitFor();
     await screenshot(page, 'webhooks', { docs: true });
   });
@@ -322,7 +348,14 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
   it('lists a scheduled run that kept failing as a dead letter, linked to its failed runs', async () => {
     // Its source answers 500: the run fails, is retried (fast in tests), then dead-lettered.
     const created = await call(svc, 'POST', '/schedules', {
-      json: { destination_id: destId, provider: 'hubspot', customer_id: 'deadco', object: 'crm_contacts', cron: '0 0 1 1 *', source: { type: 'url', url: `${receiver.url}/export` } },
+      json: {
+        destination_id: destId,
+        provider: 'hubspot',
+        customer_id: 'deadco',
+        object: 'crm_contacts',
+        cron: '0 0 1 1 *',
+        source: { type: 'url', url: `${receiver.url}/export` },
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect((await call(svc, 'POST', `/schedules/${created.body.id}/run`)).body.queued).toBe(true);
@@ -360,16 +393,23 @@ describe.skipIf(missing)('web console in a real browser (issue 19)', () => {
     // The page is already at #/dead-letters (a goto to the same address would not load it again).
     await page.reload();
     page.once('dialog', (d) => void d.accept());
-    await row.getByRole('button', { name: /^Discard/ }).first().click();
+    await row
+      .getByRole('button', { name: /^Discard/ })
+      .first()
+      .click();
     await expect.poll(letters, { timeout: 30_000 }).toBe(0);
     await page.getByText('None yet.').waitFor();
   });
 
-  it('shows every destination\'s health, with no script error or CSP violation on any page', async () => {
+  it("shows every destination's health, with no script error or CSP violation on any page", async () => {
     await page.goto(`${svc.url}/#/destinations`);
     await heading('Destinations').waitFor();
     // warehouse's scheduled runs failed (the dead letter above).
-    await page.locator('tbody tr').filter({ hasText: 'warehouse' }).filter({ hasText: /failed \d+ failed in 24 h/ }).waitFor();
+    await page
+      .locator('tbody tr')
+      .filter({ hasText: 'warehouse' })
+      .filter({ hasText: /failed \d+ failed in 24 h/ })
+      .waitFor();
     await screenshot(page, 'destinations', { docs: true });
     expect(pageErrors).toEqual([]);
   });

@@ -31,9 +31,7 @@ const tenant = { kind: 'common' as const, object: 'crm_contacts', provider: 'sal
 
 /** Every column of every row of the landed table, in key order. */
 async function snapshot(schema: string): Promise<Record<string, unknown>[]> {
-  const { rows } = await db.pool.query(
-    `SELECT * FROM ${quoteIdent(schema)}.crm_contacts ORDER BY _pgland_provider, _pgland_customer_id, id`,
-  );
+  const { rows } = await db.pool.query(`SELECT * FROM ${quoteIdent(schema)}.crm_contacts ORDER BY _pgland_provider, _pgland_customer_id, id`);
   return rows;
 }
 
@@ -189,13 +187,17 @@ describe('a COPY that fails midway (issue 2)', () => {
     }
     const loading = dest.load({ ...tenant, input: slowInput() });
 
-    const pid = await until('the loader to start its COPY', async () => {
-      const { rows } = await db.pool.query<{ pid: number }>(
-        `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'COPY %'`,
-        [appName],
-      );
-      return rows[0]?.pid;
-    }, 20_000);
+    const pid = await until(
+      'the loader to start its COPY',
+      async () => {
+        const { rows } = await db.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'COPY %'`,
+          [appName],
+        );
+        return rows[0]?.pid;
+      },
+      20_000,
+    );
     const killed = await db.pool.query<{ ok: boolean }>('SELECT pg_terminate_backend($1) AS ok', [pid]);
     expect(killed.rows[0]!.ok).toBe(true);
     release();

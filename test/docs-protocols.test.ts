@@ -82,7 +82,10 @@ describe('docs/protocols.md runs (issue 22)', () => {
       { id: '3', name: 'Alan Turing', plan: null, deleted: true },
     ]);
     // Airbyte: SUCCEEDED, three echoed states, then the query's rows.
-    const abLines = airbyte.trim().split('\n').map((l) => JSON.parse(l));
+    const abLines = airbyte
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(abLines[0]).toMatchObject({ type: 'CONNECTION_STATUS', connectionStatus: { status: 'SUCCEEDED' } });
     expect(abLines.slice(1, 4).map((m) => [m.type, m.state.destinationStats.recordCount])).toEqual([
       ['STATE', 3],

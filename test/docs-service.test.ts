@@ -63,7 +63,12 @@ describe('docs/service.md runs as written (issue 15)', () => {
     expect(out).toMatch(/"status":"succeeded"/);
 
     // What they leave: the example's 40 contacts by the full refresh, and the write-through's one.
-    const ids = new Set(readFileSync(join(ROOT, 'examples', 'crm_contacts.ndjson'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
+    const ids = new Set(
+      readFileSync(join(ROOT, 'examples', 'crm_contacts.ndjson'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
     const { rows } = await db.pool.query(`SELECT id, first_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'acme' ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual([...ids, '003C000099'].sort());
     expect(rows.find((r) => r.id === '003C000099')).toMatchObject({ first_name: 'Ada' });

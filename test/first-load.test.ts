@@ -78,9 +78,7 @@ describe('first load straight into the landed table (issue 8)', () => {
     const rows = await landed('new-tenant');
     expectLandedAsMerged(rows, input);
     expect(new Set([...rows.values()].map((row) => row.run_id))).toEqual(new Set([r.runId]));
-    const w = await db.pool.query(
-      `SELECT high_water_mark FROM fl._pgland_watermarks WHERE provider = 'hubspot' AND customer_id = 'new-tenant'`,
-    );
+    const w = await db.pool.query(`SELECT high_water_mark FROM fl._pgland_watermarks WHERE provider = 'hubspot' AND customer_id = 'new-tenant'`);
     expect((w.rows[0].high_water_mark as Date).toISOString()).toBe('2026-02-28T23:30:00.000Z');
   });
 

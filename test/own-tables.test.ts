@@ -58,7 +58,13 @@ async function customerSchema(schema: string): Promise<void> {
 
 const MAP = ['email=data.email', 'name=trim(data.name)', 'score=data.score', 'account_id=data.account', 'phone=data.phone'];
 
-function into(schema: string, write: IntoWrite, records: unknown[], extra: Partial<IntoRequest> = {}, maps = MAP): Promise<ReturnType<Destination['loadInto']> extends Promise<infer R> ? R : never> {
+function into(
+  schema: string,
+  write: IntoWrite,
+  records: unknown[],
+  extra: Partial<IntoRequest> = {},
+  maps = MAP,
+): Promise<ReturnType<Destination['loadInto']> extends Promise<infer R> ? R : never> {
   return dest.loadInto({ into: `${schema}.leads`, write, mappings: maps.map(parseMapping), input: streamOf(records), ...extra });
 }
 
@@ -71,7 +77,10 @@ async function untouched(schema: string, before: Record<string, unknown>[]): Pro
   const canary = await db.pool.query(`SELECT x FROM ${schema}.canary ORDER BY x`);
   expect(canary.rows.map((r) => r.x)).toEqual([1, 2, 3]);
   const accounts = await db.pool.query(`SELECT id, name FROM ${schema}.accounts ORDER BY id`);
-  expect(accounts.rows).toEqual([{ id: 1, name: 'one' }, { id: 2, name: 'two' }]);
+  expect(accounts.rows).toEqual([
+    { id: 1, name: 'one' },
+    { id: 2, name: 'two' },
+  ]);
   const now = await leads(schema);
   for (const row of before) expect(now).toContainEqual(row);
 }
@@ -138,14 +147,25 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
   it('update (enrichment) changes only the mapped columns of matching rows; others are skipped', async () => {
     await customerSchema('upd');
     const [old1, old2] = await leads('upd');
-    const r = await into('upd', 'update', [lead(1, { email: 'old1@example.com', name: 'Enriched', score: 50 }), lead(2, { email: 'nobody@example.com' })], { match: 'email' }, ['email=data.email', 'name=data.name', 'score=data.score', 'status=\'enriched\'']);
+    const r = await into(
+      'upd',
+      'update',
+      [lead(1, { email: 'old1@example.com', name: 'Enriched', score: 50 }), lead(2, { email: 'nobody@example.com' })],
+      { match: 'email' },
+      ['email=data.email', 'name=data.name', 'score=data.score', "status='enriched'"],
+    );
     expect(r.counts).toMatchObject({ rowsRead: 2, updated: 1, skipped: 1, inserted: 0 });
     const rows = await leads('upd');
     expect(rows).toHaveLength(2);
     expect(rows[0]).toEqual({ ...old1, name: 'Enriched', score: 50, status: 'enriched' });
     expect(rows[1]).toEqual(old2);
     // The same again changes nothing.
-    const again = await into('upd', 'update', [lead(1, { email: 'old1@example.com', name: 'Enriched', score: 50 })], { match: 'email' }, ['email=data.email', 'name=data.name', 'score=data.score', 'status=\'enriched\'']);
+    const again = await into('upd', 'update', [lead(1, { email: 'old1@example.com', name: 'Enriched', score: 50 })], { match: 'email' }, [
+      'email=data.email',
+      'name=data.name',
+      'score=data.score',
+      "status='enriched'",
+    ]);
     expect(again.counts).toMatchObject({ updated: 0, unchanged: 1 });
   });
 
@@ -181,7 +201,9 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
   it('delete by matching column removes exactly the matching rows', async () => {
     await customerSchema('del');
     const [, old2] = await leads('del');
-    const r = await into('del', 'delete', [lead(1, { email: 'old1@example.com' }), lead(2, { email: 'none@example.com' })], { match: 'email' }, ['email=data.email']);
+    const r = await into('del', 'delete', [lead(1, { email: 'old1@example.com' }), lead(2, { email: 'none@example.com' })], { match: 'email' }, [
+      'email=data.email',
+    ]);
     expect(r.counts).toMatchObject({ rowsRead: 2, deleted: 1, skipped: 1 });
     expect(await leads('del')).toEqual([old2]);
     await untouched('del', [old2!]);
@@ -226,7 +248,14 @@ describe('load --into: write modes on a table of the customer (issue 18)', () =>
       CREATE TABLE part.contacts (email text NOT NULL, name text, UNIQUE (email)) PARTITION BY HASH (email);
       CREATE TABLE part.contacts_0 PARTITION OF part.contacts FOR VALUES WITH (MODULUS 2, REMAINDER 0);
       CREATE TABLE part.contacts_1 PARTITION OF part.contacts FOR VALUES WITH (MODULUS 2, REMAINDER 1);`);
-    const load = (records: unknown[]) => dest.loadInto({ into: 'part.contacts', write: 'upsert', match: 'email', mappings: ['email=data.email', 'name=data.name'].map(parseMapping), input: streamOf(records) });
+    const load = (records: unknown[]) =>
+      dest.loadInto({
+        into: 'part.contacts',
+        write: 'upsert',
+        match: 'email',
+        mappings: ['email=data.email', 'name=data.name'].map(parseMapping),
+        input: streamOf(records),
+      });
     await load([lead(1), lead(2), lead(3)]);
     const r = await load([lead(1, { name: 'Changed' }), lead(2), lead(4)]);
     expect(r.counts).toMatchObject({ inserted: 1, updated: 1, unchanged: 1 });
@@ -350,7 +379,9 @@ describe('load --into: refused before any record is read (issue 18)', () => {
     u.password = 'pw';
     const d = await openDestination({ url: u.toString(), sslmode: 'disable', schema: 'pgland_ng' });
     try {
-      const err = (await d.loadInto({ into: 'refuse.leads', write: 'upsert', match: 'email', mappings: MAP.map(parseMapping), input: unread() }).catch((x: unknown) => x)) as PglandError;
+      const err = (await d
+        .loadInto({ into: 'refuse.leads', write: 'upsert', match: 'email', mappings: MAP.map(parseMapping), input: unread() })
+        .catch((x: unknown) => x)) as PglandError;
       expect(err.code).toBe('grant_missing');
       expect(err.message).toContain('INSERT');
       // upsert applies deletions of records flagged is_deleted: DELETE too.
@@ -391,7 +422,7 @@ describe('load --into: hostile names and paths (issue 18)', () => {
       into: '"we""ird; DROP TABLE x; --"."select"',
       write: 'upsert',
       match: 'from',
-      mappings: ['from=id', 'a"b=data.email', '; DROP SCHEMA public CASCADE; --=data.score', 'Order=\'it\'\'s\''].map(parseMapping),
+      mappings: ['from=id', 'a"b=data.email', '; DROP SCHEMA public CASCADE; --=data.score', "Order='it''s'"].map(parseMapping),
       input: streamOf([lead(1), lead(2)]),
     });
     expect(r.status).toBe('succeeded');

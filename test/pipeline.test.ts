@@ -158,10 +158,9 @@ describe('pipelined batches (issue 8)', () => {
           meddled = meddler.query(`BEGIN; LOCK TABLE p_lost.${one} IN ACCESS EXCLUSIVE MODE;
             DELETE FROM p_lost.${one} WHERE ctid IN (SELECT ctid FROM p_lost.${one} LIMIT 10); COMMIT`);
           await until('the meddler queued behind the COPY', async () => {
-            const { rowCount } = await db.pool.query(
-              `SELECT 1 FROM pg_locks WHERE relation = $1::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`,
-              [`p_lost.${one}`],
-            );
+            const { rowCount } = await db.pool.query(`SELECT 1 FROM pg_locks WHERE relation = $1::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`, [
+              `p_lost.${one}`,
+            ]);
             return rowCount! > 0;
           });
         }

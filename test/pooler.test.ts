@@ -99,9 +99,24 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
 
   it('a run through the pooler says so once in its log, with the direct connection as the fix', async () => {
     const input = ndjson(Array.from({ length: 300 }, (_, i) => contact(i)));
-    const r = await spawnCli(['load', '--config', configFile('logged', { schema: 'logged', batch_size: 50 }), '--provider', 'p', '--customer', 'c', '--object', 'crm_contacts', '--input', '-'], {
-      input,
-    }).done;
+    const r = await spawnCli(
+      [
+        'load',
+        '--config',
+        configFile('logged', { schema: 'logged', batch_size: 50 }),
+        '--provider',
+        'p',
+        '--customer',
+        'c',
+        '--object',
+        'crm_contacts',
+        '--input',
+        '-',
+      ],
+      {
+        input,
+      },
+    ).done;
     expect(r.code).toBe(0);
     const said = r.stderr.split('\n').filter((l) => l.includes('transaction-mode connection pooler'));
     expect(said).toHaveLength(1);
@@ -116,7 +131,10 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
       for (const variant of ['first', 'incr', 'full'] as const) {
         const mode = variant === 'full' ? 'full' : 'incremental';
         const times: Record<string, number> = {};
-        for (const [name, d] of [['direct', direct], ['pooled', pooled]] as const) {
+        for (const [name, d] of [
+          ['direct', direct],
+          ['pooled', pooled],
+        ] as const) {
           const started = Date.now();
           const r = await d.load({ ...OBJECT, mode, input: benchInput(variant, ROWS) });
           times[name] = Date.now() - started;
@@ -163,7 +181,9 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
   it('a loader killed mid-run through the pooler: the next run takes over once the lease lapses, and completes the data', async () => {
     const TOTAL = 20_000;
     const BATCH = 2_000;
-    const lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2))).trimEnd().split('\n');
+    const lines = ndjson(Array.from({ length: TOTAL }, (_, i) => contact(i, 2)))
+      .trimEnd()
+      .split('\n');
     const expected = await openDestination({ url: db.url, sslmode: 'disable', schema: 'killed_expected', batch_size: BATCH });
     await expected.load({ ...OBJECT, input: Readable.from([lines.join('\n') + '\n']) });
     await expected.close();
@@ -173,7 +193,9 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
     const first = spawnCli(args);
     first.child.stdin!.write(lines.slice(0, 2 * BATCH + 10).join('\n') + '\n');
     const committed = async (): Promise<number> => {
-      const { rows } = await db.pool.query(`SELECT coalesce(max(batches), 0)::int AS n FROM killed._pgland_runs WHERE status = 'running'`).catch(() => ({ rows: [{ n: 0 }] }));
+      const { rows } = await db.pool
+        .query(`SELECT coalesce(max(batches), 0)::int AS n FROM killed._pgland_runs WHERE status = 'running'`)
+        .catch(() => ({ rows: [{ n: 0 }] }));
       return rows[0].n;
     };
     await until('two committed batches', async () => (await committed()) >= 2);
@@ -268,7 +290,10 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
       const NDJSON = { 'content-type': 'application/x-ndjson' };
       const tenant = { provider: 'p', customer_id: 'c', object: 'crm_contacts' };
       const records = Array.from({ length: 3000 }, (_, i) => contact(i, 3));
-      for (const [name, url] of [['http_direct', db.url], ['http_pooled', pooledUrl]] as const) {
+      for (const [name, url] of [
+        ['http_direct', db.url],
+        ['http_pooled', pooledUrl],
+      ] as const) {
         const dest = await call(svc, 'POST', '/destinations', { json: { name, config: { url, sslmode: 'disable', schema: name } } });
         expect(dest.status, JSON.stringify(dest.body)).toBe(201);
         const run = await call(svc, 'POST', '/runs', { json: { destination_id: dest.body.id, ...tenant, mode: 'full' } });
@@ -290,7 +315,9 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode (issue 21)', () 
   it('a pooler in statement mode is refused before anything is written', async () => {
     const statement = await startPgbouncer(binary!, db.url, { poolMode: 'statement' });
     try {
-      await expect(openDestination({ url: statement.through(db.url), sslmode: 'disable', schema: 'refused' })).rejects.toMatchObject({ code: 'pooler_unsupported' });
+      await expect(openDestination({ url: statement.through(db.url), sslmode: 'disable', schema: 'refused' })).rejects.toMatchObject({
+        code: 'pooler_unsupported',
+      });
     } finally {
       await statement.stop();
     }

@@ -63,14 +63,23 @@ describe('numbers keep every digit (issue 22)', () => {
       JSON.stringify({ type: 'SCHEMA', stream: 'singer_numbers', schema: DECLARED, key_properties: [] }),
       `{"type": "RECORD", "stream": "singer_numbers", "record": ${PAYLOAD}}`,
     ].join('\n');
-    await runSinger(dest, { input: Readable.from([text + '\n']), emit: () => undefined, log: silentLogger() }, { ...singerConfig({}).options, customerId: 'c' });
+    await runSinger(
+      dest,
+      { input: Readable.from([text + '\n']), emit: () => undefined, log: silentLogger() },
+      { ...singerConfig({}).options, customerId: 'c' },
+    );
     expect(await landed('singer_numbers')).toEqual(EXACT);
   });
 
   it('an Airbyte record', async () => {
     const catalog = parseCatalog({ streams: [{ stream: { name: 'airbyte_numbers', json_schema: DECLARED }, destination_sync_mode: 'append' }] });
     const text = `{"type": "RECORD", "record": {"stream": "airbyte_numbers", "emitted_at": 1, "data": ${PAYLOAD}}}\n`;
-    await runAirbyteWrite(dest, catalog, { input: Readable.from([text]), emit: () => undefined, log: silentLogger() }, { ...airbyteConfig({}).options, customerId: 'c' });
+    await runAirbyteWrite(
+      dest,
+      catalog,
+      { input: Readable.from([text]), emit: () => undefined, log: silentLogger() },
+      { ...airbyteConfig({}).options, customerId: 'c' },
+    );
     expect(await landed('airbyte_numbers')).toEqual(EXACT);
   });
 });

@@ -49,7 +49,15 @@ const asRole = (user: string, password: string): Record<string, unknown> => {
 
 describe('query actions (issue 17)', () => {
   it('pgland query prints {rows, rowCount, fields}; parameters with quotes and injection strings are data', async () => {
-    const r = await runCli(['query', '--config', configFile, '--sql', 'SELECT id, name, created_at FROM users WHERE status = $1 ORDER BY id', '--param', 'active']);
+    const r = await runCli([
+      'query',
+      '--config',
+      configFile,
+      '--sql',
+      'SELECT id, name, created_at FROM users WHERE status = $1 ORDER BY id',
+      '--param',
+      'active',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({
       rows: [{ id: 1, name: 'Ada', created_at: '2026-01-15T10:30:00.123456Z' }],
@@ -69,7 +77,17 @@ describe('query actions (issue 17)', () => {
   });
 
   it('pgland exec runs statements: rowCount, and insertedId from INSERT … RETURNING', async () => {
-    const ins = await runCli(['exec', '--config', configFile, '--sql', 'INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id', '--param', "eve'@example.com", '--param', 'Eve']);
+    const ins = await runCli([
+      'exec',
+      '--config',
+      configFile,
+      '--sql',
+      'INSERT INTO users (email, name) VALUES ($1, $2) RETURNING id',
+      '--param',
+      "eve'@example.com",
+      '--param',
+      'Eve',
+    ]);
     expect(ins.code, ins.stderr).toBe(0);
     expect(JSON.parse(ins.stdout)).toMatchObject({ rowCount: 1, command: 'INSERT', insertedId: 3 });
     const upd = await runExec(conn, 'UPDATE users SET status = $1 WHERE email = $2', ['inactive', "eve'@example.com"]);
@@ -121,21 +139,30 @@ describe('query actions (issue 17)', () => {
   it('permission denied for a table gives the GRANT to run', async () => {
     const c = await connectSource(asRole(reader, 'pw-reader'));
     try {
-      await expect(runQuery(c, 'SELECT * FROM secrets')).rejects.toMatchObject({ code: 'permission_denied', hint: expect.stringContaining(`GRANT SELECT ON TABLE "secrets" TO "${reader}";`) });
-      await expect(runExec(c, 'DELETE FROM secrets')).rejects.toMatchObject({ code: 'permission_denied', hint: expect.stringContaining(`GRANT SELECT, DELETE ON TABLE "secrets" TO "${reader}";`) });
+      await expect(runQuery(c, 'SELECT * FROM secrets')).rejects.toMatchObject({
+        code: 'permission_denied',
+        hint: expect.stringContaining(`GRANT SELECT ON TABLE "secrets" TO "${reader}";`),
+      });
+      await expect(runExec(c, 'DELETE FROM secrets')).rejects.toMatchObject({
+        code: 'permission_denied',
+        hint: expect.stringContaining(`GRANT SELECT, DELETE ON TABLE "secrets" TO "${reader}";`),
+      });
     } finally {
       await c.close();
     }
   });
 
   it('too many connections says how to see and free them', async () => {
-    const r = await runCli(['query', '--sql', 'SELECT 1'], { env: { PGLAND_DATABASE_URL: (asRole(full, 'pw-full').url as string), PGLAND_SSLMODE: 'disable' } });
+    const r = await runCli(['query', '--sql', 'SELECT 1'], { env: { PGLAND_DATABASE_URL: asRole(full, 'pw-full').url as string, PGLAND_SSLMODE: 'disable' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/too many connections[\s\S]*fix: see who holds them \(SELECT usename, state, count\(\*\) FROM pg_stat_activity/);
   });
 
   it('the parameter count must match the SQL', async () => {
-    await expect(runQuery(conn, 'SELECT $1::int + $2::int AS s', ['1'])).rejects.toMatchObject({ code: 'parameter_mismatch', hint: expect.stringMatching(/one --param for each/) });
+    await expect(runQuery(conn, 'SELECT $1::int + $2::int AS s', ['1'])).rejects.toMatchObject({
+      code: 'parameter_mismatch',
+      hint: expect.stringMatching(/one --param for each/),
+    });
   });
 
   it('exec runs in its own transaction, and a statement that refuses one runs alone', async () => {
@@ -190,7 +217,9 @@ describe.skipIf(!bouncerBinary)('query actions through PgBouncer in transaction 
     await throughBouncer(2, async (pooled) => {
       // Rows arrive slowly (10 ms each): cancelled after a few, not read for 30 s.
       const started = Date.now();
-      await expect(runQuery(pooled, "SELECT repeat('x', 4000) AS pad, pg_sleep(0.01) FROM generate_series(1, 3000)", [], { maxBytes: 40_000 })).rejects.toMatchObject({
+      await expect(
+        runQuery(pooled, "SELECT repeat('x', 4000) AS pad, pg_sleep(0.01) FROM generate_series(1, 3000)", [], { maxBytes: 40_000 }),
+      ).rejects.toMatchObject({
         code: 'result_too_large',
       });
       expect(Date.now() - started).toBeLessThan(10_000);

@@ -70,7 +70,13 @@ afterAll(async () => {
 async function readAll(spec: ReadSpec): Promise<{ records: { id: string; raw_data: Record<string, unknown> }[]; text: string }> {
   let text = '';
   await readSource(conn, spec, { write: (t) => void (text += t) });
-  return { text, records: text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) };
+  return {
+    text,
+    records: text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 describe('pgland read: the JSON of every type (issue 17)', () => {

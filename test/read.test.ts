@@ -103,13 +103,24 @@ describe('pgland read (issue 17)', () => {
     const order = records.map((r) => `${r.last_modified_at} ${String(r.id).padStart(6, '0')}`);
     expect(order).toEqual([...order].sort());
     // Ids 1 and 2 are on the tied value; 3 is the first row in cursor order.
-    expect(records[0]).toMatchObject({ id: '3', last_modified_at: '2026-01-01T00:00:03.000003+00:00', raw_data: { id: 3, amount: 3.75, flag: false, tags: ['t3', 'x'], born: '2000-01-04' } });
-    expect(result.state.bookmarks.items).toEqual({ replication_key: 'updated_at', replication_key_value: expect.stringMatching(/^2026-03-01 12:00:00\+00$/), key_property: 'id', key_value: '10000' });
+    expect(records[0]).toMatchObject({
+      id: '3',
+      last_modified_at: '2026-01-01T00:00:03.000003+00:00',
+      raw_data: { id: 3, amount: 3.75, flag: false, tags: ['t3', 'x'], born: '2000-01-04' },
+    });
+    expect(result.state.bookmarks.items).toEqual({
+      replication_key: 'updated_at',
+      replication_key_value: expect.stringMatching(/^2026-03-01 12:00:00\+00$/),
+      key_property: 'id',
+      key_value: '10000',
+    });
   });
 
   it('re-reads from the saved state only the rows changed since, including rows on the last cursor value', async () => {
     const first = await readAll(spec());
-    await src.pool.query(`UPDATE items SET updated_at = '${TIED}'::timestamptz + interval '1 hour' + id * interval '1 ms', version = version + 1 WHERE id % 500 = 1`);
+    await src.pool.query(
+      `UPDATE items SET updated_at = '${TIED}'::timestamptz + interval '1 hour' + id * interval '1 ms', version = version + 1 WHERE id % 500 = 1`,
+    );
     // A row written later on the high-water mark's own value, with a key after the last one read.
     await src.pool.query(`INSERT INTO items (id, updated_at, name, version) VALUES (10001, '${TIED}', 'late tie', 1)`);
     const second = await readAll(spec(), first.result.state);
@@ -162,7 +173,23 @@ describe('pgland read (issue 17)', () => {
     const stateFile = join(dir, 'items.state.json');
     const { read, into } = await pipe(
       ['read', '--config', srcConfig, '--table', 'items', '--key', 'id', '--cursor', 'updated_at', '--state', stateFile, '--page-size', '500'],
-      ['load', '--config', dstConfig, '--provider', 'pg', '--customer', 'c1', '--kind', 'custom', '--object', 'items', '--schema-file', schemaFile, '--input', '-'],
+      [
+        'load',
+        '--config',
+        dstConfig,
+        '--provider',
+        'pg',
+        '--customer',
+        'c1',
+        '--kind',
+        'custom',
+        '--object',
+        'items',
+        '--schema-file',
+        schemaFile,
+        '--input',
+        '-',
+      ],
     );
     expect(read.code, read.stderr).toBe(0);
     expect(into.code, into.stdout + into.stderr).toBe(0);
@@ -176,7 +203,24 @@ describe('pgland read (issue 17)', () => {
     await src.pool.query(`UPDATE items SET name = 'changed ' || id, updated_at = now() WHERE id <= 30`);
     const again = await pipe(
       ['read', '--config', srcConfig, '--table', 'items', '--key', 'id', '--cursor', 'updated_at', '--state', stateFile],
-      ['load', '--config', dstConfig, '--provider', 'pg', '--customer', 'c1', '--kind', 'custom', '--object', 'items', '--schema-file', schemaFile, '--input', '-', '--json'],
+      [
+        'load',
+        '--config',
+        dstConfig,
+        '--provider',
+        'pg',
+        '--customer',
+        'c1',
+        '--kind',
+        'custom',
+        '--object',
+        'items',
+        '--schema-file',
+        schemaFile,
+        '--input',
+        '-',
+        '--json',
+      ],
     );
     expect(again.read.code).toBe(0);
     expect(JSON.parse(again.into.stdout)).toMatchObject({ status: 'succeeded', counts: { rowsRead: 30, updated: 30 } });
@@ -203,10 +247,36 @@ describe('pgland read (issue 17)', () => {
   it('filters take their value as a parameter: an injection string is data', async () => {
     const { records } = await readAll(spec({ filters: [{ column: 'name', op: '=', value: "x' OR '1'='1" }] }));
     expect(records).toHaveLength(0);
-    const some = await readAll(spec({ filters: [{ column: 'id', op: 'in', value: ['3', '4'] }, { column: 'flag', op: '=', value: 'true' }] }));
+    const some = await readAll(
+      spec({
+        filters: [
+          { column: 'id', op: 'in', value: ['3', '4'] },
+          { column: 'flag', op: '=', value: 'true' },
+        ],
+      }),
+    );
     expect(some.records.map((r) => r.id)).toEqual(['4']);
-    const cli = await runCli(['read', '--config', srcConfig, '--table', 'items', '--key', 'id', '--cursor', 'version', '--filter', 'id <= 3', '--filter', 'name is not null']);
-    expect(cli.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(['1', '2', '3']);
+    const cli = await runCli([
+      'read',
+      '--config',
+      srcConfig,
+      '--table',
+      'items',
+      '--key',
+      'id',
+      '--cursor',
+      'version',
+      '--filter',
+      'id <= 3',
+      '--filter',
+      'name is not null',
+    ]);
+    expect(
+      cli.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    ).toEqual(['1', '2', '3']);
     // Integer cursors order versions as numbers (1970 plus that many microseconds).
     const first = JSON.parse(cli.stdout.split('\n')[0]!) as { last_modified_at: string; raw_data: { version: number } };
     expect(first.last_modified_at).toBe(`1970-01-01T00:00:00.00000${first.raw_data.version}Z`);
@@ -223,7 +293,17 @@ describe('pgland read (issue 17)', () => {
     expect(json.code).toBe(2);
     expect(json.stderr).toMatch(/column "m" \(json\) cannot be sorted or compared[\s\S]*fix: use jsonb instead of json/);
     await src.pool.query('CREATE SEQUENCE IF NOT EXISTS counter');
-    const writes = await runCli(['read', '--config', srcConfig, '--query', "SELECT id, updated_at, nextval('counter') FROM items", '--key', 'id', '--cursor', 'updated_at']);
+    const writes = await runCli([
+      'read',
+      '--config',
+      srcConfig,
+      '--query',
+      "SELECT id, updated_at, nextval('counter') FROM items",
+      '--key',
+      'id',
+      '--cursor',
+      'updated_at',
+    ]);
     expect(writes.code).toBe(1);
     expect(writes.stderr).toMatch(/read-only transaction/);
     const two = await runCli(['read', '--config', srcConfig, '--query', 'SELECT 1 AS id, now() AS t; DELETE FROM items', '--key', 'id', '--cursor', 't']);
@@ -232,6 +312,8 @@ describe('pgland read (issue 17)', () => {
   });
 
   it('a key that is not unique is refused, not silently skipped at a page boundary', async () => {
-    await expect(readAll({ source: { query: 'SELECT id % 10 AS k, updated_at FROM items' }, key: 'k', cursor: 'updated_at', pageSize: 100 })).rejects.toMatchObject({ code: 'key_not_unique' });
+    await expect(
+      readAll({ source: { query: 'SELECT id % 10 AS k, updated_at FROM items' }, key: 'k', cursor: 'updated_at', pageSize: 100 }),
+    ).rejects.toMatchObject({ code: 'key_not_unique' });
   });
 });

@@ -54,9 +54,7 @@ async function checkLanded(schema: string, runId: string): Promise<void> {
   for (const p of problems.rows) {
     expect(p).toMatchObject({ field: 'Code', column_name: 'code', value_excerpt: `abc-${p.record_id.slice(1)}` });
     expect(Number(p.line_number)).toBeLessThan(0);
-    expect(p.reason).toBe(
-      `the table was rebuilt: the value does not fit the column's type bigint; the raw payload keeps it (provider x, customer c1)`,
-    );
+    expect(p.reason).toBe(`the table was rebuilt: the value does not fit the column's type bigint; the raw payload keeps it (provider x, customer c1)`);
   }
   const run = await db.pool.query(`SELECT status, problems FROM ${schema}._pgland_runs WHERE run_id = $1`, [runId]);
   expect(run.rows[0]).toEqual({ status: 'partial', problems: '10' });
@@ -106,7 +104,10 @@ describe('values a rebuild cannot re-land (issue 22)', () => {
       expect(added.counts.problems).toBe(10);
       expect(added.status).toBe('partial');
       const { rows } = await db.pool.query(`SELECT count(*)::int AS n, min(reason) AS reason FROM rb_add._pgland_problems WHERE run_id = $1`, [added.runId]);
-      expect(rows[0]).toEqual({ n: 10, reason: `new column code was backfilled: the value does not fit the column's type bigint; the raw payload keeps it (provider x, customer c1)` });
+      expect(rows[0]).toEqual({
+        n: 10,
+        reason: `new column code was backfilled: the value does not fit the column's type bigint; the raw payload keeps it (provider x, customer c1)`,
+      });
 
       // A rebuild for another reason (Name dropped) re-lands code from the payloads:
       // the 10 values were NULL before, noted by the run above, and are not noted again.
@@ -118,7 +119,7 @@ describe('values a rebuild cannot re-land (issue 22)', () => {
     }
   });
 
-  it('a common object\'s column cast from the old column: the value it only had there is noted, with that said', async () => {
+  it("a common object's column cast from the old column: the value it only had there is noted, with that said", async () => {
     const d = await openDestination(db.config({ schema: 'rb_common' }));
     try {
       const common = { kind: 'common' as const, object: 'crm_contacts', provider: 'hubspot', customerId: 'acme' };

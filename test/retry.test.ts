@@ -56,14 +56,20 @@ describe('isRetryable', () => {
       await victim.connect();
       const pid = (await victim.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
-      const lost = await victim.query('SELECT 1').then(() => null, (e: unknown) => e);
+      const lost = await victim.query('SELECT 1').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(lost).not.toBeNull();
       expect(isRetryable(lost)).toBe(true);
       await victim.end().catch(() => undefined);
 
       // A unique violation: not retryable.
       await db.pool.query('CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u VALUES (1)');
-      const dup = await db.pool.query('INSERT INTO u VALUES (1)').then(() => null, (e: unknown) => e);
+      const dup = await db.pool.query('INSERT INTO u VALUES (1)').then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect((dup as { code?: string }).code).toBe('23505');
       expect(isRetryable(dup)).toBe(false);
     } finally {
@@ -76,7 +82,10 @@ describe('isRetryable', () => {
     const port = (srv.address() as AddressInfo).port;
     await new Promise<void>((r) => srv.close(() => r()));
     const c = new pg.Client({ host: '127.0.0.1', port, user: 'x', database: 'x' });
-    const refused = await c.connect().then(() => null, (e: unknown) => e);
+    const refused = await c.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(isRetryable(refused)).toBe(true);
   });
 });

@@ -42,10 +42,10 @@ function deals(n: number, version = 1): unknown[] {
 const obj = (declared: DeclaredSchema) => ({ kind: 'custom' as const, object: 'deal', provider: 'x', customerId: 'c1', declared });
 
 async function columns(schema: string, table = 'custom_deal'): Promise<Record<string, string>> {
-  const { rows } = await db.pool.query(
-    `SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-    [schema, table],
-  );
+  const { rows } = await db.pool.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [
+    schema,
+    table,
+  ]);
   return Object.fromEntries(rows.map((r) => [r.column_name, r.data_type]));
 }
 
@@ -162,7 +162,9 @@ describe('schema evolution (issue 5)', () => {
     expect(comment.rows[0].c).toBe('deals of 100 or more');
     const grant = await db.pool.query(`SELECT has_table_privilege('ev_reader_${process.pid}', 'reports.big_deals', 'SELECT') AS ok`);
     expect(grant.rows[0].ok).toBe(true);
-    const idx = await db.pool.query(`SELECT indexname FROM pg_indexes WHERE schemaname IN ('ev_views', 'reports') AND indexname NOT LIKE '\\_pgland%' ORDER BY 1`);
+    const idx = await db.pool.query(
+      `SELECT indexname FROM pg_indexes WHERE schemaname IN ('ev_views', 'reports') AND indexname NOT LIKE '\\_pgland%' ORDER BY 1`,
+    );
     expect(idx.rows.map((x) => x.indexname)).toEqual(['custom_deal_pkey', 'deal_totals_n', 'deals_by_name']);
     const saved = await db.pool.query(`SELECT view_name, restored, error FROM ev_views._pgland_saved_views ORDER BY view_name`);
     expect(saved.rows.map((x) => [x.view_name, x.restored])).toEqual([
@@ -233,7 +235,19 @@ describe('schema evolution (issue 5)', () => {
     const v3 = schemaOf({ ...v2.properties, Extra: { type: 'boolean' } });
     writeFileSync(join(dir, 'schema.json'), JSON.stringify(v3));
     const expected = planText(await d.plan(obj(v3)));
-    const out = await runCli(['plan', '--config', join(dir, 'dest.json'), '--object', 'deal', '--kind', 'custom', '--provider', 'x', '--schema-file', join(dir, 'schema.json')]);
+    const out = await runCli([
+      'plan',
+      '--config',
+      join(dir, 'dest.json'),
+      '--object',
+      'deal',
+      '--kind',
+      'custom',
+      '--provider',
+      'x',
+      '--schema-file',
+      join(dir, 'schema.json'),
+    ]);
     expect(out.code).toBe(0);
     expect(out.stdout).toBe(expected);
     expect(expected).toContain('ADD COLUMN "extra" boolean');

@@ -158,14 +158,21 @@ describe('item 4: re-pointing a destination does not take its stored secrets alo
       ];
       for (const [moved, changed] of moves) {
         // Only the bastion's password kept: the database password is sent anew, so only the SSH secret is named.
-        const r = await api('PUT', `/destinations/${id}`, { config: { ...base, host: 'db.internal', password: PASSWORD, ssh_tunnel: { ...moved, password: '[set]' } } });
+        const r = await api('PUT', `/destinations/${id}`, {
+          config: { ...base, host: 'db.internal', password: PASSWORD, ssh_tunnel: { ...moved, password: '[set]' } },
+        });
         expect(r.status, JSON.stringify(moved)).toBe(400);
         expect(r.body.error.message).toMatch(/^ssh_tunnel\.password: "\[set\]" keeps a stored secret only while it goes where it went/);
         expect(r.body.error.message).toMatch(changed);
       }
       // Both kept: both named.
       const both = await api('PUT', `/destinations/${id}`, {
-        config: { ...base, host: 'db.internal', password: '[set]', ssh_tunnel: { ...tunnel, port: trap.port, host_key_fingerprint: trap.fingerprint, password: '[set]' } },
+        config: {
+          ...base,
+          host: 'db.internal',
+          password: '[set]',
+          ssh_tunnel: { ...tunnel, port: trap.port, host_key_fingerprint: trap.fingerprint, password: '[set]' },
+        },
       });
       expect(both.status).toBe(400);
       expect(both.body.error.message).toMatch(/^password, ssh_tunnel\.password: .*send these secrets again/);
@@ -188,7 +195,9 @@ describe('item 4: re-pointing a destination does not take its stored secrets alo
     r = await api('PUT', `/destinations/${id}`, { config: { ...base, ssh_tunnel: { ...tunnel, port: 10, private_key: '[set]', passphrase: '[set]' } } });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toMatch(/^ssh_tunnel\.private_key, ssh_tunnel\.passphrase: .*ssh_tunnel\.port changed/);
-    r = await api('PUT', `/destinations/${id}`, { config: { ...base, schema: 'x', ssh_tunnel: { ...tunnel, keepalive_interval_ms: 5000, private_key: '[set]', passphrase: '[set]' } } });
+    r = await api('PUT', `/destinations/${id}`, {
+      config: { ...base, schema: 'x', ssh_tunnel: { ...tunnel, keepalive_interval_ms: 5000, private_key: '[set]', passphrase: '[set]' } },
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
   });
 });
@@ -200,7 +209,7 @@ describe('item 7: no caller makes pgland read a file of the server', () => {
     return path;
   };
 
-  it('a path in the URL\'s query string is refused, in the same words whatever the file', async () => {
+  it("a path in the URL's query string is refused, in the same words whatever the file", async () => {
     const paths = ['/etc/shadow', '/nonexistent-' + hex(), dir, fifo()];
     for (const param of ['sslrootcert', 'sslcert', 'sslkey']) {
       const messages = new Set<string>();
@@ -273,7 +282,7 @@ describe('item 7: no caller makes pgland read a file of the server', () => {
 describe('item 9: no cleartext password over an unencrypted connection', () => {
   const impostor = (): Record<string, unknown> => ({ host: '127.0.0.1', port: fake.port, user: 'loader', database: 'app', password: PASSWORD });
 
-  it('the service\'s test refuses a server that declines TLS and asks for the password in cleartext', async () => {
+  it("the service's test refuses a server that declines TLS and asks for the password in cleartext", async () => {
     const before = fake.received.length;
     const id = await create(impostor()); // sslmode prefer, the default
     const r = await api('POST', `/destinations/${id}/test`);
@@ -287,7 +296,7 @@ describe('item 9: no cleartext password over an unencrypted connection', () => {
     expect(fake.saw(PASSWORD)).toBe(false);
   });
 
-  it('opening the destination (the loader\'s pool) refuses it too, with sslmode prefer or disable', async () => {
+  it("opening the destination (the loader's pool) refuses it too, with sslmode prefer or disable", async () => {
     for (const sslmode of ['prefer', 'disable']) {
       const err = await openDestination({ ...impostor(), sslmode } as never).then(
         () => undefined,
@@ -324,7 +333,10 @@ describe('item 9 against a real PostgreSQL whose pg_hba.conf method is password'
 
   /** Logs in as pgland_clear; whether the session is encrypted, or the error. */
   async function login(extra: Record<string, unknown>): Promise<{ ssl: boolean } | PglandError> {
-    const cfg = resolveDestination({ host: '127.0.0.1', port: server.port, database: 'postgres', user: 'pgland_clear', password: CLEAR_PASSWORD, ...extra }, {});
+    const cfg = resolveDestination(
+      { host: '127.0.0.1', port: server.port, database: 'postgres', user: 'pgland_clear', password: CLEAR_PASSWORD, ...extra },
+      {},
+    );
     const pool = await openPool(cfg, silentLogger(), 1).catch((e: PglandError) => e);
     if (pool instanceof PglandError) return pool;
     try {
@@ -347,7 +359,7 @@ describe('item 9 against a real PostgreSQL whose pg_hba.conf method is password'
 });
 
 describe('no secret in any answer or log line', () => {
-  it('none of the test\'s secrets appears in a response, a log line or a stored row (outside its sealed secrets)', async () => {
+  it("none of the test's secrets appears in a response, a log line or a stored row (outside its sealed secrets)", async () => {
     expect(answers.length).toBeGreaterThan(20);
     const { rows } = await db.pool.query<{ row: string }>(`SELECT to_jsonb(t) - 'secrets' AS row FROM pgland_control.destinations t`);
     expect(rows.length).toBeGreaterThan(5);

@@ -95,20 +95,25 @@ describe('addresses pgland does not connect to', () => {
     }
     // An endpoint's URL is shown with its credentials hidden.
     const token = randomBytes(8).toString('hex');
-    const ep = await call(svc, 'POST', '/webhooks/endpoints', { json: { url: `https://hooks.example.com/x?team=7&token=${token}`, secret: OUT_SECRET, enabled: false } });
+    const ep = await call(svc, 'POST', '/webhooks/endpoints', {
+      json: { url: `https://hooks.example.com/x?team=7&token=${token}`, secret: OUT_SECRET, enabled: false },
+    });
     expect(ep.body.url).toBe('https://hooks.example.com/x?team=7&token=[set]');
     expect(JSON.stringify((await call(svc, 'GET', '/webhooks/endpoints')).body)).not.toContain(token);
   });
 
   it('are checked on every address, embedded IPv4 included, and the operator allows named networks', () => {
     const none = new Egress();
-    for (const a of ['127.0.0.1', '::1', '::ffff:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::1', '198.18.0.1', '255.255.255.255', 'fec0::1']) expect(none.allows(a), a).toBe(false);
+    for (const a of ['127.0.0.1', '::1', '::ffff:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::1', '198.18.0.1', '255.255.255.255', 'fec0::1'])
+      expect(none.allows(a), a).toBe(false);
     for (const a of ['93.184.215.14', '2606:4700::1111', '64:ff9b::5db8:d70e']) expect(none.allows(a), a).toBe(true);
     const some = new Egress(['127.0.0.0/8', 'fd00:1::/64']);
     for (const a of ['127.0.0.1', '::ffff:127.0.0.1', 'fd00:1::5']) expect(some.allows(a), a).toBe(true);
     for (const a of ['::1', '10.0.0.1', 'fd00:2::5']) expect(some.allows(a), a).toBe(false);
     expect(resolveServeOptions({}, { PGLAND_ALLOW_NETWORKS: '10.0.0.0/8, ::1' }).options.allowNetworks).toEqual(['10.0.0.0/8', '::1/128']);
-    expect(() => resolveServeOptions({}, { PGLAND_ALLOW_NETWORKS: '10.0.0.0/33' })).toThrow(/PGLAND_ALLOW_NETWORKS: "10.0.0.0\/33" is not an address or a CIDR network/);
+    expect(() => resolveServeOptions({}, { PGLAND_ALLOW_NETWORKS: '10.0.0.0/33' })).toThrow(
+      /PGLAND_ALLOW_NETWORKS: "10.0.0.0\/33" is not an address or a CIDR network/,
+    );
   });
 
   it('are refused at delivery when a host name resolves to one: nothing of the inside comes back', async () => {
@@ -133,9 +138,17 @@ describe('addresses pgland does not connect to', () => {
     for (const id of ids) await call(svc, 'DELETE', `/webhooks/endpoints/${id}`);
   });
 
-  it('are refused as a URL source\'s host at run time', async () => {
+  it("are refused as a URL source's host at run time", async () => {
     const sched = await call(svc, 'POST', '/schedules', {
-      json: { destination_id: destId, provider: 'tap', customer_id: 'acme', object: 'inside', kind: 'custom', cron: '0 0 1 1 *', source: { type: 'url', url: `http://localhost:${inside.port}/x` } },
+      json: {
+        destination_id: destId,
+        provider: 'tap',
+        customer_id: 'acme',
+        object: 'inside',
+        kind: 'custom',
+        cron: '0 0 1 1 *',
+        source: { type: 'url', url: `http://localhost:${inside.port}/x` },
+      },
     });
     expect(sched.status).toBe(201);
     await call(svc, 'POST', `/schedules/${sched.body.id}/run`);
@@ -167,7 +180,8 @@ describe('a network the operator allowed', () => {
     const closed = await freePort();
     const dest = (await call(allowed, 'POST', '/destinations', { json: { name: 'main', config: allowedDb.config({ schema: 'landing' }) } })).body.id;
     const eps = [];
-    for (const url of [`${big.url}/hook`, `http://127.0.0.1:${closed}/hook`]) eps.push((await call(allowed, 'POST', '/webhooks/endpoints', { json: { url, secret: OUT_SECRET } })).body.id as string);
+    for (const url of [`${big.url}/hook`, `http://127.0.0.1:${closed}/hook`])
+      eps.push((await call(allowed, 'POST', '/webhooks/endpoints', { json: { url, secret: OUT_SECRET } })).body.id as string);
     const open = await call(allowed, 'POST', '/runs', { json: { destination_id: dest, provider: 'hubspot', customer_id: 'acme', object: 'crm_contacts' } });
     await call(allowed, 'POST', `/runs/${open.body.id}/batches`, { body: ndjson([contact(1)]), headers: { 'content-type': 'application/x-ndjson' } });
     await call(allowed, 'POST', `/runs/${open.body.id}/commit`);
@@ -182,7 +196,11 @@ describe('webhook signatures', () => {
   const key = parseWebhookSecret(IN_SECRET);
   const sign = (id: string, ts: string, body: string): string => 'v1,' + createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
   const send = (id: string, ts: string, sig: string, body: string) =>
-    call(svc, 'POST', '/webhooks/inbound', { body, token: null, headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': sig } });
+    call(svc, 'POST', '/webhooks/inbound', {
+      body,
+      token: null,
+      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': ts, 'webhook-signature': sig },
+    });
 
   it('are verified over the webhook-timestamp header exactly as sent', async () => {
     const body = JSON.stringify({ type: 'sync.complete' });

@@ -137,7 +137,10 @@ describe('a line longer than max_record_bytes (item 10)', () => {
       { input: concat(longLine('{"type":"SCHEMA","stream":"other","schema":{"properties":{"', 2 * MiB), '"}}\n'), emit: () => undefined, log: silentLogger() },
       { ...singerConfig({}).options, customerId: 'acme' },
     );
-    await expect(stopped).rejects.toMatchObject({ code: 'protocol_error', message: expect.stringMatching(new RegExp(`^line 1: the message is ${2 * MiB + 3} bytes, more than max_record_bytes`)) });
+    await expect(stopped).rejects.toMatchObject({
+      code: 'protocol_error',
+      message: expect.stringMatching(new RegExp(`^line 1: the message is ${2 * MiB + 3} bytes, more than max_record_bytes`)),
+    });
   });
 
   it('Airbyte: a RECORD too long is a reject of its stream, counted in the STATE echoed after it', async () => {
@@ -158,7 +161,13 @@ describe('a line longer than max_record_bytes (item 10)', () => {
       dest,
       catalog,
       {
-        input: concat(record(1), longLine('{"type":"RECORD","record":{"stream":"docs","emitted_at":1,"data":{"id":2,"body":"', 2 * MiB), '"}}}\n', record(3), '{"type":"STATE","state":{"type":"LEGACY","data":{}}}\n'),
+        input: concat(
+          record(1),
+          longLine('{"type":"RECORD","record":{"stream":"docs","emitted_at":1,"data":{"id":2,"body":"', 2 * MiB),
+          '"}}}\n',
+          record(3),
+          '{"type":"STATE","state":{"type":"LEGACY","data":{}}}\n',
+        ),
         emit: (line) => void out.push(line),
         log: silentLogger(),
       },
@@ -167,9 +176,7 @@ describe('a line longer than max_record_bytes (item 10)', () => {
     expect(out).toEqual(['{"type":"STATE","state":{"type":"LEGACY","data":{},"destinationStats":{"recordCount":3.0}}}']);
     const { rows } = await db.pool.query(`SELECT id FROM ${SCHEMA}.${result.streams[0]!.table} ORDER BY id`);
     expect(rows.map((r) => r.id)).toEqual(['1', '3']);
-    const rejects = await db.pool.query(
-      `SELECT reason FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'docs'`,
-    );
+    const rejects = await db.pool.query(`SELECT reason FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'docs'`);
     expect(rejects.rows).toEqual([{ reason: expect.stringMatching(new RegExp(`^the Airbyte message on line 2: the line is ${2 * MiB + 4} bytes`)) }]);
   });
 });

@@ -100,7 +100,9 @@ function slowUpload(path: string, first: string, drip: boolean): { answer: Promi
 
 /** Backends of the test database running a COPY: uploads holding a pool connection. */
 async function copiesRunning(): Promise<number> {
-  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %' AND state <> 'idle'`);
+  const { rows } = await db.pool.query(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %' AND state <> 'idle'`,
+  );
   return rows[0].n;
 }
 
@@ -183,7 +185,9 @@ describe('connections (item 11)', () => {
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatchObject({ code: 'too_many_open_runs', message: expect.stringContaining('max_open_runs_per_destination is 3') });
     expect(refused.headers.get('retry-after')).toBe('60');
-    const stages = await db.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'sec_runs' AND tablename LIKE '\\_pgland\\_stage\\_%\\_batches'`);
+    const stages = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'sec_runs' AND tablename LIKE '\\_pgland\\_stage\\_%\\_batches'`,
+    );
     expect(stages.rows[0].n).toBe(3);
     expect((await call(svc, 'POST', `/runs/${ids[0]}/abort`)).status).toBe(200);
     await openRun(destId);
@@ -212,7 +216,10 @@ describe('bad input answered 4xx, never 500 after work was done (item 12)', () =
     // The declaration as JSON text: 20,000 levels are past what JSON.stringify can nest.
     const open = (declared: unknown, declaredText = JSON.stringify(declared)) =>
       call(svc, 'POST', '/runs', {
-        body: JSON.stringify({ destination_id: destId, provider: 'hubspot', customer_id: 'acme', object: 'deals', kind: 'standard', declared: 0 }).replace('"declared":0', `"declared":${declaredText}`),
+        body: JSON.stringify({ destination_id: destId, provider: 'hubspot', customer_id: 'acme', object: 'deals', kind: 'standard', declared: 0 }).replace(
+          '"declared":0',
+          `"declared":${declaredText}`,
+        ),
         headers: { 'content-type': 'application/json' },
       });
     const nul = await open({ type: 'object', properties: { 'amo\u0000unt': { type: 'number' } } });
@@ -227,7 +234,11 @@ describe('bad input answered 4xx, never 500 after work was done (item 12)', () =
   it('an inbound webhook whose JSON has a NUL in a key gets 400 naming it; nothing is stored', async () => {
     const key = parseWebhookSecret(IN_SECRET, 'test');
     const body = '{"type":"sync.complete","data":{"ro\\u0000ws":1}}';
-    const r = await call(svc, 'POST', '/webhooks/inbound', { token: null, body, headers: { 'content-type': 'application/json', ...signedHeaders(key, 'msg_nul', body) } });
+    const r = await call(svc, 'POST', '/webhooks/inbound', {
+      token: null,
+      body,
+      headers: { 'content-type': 'application/json', ...signedHeaders(key, 'msg_nul', body) },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'invalid_payload', message: expect.stringContaining('NUL character (\\u0000) in the key "ro\\u0000ws"') });
     const stored = await db.pool.query(`SELECT count(*)::int AS n FROM pgland_control.inbound_webhooks WHERE webhook_id = 'msg_nul'`);
@@ -236,7 +247,9 @@ describe('bad input answered 4xx, never 500 after work was done (item 12)', () =
 
   it('one destination whose sealed secrets were altered is listed as secrets_unreadable; the others are listed as usual', async () => {
     const good = await destination('sec_good');
-    const bad = await call(svc, 'POST', '/destinations', { json: { name: 'tampered', config: { host: '127.0.0.1', password: 'tampered-pw-' + randomBytes(4).toString('hex') } } });
+    const bad = await call(svc, 'POST', '/destinations', {
+      json: { name: 'tampered', config: { host: '127.0.0.1', password: 'tampered-pw-' + randomBytes(4).toString('hex') } },
+    });
     expect(bad.status).toBe(201);
     // Flip one character of the ciphertext, as someone with write access to the control database could.
     await db.pool.query(
@@ -255,7 +268,9 @@ describe('bad input answered 4xx, never 500 after work was done (item 12)', () =
     expect(byId.get(bad.body.id)).not.toHaveProperty('config.password');
     expect((await call(svc, 'GET', `/destinations/${bad.body.id}`)).body.status).toBe('secrets_unreadable');
     // Sending the secrets again repairs it.
-    const repaired = await call(svc, 'PUT', `/destinations/${bad.body.id}`, { json: { config: { host: '127.0.0.1', password: 'new-pw-' + randomBytes(4).toString('hex') } } });
+    const repaired = await call(svc, 'PUT', `/destinations/${bad.body.id}`, {
+      json: { config: { host: '127.0.0.1', password: 'new-pw-' + randomBytes(4).toString('hex') } },
+    });
     expect(repaired.status, JSON.stringify(repaired.body)).toBe(200);
     expect(repaired.body).toMatchObject({ status: 'ok', config: { password: '[set]' } });
   });
@@ -273,7 +288,7 @@ describe('operations endpoints (item 13)', () => {
     expect(text).toMatch(/pgland_rows_landed_total\{object="other",outcome="inserted"\} (\d+)/);
   });
 
-  it('/readyz says which check failed, not the control database\'s error text', async () => {
+  it("/readyz says which check failed, not the control database's error text", async () => {
     const ctlDb = await freshDatabase('security_readyz');
     const name = new URL(ctlDb.url).pathname.slice(1);
     const other = await startTestService(ctlDb);
@@ -281,10 +296,14 @@ describe('operations endpoints (item 13)', () => {
       expect((await call(other, 'GET', '/readyz', { token: null })).status).toBe(200);
       await db.pool.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
       await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [name]);
-      const r = await until('readyz to fail its control_db check', async () => {
-        const a = await call(other, 'GET', '/readyz', { token: null });
-        return a.body?.checks?.control_db !== 'ok' ? a : undefined;
-      }, 10_000);
+      const r = await until(
+        'readyz to fail its control_db check',
+        async () => {
+          const a = await call(other, 'GET', '/readyz', { token: null });
+          return a.body?.checks?.control_db !== 'ok' ? a : undefined;
+        },
+        10_000,
+      );
       expect(r.status).toBe(503);
       expect(r.body.checks.control_db).toBe('failed');
       expect(JSON.stringify(r.body)).not.toContain(name);

@@ -115,16 +115,22 @@ async function relation(qualified: string): Promise<{ owner: string; options: st
   return rows[0];
 }
 
-describe('schema evolution and the customer\'s own objects (issue 14)', () => {
-  it('item 1: a rebuild recreates an analyst\'s materialized view as the analyst, whose function then finds no superuser to abuse', async () => {
+describe("schema evolution and the customer's own objects (issue 14)", () => {
+  it("item 1: a rebuild recreates an analyst's materialized view as the analyst, whose function then finds no superuser to abuse", async () => {
     const d = await seeded('sec_mv');
     const role = await analyst('sec_mv');
     const mv = qualify(role, 'totals');
-    await asRole(role, [`CREATE MATERIALIZED VIEW ${mv} AS SELECT count(*) AS n, sum(amount) AS total, ${qualify(role, 'escalate')}() AS probe FROM sec_mv.custom_deal`]);
+    await asRole(role, [
+      `CREATE MATERIALIZED VIEW ${mv} AS SELECT count(*) AS n, sum(amount) AS total, ${qualify(role, 'escalate')}() AS probe FROM sec_mv.custom_deal`,
+    ]);
     expect(await isSuperuser(role)).toBe(false);
 
     const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
-    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'rebuild', notRestored: [] });
+    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({
+      status: 'succeeded',
+      action: 'rebuild',
+      notRestored: [],
+    });
     expect(await isSuperuser(role)).toBe(false);
     expect(await relation(mv)).toMatchObject({ owner: role, populated: true });
     expect((await db.pool.query(`SELECT n::int, total::int FROM ${mv}`)).rows[0]).toEqual({ n: 20, total: 1900 });
@@ -142,7 +148,9 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     await db.pool.query(`ALTER TABLE sec_mv_alter.custom_deal ALTER COLUMN amount TYPE integer`);
     const role = await analyst('sec_mv_alter');
     const mv = qualify(role, 'totals');
-    await asRole(role, [`CREATE MATERIALIZED VIEW ${mv} AS SELECT sum(amount) AS total, ${qualify(role, 'escalate')}() AS probe FROM sec_mv_alter.custom_deal`]);
+    await asRole(role, [
+      `CREATE MATERIALIZED VIEW ${mv} AS SELECT sum(amount) AS total, ${qualify(role, 'escalate')}() AS probe FROM sec_mv_alter.custom_deal`,
+    ]);
 
     const r = await d.load({ ...obj(V1), input: streamOf([]) });
     expect({ status: r.status, action: r.evolution?.action, reasons: r.evolution?.reasons, notRestored: r.evolution?.notRestored }).toEqual({
@@ -186,7 +194,9 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     opened.push(d);
     expect((await d.load({ ...obj(V1), input: streamOf(deals(20)) })).status).toBe('succeeded');
     const role = await analyst('sec_noset');
-    await asRole(role, [`CREATE MATERIALIZED VIEW ${qualify(role, 'totals')} AS SELECT count(*) AS n, ${qualify(role, 'escalate')}() AS probe FROM sec_noset.custom_deal`]);
+    await asRole(role, [
+      `CREATE MATERIALIZED VIEW ${qualify(role, 'totals')} AS SELECT count(*) AS n, ${qualify(role, 'escalate')}() AS probe FROM sec_noset.custom_deal`,
+    ]);
     // The loader inherits the analyst's rights (it may drop its view) but may not become it.
     await db.pool.query(`GRANT ${q(role)} TO ${q(loader)} WITH INHERIT TRUE, SET FALSE`);
 
@@ -200,7 +210,7 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(saved.rows).toEqual([{ owner: role, restored: false, definition: expect.stringContaining('escalate') }]);
   });
 
-  it('item 2: an analyst\'s plain view (SELECT only) does not stop a rebuild or a widening, and still works after', async () => {
+  it("item 2: an analyst's plain view (SELECT only) does not stop a rebuild or a widening, and still works after", async () => {
     const d = await seeded('sec_lock');
     await db.pool.query(`ALTER TABLE sec_lock.custom_deal ALTER COLUMN amount TYPE integer`);
     const role = await analyst('sec_lock');
@@ -208,9 +218,17 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     await asRole(role, [`CREATE VIEW ${view} AS SELECT id, name, amount FROM sec_lock.custom_deal`]);
 
     const widened = await d.load({ ...obj(V1), input: streamOf([]) });
-    expect({ status: widened.status, action: widened.evolution?.action, error: widened.error?.message }).toEqual({ status: 'succeeded', action: 'alter', error: undefined });
+    expect({ status: widened.status, action: widened.evolution?.action, error: widened.error?.message }).toEqual({
+      status: 'succeeded',
+      action: 'alter',
+      error: undefined,
+    });
     const rebuilt = await d.load({ ...obj(REBUILD), input: streamOf([]) });
-    expect({ status: rebuilt.status, action: rebuilt.evolution?.action, error: rebuilt.error?.message }).toEqual({ status: 'succeeded', action: 'rebuild', error: undefined });
+    expect({ status: rebuilt.status, action: rebuilt.evolution?.action, error: rebuilt.error?.message }).toEqual({
+      status: 'succeeded',
+      action: 'rebuild',
+      error: undefined,
+    });
     expect(rebuilt.evolution!.notRestored).toEqual([]);
 
     expect((await relation(view)).owner).toBe(role);
@@ -229,7 +247,11 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     const views: Record<string, string> = {
       barrier: `CREATE VIEW ${qualify(role, 'barrier')} WITH (security_barrier) AS SELECT id, amount FROM sec_opts.custom_deal WHERE amount > 50`,
       checked: `CREATE VIEW ${qualify(role, 'checked')} AS SELECT id, amount FROM sec_opts.custom_deal WHERE amount >= 0 WITH LOCAL CHECK OPTION`,
-      ...(invoker ? { invoker: `CREATE VIEW ${qualify(role, 'invoker')} WITH (security_invoker = true, security_barrier = false) AS SELECT id, amount FROM sec_opts.custom_deal` } : {}),
+      ...(invoker
+        ? {
+            invoker: `CREATE VIEW ${qualify(role, 'invoker')} WITH (security_invoker = true, security_barrier = false) AS SELECT id, amount FROM sec_opts.custom_deal`,
+          }
+        : {}),
       stored: `CREATE MATERIALIZED VIEW ${qualify(role, 'stored')} WITH (fillfactor = 70) AS SELECT id, amount FROM sec_opts.custom_deal`,
       empty: `CREATE MATERIALIZED VIEW ${qualify(role, 'empty')} AS SELECT id FROM sec_opts.custom_deal WITH NO DATA`,
     };
@@ -244,7 +266,11 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(before.checked.options).toEqual(['check_option=local']);
 
     const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
-    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'rebuild', notRestored: [] });
+    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({
+      status: 'succeeded',
+      action: 'rebuild',
+      notRestored: [],
+    });
     const after = Object.fromEntries(await Promise.all(Object.keys(views).map(async (v) => [v, await relation(qualify(role, v))])));
     expect(after).toEqual(before);
     for (const v of Object.keys(views)) {
@@ -255,7 +281,10 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     await expect(asRole(role, [`UPDATE ${qualify(role, 'checked')} SET amount = -1 WHERE id = 'd1'`])).rejects.toThrow(/violates check option/);
     // The saved copies keep the options too, for a view one recreates by hand.
     const saved = await db.pool.query(`SELECT view_name, options FROM sec_opts._pgland_saved_views WHERE view_name IN ('barrier', 'checked')`);
-    expect(Object.fromEntries(saved.rows.map((x) => [x.view_name, x.options]))).toEqual({ barrier: ['security_barrier=true'], checked: ['check_option=local'] });
+    expect(Object.fromEntries(saved.rows.map((x) => [x.view_name, x.options]))).toEqual({
+      barrier: ['security_barrier=true'],
+      checked: ['check_option=local'],
+    });
   });
 
   it('item 3: a policy that no longer compiles on the rebuilt table fails the evolution and changes nothing (fail closed)', async () => {
@@ -265,7 +294,9 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     const r = await d.load({ ...obj(REBUILD), input: streamOf([]) });
     expect(r.status).toBe('failed');
     expect(r.error?.message).toMatch(/evolving sec_policy\.custom_deal failed: .*upper/s);
-    const { rows } = await db.pool.query(`SELECT data_type FROM information_schema.columns WHERE table_schema = 'sec_policy' AND table_name = 'custom_deal' AND column_name = 'code'`);
+    const { rows } = await db.pool.query(
+      `SELECT data_type FROM information_schema.columns WHERE table_schema = 'sec_policy' AND table_name = 'custom_deal' AND column_name = 'code'`,
+    );
     expect(rows).toEqual([{ data_type: 'text' }]);
     expect((await db.pool.query(`SELECT count(*)::int AS n FROM pg_policy WHERE polrelid = 'sec_policy.custom_deal'::regclass`)).rows[0].n).toBe(1);
   });
@@ -289,16 +320,28 @@ describe('schema evolution and the customer\'s own objects (issue 14)', () => {
     expect(await count()).toEqual([{ n: 2 }]);
 
     const r = await d.load({ ...obj(V1), input: streamOf([]) });
-    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'alter', notRestored: [] });
+    expect({ status: r.status, action: r.evolution?.action, notRestored: r.evolution?.notRestored }).toEqual({
+      status: 'succeeded',
+      action: 'alter',
+      notRestored: [],
+    });
     expect(await count()).toEqual([{ n: 2 }]);
 
     // A rebuild makes a new table: its row security, policies and storage options come along.
     await db.pool.query(`ALTER TABLE sec_rls.custom_deal FORCE ROW LEVEL SECURITY, SET (fillfactor = 90)`);
     const table = async (): Promise<unknown> =>
-      (await db.pool.query(`SELECT relrowsecurity, relforcerowsecurity, reloptions, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = 'sec_rls.custom_deal'::regclass`)).rows[0];
+      (
+        await db.pool.query(
+          `SELECT relrowsecurity, relforcerowsecurity, reloptions, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = 'sec_rls.custom_deal'::regclass`,
+        )
+      ).rows[0];
     expect(await table()).toEqual({ relrowsecurity: true, relforcerowsecurity: true, reloptions: ['fillfactor=90'], policies: 2 });
     const rebuilt = await d.load({ ...obj(REBUILD), input: streamOf([]) });
-    expect({ status: rebuilt.status, action: rebuilt.evolution?.action, notRestored: rebuilt.evolution?.notRestored }).toEqual({ status: 'succeeded', action: 'rebuild', notRestored: [] });
+    expect({ status: rebuilt.status, action: rebuilt.evolution?.action, notRestored: rebuilt.evolution?.notRestored }).toEqual({
+      status: 'succeeded',
+      action: 'rebuild',
+      notRestored: [],
+    });
     expect(await table()).toEqual({ relrowsecurity: true, relforcerowsecurity: true, reloptions: ['fillfactor=90'], policies: 2 });
     expect(await count()).toEqual([{ n: 2 }]);
     expect((await asRole(reader, [`SELECT count(*)::int AS n FROM sec_rls.custom_deal`]))[0]).toEqual([{ n: 2 }]);

@@ -49,7 +49,9 @@ function startWorker(env: Record<string, string>): Promise<(typeof workers)[numb
   w.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const worker = { ...w, stderr: () => stderr };
   workers.push(worker);
-  return until('the worker to start', () => stderr.includes('taking jobs') || (w.child.exitCode !== null && Promise.reject(new Error(stderr))), 60_000).then(() => worker);
+  return until('the worker to start', () => stderr.includes('taking jobs') || (w.child.exitCode !== null && Promise.reject(new Error(stderr))), 60_000).then(
+    () => worker,
+  );
 }
 
 async function schedule(object: string, source: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
@@ -61,7 +63,10 @@ async function schedule(object: string, source: Record<string, unknown>, extra: 
 }
 
 /** Runs a schedule now and waits for the run it starts to finish; `meanwhile` runs once the job is queued. */
-async function runNow(scheduleId: string, meanwhile = async (): Promise<void> => undefined): Promise<{ status: string; error: string | null; counts: Record<string, number> | null }> {
+async function runNow(
+  scheduleId: string,
+  meanwhile = async (): Promise<void> => undefined,
+): Promise<{ status: string; error: string | null; counts: Record<string, number> | null }> {
   const before = (await db.pool.query(`SELECT count(*)::int AS n FROM pgland_control.runs WHERE schedule_id = $1`, [scheduleId])).rows[0].n as number;
   expect((await call(api, 'POST', `/schedules/${scheduleId}/run`)).status).toBe(202);
   await meanwhile();
@@ -93,7 +98,9 @@ beforeAll(async () => {
   api = await startTestService(db, { jobs: false, allowNetworks: LOOPBACK_NETWORKS, scheduler: { allowCommands: true, retryLimit: 0 } });
   destId = (await call(api, 'POST', '/destinations', { json: { name: 'main', config: db.config({ schema: 'landing' }) } })).body.id;
   hooks = await localServer((_req, res) => res.end('ok'));
-  expect((await call(api, 'POST', '/webhooks/endpoints', { json: { url: `${hooks.url}/hook`, secret: 'whsec_' + randomBytes(32).toString('base64') } })).status).toBe(201);
+  expect(
+    (await call(api, 'POST', '/webhooks/endpoints', { json: { url: `${hooks.url}/hook`, secret: 'whsec_' + randomBytes(32).toString('base64') } })).status,
+  ).toBe(201);
   await startWorker({ PGLAND_ALLOW_COMMAND_SOURCES: '1', PGLAND_ALLOW_NETWORKS: '127.0.0.0/8' });
 }, 120_000);
 
@@ -118,7 +125,7 @@ describe('command sources', () => {
     for (const s of SECRETS()) expect(JSON.stringify(env)).not.toContain(s);
   });
 
-  it('land what a command printed before the loader read it (it waited for the object\'s lease)', async () => {
+  it("land what a command printed before the loader read it (it waited for the object's lease)", async () => {
     // Node discards what an exited child left unread on its stdout: a run
     // whose loader started reading late "succeeded" with nothing, and a full
     // refresh then deleted the tenant's rows.
@@ -145,7 +152,7 @@ describe('command sources', () => {
     expect(rows).toEqual([{ id: 'q1', deleted: false }]);
   });
 
-  it('keep a bounded excerpt of a failing command\'s stderr in the run', async () => {
+  it("keep a bounded excerpt of a failing command's stderr in the run", async () => {
     const shout = `process.stderr.write(JSON.stringify(process.env) + 'x'.repeat(100000) + '\\nlast words'); process.exit(4)`;
     const id = await schedule('shouting', { type: 'command', command: [process.execPath, '-e', shout] });
     const run = await runNow(id);
@@ -157,7 +164,9 @@ describe('command sources', () => {
 
 describe('URL sources', () => {
   it('are shown through one redaction of credentials', () => {
-    expect(redactUrl('https://u:p@h.example/x/{watermark}?access_token=a&Signature=b&X-Amz-Signature=c&client_secret=d&apikey=e&page=2&sort=asc#id_token=z')).toBe(
+    expect(
+      redactUrl('https://u:p@h.example/x/{watermark}?access_token=a&Signature=b&X-Amz-Signature=c&client_secret=d&apikey=e&page=2&sort=asc#id_token=z'),
+    ).toBe(
       'https://[set]:[set]@h.example/x/{watermark}?access_token=[set]&Signature=[set]&X-Amz-Signature=[set]&client_secret=[set]&apikey=[set]&page=2&sort=asc#id_token=[set]',
     );
     expect(redactUrl('not a url ?token=x')).toBe('(not a valid URL)');
@@ -199,14 +208,22 @@ describe('URL sources', () => {
     // A PUT of what GET answered keeps the stored key.
     const current = (await call(api, 'GET', `/schedules/${id}`)).body;
     const put = await call(api, 'PUT', `/schedules/${id}`, {
-      json: { destination_id: destId, provider: 'tap', customer_id: 'acme', object: 'query_secret', kind: 'custom', cron: current.cron, source: current.source },
+      json: {
+        destination_id: destId,
+        provider: 'tap',
+        customer_id: 'acme',
+        object: 'query_secret',
+        kind: 'custom',
+        cron: current.cron,
+        source: current.source,
+      },
     });
     expect(put.status, JSON.stringify(put.body)).toBe(200);
     await runNow(id);
     expect(src.got.map((g) => g.path)).toEqual([`/export?since=&api_key=${QUERY_SECRET}&page=1`, `/export?since=&api_key=${QUERY_SECRET}&page=1`]);
   });
 
-  it('follow a redirect to another origin without the schedule\'s headers, and a same-origin one with them', async () => {
+  it("follow a redirect to another origin without the schedule's headers, and a same-origin one with them", async () => {
     const other = await localServer((_req, res) => res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync(record('from-b', { n: 1 }))));
     const first = await localServer((req, res) => {
       if (req.url === '/start') return res.writeHead(302, { location: '/hop' }).end();
@@ -240,7 +257,10 @@ describe('URL sources', () => {
 describe('the allow setting', () => {
   it('is checked when a stored command runs: a worker restarted without it refuses the command', async () => {
     const marker = join(dir, 'ran');
-    const id = await schedule('stored_command', { type: 'command', command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`] });
+    const id = await schedule('stored_command', {
+      type: 'command',
+      command: [process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`],
+    });
     const first = workers[0]!;
     first.child.kill('SIGTERM');
     await first.done;
@@ -266,6 +286,10 @@ describe('no secret of these tests appears', () => {
       ...workers.map((w) => w.stderr()),
     ];
     expect(outputs.join('\n')).toMatch(/api_key=\[set\]/);
-    for (const secret of SECRETS()) expect(outputs.filter((o) => o.includes(secret)), secret).toEqual([]);
+    for (const secret of SECRETS())
+      expect(
+        outputs.filter((o) => o.includes(secret)),
+        secret,
+      ).toEqual([]);
   });
 });

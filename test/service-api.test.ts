@@ -100,7 +100,7 @@ describe('destinations over the API (issue 7)', () => {
     expect((await call(svc, 'GET', '/destinations/not-a-uuid')).status).toBe(400);
   });
 
-  it('tests a destination\'s connection step by step', async () => {
+  it("tests a destination's connection step by step", async () => {
     const good = await call(svc, 'POST', '/destinations', { json: { name: 'reachable', config: db.config({ schema: 'probe' }) } });
     const ok = await call(svc, 'POST', `/destinations/${good.body.id}/test`);
     expect(ok.status).toBe(200);
@@ -147,7 +147,13 @@ describe('auth, health and the OpenAPI document (issue 7)', () => {
     const r = await call(svc, 'GET', '/metrics', { token: null });
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toMatch(/text\/plain/);
-    for (const name of ['pgland_rows_landed_total', 'pgland_runs', 'pgland_batch_duration_seconds', 'pgland_webhook_deliveries_total', 'pgland_webhook_failures_total']) {
+    for (const name of [
+      'pgland_rows_landed_total',
+      'pgland_runs',
+      'pgland_batch_duration_seconds',
+      'pgland_webhook_deliveries_total',
+      'pgland_webhook_failures_total',
+    ]) {
       expect(r.body).toContain(`# TYPE ${name}`);
     }
   });
@@ -155,7 +161,16 @@ describe('auth, health and the OpenAPI document (issue 7)', () => {
   it('serves the OpenAPI document, and docs/openapi.json is that document', async () => {
     const r = await call(svc, 'GET', '/openapi.json', { token: null });
     expect(r.body.openapi).toBe('3.1.0');
-    for (const path of ['/destinations', '/runs', '/runs/{id}/batches', '/runs/{id}/commit', '/runs/{id}/abort', '/webhooks/inbound', '/schedules', '/metrics']) {
+    for (const path of [
+      '/destinations',
+      '/runs',
+      '/runs/{id}/batches',
+      '/runs/{id}/commit',
+      '/runs/{id}/abort',
+      '/webhooks/inbound',
+      '/schedules',
+      '/metrics',
+    ]) {
       expect(Object.keys(r.body.paths)).toContain(path);
     }
     expect(r.body.paths['/runs/{id}/batches'].post.requestBody.content).toHaveProperty('application/x-ndjson');

@@ -41,10 +41,14 @@ describe('pgland serve (issue 7)', () => {
     const s = spawnCli(['serve', '--port', '0', '--data-dir', join(cwd, 'control')], { env: { PGLAND_SECRET_KEY: KEY, PGLAND_LOG_LEVEL: 'warn' } });
     let stderr = '';
     s.child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await until('pgland serve listening', () => {
-      if (s.child.exitCode !== null) throw new Error(`pgland serve did not start: ${stderr}`);
-      return /listening on (http:\S+)/.test(stderr);
-    }, 90_000);
+    await until(
+      'pgland serve listening',
+      () => {
+        if (s.child.exitCode !== null) throw new Error(`pgland serve did not start: ${stderr}`);
+        return /listening on (http:\S+)/.test(stderr);
+      },
+      90_000,
+    );
     const url = /listening on (http:\S+)/.exec(stderr)![1]!;
     const ready = await fetch(url + '/readyz');
     expect(ready.status).toBe(200);

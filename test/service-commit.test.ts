@@ -40,8 +40,15 @@ describe('commits that cannot lose data (issue 15)', () => {
   it('refuses a commit naming batches that were not staged, changing nothing; the corrected upload lands exactly', async () => {
     // 300 records landed by a first full refresh.
     const first = await openRun('full');
-    for (const [n, from] of [[1, 0], [2, 100], [3, 200]] as const) {
-      const b = await call(svc, 'PUT', `/runs/${first}/batches/${n}`, { body: ndjson(Array.from({ length: 100 }, (_, i) => contact(from + i))), headers: NDJSON });
+    for (const [n, from] of [
+      [1, 0],
+      [2, 100],
+      [3, 200],
+    ] as const) {
+      const b = await call(svc, 'PUT', `/runs/${first}/batches/${n}`, {
+        body: ndjson(Array.from({ length: 100 }, (_, i) => contact(from + i))),
+        headers: NDJSON,
+      });
       expect(b.status, JSON.stringify(b.body)).toBe(200);
     }
     const c1 = await call(svc, 'POST', `/runs/${first}/commit`, { json: { batches: 3 } });
@@ -89,9 +96,7 @@ describe('commits that cannot lose data (issue 15)', () => {
     expect(again.body).toMatchObject({ batch_no: 1, records: 2, already_staged: true });
     const done = await call(svc, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
     expect(done.body, JSON.stringify(done.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 3, superseded: 1 } });
-    const { rows } = await db.pool.query(
-      `SELECT id, first_name, last_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'resend' ORDER BY id`,
-    );
+    const { rows } = await db.pool.query(`SELECT id, first_name, last_name FROM landing.crm_contacts WHERE _pgland_customer_id = 'resend' ORDER BY id`);
     expect(rows).toEqual([
       { id: contact(1).id, first_name: 'later line', last_name: 'Last1 v4' },
       { id: contact(2).id, first_name: 'First2', last_name: 'Last2 v4' },

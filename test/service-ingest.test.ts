@@ -44,14 +44,18 @@ async function landed(): Promise<Map<string, Record<string, unknown>>> {
 
 /** Every column of every row, as one digest: equal digests, equal tables. */
 async function digest(): Promise<string> {
-  const { rows } = await db.pool.query(`SELECT md5(string_agg(t::text, '|' ORDER BY _pgland_provider, _pgland_customer_id, id)) AS d FROM landing.crm_contacts t`);
+  const { rows } = await db.pool.query(
+    `SELECT md5(string_agg(t::text, '|' ORDER BY _pgland_provider, _pgland_customer_id, id)) AS d FROM landing.crm_contacts t`,
+  );
   return rows[0].d as string;
 }
 
 async function watermark(): Promise<string | null> {
   const exists = await db.pool.query(`SELECT to_regclass('landing._pgland_watermarks') IS NOT NULL AS ok`);
   if (!exists.rows[0].ok) return null;
-  const { rows } = await db.pool.query(`SELECT high_water_mark::text AS w FROM landing._pgland_watermarks WHERE customer_id = 'acme' AND object = 'crm_contacts'`);
+  const { rows } = await db.pool.query(
+    `SELECT high_water_mark::text AS w FROM landing._pgland_watermarks WHERE customer_id = 'acme' AND object = 'crm_contacts'`,
+  );
   return rows[0]?.w ?? null;
 }
 
@@ -140,7 +144,7 @@ describe('runs over HTTP (issue 7)', () => {
     expect(await digest()).toBe(before);
   });
 
-  it('applies a full refresh\'s deletions only at commit', async () => {
+  it("applies a full refresh's deletions only at commit", async () => {
     const keep = Array.from({ length: 20 }, (_, i) => contact(i, 9));
     const id = await openRun({ mode: 'full' });
     await call(svc, 'POST', `/runs/${id}/batches`, { body: ndjson(keep.slice(0, 10)), headers: NDJSON });
@@ -155,7 +159,10 @@ describe('runs over HTTP (issue 7)', () => {
 
   it('refuses bad batches and keeps the run usable', async () => {
     const id = await openRun();
-    const badGzip = await call(svc, 'POST', `/runs/${id}/batches`, { body: Buffer.from('not gzip at all'), headers: { ...NDJSON, 'content-encoding': 'gzip' } });
+    const badGzip = await call(svc, 'POST', `/runs/${id}/batches`, {
+      body: Buffer.from('not gzip at all'),
+      headers: { ...NDJSON, 'content-encoding': 'gzip' },
+    });
     expect(badGzip.status).toBe(400);
     expect(badGzip.body.error.code).toBe('input_failed');
     const br = await call(svc, 'POST', `/runs/${id}/batches`, { body: 'x', headers: { ...NDJSON, 'content-encoding': 'br' } });

@@ -136,7 +136,15 @@ describe('schedules on pg-boss (issue 7)', () => {
   });
 
   it('refuses bad schedules', async () => {
-    const base = { destination_id: destId, provider: 'tap', customer_id: 'acme', object: 'x', kind: 'custom', cron: '* * * * *', source: { type: 'url', url: 'https://example.invalid/x.ndjson' } };
+    const base = {
+      destination_id: destId,
+      provider: 'tap',
+      customer_id: 'acme',
+      object: 'x',
+      kind: 'custom',
+      cron: '* * * * *',
+      source: { type: 'url', url: 'https://example.invalid/x.ndjson' },
+    };
     for (const [json, status, message] of [
       [{ ...base, cron: 'every minute' }, 400, /cron "every minute"/],
       [{ ...base, timezone: 'Mars/Olympus' }, 400, /timezone Mars\/Olympus/],
@@ -162,7 +170,9 @@ describe('schedules on pg-boss (issue 7)', () => {
     expect(put.status, JSON.stringify(put.body)).toBe(200);
     const stored = await api.context.scheduler.schedules.get(ok.body.id);
     expect(api.context.scheduler.schedules.source(stored)).toMatchObject({ headers: { authorization: 'Bearer s3cr3t-header' } });
-    const unknownMark = await call(api, 'PUT', `/schedules/${ok.body.id}`, { json: { ...again, source: { ...again.source, headers: { 'x-other': '[set]' } } } });
+    const unknownMark = await call(api, 'PUT', `/schedules/${ok.body.id}`, {
+      json: { ...again, source: { ...again.source, headers: { 'x-other': '[set]' } } },
+    });
     expect(unknownMark.status).toBe(400);
     expect((await call(api, 'DELETE', `/schedules/${ok.body.id}`)).status).toBe(204);
   });
@@ -190,7 +200,9 @@ describe('schedules on pg-boss (issue 7)', () => {
     for (const o of objects) {
       const reports = listed.filter((r: { object: string }) => r.object === o).map((r: { evolution: unknown }) => r.evolution);
       expect(reports).toHaveLength(5);
-      expect(reports.filter((e: unknown) => e !== null)).toEqual([expect.objectContaining({ table: 'custom_' + o, schema: 'landing', change: 'table_created' })]);
+      expect(reports.filter((e: unknown) => e !== null)).toEqual([
+        expect.objectContaining({ table: 'custom_' + o, schema: 'landing', change: 'table_created' }),
+      ]);
     }
 
     const log = notes();
@@ -212,7 +224,11 @@ describe('schedules on pg-boss (issue 7)', () => {
     const before = notes().length;
     await call(api, 'POST', `/schedules/${id}/run`);
     // Wait until the run has committed some batches.
-    const started = await until('the run to start', () => notes().slice(before).find((n) => n.ev === 'start'));
+    const started = await until('the run to start', () =>
+      notes()
+        .slice(before)
+        .find((n) => n.ev === 'start'),
+    );
     await until('some committed batches', async () => {
       const { rows } = await db.pool.query(
         `SELECT count(*)::int AS n FROM landing._pgland_run_batches b JOIN landing._pgland_runs r USING (run_id) WHERE r.object = 'killed'`,
@@ -225,12 +241,18 @@ describe('schedules on pg-boss (issue 7)', () => {
     await victim!.done;
 
     // pg-boss fails the job when its expiration (the schedule's timeout) passes, then retries it.
-    const runs = await until('the retried run', async () => {
-      const r = await finishedRuns('killed');
-      return r.some((x) => x.status === 'succeeded') && r;
-    }, 90_000);
+    const runs = await until(
+      'the retried run',
+      async () => {
+        const r = await finishedRuns('killed');
+        return r.some((x) => x.status === 'succeeded') && r;
+      },
+      90_000,
+    );
     expect(runs.filter((r) => r.status === 'succeeded')).toHaveLength(1);
-    const starts = notes().slice(before).filter((n) => n.ev === 'start');
+    const starts = notes()
+      .slice(before)
+      .filter((n) => n.ev === 'start');
     expect(starts).toHaveLength(2);
     expect(starts[1]!.ppid).not.toBe(starts[0]!.ppid);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT _pgland_raw_data->>'n')::int AS d,
@@ -244,10 +266,14 @@ describe('schedules on pg-boss (issue 7)', () => {
     const id = await schedule('broken', 1, 0, { fail: 'fail' });
     await call(api, 'POST', `/schedules/${id}/run`);
     const deadLetter = () =>
-      until('a dead letter', async () => {
-        const r = await call(api, 'GET', '/jobs/dead-letters');
-        return r.body.jobs.find((j: { schedule_id: string }) => j.schedule_id === id);
-      }, 60_000);
+      until(
+        'a dead letter',
+        async () => {
+          const r = await call(api, 'GET', '/jobs/dead-letters');
+          return r.body.jobs.find((j: { schedule_id: string }) => j.schedule_id === id);
+        },
+        60_000,
+      );
     const dead = await deadLetter();
     expect(dead).toMatchObject({ reason: 'manual', schedule_id: id, object: 'broken', customer_id: 'acme', attempts: 2 });
     expect(dead.last_error).toMatch(/exited with 3: the tap broke/);
@@ -286,7 +312,11 @@ describe('schedules on pg-boss (issue 7)', () => {
     const id = await schedule('stopped', 120, 25, { timeout_seconds: 60 });
     const before = notes().length;
     await call(api, 'POST', `/schedules/${id}/run`);
-    await until('the run to start', () => notes().slice(before).find((n) => n.ev === 'start'));
+    await until('the run to start', () =>
+      notes()
+        .slice(before)
+        .find((n) => n.ev === 'start'),
+    );
     await until('a committed batch', async () => {
       const { rows } = await db.pool.query(
         `SELECT count(*)::int AS n FROM landing._pgland_run_batches b JOIN landing._pgland_runs r USING (run_id) WHERE r.object = 'stopped'`,

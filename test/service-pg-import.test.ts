@@ -104,7 +104,8 @@ describe('scheduled PostgreSQL imports (issue 17)', { timeout: 300_000 }, () => 
     const first = await runOnce(id, 0);
     expect(first.error ?? '').toBe('');
     expect(first).toMatchObject({ status: 'succeeded', counts: { rows_read: 100_000 } });
-    const landed = async () => (await db.pool.query(`SELECT count(*)::int AS n, sum((_pgland_raw_data->>'score')::numeric) AS s FROM landing.custom_contacts`)).rows[0];
+    const landed = async () =>
+      (await db.pool.query(`SELECT count(*)::int AS n, sum((_pgland_raw_data->>'score')::numeric) AS s FROM landing.custom_contacts`)).rows[0];
     expect(await landed()).toEqual({ n: 100_000, s: (await src.pool.query('SELECT sum(score) AS s FROM contacts')).rows[0].s });
     const state1 = (await db.pool.query('SELECT state FROM pgland_control.import_states WHERE schedule_id = $1', [id])).rows[0].state;
     expect(state1.bookmarks.import).toMatchObject({ replication_key: 'updated_at', key_property: 'id' });
@@ -123,7 +124,15 @@ describe('scheduled PostgreSQL imports (issue 17)', { timeout: 300_000 }, () => 
 
   it('a run that fails leaves the bookmark where it was', async () => {
     const r = await call(api, 'POST', '/schedules', {
-      json: { destination_id: destId, provider: 'crm', customer_id: 'acme', object: 'broken', kind: 'custom', cron: '0 0 1 1 *', source: sourceOf({ table: 'public.contacts', cursor: 'updated_at' }) },
+      json: {
+        destination_id: destId,
+        provider: 'crm',
+        customer_id: 'acme',
+        object: 'broken',
+        kind: 'custom',
+        cron: '0 0 1 1 *',
+        source: sourceOf({ table: 'public.contacts', cursor: 'updated_at' }),
+      },
     });
     const id = r.body.id as string;
     // The source's role loses the table half-way through the schedule's life: the run fails.

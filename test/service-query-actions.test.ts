@@ -32,7 +32,11 @@ afterAll(async () => {
 });
 
 const audit = async () =>
-  (await db.pool.query(`SELECT action, caller, statement_sha256, params, row_count, duration_ms, outcome, started_at FROM pgland_control.query_actions ORDER BY started_at`)).rows;
+  (
+    await db.pool.query(
+      `SELECT action, caller, statement_sha256, params, row_count, duration_ms, outcome, started_at FROM pgland_control.query_actions ORDER BY started_at`,
+    )
+  ).rows;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('query actions over the API (issue 17)', () => {
@@ -52,11 +56,22 @@ describe('query actions over the API (issue 17)', () => {
     const sql = 'SELECT id, name FROM people WHERE status = $1 AND name <> $2 ORDER BY id LIMIT 3';
     const q = await call(on, 'POST', `/destinations/${destId}/query`, { json: { sql, params: ['active', "x' OR '1'='1"] } });
     expect(q.status, JSON.stringify(q.body)).toBe(200);
-    expect(q.body).toMatchObject({ rowCount: 3, rows: [{ id: 1, name: 'p1' }, { id: 2 }, { id: 3 }], fields: [{ name: 'id', type: 'integer' }, { name: 'name', type: 'text' }] });
+    expect(q.body).toMatchObject({
+      rowCount: 3,
+      rows: [{ id: 1, name: 'p1' }, { id: 2 }, { id: 3 }],
+      fields: [
+        { name: 'id', type: 'integer' },
+        { name: 'name', type: 'text' },
+      ],
+    });
     // An injection string as a parameter is a value: it matches nothing and changes nothing.
-    const inj = await call(on, 'POST', `/destinations/${destId}/query`, { json: { sql: 'SELECT count(*)::int AS n FROM people WHERE name = $1', params: ["p1'; DROP TABLE people; --"] } });
+    const inj = await call(on, 'POST', `/destinations/${destId}/query`, {
+      json: { sql: 'SELECT count(*)::int AS n FROM people WHERE name = $1', params: ["p1'; DROP TABLE people; --"] },
+    });
     expect(inj.body.rows).toEqual([{ n: 0 }]);
-    const ins = await call(on, 'POST', `/destinations/${destId}/exec`, { json: { sql: 'INSERT INTO people (name) VALUES ($1) RETURNING id', params: ['"quoted" \\ new'] } });
+    const ins = await call(on, 'POST', `/destinations/${destId}/exec`, {
+      json: { sql: 'INSERT INTO people (name) VALUES ($1) RETURNING id', params: ['"quoted" \\ new'] },
+    });
     expect(ins.status, JSON.stringify(ins.body)).toBe(200);
     expect(ins.body).toMatchObject({ rowCount: 1, command: 'INSERT', insertedId: 21 });
     expect((await db.pool.query('SELECT name FROM people WHERE id = 21')).rows[0].name).toBe('"quoted" \\ new');
@@ -70,7 +85,7 @@ describe('query actions over the API (issue 17)', () => {
     expect(JSON.stringify(rows)).not.toContain('DROP TABLE');
   });
 
-  it('answer with the CLI\'s errors, and audit the failures too', async () => {
+  it("answer with the CLI's errors, and audit the failures too", async () => {
     const before = (await audit()).length;
     const cases = [
       ['query', { sql: 'UPDATE people SET status = $1', params: ['gone'] }, 400, 'read_only_query'],
@@ -92,7 +107,7 @@ describe('query actions over the API (issue 17)', () => {
     expect(tooLong.status).toBe(400);
   });
 
-  it('are bound by the destination role\'s own privileges', async () => {
+  it("are bound by the destination role's own privileges", async () => {
     const role = `qa_${Date.now()}`;
     const password = 'qa-pw-' + Date.now();
     await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);

@@ -36,7 +36,7 @@ async function pushRun(open: Record<string, unknown>, lines: unknown[]): Promise
   return r.body.id;
 }
 
-describe('a run\'s rejects and problems, paged (issue 19)', () => {
+describe("a run's rejects and problems, paged (issue 19)", () => {
   it('pages the rejects in input order, with their reasons and lines', async () => {
     const lines: unknown[] = [];
     for (let i = 1; i <= 30; i++) lines.push(i % 3 === 0 ? `broken line ${i}` : contact(i));
@@ -52,10 +52,14 @@ describe('a run\'s rejects and problems, paged (issue 19)', () => {
     expect(none.body).toMatchObject({ total: 0, items: [] });
   });
 
-  it('lists a declared object\'s problems: values that did not fit, the record landed', async () => {
+  it("lists a declared object's problems: values that did not fit, the record landed", async () => {
     const declared = { type: 'object', properties: { Id: { type: 'string' }, Employees: { type: 'integer' } } };
     const rec = (n: number, employees: unknown) => ({ id: `A${n}`, last_modified_at: '2026-01-15T10:30:00Z', raw_data: { Id: `A${n}`, Employees: employees } });
-    const id = await pushRun({ provider: 'salesforce', customer_id: 'acme', object: 'Account', kind: 'standard', declared }, [rec(1, 250), rec(2, 'about 40'), rec(3, 12)]);
+    const id = await pushRun({ provider: 'salesforce', customer_id: 'acme', object: 'Account', kind: 'standard', declared }, [
+      rec(1, 250),
+      rec(2, 'about 40'),
+      rec(3, 12),
+    ]);
     const p = await call(svc, 'GET', `/runs/${id}/problems`);
     expect(p.status, JSON.stringify(p.body)).toBe(200);
     expect(p.body.total).toBe(1);
@@ -95,12 +99,16 @@ describe('runs by tenant (issue 19)', () => {
   });
 });
 
-describe('a run\'s webhooks (issue 19)', () => {
+describe("a run's webhooks (issue 19)", () => {
   it('lists what a run sent, with the evolution report and the deliveries', async () => {
-    const ep = await call(svc, 'POST', '/webhooks/endpoints', { json: { url: 'https://hooks.example/pgland', secret: 'whsec_' + Buffer.alloc(24, 7).toString('base64') } });
+    const ep = await call(svc, 'POST', '/webhooks/endpoints', {
+      json: { url: 'https://hooks.example/pgland', secret: 'whsec_' + Buffer.alloc(24, 7).toString('base64') },
+    });
     expect(ep.status, JSON.stringify(ep.body)).toBe(201);
     try {
-      const id = await pushRun({ provider: 'pipedrive', customer_id: 'initech', object: 'crm_accounts' }, [{ id: 'X1', last_modified_at: '2026-01-01T00:00:00Z', data: { name: 'Initech' } }]);
+      const id = await pushRun({ provider: 'pipedrive', customer_id: 'initech', object: 'crm_accounts' }, [
+        { id: 'X1', last_modified_at: '2026-01-01T00:00:00Z', data: { name: 'Initech' } },
+      ]);
       const hooks = await call(svc, 'GET', `/runs/${id}/webhooks`);
       expect(hooks.status).toBe(200);
       const types = hooks.body.webhooks.map((w: { event_type: string }) => w.event_type).sort();
@@ -116,10 +124,14 @@ describe('a run\'s webhooks (issue 19)', () => {
   });
 });
 
-describe('a run\'s evolution report, kept with the run (issue 19)', () => {
+describe("a run's evolution report, kept with the run (issue 19)", () => {
   it('answers it in GET /runs/{id} and the list with no webhook endpoint; null when nothing changed', async () => {
     expect((await call(svc, 'GET', '/webhooks/endpoints')).body.endpoints).toEqual([]);
-    const lead = (n: number, extra: Record<string, unknown> = {}) => ({ id: `L${n}`, last_modified_at: '2026-02-01T00:00:00Z', data: { first_name: `Lead ${n}`, ...extra } });
+    const lead = (n: number, extra: Record<string, unknown> = {}) => ({
+      id: `L${n}`,
+      last_modified_at: '2026-02-01T00:00:00Z',
+      data: { first_name: `Lead ${n}`, ...extra },
+    });
     const created = await pushRun({ provider: 'close', customer_id: 'evo', object: 'crm_leads' }, [lead(1)]);
     const run = await call(svc, 'GET', `/runs/${created}`);
     expect(run.status).toBe(200);
@@ -138,12 +150,20 @@ describe('a run\'s evolution report, kept with the run (issue 19)', () => {
     expect((await call(svc, 'GET', `/runs/${again}`)).body.evolution).toBeNull();
     const list = await call(svc, 'GET', '/runs?customer_id=evo');
     expect(new Map(list.body.runs.map((r: { id: string; evolution: unknown }) => [r.id, r.evolution]))).toEqual(
-      new Map([[created, run.body.evolution], [again, null]]),
+      new Map([
+        [created, run.body.evolution],
+        [again, null],
+      ]),
     );
   });
 
-  it('answers a write-through\'s evolution report', async () => {
-    const body = (object: string) => ({ provider: 'close', customer_id: 'evo', object, records: [{ id: 'U1', last_modified_at: '2026-02-01T00:00:00Z', data: { name: 'U' } }] });
+  it("answers a write-through's evolution report", async () => {
+    const body = (object: string) => ({
+      provider: 'close',
+      customer_id: 'evo',
+      object,
+      records: [{ id: 'U1', last_modified_at: '2026-02-01T00:00:00Z', data: { name: 'U' } }],
+    });
     const first = await call(svc, 'POST', `/destinations/${destId}/records`, { json: body('crm_users') });
     expect(first.status, JSON.stringify(first.body)).toBe(200);
     expect(first.body.evolution).toMatchObject({ table: 'crm_users', schema: 'landing', change: 'table_created', problems: 0 });
@@ -152,31 +172,50 @@ describe('a run\'s evolution report, kept with the run (issue 19)', () => {
   });
 });
 
-describe('a destination\'s tables, plan and grants (issue 19)', () => {
+describe("a destination's tables, plan and grants (issue 19)", () => {
   it('lists the landed tables with exact row counts', async () => {
     const t = await call(svc, 'GET', `/destinations/${destId}/tables`);
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     expect(t.body.schema).toBe('landing');
     const byName = new Map(t.body.tables.map((x: { table: string }) => [x.table, x]));
     const landed = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts`);
-    expect(byName.get('crm_contacts')).toMatchObject({ object: 'crm_contacts', kind: 'common', rows: landed.rows[0].n, rows_exact: true, needs_full_refresh: false });
+    expect(byName.get('crm_contacts')).toMatchObject({
+      object: 'crm_contacts',
+      kind: 'common',
+      rows: landed.rows[0].n,
+      rows_exact: true,
+      needs_full_refresh: false,
+    });
     expect(byName.get('salesforce_account')).toMatchObject({ rows: 3, kind: 'standard' });
   });
 
-  it('shows the next run\'s plan without changing anything', async () => {
+  it("shows the next run's plan without changing anything", async () => {
     await db.pool.query('ALTER TABLE landing.crm_contacts DROP COLUMN first_name');
     const p = await call(svc, 'GET', `/destinations/${destId}/plan`);
     expect(p.status, JSON.stringify(p.body)).toBe(200);
     const contacts = p.body.plans.find((x: { table: string }) => x.table === 'crm_contacts');
     expect(contacts.action).not.toBe('none');
     expect(contacts.statements.join('\n')).toContain('first_name');
-    const still = await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'landing' AND table_name = 'crm_contacts' AND column_name = 'first_name'`);
+    const still = await db.pool.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_schema = 'landing' AND table_name = 'crm_contacts' AND column_name = 'first_name'`,
+    );
     expect(still.rowCount).toBe(0);
   });
 
   it('gives the least-privilege SQL with the names quoted and no password', async () => {
     const hostile = await call(svc, 'POST', '/destinations', {
-      json: { name: 'hostile', config: { host: '127.0.0.1', port: 5, database: 'app"; DROP DATABASE x; --', user: "o'neil \"pg\"", password: 'never-shown-1234', schema: 'land ing', sslmode: 'disable' } },
+      json: {
+        name: 'hostile',
+        config: {
+          host: '127.0.0.1',
+          port: 5,
+          database: 'app"; DROP DATABASE x; --',
+          user: 'o\'neil "pg"',
+          password: 'never-shown-1234',
+          schema: 'land ing',
+          sslmode: 'disable',
+        },
+      },
     });
     expect(hostile.status, JSON.stringify(hostile.body)).toBe(201);
     const g = await call(svc, 'GET', `/destinations/${hostile.body.id}/grants`);
@@ -188,7 +227,10 @@ describe('a destination\'s tables, plan and grants (issue 19)', () => {
     // The statements run as written on a real server.
     const role = `console_${Date.now()}`;
     const own = await call(svc, 'POST', '/destinations', { json: { name: 'own', config: db.config({ user: role, schema: 'mine' }) } });
-    const sql = (await call(svc, 'GET', `/destinations/${own.body.id}/grants`)).body.schema_precreated.replace("'<a long random password>'", "'x-long-random-password'");
+    const sql = (await call(svc, 'GET', `/destinations/${own.body.id}/grants`)).body.schema_precreated.replace(
+      "'<a long random password>'",
+      "'x-long-random-password'",
+    );
     const client = await db.pool.connect();
     try {
       await client.query('BEGIN');
@@ -202,7 +244,7 @@ describe('a destination\'s tables, plan and grants (issue 19)', () => {
   });
 });
 
-describe('a cron\'s next times (issue 19)', () => {
+describe("a cron's next times (issue 19)", () => {
   it('lists the next times in the timezone, and names what is wrong with a bad cron', async () => {
     const r = await call(svc, 'GET', '/schedules/next-runs?cron=30%209%20*%20*%201-5&timezone=America/New_York&count=4');
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -210,7 +252,13 @@ describe('a cron\'s next times (issue 19)', () => {
     const times = r.body.next_runs.map((t: string) => new Date(t).getTime());
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     for (const t of r.body.next_runs) {
-      const local = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hour: '2-digit', minute: '2-digit', weekday: 'short', hour12: false }).format(new Date(t));
+      const local = new Intl.DateTimeFormat('en-US', {
+        timeZone: 'America/New_York',
+        hour: '2-digit',
+        minute: '2-digit',
+        weekday: 'short',
+        hour12: false,
+      }).format(new Date(t));
       expect(local).toMatch(/^(Mon|Tue|Wed|Thu|Fri) 09:30$/);
     }
     const bad = await call(svc, 'GET', '/schedules/next-runs?cron=every%20day');
@@ -221,7 +269,7 @@ describe('a cron\'s next times (issue 19)', () => {
   });
 });
 
-describe('the console\'s files (issue 19)', () => {
+describe("the console's files (issue 19)", () => {
   it('serves the page and its bundle without a token, with a strict CSP, and nothing else', async () => {
     const page = await fetch(svc.url + '/');
     expect(page.status).toBe(200);
@@ -253,19 +301,44 @@ describe('the console\'s files (issue 19)', () => {
 });
 
 describe('a schedule read back whole (issue 19)', () => {
-  it('gives match column, ignore deletes and the declaration, so that GET, change, PUT keeps them (the console\'s Pause)', async () => {
+  it("gives match column, ignore deletes and the declaration, so that GET, change, PUT keeps them (the console's Pause)", async () => {
     const declared = { type: 'object', properties: { Id: { type: 'string' }, Employees: { type: 'integer' } } };
     const created = await call(svc, 'POST', '/schedules', {
       json: {
-        destination_id: destId, provider: 'salesforce', customer_id: 'paused', object: 'Account', kind: 'standard', declared,
-        match_column: 'id', ignore_deletes: true, mode: 'incremental', write: 'upsert', cron: '0 6 * * 1',
+        destination_id: destId,
+        provider: 'salesforce',
+        customer_id: 'paused',
+        object: 'Account',
+        kind: 'standard',
+        declared,
+        match_column: 'id',
+        ignore_deletes: true,
+        mode: 'incremental',
+        write: 'upsert',
+        cron: '0 6 * * 1',
         source: { type: 'url', url: 'https://platform.example/export', headers: { authorization: 'Bearer kept-secret' } },
       },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const read = (await call(svc, 'GET', `/schedules/${created.body.id}`)).body;
     expect(read).toMatchObject({ ignore_deletes: true, match_column: 'id', declared, source: { headers: { authorization: '[set]' } } });
-    const keys = ['destination_id', 'provider', 'customer_id', 'object', 'kind', 'mode', 'write', 'match_column', 'ignore_deletes', 'declared', 'cron', 'timezone', 'timeout_seconds', 'enabled', 'source'];
+    const keys = [
+      'destination_id',
+      'provider',
+      'customer_id',
+      'object',
+      'kind',
+      'mode',
+      'write',
+      'match_column',
+      'ignore_deletes',
+      'declared',
+      'cron',
+      'timezone',
+      'timeout_seconds',
+      'enabled',
+      'source',
+    ];
     const body = Object.fromEntries(keys.map((k) => [k, k === 'enabled' ? false : read[k]]));
     const paused = await call(svc, 'PUT', `/schedules/${created.body.id}`, { json: body });
     expect(paused.status, JSON.stringify(paused.body)).toBe(200);

@@ -35,7 +35,9 @@ beforeAll(async () => {
   svc = await startTestService(db, { inboundSecrets: [IN_SECRET], allowNetworks: LOOPBACK_NETWORKS });
   const created = await call(svc, 'POST', '/destinations', { json: { name: 'main', config: db.config({ schema: 'landing' }) } });
   destId = created.body.id;
-  const endpoint = await call(svc, 'POST', '/webhooks/endpoints', { json: { url: `${hooks.url}/hook`, secret: 'whsec_' + randomBytes(24).toString('base64') } });
+  const endpoint = await call(svc, 'POST', '/webhooks/endpoints', {
+    json: { url: `${hooks.url}/hook`, secret: 'whsec_' + randomBytes(24).toString('base64') },
+  });
   expect(endpoint.status, JSON.stringify(endpoint.body)).toBe(201);
 });
 afterAll(async () => {
@@ -50,7 +52,14 @@ function requested(object: string, data: Record<string, unknown> = {}): string {
   return JSON.stringify({
     type: 'sync.requested',
     timestamp: new Date().toISOString(),
-    data: { destination_id: destId, tenant, object, mode: 'incremental', source: { type: 'url', url: `${source.url}/export?n=3`, headers: { authorization: 'Bearer src-token-123' } }, ...data },
+    data: {
+      destination_id: destId,
+      tenant,
+      object,
+      mode: 'incremental',
+      source: { type: 'url', url: `${source.url}/export?n=3`, headers: { authorization: 'Bearer src-token-123' } },
+      ...data,
+    },
   });
 }
 

@@ -38,8 +38,22 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { feature: 'destinations', method: 'POST', url: '/destinations', valid: { name: 'd', config: { host: 'h' } }, wrongType: ['name', { first: 'd' }, 'body.name must be string'], required: 'config' },
-  { feature: 'runs', method: 'POST', url: '/runs', valid: { destination_id: someId, ...tenant }, wrongType: ['ignore_deletes', 'yes', 'body.ignore_deletes must be boolean'], required: 'object' },
+  {
+    feature: 'destinations',
+    method: 'POST',
+    url: '/destinations',
+    valid: { name: 'd', config: { host: 'h' } },
+    wrongType: ['name', { first: 'd' }, 'body.name must be string'],
+    required: 'config',
+  },
+  {
+    feature: 'runs',
+    method: 'POST',
+    url: '/runs',
+    valid: { destination_id: someId, ...tenant },
+    wrongType: ['ignore_deletes', 'yes', 'body.ignore_deletes must be boolean'],
+    required: 'object',
+  },
   {
     feature: 'webhooks',
     method: 'POST',
@@ -56,7 +70,14 @@ const cases: Case[] = [
     wrongType: ['timeout_seconds', 'soon', 'body.timeout_seconds must be integer'],
     required: 'cron',
   },
-  { feature: 'reads', method: 'GET', url: '/schedules/next-runs', valid: { cron: '*/15 * * * *' }, wrongType: ['count', 'five', 'querystring.count must be integer'], required: 'cron' },
+  {
+    feature: 'reads',
+    method: 'GET',
+    url: '/schedules/next-runs',
+    valid: { cron: '*/15 * * * *' },
+    wrongType: ['count', 'five', 'querystring.count must be integer'],
+    required: 'cron',
+  },
 ];
 
 async function send(c: Case, fields: Record<string, unknown>) {

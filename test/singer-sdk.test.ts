@@ -73,7 +73,9 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
     expect((await rows('commits', `_pgland_customer_id = 'names'`)).map((r) => [r.id, r._pgland_provider])).toEqual([['a1', 'singer']]);
     expect((await rows('gitlab_commits')).map((r) => [r.id, r._pgland_provider])).toEqual([['a1', 'gitlab']]);
     // A stream named like another kind's table is moved out of its way.
-    const custom = await run('{"type":"SCHEMA","stream":"custom_things","schema":{"properties":{}},"key_properties":[]}\n{"type":"RECORD","stream":"custom_things","record":{"a":1}}\n');
+    const custom = await run(
+      '{"type":"SCHEMA","stream":"custom_things","schema":{"properties":{}},"key_properties":[]}\n{"type":"RECORD","stream":"custom_things","record":{"a":1}}\n',
+    );
     expect(custom.result.streams[0]!.table).toMatch(/^custom_things_[0-9a-f]{8}$/);
   });
 
@@ -94,15 +96,21 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
 
   it('stops at a SCHEMA with an unknown type or properties that are not an object, naming the line, stream and property', async () => {
     const err = await run(fixture('sdk-invalid-schema.singer'), { customerId: 'invalid' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'protocol_error', message: expect.stringMatching(/^line 3: SCHEMA of stream "test_invalid_schema": property "name" has the unknown type "text"/) });
+    expect(err).toMatchObject({
+      code: 'protocol_error',
+      message: expect.stringMatching(/^line 3: SCHEMA of stream "test_invalid_schema": property "name" has the unknown type "text"/),
+    });
     // What came before the bad line is landed; nothing of the bad stream is.
     expect((await rows('good', `_pgland_customer_id = 'invalid'`)).map((r) => r.id)).toEqual(['1']);
     expect((await db.pool.query(`SELECT to_regclass('${SCHEMA}.test_invalid_schema') AS t`)).rows[0].t).toBeNull();
     const err2 = await run(fixture('sdk-invalid-properties.singer'), { customerId: 'invalid' }).catch((e: unknown) => e);
-    expect(err2).toMatchObject({ code: 'protocol_error', message: 'line 1: SCHEMA of stream "test_bad_properties": "properties" must be a JSON object of property schemas' });
+    expect(err2).toMatchObject({
+      code: 'protocol_error',
+      message: 'line 1: SCHEMA of stream "test_bad_properties": "properties" must be a JSON object of property schemas',
+    });
   });
 
-  it('stops at a record missing its key property by default; missing_key reject keeps it in the rejects in the stream\'s terms', async () => {
+  it("stops at a record missing its key property by default; missing_key reject keeps it in the rejects in the stream's terms", async () => {
     const text = fixture('sdk-missing-key.singer');
     const err = await run(text, { customerId: 'missing-fail' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'protocol_error', message: 'line 3: key property "id" of stream "test_record_missing_key_property" is missing' });
@@ -119,7 +127,10 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
   it('refuses key properties that changed since the rows were landed, instead of landing every record twice; re-keys once the rows are gone', async () => {
     await run(fixture('sdk-key-change-1.singer'), { customerId: 'rekey' });
     const err = await run(fixture('sdk-key-change-2.singer'), { customerId: 'rekey' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'key_changed', message: expect.stringMatching(/stream "members" is now keyed by "email", but its rows in singer_sdk.members were landed keyed by "id"/) });
+    expect(err).toMatchObject({
+      code: 'key_changed',
+      message: expect.stringMatching(/stream "members" is now keyed by "email", but its rows in singer_sdk.members were landed keyed by "id"/),
+    });
     expect((await rows('members', `_pgland_customer_id = 'rekey'`)).map((r) => r.id)).toEqual(['1', '2']);
     // Another tenant is not affected; after deleting this tenant's rows, the new key lands.
     await run(fixture('sdk-key-change-2.singer'), { customerId: 'other' });
@@ -140,7 +151,9 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
     const ignoring = capturingLogger();
     await run(fixture('sdk-activate-version-2.singer'), { customerId: 'av', activateVersion: false }, ignoring.log);
     expect(await live()).toEqual(['AF', 'EU', 'OC', 'XX']);
-    expect(ignoring.lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/ACTIVATE_VERSION ignored \(activate_version is false\)/)]);
+    expect(ignoring.lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      expect.stringMatching(/ACTIVATE_VERSION ignored \(activate_version is false\)/),
+    ]);
     const { result } = await run(fixture('sdk-activate-version-2.singer'), { customerId: 'av' });
     expect(result.streams[0]!.retired).toBe(4);
     expect(await live()).toEqual([]);
@@ -148,19 +161,31 @@ describe('pgland singer as the Singer SDK expects (issue 22)', () => {
 
   it('warns, with the count, when NUL characters are stripped from values', async () => {
     const logged = capturingLogger();
-    const text = '{"type":"SCHEMA","stream":"nuls","schema":{"properties":{"k":{"type":"string"},"t":{"type":"string"}}},"key_properties":["k"]}\n' +
+    const text =
+      '{"type":"SCHEMA","stream":"nuls","schema":{"properties":{"k":{"type":"string"},"t":{"type":"string"}}},"key_properties":["k"]}\n' +
       '{"type":"RECORD","stream":"nuls","record":{"k":"a","t":"x\\u0000y\\u0000z"}}\n';
     await run(text, { customerId: 'nul' }, logged.log);
     // Two in the column t, two in the raw payload.
-    expect(logged.lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ nulStripped: 4, msg: '4 NUL characters were stripped from values: PostgreSQL cannot store them' })]);
+    expect(logged.lines.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({ nulStripped: 4, msg: '4 NUL characters were stripped from values: PostgreSQL cannot store them' }),
+    ]);
     expect((await rows('nuls', `_pgland_customer_id = 'nul'`)).map((r) => r.t)).toEqual(['xyz']);
   });
 
   it('--about answers in text, json and markdown without a config, as target-pgland too', async () => {
     const json = await runCli(['singer', '--about', '--format', 'json']);
     expect(json.code).toBe(0);
-    const about = JSON.parse(json.stdout) as { name: string; version: string; capabilities: string[]; settings: { properties: Record<string, { type: string[]; default?: unknown; secret?: boolean }> } };
-    expect(about).toMatchObject({ name: 'target-pgland', version: expect.stringMatching(/^\d+\.\d+\.\d+/), capabilities: expect.arrayContaining(['about', 'activate-version', 'hard-delete']) });
+    const about = JSON.parse(json.stdout) as {
+      name: string;
+      version: string;
+      capabilities: string[];
+      settings: { properties: Record<string, { type: string[]; default?: unknown; secret?: boolean }> };
+    };
+    expect(about).toMatchObject({
+      name: 'target-pgland',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      capabilities: expect.arrayContaining(['about', 'activate-version', 'hard-delete']),
+    });
     const p = about.settings.properties;
     expect(p.password).toMatchObject({ type: ['string', 'null'], secret: true });
     expect(p.sqlalchemy_url!.secret).toBe(true);

@@ -97,7 +97,10 @@ function meltanoConfig(extra: Record<string, unknown>): string {
 describe('pgland singer: a Singer target (issue 9)', () => {
   it('lands several interleaved streams, each STATE written only once the records before it are committed', async () => {
     const text = fixture('singer-interleaved.singer');
-    const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; value?: unknown });
+    const lines = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; value?: unknown });
     // For each STATE: how many RECORDs came before it.
     const expected: { value: unknown; before: number }[] = [];
     let seen = 0;
@@ -190,7 +193,9 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       ['1', 'a2', '31', 'a@example.com', null, null],
       ['2', 'b', 'forty', 'b@example.com', { city: 'Oslo' }, ['x']],
     ]);
-    const evolved = await db.pool.query(`SELECT count(*)::int AS n FROM ${SCHEMA}._pgland_problems p JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'people'`);
+    const evolved = await db.pool.query(
+      `SELECT count(*)::int AS n FROM ${SCHEMA}._pgland_problems p JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'people'`,
+    );
     expect(evolved.rows[0].n).toBe(0);
   });
 
@@ -208,16 +213,21 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       'group by': 'kw group by',
       xmin: 'system column',
       id: 'not the key',
-      'Ünïcødé': 'ü',
+      Ünïcødé: 'ü',
       'a"quote': 'q',
     };
-    const schema = { type: 'object', properties: Object.fromEntries(Object.entries(record).map(([k, v]) => [k, { type: typeof v === 'number' ? 'number' : 'string' }])) };
+    const schema = {
+      type: 'object',
+      properties: Object.fromEntries(Object.entries(record).map(([k, v]) => [k, { type: typeof v === 'number' ? 'number' : 'string' }])),
+    };
     await run(messages({ type: 'SCHEMA', stream: 'Odd Names', schema, key_properties: ['userId'] }, { type: 'RECORD', stream: 'Odd Names', record }));
     const { rows: r } = await db.pool.query(`SELECT to_jsonb(t) AS row FROM ${SCHEMA}.odd_names t`);
     const landed = r[0].row as Record<string, unknown>;
     expect(landed.id).toBe('7');
     const columns = declaredColumns(schema);
-    expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(['first_name', 'last_name', 'e_mail_work', 'select', 'from', 'order', 'user', 'group_by']));
+    expect(columns.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['first_name', 'last_name', 'e_mail_work', 'select', 'from', 'order', 'user', 'group_by']),
+    );
     for (const c of columns) {
       const v = record[c.source.key as keyof typeof record];
       expect([c.source.key, landed[c.name]]).toEqual([c.source.key, v]);
@@ -230,7 +240,13 @@ describe('pgland singer: a Singer target (issue 9)', () => {
         { type: 'SCHEMA', stream: 'audit', schema: { type: 'object', properties: { msg: { type: 'string' } } }, key_properties: [] },
         { type: 'RECORD', stream: 'audit', record: { msg: 'same' } },
         { type: 'RECORD', stream: 'audit', record: { msg: 'same' } },
-        { type: 'SCHEMA', stream: 'items', schema: { type: 'object', properties: { sku: { type: 'string' }, qty: { type: 'integer' }, at: { type: 'string' } } }, key_properties: ['sku'], bookmark_properties: ['at'] },
+        {
+          type: 'SCHEMA',
+          stream: 'items',
+          schema: { type: 'object', properties: { sku: { type: 'string' }, qty: { type: 'integer' }, at: { type: 'string' } } },
+          key_properties: ['sku'],
+          bookmark_properties: ['at'],
+        },
         { type: 'RECORD', stream: 'items', record: { sku: 'A', qty: 1, at: '2026-03-01T00:00:00Z' } },
         { type: 'RECORD', stream: 'items', record: { sku: 'A', qty: 2, at: '2026-03-01T00:00:00Z' } },
         { type: 'STATE', value: 'first' },
@@ -255,7 +271,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     ]);
   });
 
-  it('with missing_key: reject, keeps a record without its key value in the rejects, its reason in the stream\'s terms; the others land (issue 22)', async () => {
+  it("with missing_key: reject, keeps a record without its key value in the rejects, its reason in the stream's terms; the others land (issue 22)", async () => {
     await run(
       messages(
         { type: 'SCHEMA', stream: 'keyed', schema: { type: 'object', properties: { k: { type: 'string' } } }, key_properties: ['k'] },
@@ -269,7 +285,10 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     const rejects = await db.pool.query(
       `SELECT reason, raw_text FROM ${SCHEMA}._pgland_rejects j JOIN ${SCHEMA}._pgland_runs r USING (run_id) WHERE r.object = 'keyed' ORDER BY line_number`,
     );
-    expect(rejects.rows.map((r) => r.reason)).toEqual(['line 3: key property "k" of stream "keyed" is null', 'line 4: key property "k" of stream "keyed" is missing']);
+    expect(rejects.rows.map((r) => r.reason)).toEqual([
+      'line 3: key property "k" of stream "keyed" is null',
+      'line 4: key property "k" of stream "keyed" is missing',
+    ]);
     expect(rejects.rows[0].raw_text).toContain('"message_line":3');
   });
 
@@ -282,7 +301,11 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       { type: 'RECORD', stream: 'strict', record: { k: 'never' } },
     );
     const err = await run(text, { customerId: 'strict' }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'protocol_error', message: 'line 4: key property "k" of stream "strict" is missing', hint: expect.stringMatching(/"missing_key": "reject"/) });
+    expect(err).toMatchObject({
+      code: 'protocol_error',
+      message: 'line 4: key property "k" of stream "strict" is missing',
+      hint: expect.stringMatching(/"missing_key": "reject"/),
+    });
     expect((await rows('strict', `_pgland_customer_id = 'strict'`)).map((r) => r.id)).toEqual(['first']);
   });
 
@@ -302,15 +325,21 @@ describe('pgland singer: a Singer target (issue 9)', () => {
       messages({ type: 'SCHEMA', stream: 'docs', schema, key_properties: ['id'] }) +
       // A key beyond 2^53 as the tap wrote it: JSON.parse would round it; the
       // raw payload keeps it too (issue 22).
-      '{"type": "RECORD", "stream": "docs", "record": {"id": 12345678901234567890, "title": ' + JSON.stringify(weird) +
+      '{"type": "RECORD", "stream": "docs", "record": {"id": 12345678901234567890, "title": ' +
+      JSON.stringify(weird) +
       ', "meta": {"a": {"b": [1, {"c": null}]}}, "tags": ["x", "y"], "matrix": [[1, 2], [3]]}}\n' +
       messages({ type: 'RECORD', stream: 'docs', record: { id: 2, title: 'nul\u0000inside', meta: {}, tags: [], matrix: [] } });
     await run(text);
-    const { rows: r } = await db.pool.query(
-      `SELECT id, title, meta, tags, matrix, (_pgland_raw_data->'id')::text AS raw_id FROM ${SCHEMA}.docs ORDER BY id`,
-    );
+    const { rows: r } = await db.pool.query(`SELECT id, title, meta, tags, matrix, (_pgland_raw_data->'id')::text AS raw_id FROM ${SCHEMA}.docs ORDER BY id`);
     expect(r).toEqual([
-      { id: '12345678901234567890', title: weird, meta: { a: { b: [1, { c: null }] } }, tags: ['x', 'y'], matrix: [[1, 2], [3]], raw_id: '12345678901234567890' },
+      {
+        id: '12345678901234567890',
+        title: weird,
+        meta: { a: { b: [1, { c: null }] } },
+        tags: ['x', 'y'],
+        matrix: [[1, 2], [3]],
+        raw_id: '12345678901234567890',
+      },
       { id: '2', title: 'nulinside', meta: {}, tags: [], matrix: [], raw_id: '2' },
     ]);
   });
@@ -346,7 +375,7 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     ]);
   });
 
-  it('translates the keys of Meltano\'s target-postgres to pgland\'s, and refuses what it cannot honour', () => {
+  it("translates the keys of Meltano's target-postgres to pgland's, and refuses what it cannot honour", () => {
     const { destination, options: opts } = singerConfig({
       sqlalchemy_url: 'postgresql+psycopg://u:p@h:5433/db',
       default_target_schema: 'raw',
@@ -385,13 +414,15 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(singerConfig({ provider_prefix: 'true', missing_key: 'reject' }).options).toMatchObject({ providerPrefix: true, missingKey: 'reject' });
     expect(() => singerConfig({ missing_key: 'skip' })).toThrow(/"missing_key" must be "fail" or "reject"/);
     // pgland's own key wins; ssl_* keys count only with ssl_enable; a disabled tunnel is no tunnel.
-    expect(singerConfig({ schema: 'mine', default_target_schema: 'theirs', ssl_mode: 'verify-full', ssh_tunnel: { enable: false, host: 'b' } }).destination).toEqual({ schema: 'mine' });
+    expect(
+      singerConfig({ schema: 'mine', default_target_schema: 'theirs', ssl_mode: 'verify-full', ssh_tunnel: { enable: false, host: 'b' } }).destination,
+    ).toEqual({ schema: 'mine' });
     expect(() => singerConfig({ stream_maps: { users: { email: '__NULL__' } } })).toThrow(/stream_maps are not supported/);
     expect(() => singerConfig({ load_method: 'overwrite' })).toThrow(/load_method "overwrite" is not supported/);
     expect(() => singerConfig({ kind: 'common' })).toThrow(/"kind" must be "standard" or "custom"/);
   });
 
-  it('runs from the command line with Meltano\'s target-postgres keys; hard_delete removes retired rows of that tenant only', async () => {
+  it("runs from the command line with Meltano's target-postgres keys; hard_delete removes retired rows of that tenant only", async () => {
     const config = meltanoConfig({ hard_delete: true, customer: 'hard' });
     const v1 = await runCli(['singer', '--config', config], { input: fixture('singer-activate-v1.singer') });
     expect(v1.code).toBe(0);
@@ -399,10 +430,12 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     expect(errorLines(v1.stderr)).toEqual([]);
     const v2 = await runCli(['singer', '--config', config], { input: fixture('singer-activate-v2.singer') });
     expect(v2.code).toBe(0);
-    expect(v2.stdout.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual([
-      { bookmarks: { continents: { version: 2000, mid: true } } },
-      { bookmarks: { continents: { version: 2000 } } },
-    ]);
+    expect(
+      v2.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ bookmarks: { continents: { version: 2000, mid: true } } }, { bookmarks: { continents: { version: 2000 } } }]);
     expect((await rows('continents', `_pgland_customer_id = 'hard'`)).map((c) => c.id)).toEqual(['AF', 'AS', 'EU']);
     // The other tenant's soft-deleted row is untouched.
     expect((await rows('continents', `_pgland_customer_id = 'acme' AND id = 'XX'`)).map((c) => c._pgland_is_deleted)).toEqual([true]);
@@ -434,7 +467,13 @@ describe('pgland singer: a Singer target (issue 9)', () => {
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const send = (...m: unknown[]): void => void child.stdin!.write(messages(...m));
     const rec = (n: number) => ({ type: 'RECORD', stream: 'ticks', record: { n, at: `2026-02-01T00:00:${String(n).padStart(2, '0')}Z` } });
-    send({ type: 'SCHEMA', stream: 'ticks', schema: { type: 'object', properties: { n: { type: 'integer' }, at: { type: 'string', format: 'date-time' } } }, key_properties: ['n'], bookmark_properties: ['at'] });
+    send({
+      type: 'SCHEMA',
+      stream: 'ticks',
+      schema: { type: 'object', properties: { n: { type: 'integer' }, at: { type: 'string', format: 'date-time' } } },
+      key_properties: ['n'],
+      bookmark_properties: ['at'],
+    });
     let sent = 0;
     for (let state = 1; state <= 3; state++) {
       for (let i = 0; i < 4; i++) send(rec(++sent));

@@ -18,12 +18,15 @@ afterAll(async () => {
 });
 
 // Values a run writes into SQL text (run ids, tenants, error messages): hostile ones.
-const HOSTILE = ["it's", 'back\\slash', "\\' OR 1=1 --", '$1 $2 $10', 'E\'x\'', '"; DROP TABLE x; --', 'ünïcode ✓', '', ' '];
+const HOSTILE = ["it's", 'back\\slash', "\\' OR 1=1 --", '$1 $2 $10', "E'x'", '"; DROP TABLE x; --', 'ünïcode ✓', '', ' '];
 
 describe('values written into SQL text (inlineParams)', () => {
   it('mean what they meant as parameters, hostile strings included', async () => {
     for (const v of HOSTILE) {
-      const q = { text: 'SELECT $1::text AS t, $2::int AS n, $3::boolean AS b, $4 * interval \'1 millisecond\' AS i, $5::text AS z', values: [v, 42, true, 1500, null] };
+      const q = {
+        text: "SELECT $1::text AS t, $2::int AS n, $3::boolean AS b, $4 * interval '1 millisecond' AS i, $5::text AS z",
+        values: [v, 42, true, 1500, null],
+      };
       const inlined = await client.query(inlineParams(q));
       const bound = await client.query(q);
       expect(inlined.rows).toEqual(bound.rows);
@@ -34,8 +37,8 @@ describe('values written into SQL text (inlineParams)', () => {
   it('keep the literal form whatever standard_conforming_strings says', async () => {
     await client.query('SET standard_conforming_strings = off');
     try {
-      const { rows } = await client.query(inlineParams({ text: 'SELECT $1::text AS t', values: ['a\\b\'c'] }));
-      expect(rows[0].t).toBe('a\\b\'c');
+      const { rows } = await client.query(inlineParams({ text: 'SELECT $1::text AS t', values: ["a\\b'c"] }));
+      expect(rows[0].t).toBe("a\\b'c");
     } finally {
       await client.query('RESET standard_conforming_strings');
     }

@@ -44,7 +44,15 @@ describe('full refresh (issue 4)', () => {
     let r = await d.load({ ...tenant, mode: 'full', input: streamOf(range(250).map((n) => contact(n))) });
     expect(r.counts).toMatchObject({ inserted: 250, deleted: 0 });
     const missing = [17, 120, 249];
-    r = await d.load({ ...tenant, mode: 'full', input: streamOf(range(250).filter((n) => !missing.includes(n)).map((n) => contact(n))) });
+    r = await d.load({
+      ...tenant,
+      mode: 'full',
+      input: streamOf(
+        range(250)
+          .filter((n) => !missing.includes(n))
+          .map((n) => contact(n)),
+      ),
+    });
     expect(r.status).toBe('succeeded');
     expect(r.counts).toMatchObject({ rowsRead: 247, unchanged: 247, deleted: 3 });
     const after = await rows('full_soft');
@@ -301,10 +309,13 @@ describe('concurrency and recovery (issue 4)', () => {
     const d = await destination('locked', { lock_timeout_ms: 300 });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const holder = d.load({ ...tenant, input: (async function* () {
-      yield JSON.stringify(contact(1)) + '\n';
-      await gate;
-    })() });
+    const holder = d.load({
+      ...tenant,
+      input: (async function* () {
+        yield JSON.stringify(contact(1)) + '\n';
+        await gate;
+      })(),
+    });
     // The first run holds the object's lease (a row, src/load/lease.ts) before the second asks for it.
     await until('the first run holding the object lease', async () => {
       const { rowCount } = await db.pool.query(`SELECT 1 FROM locked._pgland_leases`).catch(() => ({ rowCount: 0 }));

@@ -149,13 +149,20 @@ describe('client certificates and authentication errors (issue 6)', () => {
   it('openDestination lands its metadata over verify-full', async () => {
     await tlsServer.sql('CREATE DATABASE tls_dest OWNER pgland_tls');
     const dest = await openDestination({
-      host: 'localhost', port: tlsServer.port, database: 'tls_dest', user: 'pgland_tls', password: PASSWORD,
-      sslmode: 'verify-full', sslrootcert: tlsFile('ca.crt'), schema: 'landing',
+      host: 'localhost',
+      port: tlsServer.port,
+      database: 'tls_dest',
+      user: 'pgland_tls',
+      password: PASSWORD,
+      sslmode: 'verify-full',
+      sslrootcert: tlsFile('ca.crt'),
+      schema: 'landing',
     });
     try {
       const { rows } = await dest.pool.query<{ ssl: boolean; n: number }>(
         `SELECT (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS ssl,
-                (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'landing') AS n`);
+                (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'landing') AS n`,
+      );
       expect(rows[0]!.ssl).toBe(true);
       expect(rows[0]!.n).toBeGreaterThan(0);
     } finally {
@@ -165,11 +172,14 @@ describe('client certificates and authentication errors (issue 6)', () => {
 });
 
 describe("a URL's sslmode=require (issue 6: node-postgres's quirk)", () => {
-  it('node-postgres alone reads it as verify-full and refuses the self-signed chain; pgland gives libpq\'s meaning', async () => {
+  it("node-postgres alone reads it as verify-full and refuses the self-signed chain; pgland gives libpq's meaning", async () => {
     const url = `postgres://pgland_tls:${encodeURIComponent(PASSWORD)}@127.0.0.1:${tlsServer.port}/postgres?sslmode=require`;
     const raw = new pg.Client({ connectionString: url });
     raw.on('error', () => undefined);
-    const rawErr = await raw.connect().then(() => null, (e: unknown) => e);
+    const rawErr = await raw.connect().then(
+      () => null,
+      (e: unknown) => e,
+    );
     await raw.end().catch(() => undefined);
     expect((rawErr as { code?: string } | null)?.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
 
@@ -188,7 +198,9 @@ describe('TLS through an SSH tunnel (issue 6)', () => {
   afterAll(async () => {
     await bastion?.close();
   });
-  const via = () => ({ ssh_tunnel: { host: '127.0.0.1', port: bastion.port, user: 'jump', private_key: key.private, host_key_fingerprint: bastion.hostKeys[0]!.fingerprint } });
+  const via = () => ({
+    ssh_tunnel: { host: '127.0.0.1', port: bastion.port, user: 'jump', private_key: key.private, host_key_fingerprint: bastion.hostKeys[0]!.fingerprint },
+  });
 
   it('verify-full by the name the bastion resolves', async () => {
     expect(await attempt(tlsServer, { sslmode: 'verify-full', ...CA, host: 'localhost', ...via() })).toEqual(ENCRYPTED);
@@ -200,12 +212,25 @@ describe('TLS through an SSH tunnel (issue 6)', () => {
   });
 
   it('a client certificate through the tunnel', async () => {
-    const r = await attempt(tlsServer, { sslmode: 'verify-full', ...CA, user: 'pgland_cert', password: undefined, sslcert: tlsFile('client.crt'), sslkey: tlsFile('client.key'), ...via() });
+    const r = await attempt(tlsServer, {
+      sslmode: 'verify-full',
+      ...CA,
+      user: 'pgland_cert',
+      password: undefined,
+      sslcert: tlsFile('client.crt'),
+      sslkey: tlsFile('client.key'),
+      ...via(),
+    });
     expect(r).toEqual(ENCRYPTED);
   });
 
-  it('pgland check: every step passes, the TLS step verifying the database\'s certificate over the tunnel', async () => {
-    const r = await runCheck(resolveDestination({ host: 'localhost', port: tlsServer.port, user: tlsServer.user, password: tlsServer.password, sslmode: 'verify-full', ...CA, ...via() }, {}));
+  it("pgland check: every step passes, the TLS step verifying the database's certificate over the tunnel", async () => {
+    const r = await runCheck(
+      resolveDestination(
+        { host: 'localhost', port: tlsServer.port, user: tlsServer.user, password: tlsServer.password, sslmode: 'verify-full', ...CA, ...via() },
+        {},
+      ),
+    );
     // Every step the check has (the pooler step came with issue 21), each one passing.
     expect(r.steps.length).toBeGreaterThanOrEqual(10);
     expect(r.steps.filter((st) => st.status !== 'pass').map((st) => `${st.step}: ${st.status}`)).toEqual([]);

@@ -74,9 +74,22 @@ afterAll(async () => {
 function config(tunnel: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const u = new URL(db.url);
   return {
-    host: dbHost, port: dbPort, database: u.pathname.slice(1), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password),
-    sslmode: 'disable', schema: 'landing', connect_timeout_ms: 5000,
-    ssh_tunnel: { host: '127.0.0.1', port: relay.port, user: 'jump', private_key: ed.private, host_key_fingerprint: bastion.hostKeys[0]!.fingerprint, ...tunnel },
+    host: dbHost,
+    port: dbPort,
+    database: u.pathname.slice(1),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    sslmode: 'disable',
+    schema: 'landing',
+    connect_timeout_ms: 5000,
+    ssh_tunnel: {
+      host: '127.0.0.1',
+      port: relay.port,
+      user: 'jump',
+      private_key: ed.private,
+      host_key_fingerprint: bastion.hostKeys[0]!.fingerprint,
+      ...tunnel,
+    },
     ...extra,
   };
 }
@@ -98,7 +111,10 @@ async function throughTunnel(tunnel: Record<string, unknown>): Promise<string> {
 }
 
 async function failure(p: Promise<unknown>): Promise<PglandError> {
-  const err = await p.then(() => null, (e: unknown) => e);
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PglandError);
   return err as PglandError;
 }
@@ -148,11 +164,29 @@ describe('authentication to the bastion (issue 6)', () => {
   });
 
   it('a wrong or missing passphrase, or a public key, is a config error naming the key (never echoing it)', () => {
-    const e1 = (() => { try { loadPrivateKey(encrypted.private, 'wrong'); } catch (e) { return e as PglandError; } })();
+    const e1 = (() => {
+      try {
+        loadPrivateKey(encrypted.private, 'wrong');
+      } catch (e) {
+        return e as PglandError;
+      }
+    })();
     expect(e1).toMatchObject({ code: 'ssh_key_invalid', message: 'ssh_tunnel.passphrase does not decrypt ssh_tunnel.private_key' });
-    const e2 = (() => { try { loadPrivateKey(encrypted.private, undefined); } catch (e) { return e as PglandError; } })();
+    const e2 = (() => {
+      try {
+        loadPrivateKey(encrypted.private, undefined);
+      } catch (e) {
+        return e as PglandError;
+      }
+    })();
     expect(e2).toMatchObject({ code: 'ssh_key_invalid', message: expect.stringContaining('no passphrase is given') });
-    const e3 = (() => { try { loadPrivateKey(ed.public, undefined); } catch (e) { return e as PglandError; } })();
+    const e3 = (() => {
+      try {
+        loadPrivateKey(ed.public, undefined);
+      } catch (e) {
+        return e as PglandError;
+      }
+    })();
     expect(e3?.code).toBe('ssh_key_invalid');
     expect(e3?.message).not.toContain(ed.public.slice(20, 50));
   });
@@ -210,8 +244,16 @@ describe('pgland check through the bastion (issue 6)', () => {
   it('passes every step, the tunnel first', async () => {
     const r = await runCheck(resolveDestination(config({}), {}));
     expect(r.steps.map((s) => [s.step, s.status])).toEqual([
-      ['tunnel', 'pass'], ['reach', 'pass'], ['tls', 'warn'], ['auth', 'pass'], ['database', 'pass'],
-      ['version', 'pass'], ['pooler', 'pass'], ['schema', 'pass'], ['temporary', 'pass'], ['write', 'pass'],
+      ['tunnel', 'pass'],
+      ['reach', 'pass'],
+      ['tls', 'warn'],
+      ['auth', 'pass'],
+      ['database', 'pass'],
+      ['version', 'pass'],
+      ['pooler', 'pass'],
+      ['schema', 'pass'],
+      ['temporary', 'pass'],
+      ['write', 'pass'],
     ]);
     expect(r.steps[0]!.detail).toContain('matches the pin');
     expect(r.steps[1]!.detail).toBe(`the bastion reaches ${dbHost}:${dbPort}`);
@@ -251,7 +293,7 @@ describe('pgland check through the bastion (issue 6)', () => {
     expect(bastion.sshConnections).toBe(before);
   });
 
-  it('the database refusing the bastion is the database\'s error, named as such', async () => {
+  it("the database refusing the bastion is the database's error, named as such", async () => {
     const r = await runCheck(resolveDestination(config({}, { port: 1 }), {}));
     expect(r.steps[0]!.status).toBe('pass');
     expect(r.steps[1]).toMatchObject({ step: 'reach', status: 'fail', code: 'tunnel_forward_failed', detail: expect.stringContaining(`${dbHost}:1`) });
@@ -276,7 +318,9 @@ describe('loading through the tunnel (issue 6)', () => {
     expect(result.error?.message).toBeUndefined();
     expect(result.status).toBe('succeeded');
     expect(result.counts).toMatchObject({ rowsRead: 200_000, inserted: 200_000 });
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(n)::bigint AS s FROM landing.custom_ticks WHERE _pgland_customer_id = 'big'`);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(n)::bigint AS s FROM landing.custom_ticks WHERE _pgland_customer_id = 'big'`,
+    );
     expect(rows[0]).toEqual({ n: 200_000, d: 200_000, s: String((199_999 * 200_000) / 2) });
     expect(bastion.sshConnections).toBe(sshBefore); // the pool's connections were channels of the one tunnel
   });
@@ -284,19 +328,25 @@ describe('loading through the tunnel (issue 6)', () => {
   it('the tunnel cut mid-load: the batch rolls back, the tunnel comes back, the run completes with exactly the expected rows', async () => {
     const sshBefore = relay.connections;
     let cut = false;
-    const input = ticks(120_000, (i) => {
-      if (i === 70_000 && !cut) {
-        cut = true;
-        relay.kill();
-      }
-    }, 2);
+    const input = ticks(
+      120_000,
+      (i) => {
+        if (i === 70_000 && !cut) {
+          cut = true;
+          relay.kill();
+        }
+      },
+      2,
+    );
     const result = await dest.load({ ...TICKS, customerId: 'cut', input });
     expect(cut).toBe(true);
     expect(result.error?.message).toBeUndefined();
     expect(result.status).toBe('succeeded');
     expect(result.counts).toMatchObject({ rowsRead: 120_000, inserted: 120_000 });
     expect(relay.connections).toBeGreaterThan(sshBefore); // a new SSH connection after the cut
-    const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(n)::bigint AS s FROM landing.custom_ticks WHERE _pgland_customer_id = 'cut'`);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, sum(n)::bigint AS s FROM landing.custom_ticks WHERE _pgland_customer_id = 'cut'`,
+    );
     expect(rows[0]).toEqual({ n: 120_000, d: 120_000, s: String(119_999 * 120_000) });
   });
 });
@@ -311,7 +361,10 @@ describe('tunnel loss and keepalives (issue 6)', () => {
       try {
         await pool.query('SELECT 1');
         relay.freeze();
-        const lost = await pool.query('SELECT pg_sleep(3)').then(() => null, (e: unknown) => e);
+        const lost = await pool.query('SELECT pg_sleep(3)').then(
+          () => null,
+          (e: unknown) => e,
+        );
         expect((lost as Error)?.message).toMatch(/Connection terminated unexpectedly|timeout/i);
         const { rows } = await pool.query<{ x: number }>('SELECT 42 AS x');
         expect(rows[0]!.x).toBe(42);
@@ -339,7 +392,7 @@ describe('tunnel loss and keepalives (issue 6)', () => {
     await tunnel.close();
   });
 
-  it('fingerprints are OpenSSH\'s: SHA256 of the key blob, unpadded base64', () => {
+  it("fingerprints are OpenSSH's: SHA256 of the key blob, unpadded base64", () => {
     expect(fingerprintOf(Buffer.from('abc'))).toBe('SHA256:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0');
   });
 });

@@ -101,10 +101,19 @@ describe.skipIf(!!skipWhy)(`the database reachable only through the bastion (iss
       file,
       JSON.stringify({
         // As the bastion sees it; from inside the namespace this address is the namespace's own loopback.
-        host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432), database: u.pathname.slice(1),
-        user: decodeURIComponent(u.username), password: decodeURIComponent(u.password),
-        sslmode: 'disable', schema: 'landing', connect_timeout_ms: 3000,
-        ...(tunnel ? { ssh_tunnel: { host: HOST_IP, port: bastion.port, user: 'jump', private_key: key.private, host_key_fingerprint: bastion.hostKeys[0]!.fingerprint } } : {}),
+        host: u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(u.port || 5432),
+        database: u.pathname.slice(1),
+        user: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password),
+        sslmode: 'disable',
+        schema: 'landing',
+        connect_timeout_ms: 3000,
+        ...(tunnel
+          ? {
+              ssh_tunnel: { host: HOST_IP, port: bastion.port, user: 'jump', private_key: key.private, host_key_fingerprint: bastion.hostKeys[0]!.fingerprint },
+            }
+          : {}),
       }),
     );
     return file;
@@ -124,8 +133,26 @@ describe.skipIf(!!skipWhy)(`the database reachable only through the bastion (iss
     expect(check.stdout).toMatch(/PASS {2}SSH tunnel up/);
 
     const input = join(dir, 'contacts.ndjson');
-    writeFileSync(input, Array.from({ length: 500 }, (_, i) => JSON.stringify({ id: `c${i}`, last_modified_at: '2026-01-01T00:00:00Z', data: { first_name: `F${i}` } })).join('\n') + '\n');
-    const load = await cliInNamespace(['load', '--config', tunneled, '--provider', 'hubspot', '--customer', 'ns', '--object', 'crm_contacts', '--input', input, '--json']);
+    writeFileSync(
+      input,
+      Array.from({ length: 500 }, (_, i) => JSON.stringify({ id: `c${i}`, last_modified_at: '2026-01-01T00:00:00Z', data: { first_name: `F${i}` } })).join(
+        '\n',
+      ) + '\n',
+    );
+    const load = await cliInNamespace([
+      'load',
+      '--config',
+      tunneled,
+      '--provider',
+      'hubspot',
+      '--customer',
+      'ns',
+      '--object',
+      'crm_contacts',
+      '--input',
+      input,
+      '--json',
+    ]);
     expect(load.stderr).toBe('');
     expect(load.code).toBe(0);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = 'ns'`);

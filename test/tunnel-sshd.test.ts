@@ -51,8 +51,18 @@ describe.skipIf(!probe.ok)(`through OpenSSH's sshd (issue 6)${probe.ok ? '' : ` 
 
   function config(tunnel: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
-      url: db.url, sslmode: 'disable', schema: 'landing', connect_timeout_ms: 10_000,
-      ssh_tunnel: { host: '127.0.0.1', port: relay.port, user: 'root', private_key: join(keys, 'id_ed25519'), host_key_fingerprint: sshd.fingerprint, ...tunnel },
+      url: db.url,
+      sslmode: 'disable',
+      schema: 'landing',
+      connect_timeout_ms: 10_000,
+      ssh_tunnel: {
+        host: '127.0.0.1',
+        port: relay.port,
+        user: 'root',
+        private_key: join(keys, 'id_ed25519'),
+        host_key_fingerprint: sshd.fingerprint,
+        ...tunnel,
+      },
       ...extra,
     };
   }
@@ -78,10 +88,16 @@ describe.skipIf(!probe.ok)(`through OpenSSH's sshd (issue 6)${probe.ok ? '' : ` 
   });
 
   it('a wrong pin is refused; an unknown key is refused by sshd', async () => {
-    const wrong = await openDestination(config({ host_key_fingerprint: 'SHA256:' + 'x'.repeat(43) })).then(() => null, (e: unknown) => e);
+    const wrong = await openDestination(config({ host_key_fingerprint: 'SHA256:' + 'x'.repeat(43) })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(wrong).toBeInstanceOf(PglandError);
     expect((wrong as PglandError).code).toBe('host_key_mismatch');
-    const stranger = await openDestination(config({ private_key: join(keys, 'id_stranger') })).then(() => null, (e: unknown) => e);
+    const stranger = await openDestination(config({ private_key: join(keys, 'id_stranger') })).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect((stranger as PglandError).code).toBe('bastion_auth_failed');
   });
 
@@ -133,7 +149,9 @@ describe.skipIf(!probe.ok)(`through OpenSSH's sshd (issue 6)${probe.ok ? '' : ` 
       expect(result.status).toBe('succeeded');
       expect(result.counts).toMatchObject({ rowsRead: 200_000, inserted: 200_000 });
       expect(relay.connections).toBeGreaterThan(before);
-      const { rows } = await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM landing.custom_ticks WHERE _pgland_customer_id = 'sshd'`);
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM landing.custom_ticks WHERE _pgland_customer_id = 'sshd'`,
+      );
       expect(rows[0]).toEqual({ n: 200_000, d: 200_000 });
     });
   });

@@ -33,7 +33,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const isStringBranch = (b: DeclaredProperty): boolean => b.type === 'string' || (Array.isArray(b.type) && b.type.filter((t) => t !== 'null').join() === 'string');
+const isStringBranch = (b: DeclaredProperty): boolean =>
+  b.type === 'string' || (Array.isArray(b.type) && b.type.filter((t) => t !== 'null').join() === 'string');
 
 /**
  * The one non-null branch of a property: itself, or its single non-null
@@ -226,7 +227,10 @@ export function resolveObject(req: ObjectRequest): ObjectDef {
   if (req.object.length === 0) throw new PglandError('config_invalid', 'the object name is empty', { hint: 'name the object, e.g. crm_contacts or Account' });
   // The names as given are kept in pgland's metadata (and the provider in every
   // row); PostgreSQL text cannot hold NUL, so refuse it before anything runs.
-  for (const [what, name] of [['object', req.object], ['provider', req.provider]] as const) {
+  for (const [what, name] of [
+    ['object', req.object],
+    ['provider', req.provider],
+  ] as const) {
     if (name.includes('\0')) {
       throw new PglandError('config_invalid', `the ${what} name contains a NUL character, which PostgreSQL cannot store`, {
         hint: `remove the NUL (\\u0000) from the ${what} name`,

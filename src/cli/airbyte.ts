@@ -61,7 +61,16 @@ export async function airbyteWriteCommand(flags: { config: string; catalog: stri
         {
           records: result.records,
           states: result.statesEmitted,
-          streams: result.streams.map((s) => ({ stream: s.stream, table: s.table, runs: s.runs, inserted: s.counts.inserted, updated: s.counts.updated, rejected: s.counts.rejected, problems: s.counts.problems, retired: s.retired })),
+          streams: result.streams.map((s) => ({
+            stream: s.stream,
+            table: s.table,
+            runs: s.runs,
+            inserted: s.counts.inserted,
+            updated: s.counts.updated,
+            rejected: s.counts.rejected,
+            problems: s.counts.problems,
+            retired: s.retired,
+          })),
         },
         'airbyte: input landed',
       );
@@ -77,9 +86,7 @@ export async function airbyteWriteCommand(flags: { config: string; catalog: stri
 }
 
 export function addAirbyteCommand(program: Command, log: Logger, done: (code: number) => void): void {
-  const airbyte = program
-    .command('airbyte')
-    .description('the Airbyte destination protocol: spec, check, write (docs/protocols.md)');
+  const airbyte = program.command('airbyte').description('the Airbyte destination protocol: spec, check, write (docs/protocols.md)');
   airbyte
     .command('spec')
     .description('print the SPEC message: the config as JSON Schema')

@@ -66,7 +66,7 @@ export function intoSummary(r: IntoResult): string {
     `  deleted    ${c.deleted}`,
     `  superseded ${c.superseded}  (a later version came in the same batch)`,
     `  skipped    ${c.skipped}  (no row matched, or a deletion the mode ignores)`,
-    `  rejected   ${c.rejected}${c.rejected ? '  (see _pgland_rejects in pgland\'s schema)' : ''}`,
+    `  rejected   ${c.rejected}${c.rejected ? "  (see _pgland_rejects in pgland's schema)" : ''}`,
   ];
   if (r.groups) lines.push(`  groups     ${r.groups.added} added, ${r.groups.removed} removed`);
   if (r.error) lines.push(`  error: ${r.error.message}`);

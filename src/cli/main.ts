@@ -26,8 +26,15 @@ With neither --config nor PGLAND_DATABASE_URL / PGLAND_HOST, an embedded Postgre
 is started in .pgland/embedded.`;
 
 const USAGE_CODES = new Set<ErrorCode>([
-  'config_invalid', 'unknown_object', 'ssh_key_invalid', 'mapping_invalid', 'target_invalid', 'grant_missing',
-  'read_column_missing', 'read_column_ambiguous', 'cursor_not_orderable',
+  'config_invalid',
+  'unknown_object',
+  'ssh_key_invalid',
+  'mapping_invalid',
+  'target_invalid',
+  'grant_missing',
+  'read_column_missing',
+  'read_column_ambiguous',
+  'cursor_not_orderable',
 ]);
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -50,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--customer <id>', 'the customer (tenant) id (required without --into)')
     .option('--object <name>', 'the object, e.g. crm_contacts (required without --into)')
     .addOption(new Option('--kind <kind>', 'object kind').choices(['common', 'standard', 'custom']).default('common'))
-    .option('--schema-file <file>', 'JSON Schema declaring a standard or custom object\'s fields')
+    .option('--schema-file <file>', "JSON Schema declaring a standard or custom object's fields")
     .addOption(new Option('--mode <mode>', 'sync mode').choices(['incremental', 'full']).default('incremental'))
     .option('--input <file>', 'NDJSON input file, or - for stdin', '-')
     .addOption(
@@ -59,8 +66,13 @@ async function main(argv: string[]): Promise<number> {
         .default('upsert'),
     )
     .option('--match <column>', 'update and delete modes match landed rows on this column; with --into, the column that identifies a row', 'id')
-    .option('--into <schema.table>', "land into this existing table of yours through mappings (docs/own-tables.md)")
-    .option('--map <column=value>', 'with --into: a column and its value (a path such as data.email, a constant, now(), lower(v), trim(v)…); repeatable', collect, [])
+    .option('--into <schema.table>', 'land into this existing table of yours through mappings (docs/own-tables.md)')
+    .option(
+      '--map <column=value>',
+      'with --into: a column and its value (a path such as data.email, a constant, now(), lower(v), trim(v)…); repeatable',
+      collect,
+      [],
+    )
     .option('--mapping <file>', 'with --into: a JSON file of "column": "value" mappings')
     .option('--groups-table <schema.table>', 'with --into: a table of (record key, group name) rows kept in step with each record')
     .option('--group-key <column>', "with --groups-table: the column referring to the record's row")
@@ -82,8 +94,13 @@ async function main(argv: string[]): Promise<number> {
         code = await loadIntoCommand({ ...flags, match }, log);
         return;
       }
-      for (const [flag, value] of [['--provider <name>', flags.provider], ['--customer <id>', flags.customer], ['--object <name>', flags.object]] as const) {
-        if (value === undefined) throw new ExitError(EXIT.usage, `error: required option '${flag}' not specified (or give --into SCHEMA.TABLE to land into your own table)`);
+      for (const [flag, value] of [
+        ['--provider <name>', flags.provider],
+        ['--customer <id>', flags.customer],
+        ['--object <name>', flags.object],
+      ] as const) {
+        if (value === undefined)
+          throw new ExitError(EXIT.usage, `error: required option '${flag}' not specified (or give --into SCHEMA.TABLE to land into your own table)`);
       }
       code = await loadCommand(flags, log);
     });
@@ -122,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     .description('print the DDL the next run would execute to evolve landed tables; changes nothing')
     .option('--config <file>', 'destination config (JSON)')
     .option('--object <name>', 'one object (default: every table pgland has recorded)')
-    .option('--provider <name>', 'the provider (names a standard object\'s table)')
+    .option('--provider <name>', "the provider (names a standard object's table)")
     .addOption(new Option('--kind <kind>', 'object kind').choices(['common', 'standard', 'custom']).default('common'))
     .option('--schema-file <file>', 'the JSON Schema the next run will declare')
     .option('--json', 'print the plans as JSON')
@@ -133,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
 
   program
     .command('watermark')
-    .description('where the last completed run of a tenant\'s object stopped (the next incremental may start at >= it)')
+    .description("where the last completed run of a tenant's object stopped (the next incremental may start at >= it)")
     .option('--config <file>', 'destination config (JSON)')
     .requiredOption('--provider <name>', 'the provider')
     .requiredOption('--customer <id>', 'the customer (tenant) id')

@@ -20,7 +20,7 @@ export interface PlanFlags {
 /** Prints the DDL the next run would execute, and changes nothing. */
 export async function planCommand(flags: PlanFlags, log: Logger): Promise<number> {
   if (flags.object && flags.kind !== 'common' && !flags.provider) {
-    throw new PglandError('config_invalid', '--provider is needed to name a standard or custom object\'s table');
+    throw new PglandError('config_invalid', "--provider is needed to name a standard or custom object's table");
   }
   let declared: DeclaredSchema | undefined;
   if (flags.schemaFile) {

@@ -57,11 +57,16 @@ export function summary(r: LoadResult, schema: string): string {
     `  rejected   ${count(c.rejected)}${c.rejected ? `  (see ${schema}._pgland_rejects)` : ''}`,
     `  problems   ${count(c.problems)}${c.problems ? `  (see ${schema}._pgland_problems)` : ''}`,
   ];
-  if (c.nulStripped) lines.push(`  warning: ${count(c.nulStripped)} NUL characters stripped from values (PostgreSQL cannot store them; the values landed without them)`);
+  if (c.nulStripped)
+    lines.push(`  warning: ${count(c.nulStripped)} NUL characters stripped from values (PostgreSQL cannot store them; the values landed without them)`);
   if (r.evolution) {
-    lines.push(`  schema     ${r.evolution.action} of ${schema}.${r.evolution.table}${r.evolution.reasons.length ? ': ' + r.evolution.reasons.join('; ') : ''}`);
+    lines.push(
+      `  schema     ${r.evolution.action} of ${schema}.${r.evolution.table}${r.evolution.reasons.length ? ': ' + r.evolution.reasons.join('; ') : ''}`,
+    );
     if (r.evolution.problems) {
-      lines.push(`    warning: ${r.evolution.problems} landed values no longer fit their column and are NULL now (see ${schema}._pgland_problems, line_number < 0)`);
+      lines.push(
+        `    warning: ${r.evolution.problems} landed values no longer fit their column and are NULL now (see ${schema}._pgland_problems, line_number < 0)`,
+      );
     }
     for (const n of r.evolution.notRestored) lines.push(`    not restored: ${n.label}: ${n.error} (definition kept in ${schema}._pgland_saved_views)`);
   }

@@ -17,14 +17,16 @@ export interface QueryFlags {
 
 function paramsOf(flags: QueryFlags): unknown[] {
   if (flags.paramsJson === undefined) return flags.param;
-  if (flags.param.length > 0) throw new PglandError('config_invalid', 'give --param or --params-json, not both', { hint: '--params-json takes every parameter as one JSON array' });
+  if (flags.param.length > 0)
+    throw new PglandError('config_invalid', 'give --param or --params-json, not both', { hint: '--params-json takes every parameter as one JSON array' });
   let value: unknown;
   try {
     value = JSON.parse(flags.paramsJson);
   } catch {
     value = undefined;
   }
-  if (!Array.isArray(value)) throw new PglandError('config_invalid', '--params-json must be a JSON array', { hint: 'e.g. --params-json \'["active", 42, null]\'' });
+  if (!Array.isArray(value))
+    throw new PglandError('config_invalid', '--params-json must be a JSON array', { hint: 'e.g. --params-json \'["active", 42, null]\'' });
   return value as unknown[];
 }
 
@@ -67,7 +69,12 @@ export function addQueryCommands(program: Command, envHelp: string, log: Logger,
     c
       .option('--config <file>', 'the database (a destination config: JSON)')
       .requiredOption('--sql <statement>', 'one SQL statement; values as $1, $2 …')
-      .option('--param <value>', 'the value of the next $n (repeatable; sent as a parameter, never put in the SQL)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option(
+        '--param <value>',
+        'the value of the next $n (repeatable; sent as a parameter, never put in the SQL)',
+        (v: string, acc: string[]) => [...acc, v],
+        [] as string[],
+      )
       .option('--params-json <array>', 'every parameter as one JSON array (for null, numbers and booleans)')
       .option('--timeout-ms <n>', `statement timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})`)
       .option('--max-bytes <n>', `result cap in bytes of JSON (default ${DEFAULT_MAX_BYTES})`)
@@ -75,7 +82,9 @@ export function addQueryCommands(program: Command, envHelp: string, log: Logger,
   common(program.command('query').description('run a SELECT in a read-only transaction and print {rows, rowCount, fields} as JSON')).action(
     async (flags: QueryFlags) => done(await runAction('query', flags, log)),
   );
-  common(program.command('exec').description('run a statement (INSERT, UPDATE, DELETE, DDL) and print {rowCount, command} as JSON; INSERT … RETURNING id adds insertedId')).action(
-    async (flags: QueryFlags) => done(await runAction('exec', flags, log)),
-  );
+  common(
+    program
+      .command('exec')
+      .description('run a statement (INSERT, UPDATE, DELETE, DDL) and print {rowCount, command} as JSON; INSERT … RETURNING id adds insertedId'),
+  ).action(async (flags: QueryFlags) => done(await runAction('exec', flags, log)));
 }

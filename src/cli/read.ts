@@ -32,8 +32,10 @@ function usage(message: string, hint: string): PglandError {
 }
 
 function specOf(flags: ReadFlags): ReadSpec {
-  if ((flags.table === undefined) === (flags.query === undefined)) throw usage('give either --table or --query', 'pgland read --table public.contacts … or --query "SELECT …"');
-  if (flags.since !== undefined && flags.state !== undefined) throw usage('give --since or --state, not both', '--state FILE resumes where the last read ended; --since V starts at a cursor value');
+  if ((flags.table === undefined) === (flags.query === undefined))
+    throw usage('give either --table or --query', 'pgland read --table public.contacts … or --query "SELECT …"');
+  if (flags.since !== undefined && flags.state !== undefined)
+    throw usage('give --since or --state, not both', '--state FILE resumes where the last read ended; --since V starts at a cursor value');
   const pageSize = flags.pageSize === undefined ? undefined : Number(flags.pageSize);
   return {
     source: flags.table !== undefined ? parseTableName(flags.table) : { query: flags.query! },
@@ -50,7 +52,10 @@ function stdoutWriter(): { write(chunk: string | Buffer): Promise<void> | void; 
   let failed: Error | undefined;
   process.stdout.on('error', (err) => (failed ??= err));
   const check = (): void => {
-    if (failed) throw new PglandError('output_failed', `cannot write the output: ${failed.message}`, { hint: 'the command reading pgland\'s output stopped; the state file was not advanced' });
+    if (failed)
+      throw new PglandError('output_failed', `cannot write the output: ${failed.message}`, {
+        hint: "the command reading pgland's output stopped; the state file was not advanced",
+      });
   };
   return {
     write(chunk) {
@@ -65,8 +70,7 @@ function stdoutWriter(): { write(chunk: string | Buffer): Promise<void> | void; 
         process.stdout.once('drain', done).once('error', done).once('close', done);
       }).then(check);
     },
-    flush: () =>
-      new Promise<void>((resolve, reject) => process.stdout.write('', (err) => (err ? reject(err) : resolve()))).then(check),
+    flush: () => new Promise<void>((resolve, reject) => process.stdout.write('', (err) => (err ? reject(err) : resolve()))).then(check),
   };
 }
 
@@ -144,7 +148,12 @@ export function addReadCommand(program: Command, envHelp: string, log: Logger, d
     .option('--since <value>', 'read rows whose cursor is at least this value')
     .option('--state <file>', 'start after the bookmark in this file (if it exists) and write the new one there once the output is flushed')
     .addOption(new Option('--format <format>', 'output format').choices(['ndjson', 'singer']).default('ndjson'))
-    .option('--filter <condition>', 'COLUMN OPERATOR VALUE, e.g. "status = active" (repeatable; the value is a parameter)', (v: string, acc: CheckedFilter[]) => [...acc, parseFilter(v)], [] as CheckedFilter[])
+    .option(
+      '--filter <condition>',
+      'COLUMN OPERATOR VALUE, e.g. "status = active" (repeatable; the value is a parameter)',
+      (v: string, acc: CheckedFilter[]) => [...acc, parseFilter(v)],
+      [] as CheckedFilter[],
+    )
     .option('--page-size <n>', 'rows per page, each in its own read-only transaction (default 10000, at most 100000)')
     .option('--stream <name>', 'the Singer stream and bookmark name (default: the table name, or "query")')
     .option('--print-schema', 'print the JSON Schema of the rows (for pgland load --schema-file) and exit')

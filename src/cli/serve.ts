@@ -25,9 +25,7 @@ cancelled, their current batch rolled back), the webhook outbox is flushed; a se
 export async function serveCommand(flags: ServeFlags, log: Logger): Promise<number> {
   const { options, shutdownTimeoutMs } = resolveServeOptions(flags, process.env);
   const service = await startService({ ...options, log });
-  process.stderr.write(
-    options.api ? `pgland serve: listening on ${service.url}\n` : `pgland serve --worker: taking jobs (health on ${service.url})\n`,
-  );
+  process.stderr.write(options.api ? `pgland serve: listening on ${service.url}\n` : `pgland serve --worker: taking jobs (health on ${service.url})\n`);
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
       process.off('SIGINT', onSignal);

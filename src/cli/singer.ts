@@ -30,7 +30,7 @@ export async function singerCommand(flags: { config?: string; about?: boolean; f
     return EXIT.ok;
   }
   if (flags.config === undefined) {
-    process.stderr.write('error: required option \'--config <file>\' not specified (or --about)\n');
+    process.stderr.write("error: required option '--config <file>' not specified (or --about)\n");
     return EXIT.usage;
   }
   const { destination, options } = singerConfig(await readConfigFile(flags.config));
@@ -42,7 +42,16 @@ export async function singerCommand(flags: { config?: string; about?: boolean; f
       {
         records: result.records,
         states: result.statesEmitted,
-        streams: result.streams.map((s) => ({ stream: s.stream, table: s.table, runs: s.runs, inserted: s.counts.inserted, updated: s.counts.updated, rejected: s.counts.rejected, problems: s.counts.problems, retired: s.retired })),
+        streams: result.streams.map((s) => ({
+          stream: s.stream,
+          table: s.table,
+          runs: s.runs,
+          inserted: s.counts.inserted,
+          updated: s.counts.updated,
+          rejected: s.counts.rejected,
+          problems: s.counts.problems,
+          retired: s.retired,
+        })),
       },
       'singer: input landed',
     );
@@ -57,8 +66,8 @@ export function addSingerCommand(program: Command, log: Logger, done: (code: num
   program
     .command('singer')
     .description('a Singer target (Meltano): SCHEMA, RECORD, STATE and ACTIVATE_VERSION on stdin; each STATE on stdout once what came before it is committed')
-    .option('--config <file>', 'config (JSON): pgland\'s keys, or the keys of Meltano\'s Postgres targets (docs/protocols.md); required unless --about')
-    .option('--about', 'print the target\'s name, version, capabilities and settings (as Singer SDK targets do), without --config')
+    .option('--config <file>', "config (JSON): pgland's keys, or the keys of Meltano's Postgres targets (docs/protocols.md); required unless --about")
+    .option('--about', "print the target's name, version, capabilities and settings (as Singer SDK targets do), without --config")
     .option('--format <format>', 'with --about: text, json or markdown', 'text')
     .addHelpText(
       'after',

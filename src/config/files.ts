@@ -24,7 +24,9 @@ function kindOf(st: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevi
 /** The text of a regular file of at most MAX_CONFIG_FILE_BYTES; `key` names the config key in errors. */
 export async function readConfigFile(key: string, path: string): Promise<string> {
   const refuse = (why: string): PglandError =>
-    new PglandError('config_invalid', `${key}: cannot read ${path}: ${why}`, { hint: `give the path of a regular file of at most ${MAX_CONFIG_FILE_BYTES / 1024} KiB, readable by pgland` });
+    new PglandError('config_invalid', `${key}: cannot read ${path}: ${why}`, {
+      hint: `give the path of a regular file of at most ${MAX_CONFIG_FILE_BYTES / 1024} KiB, readable by pgland`,
+    });
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
   const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
     throw refuse(err.code ?? 'error');
@@ -66,7 +68,10 @@ export function isPuttyKey(value: string): boolean {
 async function pemFromFile(key: string, value: string, isText: (v: string) => boolean = isPem): Promise<string> {
   if (isText(value)) return value;
   const text = await readConfigFile(key, value);
-  if (!isText(text)) throw new PglandError('config_invalid', `${key}: ${value} does not hold PEM text (-----BEGIN …)`, { hint: `give the PEM text itself or the path of a file holding it` });
+  if (!isText(text))
+    throw new PglandError('config_invalid', `${key}: ${value} does not hold PEM text (-----BEGIN …)`, {
+      hint: `give the PEM text itself or the path of a file holding it`,
+    });
   return text;
 }
 

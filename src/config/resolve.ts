@@ -29,16 +29,51 @@ export function envName(key: string): string {
 
 /** Top-level keys read from the environment (PGLAND_<KEY>). */
 export const ENV_KEYS = [
-  'url', 'host', 'port', 'database', 'user', 'password', 'password_file', 'schema',
-  'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'sslkey_file', 'sslservername', 'allow_cleartext_password',
-  'delete_mode', 'batch_size', 'batch_bytes', 'max_record_bytes', 'connect_timeout_ms', 'statement_timeout_ms', 'application_name',
-  'batch_retries', 'lock_timeout_ms', 'lease_ttl_ms', 'max_parallel_objects', 'work_mem', 'max_connections',
+  'url',
+  'host',
+  'port',
+  'database',
+  'user',
+  'password',
+  'password_file',
+  'schema',
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+  'sslkey_file',
+  'sslservername',
+  'allow_cleartext_password',
+  'delete_mode',
+  'batch_size',
+  'batch_bytes',
+  'max_record_bytes',
+  'connect_timeout_ms',
+  'statement_timeout_ms',
+  'application_name',
+  'batch_retries',
+  'lock_timeout_ms',
+  'lease_ttl_ms',
+  'max_parallel_objects',
+  'work_mem',
+  'max_connections',
 ] as const;
 
 /** ssh_tunnel keys read from the environment (PGLAND_SSH_<KEY>). */
 export const SSH_ENV_KEYS = [
-  'host', 'port', 'user', 'private_key', 'private_key_file', 'passphrase', 'passphrase_file', 'password', 'password_file',
-  'host_key_fingerprint', 'keepalive_interval_ms', 'keepalive_count_max', 'reconnect_attempts',
+  'host',
+  'port',
+  'user',
+  'private_key',
+  'private_key_file',
+  'passphrase',
+  'passphrase_file',
+  'password',
+  'password_file',
+  'host_key_fingerprint',
+  'keepalive_interval_ms',
+  'keepalive_count_max',
+  'reconnect_attempts',
 ] as const;
 
 /** A secret and the key that names a file holding it: setting either at one level replaces both from the levels below. */
@@ -133,7 +168,7 @@ export function parseUrl(url: string): Record<string, string | number> {
       throw new PglandError('config_invalid', `url: unknown query parameter "${safeName}"`, {
         hint:
           name === 'ssl'
-            ? 'node-postgres\'s ssl=true is not libpq\'s: use sslmode=require (or verify-full) instead'
+            ? "node-postgres's ssl=true is not libpq's: use sslmode=require (or verify-full) instead"
             : UNREAD_FILE_PARAMS.has(name)
               ? `pgland reads no ${name} file: give the values it would hold as keys of the config (password, sslrootcert…)`
               : `pgland understands ${Object.keys(URL_PARAMS).join(', ')}; other keys go in the config file`,

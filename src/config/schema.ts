@@ -39,11 +39,7 @@ export const sshTunnelSchema = z
     /** A file holding the bastion password (trailing newline ignored). */
     password_file: z.string().min(1).optional(),
     /** The bastion's host key, pinned: SHA256:… as `ssh-keygen -lf` prints it. Required to load. */
-    host_key_fingerprint: z
-      .string()
-      .trim()
-      .regex(FINGERPRINT, 'must look like SHA256:<43 base64 characters>, as ssh-keygen -lf prints it')
-      .optional(),
+    host_key_fingerprint: z.string().trim().regex(FINGERPRINT, 'must look like SHA256:<43 base64 characters>, as ssh-keygen -lf prints it').optional(),
     /** Milliseconds between SSH keepalive messages (0: none). */
     keepalive_interval_ms: z.coerce.number().int().min(0).default(10_000),
     /** Unanswered keepalives after which the tunnel counts as lost. */
@@ -101,13 +97,22 @@ export const destinationSchema = z
     /** Records per batch (one transaction each). */
     batch_size: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
     /** Upper bound on a batch's encoded size, in bytes. */
-    batch_bytes: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+    batch_bytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024 * 1024),
     /**
      * The longest input line (one record or message), in bytes: a longer one
      * is skipped as it streams, never held, and kept as a reject with an
      * excerpt. Memory per reader stays below this plus one chunk.
      */
-    max_record_bytes: z.coerce.number().int().min(1024).max(1024 ** 3).default(DEFAULT_MAX_LINE_BYTES),
+    max_record_bytes: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(1024 ** 3)
+      .default(DEFAULT_MAX_LINE_BYTES),
     /** Milliseconds to wait for a connection (TCP, TLS, authentication; the SSH handshake too). */
     connect_timeout_ms: z.coerce.number().int().min(1).default(15_000),
     /** Milliseconds a single statement may run (0: no limit). */

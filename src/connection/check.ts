@@ -63,7 +63,8 @@ const BEST_EFFORT = 120000;
 export function judgeVersion(num: number, text: string): { status: 'pass' | 'warn' | 'fail'; detail: string } {
   const major = Math.floor(num / 10000);
   if (num >= SUPPORTED) return { status: 'pass', detail: `PostgreSQL ${text}` };
-  if (num >= BEST_EFFORT) return { status: 'warn', detail: `PostgreSQL ${text}: version ${major} is supported on a best-effort basis; 13 or later is fully supported` };
+  if (num >= BEST_EFFORT)
+    return { status: 'warn', detail: `PostgreSQL ${text}: version ${major} is supported on a best-effort basis; 13 or later is fully supported` };
   return { status: 'fail', detail: `PostgreSQL ${text} is too old: pgland needs 13 or later (12 best-effort)` };
 }
 
@@ -89,7 +90,11 @@ async function sslRequest(sock: Duplex): Promise<string> {
   req.writeInt32BE(8, 0);
   req.writeInt32BE(80877103, 4);
   sock.write(req);
-  const [data] = (await Promise.race([once(sock, 'data'), once(sock, 'error').then(([e]) => Promise.reject(e)), once(sock, 'close').then(() => Promise.reject(new Error('Connection terminated unexpectedly')))])) as [Buffer];
+  const [data] = (await Promise.race([
+    once(sock, 'data'),
+    once(sock, 'error').then(([e]) => Promise.reject(e)),
+    once(sock, 'close').then(() => Promise.reject(new Error('Connection terminated unexpectedly'))),
+  ])) as [Buffer];
   sock.pause();
   return String.fromCharCode(data[0]!);
 }
@@ -153,7 +158,13 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
   const t = cfg.ssh_tunnel;
   // ssh2 is loaded only for a destination with a tunnel (see open-tunnel.ts).
   const tunnel = t
-    ? new (await import('./tunnel.js')).Tunnel(t, { target: { host: cfg.host, port: cfg.port }, log, connectTimeoutMs: cfg.connect_timeout_ms, reconnectAttempts: 0, reportUnpinned: true })
+    ? new (await import('./tunnel.js')).Tunnel(t, {
+        target: { host: cfg.host, port: cfg.port },
+        log,
+        connectTimeoutMs: cfg.connect_timeout_ms,
+        reconnectAttempts: 0,
+        reportUnpinned: true,
+      })
     : undefined;
 
   /** A raw connection to the server: through the tunnel, or TCP. */
@@ -162,14 +173,15 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       let timedOut = false;
       const forwarding = tunnel.forward();
       // A channel that opens after the deadline is closed at once.
-      void forwarding.then((ch) => timedOut && ch.close(), () => undefined);
+      void forwarding.then(
+        (ch) => timedOut && ch.close(),
+        () => undefined,
+      );
       return withTimeout(forwarding, cfg.connect_timeout_ms, () => (timedOut = true));
     }
     const sock: Socket = netConnect({ host: cfg.host, port: cfg.port });
-    await withTimeout(
-      Promise.race([once(sock, 'connect'), once(sock, 'error').then(([e]) => Promise.reject(e))]),
-      cfg.connect_timeout_ms,
-      () => sock.destroy(),
+    await withTimeout(Promise.race([once(sock, 'connect'), once(sock, 'error').then(([e]) => Promise.reject(e))]), cfg.connect_timeout_ms, () =>
+      sock.destroy(),
     );
     return sock;
   }
@@ -213,10 +225,8 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
         let secure: TLSSocket | undefined;
         try {
           secure = tlsConnect({ ...opts, socket: sock });
-          await withTimeout(
-            Promise.race([once(secure, 'secureConnect'), once(secure, 'error').then(([e]) => Promise.reject(e))]),
-            cfg.connect_timeout_ms,
-            () => secure?.destroy(),
+          await withTimeout(Promise.race([once(secure, 'secureConnect'), once(secure, 'error').then(([e]) => Promise.reject(e))]), cfg.connect_timeout_ms, () =>
+            secure?.destroy(),
           );
         } catch (err) {
           if (cfg.sslmode === 'prefer') {
@@ -278,7 +288,9 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
     });
 
     await step('version', async () => {
-      const { rows } = await client!.query<{ n: string; v: string }>(`SELECT current_setting('server_version_num') AS n, current_setting('server_version') AS v`);
+      const { rows } = await client!.query<{ n: string; v: string }>(
+        `SELECT current_setting('server_version_num') AS n, current_setting('server_version') AS v`,
+      );
       const verdict = judgeVersion(Number(rows[0]!.n), rows[0]!.v);
       if (verdict.status === 'fail') throw new StepFailure('server_too_old', verdict.detail, 'upgrade the server to PostgreSQL 13 or later');
       return verdict;
@@ -290,7 +302,8 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       if (pooler.mode === 'none') return 'none detected: the backend stayed the same between transactions';
       if (pooler.mode === 'session') return `a pooler in session mode (${seen}): session state follows the connection`;
       const fix = directConnectionHint(cfg.host, cfg.port);
-      if (pooler.mode === 'statement') throw new StepFailure('pooler_unsupported', `a pooler in statement mode: ${seen}; pgland lands every batch in one transaction`, fix);
+      if (pooler.mode === 'statement')
+        throw new StepFailure('pooler_unsupported', `a pooler in statement mode: ${seen}; pgland lands every batch in one transaction`, fix);
       return { status: 'warn', detail: `a pooler in transaction mode: ${seen}. pgland works through it (leases, per-transaction settings); fix: ${fix}` };
     });
 
@@ -313,7 +326,11 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       }
       const missing = [!ns.usage && 'USAGE', !ns.create && 'CREATE'].filter(Boolean);
       if (missing.length > 0) {
-        throw new StepFailure('permission_denied', `${cfg.user} lacks ${missing.join(' and ')} on schema ${cfg.schema} (owned by ${ns.owner})`, `GRANT ALL ON SCHEMA ${s} TO ${u};`);
+        throw new StepFailure(
+          'permission_denied',
+          `${cfg.user} lacks ${missing.join(' and ')} on schema ${cfg.schema} (owned by ${ns.owner})`,
+          `GRANT ALL ON SCHEMA ${s} TO ${u};`,
+        );
       }
       // Tables already there (an earlier install, another writer): pgland writes them and, for schema changes, alters them.
       const { rows: tables } = await c.query<{ name: string; sel: boolean; ins: boolean; upd: boolean; del: boolean; owner: boolean }>(
@@ -338,7 +355,10 @@ export async function runCheck(given: DestinationConfig, options: { log?: Logger
       if (notOwned.length > 0) {
         return {
           status: 'warn',
-          detail: `schema ${cfg.schema} exists; ${notOwned.length} table(s) there are not owned by ${cfg.user} (${notOwned.slice(0, 3).map((t) => t.name).join(', ')}): new fields cannot be added to them`,
+          detail: `schema ${cfg.schema} exists; ${notOwned.length} table(s) there are not owned by ${cfg.user} (${notOwned
+            .slice(0, 3)
+            .map((t) => t.name)
+            .join(', ')}): new fields cannot be added to them`,
         };
       }
       return `schema ${cfg.schema} exists; ${cfg.user} may create tables in it`;

@@ -17,7 +17,8 @@ type AuthHandler = (this: pg.Client, msg: unknown) => void;
 // node-postgres answers AuthenticationCleartextPassword in this method, and
 // offers no option to refuse it; fail loudly if an upgrade renames it.
 const answerCleartext = (pg.Client.prototype as unknown as { _handleAuthCleartextPassword?: AuthHandler })._handleAuthCleartextPassword;
-if (typeof answerCleartext !== 'function') throw new Error('node-postgres no longer has Client#_handleAuthCleartextPassword: pgland cannot guard cleartext passwords');
+if (typeof answerCleartext !== 'function')
+  throw new Error('node-postgres no longer has Client#_handleAuthCleartextPassword: pgland cannot guard cleartext passwords');
 
 /**
  * A node-postgres client that does not send the password in cleartext over

@@ -9,7 +9,11 @@ export function fingerprintOf(keyBlob: Buffer): string {
 
 /** Whether two fingerprints are the same, with or without base64 padding. */
 export function sameFingerprint(a: string, b: string): boolean {
-  const norm = (s: string): string => s.trim().replace(/^SHA256:/, '').replace(/=+$/, '');
+  const norm = (s: string): string =>
+    s
+      .trim()
+      .replace(/^SHA256:/, '')
+      .replace(/=+$/, '');
   return norm(a) === norm(b);
 }
 

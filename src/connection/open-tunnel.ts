@@ -8,10 +8,7 @@ import type { Tunnel } from './tunnel.js';
  * asks for none. ssh2 is loaded here, on first use: most destinations have no
  * tunnel, and the module costs every loader process about 10 MB of memory.
  */
-export async function openTunnelFor(
-  given: DestinationConfig,
-  log?: Logger,
-): Promise<Tunnel | undefined> {
+export async function openTunnelFor(given: DestinationConfig, log?: Logger): Promise<Tunnel | undefined> {
   if (!given.ssh_tunnel) return undefined;
   const cfg = await loadConfigFiles(given);
   const { openTunnel } = await import('./tunnel.js');

@@ -148,7 +148,10 @@ function gatedClient(gate: ConnectionGate, connectTimeoutMs: number): typeof Gua
     override connect(callback?: (err: Error | null, client?: pg.Client) => void): Promise<pg.Client> | void {
       const connected = this.gatedConnect().then(() => this as pg.Client);
       if (!callback) return connected;
-      connected.then((c) => callback(null, c), (err: Error) => callback(err));
+      connected.then(
+        (c) => callback(null, c),
+        (err: Error) => callback(err),
+      );
     }
 
     private async gatedConnect(): Promise<void> {
@@ -174,7 +177,12 @@ async function tryConnect(config: GuardedClientConfig, Client: typeof GuardedCli
 }
 
 /** Connects once with the startup settings, once more without them when a pooler refuses them. */
-async function tryConnectSettling(cfg: DestinationConfig, ssl: false | pg.ClientConfig['ssl'], tunnel?: Tunnel, Client?: typeof GuardedClient): Promise<boolean> {
+async function tryConnectSettling(
+  cfg: DestinationConfig,
+  ssl: false | pg.ClientConfig['ssl'],
+  tunnel?: Tunnel,
+  Client?: typeof GuardedClient,
+): Promise<boolean> {
   try {
     await tryConnect(clientConfig(cfg, ssl, tunnel), Client);
     return true;

@@ -112,8 +112,9 @@ export function isTransactionPooled(report: PoolerReport | undefined): boolean {
  * the usual providers' patterns; the direct string itself is the customer's.
  */
 export function directConnectionHint(host: string, port: number): string {
-  const parts = ['use the database\'s direct connection string instead of the pooled one'];
-  if (port === 6543 || /pooler\.supabase\.com$/i.test(host)) parts.push('Supabase: the direct connection (db.<project>.supabase.co, port 5432) or the session pooler (port 5432)');
+  const parts = ["use the database's direct connection string instead of the pooled one"];
+  if (port === 6543 || /pooler\.supabase\.com$/i.test(host))
+    parts.push('Supabase: the direct connection (db.<project>.supabase.co, port 5432) or the session pooler (port 5432)');
   if (/-pooler\./i.test(host)) parts.push(`Neon: the same host without "-pooler" (${host.replace(/-pooler\./i, '.')})`);
   if (/\.proxy-[^.]+\.[^.]+\.rds\.amazonaws\.com$/i.test(host)) parts.push('RDS Proxy: the instance or cluster endpoint');
   return parts.join('; ');
@@ -121,8 +122,12 @@ export function directConnectionHint(host: string, port: number): string {
 
 /** A pooler pgland cannot work through: refused before anything is written. */
 export function refusePooler(report: PoolerReport, host: string, port: number): PglandError {
-  return new PglandError('pooler_unsupported', `${host}:${port} is a connection pooler in statement mode, which refuses transactions: pgland lands every batch in one transaction`, {
-    hint: `${directConnectionHint(host, port)}; or set the pooler to transaction or session mode`,
-    context: { pooler: report.mode },
-  });
+  return new PglandError(
+    'pooler_unsupported',
+    `${host}:${port} is a connection pooler in statement mode, which refuses transactions: pgland lands every batch in one transaction`,
+    {
+      hint: `${directConnectionHint(host, port)}; or set the pooler to transaction or session mode`,
+      context: { pooler: report.mode },
+    },
+  );
 }

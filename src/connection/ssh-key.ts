@@ -26,7 +26,15 @@ function ed25519ToOpenSsh(seed: Buffer, pub: Buffer): string {
   priv = Buffer.concat([priv, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
   const nkeys = Buffer.alloc(4);
   nkeys.writeUInt32BE(1);
-  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), sshString('none'), sshString('none'), sshString(''), nkeys, sshString(pubBlob), sshString(priv)]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    nkeys,
+    sshString(pubBlob),
+    sshString(priv),
+  ]);
   const b64 = body.toString('base64').replace(/.{70}/g, '$&\n');
   return `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}\n-----END OPENSSH PRIVATE KEY-----\n`;
 }
@@ -62,7 +70,7 @@ function convertPkcs8(text: string, passphrase: string | undefined): string {
     }
     default:
       throw new PglandError('ssh_key_invalid', `ssh_tunnel.private_key: a ${key.asymmetricKeyType ?? 'unknown'} key; pgland takes ed25519, ECDSA or RSA keys`, {
-        hint: 'create one with ssh-keygen -t ed25519 and add its .pub line to the bastion user\'s ~/.ssh/authorized_keys',
+        hint: "create one with ssh-keygen -t ed25519 and add its .pub line to the bastion user's ~/.ssh/authorized_keys",
       });
   }
 }
@@ -75,7 +83,7 @@ function convertPkcs8(text: string, passphrase: string | undefined): string {
 export function loadPrivateKey(value: string, passphrase: string | undefined): { key: string; passphrase?: string } {
   if (isPublicKeyLine(value)) {
     throw new PglandError('ssh_key_invalid', 'ssh_tunnel.private_key holds a public key, not a private key', {
-      hint: 'give the private half (the key file without .pub); its .pub line goes in the bastion user\'s authorized_keys',
+      hint: "give the private half (the key file without .pub); its .pub line goes in the bastion user's authorized_keys",
     });
   }
   // PuTTY keys carry no PEM armour but are text all the same.

@@ -94,9 +94,13 @@ export class Tunnel {
   private async connectOnce(): Promise<InstanceType<typeof Client>> {
     const { cfg } = this;
     if (!cfg.host_key_fingerprint && !this.opts.reportUnpinned) {
-      throw new PglandError('host_key_unpinned', `ssh_tunnel.host_key_fingerprint is not set: pgland does not trust the bastion ${cfg.host}'s host key blindly`, {
-        hint: 'run pgland check --config <file>: it prints the bastion\'s fingerprint; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the bastion, then set "host_key_fingerprint": "SHA256:…" under "ssh_tunnel"',
-      });
+      throw new PglandError(
+        'host_key_unpinned',
+        `ssh_tunnel.host_key_fingerprint is not set: pgland does not trust the bastion ${cfg.host}'s host key blindly`,
+        {
+          hint: 'run pgland check --config <file>: it prints the bastion\'s fingerprint; compare it with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the bastion, then set "host_key_fingerprint": "SHA256:…" under "ssh_tunnel"',
+        },
+      );
     }
     const seen: { type: string; fingerprint: string }[] = [];
     try {
@@ -115,17 +119,25 @@ export class Tunnel {
       }
     }
     const offered = seen.map((k) => `${k.fingerprint} (${k.type})`).join(', ');
-    throw new PglandError('host_key_mismatch', `the bastion ${cfg.host}:${cfg.port} presented host key ${offered || '(none)'}, not the pinned ${cfg.host_key_fingerprint}`, {
-      hint: 'if the bastion\'s key was replaced on purpose, check the new fingerprint with `ssh-keygen -lf` on the bastion and update ssh_tunnel.host_key_fingerprint; otherwise something may be intercepting the connection: do not connect',
-    });
+    throw new PglandError(
+      'host_key_mismatch',
+      `the bastion ${cfg.host}:${cfg.port} presented host key ${offered || '(none)'}, not the pinned ${cfg.host_key_fingerprint}`,
+      {
+        hint: "if the bastion's key was replaced on purpose, check the new fingerprint with `ssh-keygen -lf` on the bastion and update ssh_tunnel.host_key_fingerprint; otherwise something may be intercepting the connection: do not connect",
+      },
+    );
   }
 
   private unpinned(key: { type: string; fingerprint: string }): PglandError {
-    return new PglandError('host_key_unpinned', `the bastion ${this.cfg.host}:${this.cfg.port} presents host key ${key.fingerprint} (${key.type}), which is not pinned`, {
-      hint:
-        `check it on the bastion itself (ssh-keygen -lf /etc/ssh/ssh_host_${key.type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub), ` +
-        `then add "host_key_fingerprint": "${key.fingerprint}" to "ssh_tunnel" in the config (or set PGLAND_SSH_HOST_KEY_FINGERPRINT)`,
-    });
+    return new PglandError(
+      'host_key_unpinned',
+      `the bastion ${this.cfg.host}:${this.cfg.port} presents host key ${key.fingerprint} (${key.type}), which is not pinned`,
+      {
+        hint:
+          `check it on the bastion itself (ssh-keygen -lf /etc/ssh/ssh_host_${key.type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub), ` +
+          `then add "host_key_fingerprint": "${key.fingerprint}" to "ssh_tunnel" in the config (or set PGLAND_SSH_HOST_KEY_FINGERPRINT)`,
+      },
+    );
   }
 
   private handshake(serverHostKey: string[] | undefined, seen: { type: string; fingerprint: string }[]): Promise<InstanceType<typeof Client>> {
@@ -175,9 +187,11 @@ export class Tunnel {
       c.on('close', () => {
         if (!settled) {
           settled = true;
-          reject(new PglandError('tunnel_closed', `the bastion ${cfg.host}:${cfg.port} closed the connection during the SSH handshake`, {
-            hint: 'check that the port is an SSH server and that it accepts pgland\'s address (AllowUsers, MaxStartups, fail2ban)',
-          }));
+          reject(
+            new PglandError('tunnel_closed', `the bastion ${cfg.host}:${cfg.port} closed the connection during the SSH handshake`, {
+              hint: "check that the port is an SSH server and that it accepts pgland's address (AllowUsers, MaxStartups, fail2ban)",
+            }),
+          );
         }
         if (this.current === c) {
           this.current = undefined;
@@ -207,12 +221,15 @@ export class Tunnel {
     }
     if (err.level === 'client-timeout') {
       return new PglandError('bastion_timeout', `no SSH handshake from the bastion ${where} within ${this.opts.connectTimeoutMs ?? 15_000} ms`, {
-        hint: 'check ssh_tunnel.host and port, and that the bastion\'s firewall lets pgland\'s address in on that port',
+        hint: "check ssh_tunnel.host and port, and that the bastion's firewall lets pgland's address in on that port",
         cause: Object.assign(new Error(err.message), { code: 'ETIMEDOUT' }),
       });
     }
     if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-      return new PglandError('dns_failure', `the bastion's host name ${cfg.host} does not resolve (${err.code})`, { hint: 'check ssh_tunnel.host', cause: err });
+      return new PglandError('dns_failure', `the bastion's host name ${cfg.host} does not resolve (${err.code})`, {
+        hint: 'check ssh_tunnel.host',
+        cause: err,
+      });
     }
     if (err.code === 'ECONNREFUSED') {
       return new PglandError('bastion_unreachable', `connection refused by the bastion ${where}`, {

@@ -69,9 +69,7 @@ function run(cmd: string, args: string[], runAs: RunAs | undefined): Promise<str
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolvePromise(output) : reject(new Error(`${cmd} exited with ${code}: ${output.trim().slice(-2000)}`)),
-    );
+    child.on('close', (code) => (code === 0 ? resolvePromise(output) : reject(new Error(`${cmd} exited with ${code}: ${output.trim().slice(-2000)}`))));
   });
 }
 

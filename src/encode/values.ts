@@ -57,7 +57,6 @@ export function isTimestampText(text: string): boolean {
   return day <= daysInMonth(year, month);
 }
 
-
 /** Why numeric text does not fit double precision, or null when it does. */
 function doubleProblem(text: string): string | null {
   const problem = numericProblem(text);

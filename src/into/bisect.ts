@@ -90,7 +90,9 @@ async function reason(client: pg.ClientBase, plan: IntoPlan, line: number, err: 
 /** The first staged value of the line that its column's type refuses. */
 async function refusingColumn(client: pg.ClientBase, plan: IntoPlan, line: number): Promise<string | undefined> {
   for (const c of staged(plan)) {
-    const probe = await inSavepoint(client, () => client.query(`SELECT s.${q(c.stage!)}::${c.column.castType} FROM ${q(INTO_STAGE)} s WHERE s.${q(LINE)} = $1`, [line]));
+    const probe = await inSavepoint(client, () =>
+      client.query(`SELECT s.${q(c.stage!)}::${c.column.castType} FROM ${q(INTO_STAGE)} s WHERE s.${q(LINE)} = $1`, [line]),
+    );
     if (!probe.ok) return c.column.name;
   }
   return undefined;

@@ -16,7 +16,9 @@ import type { IntoPlan } from './validate.js';
  */
 
 const guard = (plan: IntoPlan): string =>
-  plan.lastModified ? ` AND (t.${q(plan.lastModified.column.name)} IS NULL OR t.${q(plan.lastModified.column.name)} <= src.${q(plan.lastModified.column.name)})` : '';
+  plan.lastModified
+    ? ` AND (t.${q(plan.lastModified.column.name)} IS NULL OR t.${q(plan.lastModified.column.name)} <= src.${q(plan.lastModified.column.name)})`
+    : '';
 
 /** Group rows of the records this batch deletes (delete mode, or deletions applied by upsert and sync). */
 export function groupsOfDeletedSql(plan: IntoPlan, dedup: boolean): string | undefined {

@@ -54,7 +54,9 @@ function changeGuard(plan: IntoPlan, from: string): string {
   if (plan.lastModified) parts.push(`(t.${v(plan.lastModified)} IS NULL OR t.${v(plan.lastModified)} <= ${from}.${v(plan.lastModified)})`);
   // now() differs every time: a column mapped to it does not make a record changed.
   const compared = written(plan, false).filter((c) => c.stage !== undefined);
-  parts.push(compared.length === 0 ? 'false' : `(${compared.map((c) => cmp(c, 't')).join(', ')}) IS DISTINCT FROM (${compared.map((c) => cmp(c, from)).join(', ')})`);
+  parts.push(
+    compared.length === 0 ? 'false' : `(${compared.map((c) => cmp(c, 't')).join(', ')}) IS DISTINCT FROM (${compared.map((c) => cmp(c, from)).join(', ')})`,
+  );
   return parts.join(' AND ');
 }
 
@@ -137,9 +139,13 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
   WHERE ${live(plan)} AND (t.hit IS NULL OR (${changeGuard(plan, 'src')}))
 )`);
   }
-  const set = updates.length === 0 ? `${v(plan.match!)} = EXCLUDED.${v(plan.match!)}` : updates.map((c) => `${v(c)} = ${c.stage === undefined ? 'now()' : `EXCLUDED.${v(c)}`}`).join(', ');
+  const set =
+    updates.length === 0
+      ? `${v(plan.match!)} = EXCLUDED.${v(plan.match!)}`
+      : updates.map((c) => `${v(c)} = ${c.stage === undefined ? 'now()' : `EXCLUDED.${v(c)}`}`).join(', ');
   // A partitioned table cannot return xmax: whether a row is new is then asked of the statement's snapshot.
-  const inserted = plan.table.relkind === 'p' ? `NOT EXISTS (SELECT 1 FROM ${plan.table.qualified} o WHERE o.${v(plan.match!)} = t.${v(plan.match!)})` : '(t.xmax = 0)';
+  const inserted =
+    plan.table.relkind === 'p' ? `NOT EXISTS (SELECT 1 FROM ${plan.table.qualified} o WHERE o.${v(plan.match!)} = t.${v(plan.match!)})` : '(t.xmax = 0)';
   ctes.push(`merged AS (
   INSERT INTO ${plan.table.qualified} AS t (${cols.map(v).join(', ')})
   SELECT ${cols.map((c) => valueOf(c, from)).join(', ')} FROM ${from} WHERE ${live(plan, from)}

@@ -2,13 +2,33 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { isRetryable } from '../connection/retry.js';
 import { describeError, PglandError } from '../errors.js';
-import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, readAhead, type BatchBuffer, type FillContext, type RecordSource } from '../load/copy-writer.js';
+import {
+  CancelledError,
+  ChunkPool,
+  copyBatch,
+  InputError,
+  newBatchBuffer,
+  readAhead,
+  type BatchBuffer,
+  type FillContext,
+  type RecordSource,
+} from '../load/copy-writer.js';
 import { abandonStaleRuns } from '../load/finish.js';
 import { IdSet } from '../load/id-set.js';
 import type { Reject } from '../input/envelope.js';
 import type { LoaderContext } from '../load/loader.js';
 import { lineSource } from '../load/record-source.js';
-import { addCounts, finishRunSql, insertRejectsSql, insertRunSql, readRunCounts, recordBatchSql, zeroCounts, type RunCounts, type RunStatus } from '../load/runs.js';
+import {
+  addCounts,
+  finishRunSql,
+  insertRejectsSql,
+  insertRunSql,
+  readRunCounts,
+  recordBatchSql,
+  zeroCounts,
+  type RunCounts,
+  type RunStatus,
+} from '../load/runs.js';
 import { ObjectLease } from '../load/lease.js';
 import { RunSession } from '../load/session.js';
 import { begin } from '../sql/transaction.js';
@@ -103,7 +123,13 @@ interface Batch {
 }
 
 /** How a batch reads its records: the run's encoder, and the check for repeated matching values. */
-function fillContext(st: RunState, batch: Batch, encoder: ReturnType<typeof intoRowEncoder>, keys: IdSet, limits: { size: number; bytes: number }): FillContext {
+function fillContext(
+  st: RunState,
+  batch: Batch,
+  encoder: ReturnType<typeof intoRowEncoder>,
+  keys: IdSet,
+  limits: { size: number; bytes: number },
+): FillContext {
   const matchExpr = st.plan.match?.mapping.expr;
   // One batch is encoded at a time: the previous one's keys are no longer needed.
   keys.clear();
@@ -126,10 +152,22 @@ function fillContext(st: RunState, batch: Batch, encoder: ReturnType<typeof into
  * `staged` is called once the batch's records are staged: the run then reads
  * the next batch while the server merges this one.
  */
-async function runBatch(client: pg.PoolClient, st: RunState, batchNo: number, source: RecordSource, batch: Batch, fill: FillContext, replay: boolean, staged: () => void): Promise<void> {
+async function runBatch(
+  client: pg.PoolClient,
+  st: RunState,
+  batchNo: number,
+  source: RecordSource,
+  batch: Batch,
+  fill: FillContext,
+  replay: boolean,
+  staged: () => void,
+): Promise<void> {
   const buf = batch.buf;
   if (replay) {
-    const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [st.runId, batchNo]);
+    const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(st.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [
+      st.runId,
+      batchNo,
+    ]);
     if (rowCount === 1) return;
   }
   await begin(client);
@@ -186,7 +224,10 @@ function keyValue(plan: IntoPlan, texts: (string | null)[]): unknown {
 function groupsPath(g: GroupsRequest | undefined): Mapping['expr'] | undefined {
   if (!g) return undefined;
   const e = parseExpr(g.from, `--groups-from ${g.from}`);
-  if (e.kind !== 'path') throw new PglandError('mapping_invalid', `--groups-from ${JSON.stringify(g.from)} must be a path into the record`, { hint: 'e.g. --groups-from data.groups' });
+  if (e.kind !== 'path')
+    throw new PglandError('mapping_invalid', `--groups-from ${JSON.stringify(g.from)} must be a path into the record`, {
+      hint: 'e.g. --groups-from data.groups',
+    });
   return e;
 }
 
@@ -204,7 +245,13 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
   const from = groupsPath(req.groups);
   const name = typeof req.into === 'string' ? parseTableName(req.into) : req.into;
   // Runs into one table take turns, as runs of one landed object do: the groups' add-and-remove reads what it writes.
-  const lease = await ObjectLease.take(pool, { schema, provider: '', customerId: '', object: `into:${JSON.stringify([name.schema, name.table])}` }, runId, ctx.lockTimeoutMs, ctx.log);
+  const lease = await ObjectLease.take(
+    pool,
+    { schema, provider: '', customerId: '', object: `into:${JSON.stringify([name.schema, name.table])}` },
+    runId,
+    ctx.lockTimeoutMs,
+    ctx.log,
+  );
   const session = new RunSession(pool, lease);
   let client: pg.PoolClient;
   let plan: IntoPlan;
@@ -217,23 +264,42 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
     throw err;
   }
   const log = ctx.log.child({ runId, table: plan.table.qualified });
-  const st: RunState = { runId, schema, plan, hadRows: false, counts: zeroCounts(), groups: { added: 0, removed: 0 }, insertedKey: undefined, encoder: intoRowEncoder(plan), lease };
+  const st: RunState = {
+    runId,
+    schema,
+    plan,
+    hadRows: false,
+    counts: zeroCounts(),
+    groups: { added: 0, removed: 0 },
+    insertedKey: undefined,
+    encoder: intoRowEncoder(plan),
+    lease,
+  };
   let status: RunStatus = 'succeeded';
   let error: Error | undefined;
   let broken = false;
   try {
-    await client.query(insertRunSql(schema, {
-      runId,
-      provider,
-      customerId,
-      object: plan.table.qualified,
-      objectKind: 'own_table',
-      table: plan.table.qualified,
-      mode: 'incremental',
-      writeMode: req.write,
-      version: PGLAND_VERSION,
-      options: { into: plan.table.qualified, match: plan.match?.column.name ?? null, mappings: Object.fromEntries(req.mappings.map((m) => [m.column, m.expr.text])), ...(req.groups ? { groups: { table: plan.groups!.table.qualified, key: req.groups.keyColumn, column: req.groups.nameColumn, from: req.groups.from } } : {}) },
-    }));
+    await client.query(
+      insertRunSql(schema, {
+        runId,
+        provider,
+        customerId,
+        object: plan.table.qualified,
+        objectKind: 'own_table',
+        table: plan.table.qualified,
+        mode: 'incremental',
+        writeMode: req.write,
+        version: PGLAND_VERSION,
+        options: {
+          into: plan.table.qualified,
+          match: plan.match?.column.name ?? null,
+          mappings: Object.fromEntries(req.mappings.map((m) => [m.column, m.expr.text])),
+          ...(req.groups
+            ? { groups: { table: plan.groups!.table.qualified, key: req.groups.keyColumn, column: req.groups.nameColumn, from: req.groups.from } }
+            : {}),
+        },
+      }),
+    );
     await abandonStaleRuns(client, { schema, provider, customerId, runId }, plan.table.qualified);
     st.hadRows = ((await client.query(`SELECT 1 FROM ${plan.table.qualified} LIMIT 1`)).rowCount ?? 0) > 0;
     const source = lineSource(req.input, { ...(req.signal ? { signal: req.signal } : {}), maxLineBytes: ctx.maxRecordBytes });
@@ -251,7 +317,9 @@ export async function loadInto(ctx: LoaderContext, req: IntoRequest): Promise<In
           if (batch.buf.rowsRead === 0) break;
         } else if ((await source.peek()) === undefined) break;
         const current = batch;
-        const fill = current.ready ? ({ batchSize: limits.size, batchBytes: limits.bytes, landedLead: '', encodeRow: st.encoder.encode } satisfies FillContext) : fillContext(st, current, st.encoder, keys, limits);
+        const fill = current.ready
+          ? ({ batchSize: limits.size, batchBytes: limits.bytes, landedLead: '', encodeRow: st.encoder.encode } satisfies FillContext)
+          : fillContext(st, current, st.encoder, keys, limits);
         next = undefined;
         const readNext = (): void => {
           if (next) return;

@@ -66,7 +66,9 @@ function field(c: PlannedColumn, value: unknown, stats: EncodeStats): { ok: true
     case 'string':
       return { ok: true, text: copyText(value, stats) };
     case 'number':
-      return Number.isFinite(value) ? { ok: true, text: String(value) } : { ok: false, reason: `column ${q(col.name)}: ${c.mapping.expr.text} is not a finite number` };
+      return Number.isFinite(value)
+        ? { ok: true, text: String(value) }
+        : { ok: false, reason: `column ${q(col.name)}: ${c.mapping.expr.text} is not a finite number` };
     case 'boolean':
       return { ok: true, text: col.category === 'B' ? (value ? 't' : 'f') : String(value) };
     default:
@@ -98,8 +100,19 @@ function groupsField(
 }
 
 function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
-  const raw = JSON.stringify({ id: record.id, last_modified_at: record.lastModifiedAt, is_deleted: record.isDeleted, raw_data: record.rawData, data: record.data });
-  buf.rejects.push({ lineNumber: record.lineNumber, recordId: record.id, reason, rawText: raw.length > MAX_REJECT_TEXT ? raw.slice(0, MAX_REJECT_TEXT) : raw } satisfies Reject);
+  const raw = JSON.stringify({
+    id: record.id,
+    last_modified_at: record.lastModifiedAt,
+    is_deleted: record.isDeleted,
+    raw_data: record.rawData,
+    data: record.data,
+  });
+  buf.rejects.push({
+    lineNumber: record.lineNumber,
+    recordId: record.id,
+    reason,
+    rawText: raw.length > MAX_REJECT_TEXT ? raw.slice(0, MAX_REJECT_TEXT) : raw,
+  } satisfies Reject);
   return '';
 }
 

@@ -36,10 +36,10 @@ export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, record
 
 /** Whether this batch already committed (its commit was acknowledged or lost on the way back). */
 export async function alreadyCommitted(client: pg.PoolClient, ctx: BatchContext): Promise<boolean> {
-  const { rowCount } = await client.query(
-    `SELECT 1 FROM ${qualify(ctx.merge.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`,
-    [ctx.merge.runId, ctx.batchNo],
-  );
+  const { rowCount } = await client.query(`SELECT 1 FROM ${qualify(ctx.merge.schema, '_pgland_run_batches')} WHERE run_id = $1::uuid AND batch_no = $2`, [
+    ctx.merge.runId,
+    ctx.batchNo,
+  ]);
   return rowCount === 1;
 }
 

@@ -151,10 +151,11 @@ export async function recordOutcome(client: pg.PoolClient, o: MergeOptions, opts
     await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [o.runId]);
   }
   if (completed && opts.full) {
-    await client.query(
-      `DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`,
-      [o.def.table, o.provider, o.customerId],
-    );
+    await client.query(`DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_required')} WHERE table_name = $1 AND provider = $2 AND customer_id = $3`, [
+      o.def.table,
+      o.provider,
+      o.customerId,
+    ]);
   }
   await client.query(watermarkAndStatus);
 }

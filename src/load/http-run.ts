@@ -87,7 +87,9 @@ export class BatchesDifferError extends PglandError {
   constructor(runId: string, missing: number[], unexpected: number[]) {
     const list = (ns: number[]): string => (ns.length > 10 ? `${ns.slice(0, 10).join(', ')} … (${ns.length})` : ns.join(', '));
     const parts = [
-      ...(missing.length ? [`batch${missing.length > 1 ? 'es' : ''} ${list(missing)} named by the commit ${missing.length > 1 ? 'were' : 'was'} not staged`] : []),
+      ...(missing.length
+        ? [`batch${missing.length > 1 ? 'es' : ''} ${list(missing)} named by the commit ${missing.length > 1 ? 'were' : 'was'} not staged`]
+        : []),
       ...(unexpected.length ? [`batch${unexpected.length > 1 ? 'es' : ''} ${list(unexpected)} staged but not named by the commit`] : []),
     ];
     super('batches_differ', `run ${runId} was not committed: ${parts.join('; ')}`, {
@@ -256,7 +258,12 @@ async function stagedOnce(client: pg.PoolClient, stage: string): Promise<boolean
  * status); the lease's fence ends it. Readers see all of the run or none of
  * it. Returns what the evolution did, and the status.
  */
-async function landStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease, sent: SentBatches | undefined): Promise<{ evolution: EvolutionReport; status: RunStatus }> {
+async function landStage(
+  client: pg.PoolClient,
+  run: HttpRun,
+  lease: ObjectLease,
+  sent: SentBatches | undefined,
+): Promise<{ evolution: EvolutionReport; status: RunStatus }> {
   const t = stagingTables(run);
   const o = mergeOptionsOf(run);
   return inTransaction(client, async () => {
@@ -264,7 +271,11 @@ async function landStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease
     if (!(await staged(client, run))) throw new RunClosedError(run.runId);
     if (sent !== undefined) {
       const { rows } = await client.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} ORDER BY batch_no`);
-      checkSentBatches(run.runId, rows.map((r) => r.batch_no), sent);
+      checkSentBatches(
+        run.runId,
+        rows.map((r) => r.batch_no),
+        sent,
+      );
     }
     await client.query(insertRunSql(run.schema, runRow(run)));
     const evolution = await evolveInTransaction(client, run.schema, run.def, run.runId);
@@ -281,10 +292,14 @@ async function landStage(client: pg.PoolClient, run: HttpRun, lease: ObjectLease
     counts.nulStripped = Number(totals.nul);
     const records = Number(totals.records);
     if (Number(totals.in_stage) !== records) {
-      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`, {
-        hint: 'nothing of the run landed: open a new run and send its batches again',
-        context: { runId: run.runId },
-      });
+      throw new PglandError(
+        'stage_lost',
+        `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`,
+        {
+          hint: 'nothing of the run landed: open a new run and send its batches again',
+          context: { runId: run.runId },
+        },
+      );
     }
     let maxLastModified: Date | null;
     const direct = records > 0 && (await firstLoad(client, o)) ? await insertStage(client, o, counts) : undefined;
@@ -346,11 +361,7 @@ async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string,
  * Transient failures (a lost connection) are thrown and leave the run
  * committable; any other failure records the run as failed.
  */
-export async function commitHttpRun(
-  ctx: { pool: pg.Pool; lockTimeoutMs: number },
-  run: HttpRun,
-  sent?: SentBatches,
-): Promise<HttpRunOutcome> {
+export async function commitHttpRun(ctx: { pool: pg.Pool; lockTimeoutMs: number }, run: HttpRun, sent?: SentBatches): Promise<HttpRunOutcome> {
   const key: ObjectKey = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
   // A lease has one holder: a commit sent again while the first is still merging waits for it.
   const lease = await ObjectLease.take(ctx.pool, key, randomUUID(), ctx.lockTimeoutMs);
@@ -386,7 +397,9 @@ export async function commitHttpRun(
     }
     const counts = await readRunCounts(client, run.schema, run.runId);
     if (status === 'failed' && error === undefined) {
-      const { rows } = await client.query<{ error: string | null }>(`SELECT error FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [run.runId]);
+      const { rows } = await client.query<{ error: string | null }>(`SELECT error FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [
+        run.runId,
+      ]);
       error = rows[0]?.error ?? undefined;
     }
     const watermark = await watermarkOf(client, run);

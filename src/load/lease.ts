@@ -249,18 +249,21 @@ export class ObjectLease {
   }
 
   private startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      if (this.renewing) return;
-      this.renewing = this.beat()
-        .then((held) => {
-          if (held) return;
-          // The run's next write transaction fails on the fence.
-          this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
-          this.lose();
-        })
-        .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not renew the lease: trying again'))
-        .finally(() => (this.renewing = undefined));
-    }, Math.max(100, Math.floor(this.ttlMs / 3)));
+    this.heartbeat = setInterval(
+      () => {
+        if (this.renewing) return;
+        this.renewing = this.beat()
+          .then((held) => {
+            if (held) return;
+            // The run's next write transaction fails on the fence.
+            this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
+            this.lose();
+          })
+          .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message } }, 'could not renew the lease: trying again'))
+          .finally(() => (this.renewing = undefined));
+      },
+      Math.max(100, Math.floor(this.ttlMs / 3)),
+    );
     this.heartbeat.unref();
   }
 

@@ -100,7 +100,10 @@ function validate(req: LoadRequest, def: ObjectDef, write: WriteMode, mode: Sync
       hint: 'a full refresh delivers every record: write upsert (or insert)',
     });
   }
-  for (const [name, value] of [['provider', req.provider], ['customer id', req.customerId]] as const) {
+  for (const [name, value] of [
+    ['provider', req.provider],
+    ['customer id', req.customerId],
+  ] as const) {
     // They are key columns of every landed row: PostgreSQL text cannot hold NUL.
     if (value.length === 0 || value.includes('\0')) {
       throw new PglandError('config_invalid', `the ${name} must be a non-empty string without NUL characters`);

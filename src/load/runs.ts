@@ -25,7 +25,20 @@ export interface RunCounts {
 }
 
 export function zeroCounts(): RunCounts {
-  return { batches: 0, rowsRead: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, deleted: 0, undeleted: 0, skipped: 0, rejected: 0, problems: 0, nulStripped: 0 };
+  return {
+    batches: 0,
+    rowsRead: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    superseded: 0,
+    deleted: 0,
+    undeleted: 0,
+    skipped: 0,
+    rejected: 0,
+    problems: 0,
+    nulStripped: 0,
+  };
 }
 
 export function addCounts(into: RunCounts, add: RunCounts): void {
@@ -71,8 +84,23 @@ export function addRunCountsSql(schema: string, runId: string, c: RunCounts, max
       rows_deleted = rows_deleted + $11, rows_undeleted = rows_undeleted + $12, rows_skipped = rows_skipped + $13,
       max_last_modified_at = greatest(max_last_modified_at, $14::timestamptz)
       WHERE run_id = $1::uuid`,
-    values: [runId, c.batches, c.rowsRead, c.inserted, c.updated, c.unchanged, c.superseded, c.rejected, c.problems, c.nulStripped,
-      c.deleted, c.undeleted, c.skipped, maxLastModified, ...(finished ? [finished] : [])],
+    values: [
+      runId,
+      c.batches,
+      c.rowsRead,
+      c.inserted,
+      c.updated,
+      c.unchanged,
+      c.superseded,
+      c.rejected,
+      c.problems,
+      c.nulStripped,
+      c.deleted,
+      c.undeleted,
+      c.skipped,
+      maxLastModified,
+      ...(finished ? [finished] : []),
+    ],
   };
 }
 
@@ -98,8 +126,12 @@ export function recordBatchSql(
   const fenced = fence?.(n + 3);
   return {
     text: `WITH ${fenced ? `${fenced.text}, ` : ''}counted AS (${add.text})
-    INSERT INTO ${qualify(schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $${n + 1}, $${n + 2})${fenced ? `
-    RETURNING (SELECT count(*) FROM fence) AS renewed` : ''}`,
+    INSERT INTO ${qualify(schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $${n + 1}, $${n + 2})${
+      fenced
+        ? `
+    RETURNING (SELECT count(*) FROM fence) AS renewed`
+        : ''
+    }`,
     values: [...add.values, batchNo, rowsRead, ...(fenced?.values ?? [])],
   };
 }

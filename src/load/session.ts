@@ -82,6 +82,9 @@ export async function connectIfFree(pool: pg.Pool, waitMs: number): Promise<pg.P
     clearTimeout(timer);
   }
   // Too late: give the connection back whenever it comes.
-  connecting.then((c) => c.release(), () => undefined);
+  connecting.then(
+    (c) => c.release(),
+    () => undefined,
+  );
   return undefined;
 }

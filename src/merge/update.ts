@@ -50,9 +50,7 @@ export function updateSql(o: MergeOptions): string {
 
   const hasChanged = ctes.some((c) => c.startsWith('changed'));
   const hasRemoved = ctes.some((c) => c.startsWith('removed'));
-  const changedCounts = hasChanged
-    ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT (c.now_deleted AND NOT c.was_deleted)) FROM changed c)`
-    : '0';
+  const changedCounts = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT (c.now_deleted AND NOT c.was_deleted)) FROM changed c)` : '0';
   const becameDeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE c.now_deleted AND NOT c.was_deleted) FROM changed c)` : '0';
   const undeleted = hasChanged ? `(SELECT count(DISTINCT c.k) FILTER (WHERE NOT c.now_deleted AND c.was_deleted) FROM changed c)` : '0';
   const removed = hasRemoved ? '(SELECT count(DISTINCT k) FROM removed)' : '0';

@@ -72,7 +72,15 @@ export function aboutInfo(): Record<string, unknown> {
     settings: {
       type: 'object',
       properties: Object.fromEntries(
-        Object.entries(s).map(([k, v]) => [k, { type: [v.type, 'null'], ...(v.default === undefined ? {} : { default: v.default }), ...(v.secret ? { secret: true, writeOnly: true } : {}), description: v.description }]),
+        Object.entries(s).map(([k, v]) => [
+          k,
+          {
+            type: [v.type, 'null'],
+            ...(v.default === undefined ? {} : { default: v.default }),
+            ...(v.secret ? { secret: true, writeOnly: true } : {}),
+            description: v.description,
+          },
+        ]),
       ),
     },
   };
@@ -111,6 +119,8 @@ export function aboutText(format: AboutFormat): string {
     `Version: ${String(info.version)}`,
     `Capabilities: ${caps.join(', ')}`,
     'Settings:',
-    ...Object.entries(s).map(([k, v]) => `  ${k} (${v.type}${v.default === undefined ? '' : `, default ${cell(v.default)}`}${v.secret ? ', secret' : ''}): ${v.description}`),
+    ...Object.entries(s).map(
+      ([k, v]) => `  ${k} (${v.type}${v.default === undefined ? '' : `, default ${cell(v.default)}`}${v.secret ? ', secret' : ''}): ${v.description}`,
+    ),
   ].join('\n');
 }

@@ -81,7 +81,11 @@ export interface AirbyteIo {
 }
 
 function notInCatalog(lineNumber: number, namespace: string | undefined, name: string): ProtocolError {
-  return new ProtocolError(lineNumber, `RECORD for stream "${namespace ? `${namespace}.` : ''}${name}", which is not in the configured catalog`, 'the records and the catalog must come from the same sync');
+  return new ProtocolError(
+    lineNumber,
+    `RECORD for stream "${namespace ? `${namespace}.` : ''}${name}", which is not in the configured catalog`,
+    'the records and the catalog must come from the same sync',
+  );
 }
 
 export interface AirbyteResult {
@@ -171,7 +175,11 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
         const label = `${namespace ? `${namespace}.` : ''}${name}`;
         const problem = 'missing' in key ? `primary key field "${key.missing}" of stream "${label}" ${key.isNull ? 'is null' : 'is missing'}` : undefined;
         if (problem !== undefined && options.missingKey === 'fail') {
-          throw new ProtocolError(m.line.lineNumber, problem, 'the source must send every primary key field; or set "missing_key": "reject" to keep such records in _pgland_rejects');
+          throw new ProtocolError(
+            m.line.lineNumber,
+            problem,
+            'the source must send every primary key field; or set "missing_key": "reject" to keep such records in _pgland_rejects',
+          );
         }
         const meta = rf.optionalObject('meta');
         const cursor = s.configured.cursorField;
@@ -242,7 +250,11 @@ export async function runAirbyteWrite(dest: Destination, catalog: ConfiguredStre
         log.debug({ type: m.type }, 'message ignored by the destination');
         return;
       default:
-        throw new ProtocolError(m.line.lineNumber, `unknown message type "${m.type.slice(0, 40)}"`, 'a destination reads RECORD, STATE, TRACE and LOG messages');
+        throw new ProtocolError(
+          m.line.lineNumber,
+          `unknown message type "${m.type.slice(0, 40)}"`,
+          'a destination reads RECORD, STATE, TRACE and LOG messages',
+        );
     }
   }
 

@@ -68,7 +68,10 @@ function wellKnown(prop: unknown): unknown {
 function declaredOf(jsonSchema: unknown): DeclaredSchema {
   if (!isPlainObject(jsonSchema)) return {};
   const props = isPlainObject(jsonSchema.properties) ? jsonSchema.properties : {};
-  return { ...(jsonSchema as DeclaredSchema), properties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, wellKnown(v)])) as DeclaredSchema['properties'] };
+  return {
+    ...(jsonSchema as DeclaredSchema),
+    properties: Object.fromEntries(Object.entries(props).map(([k, v]) => [k, wellKnown(v)])) as DeclaredSchema['properties'],
+  };
 }
 
 /** Reads and checks a ConfiguredAirbyteCatalog. */
@@ -90,7 +93,8 @@ export function parseCatalog(value: unknown): ConfiguredStream[] {
       throw catalogError(`${label}: ${mode} needs a primary_key`);
     }
     const cursor = entry.cursor_field ?? [];
-    if (!Array.isArray(cursor) || !cursor.every((c) => typeof c === 'string')) throw catalogError(`${label}: cursor_field must be a field path, e.g. ["updated_at"]`);
+    if (!Array.isArray(cursor) || !cursor.every((c) => typeof c === 'string'))
+      throw catalogError(`${label}: cursor_field must be a field path, e.g. ["updated_at"]`);
     const jsonSchema = declaredOf(s.json_schema);
     return {
       name: s.name,

@@ -187,7 +187,10 @@ export function singerConfig(file: Record<string, unknown>): ProtocolConfig {
   if (loadMethod !== undefined && loadMethod !== null) {
     if (loadMethod === 'append-only') options.appendOnly = true;
     else if (loadMethod !== 'upsert') {
-      throw invalid(`load_method ${JSON.stringify(loadMethod)} is not supported`, 'use upsert (the default: keyed streams are upserted, streams without key properties appended) or append-only; for full-table replication, the tap\'s ACTIVATE_VERSION messages delete what a full sync no longer has');
+      throw invalid(
+        `load_method ${JSON.stringify(loadMethod)} is not supported`,
+        "use upsert (the default: keyed streams are upserted, streams without key properties appended) or append-only; for full-table replication, the tap's ACTIVATE_VERSION messages delete what a full sync no longer has",
+      );
     }
   }
   const maps = take('stream_maps');

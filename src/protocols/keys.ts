@@ -41,10 +41,10 @@ export async function refuseChangedKeys(ctx: LoaderContext, c: KeyCheck): Promis
   if (!before || JSON.stringify(before) === JSON.stringify(c.keys)) return;
   const exists = await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [qualify(schema, def.table)]);
   if (!exists.rows[0]!.ok) return;
-  const landed = await pool.query(
-    `SELECT 1 FROM ${qualify(schema, def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2 LIMIT 1`,
-    [c.provider, c.customerId],
-  );
+  const landed = await pool.query(`SELECT 1 FROM ${qualify(schema, def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2 LIMIT 1`, [
+    c.provider,
+    c.customerId,
+  ]);
   if (landed.rowCount === 0) return;
   throw new PglandError(
     'key_changed',

@@ -115,7 +115,11 @@ export function tooLongRecord(line: Line, protocol: Protocol, streamPath: string
   const stream = head.get(streamPath);
   const problem = `the ${protocol} message on line ${line.lineNumber}: ${tooLongReason(t)}`;
   if (head.get('type') !== 'RECORD' || stream === undefined) {
-    throw new ProtocolError(line.lineNumber, `the message is ${t.bytes} bytes, more than max_record_bytes (${t.limit}), and its first bytes do not show a RECORD and its stream`, 'raise max_record_bytes in the config (it bounds the memory one line may take)');
+    throw new ProtocolError(
+      line.lineNumber,
+      `the message is ${t.bytes} bytes, more than max_record_bytes (${t.limit}), and its first bytes do not show a RECORD and its stream`,
+      'raise max_record_bytes in the config (it bounds the memory one line may take)',
+    );
   }
   const namespace = head.get(streamPath.replace(/stream$/, 'namespace'));
   return { stream, ...(namespace !== undefined && streamPath !== 'stream' ? { namespace } : {}), problem };

@@ -76,7 +76,11 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
   const known = (m: Message, stream: string): SingerStream => {
     const s = streams.get(stream);
     if (!s) {
-      throw new ProtocolError(m.line.lineNumber, `${m.type} for stream "${stream}" comes before any SCHEMA message for it`, 'a Singer tap sends a stream\'s SCHEMA before its first RECORD; check the tap, or the catalog selection');
+      throw new ProtocolError(
+        m.line.lineNumber,
+        `${m.type} for stream "${stream}" comes before any SCHEMA message for it`,
+        "a Singer tap sends a stream's SCHEMA before its first RECORD; check the tap, or the catalog selection",
+      );
     }
     return s;
   };
@@ -94,7 +98,11 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
         const schema = f.object('schema');
         const problem = schemaProblem(schema);
         if (problem) {
-          throw new ProtocolError(m.line.lineNumber, `SCHEMA of stream "${stream}": ${problem}`, 'the tap sent a schema that is not valid JSON Schema; fix the tap (or its catalog) and run it again');
+          throw new ProtocolError(
+            m.line.lineNumber,
+            `SCHEMA of stream "${stream}": ${problem}`,
+            'the tap sent a schema that is not valid JSON Schema; fix the tap (or its catalog) and run it again',
+          );
         }
         const keyProps = f.strings('key_properties');
         const bookmarks = f.strings('bookmark_properties');
@@ -127,7 +135,11 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
         // The Singer SDK's targets stop on a record without its key; `missing_key: reject` keeps it in the rejects instead.
         const problem = 'missing' in key ? `key property "${key.missing}" of stream "${stream}" ${key.isNull ? 'is null' : 'is missing'}` : undefined;
         if (problem !== undefined && options.missingKey === 'fail') {
-          throw new ProtocolError(m.line.lineNumber, problem, 'the tap must send every key property in every record; to keep such records in _pgland_rejects and go on, set "missing_key": "reject" in the config');
+          throw new ProtocolError(
+            m.line.lineNumber,
+            problem,
+            'the tap must send every key property in every record; to keep such records in _pgland_rejects and go on, set "missing_key": "reject" in the config',
+          );
         }
         const lastModifiedAt = s.cursor ? cursorTime(valueAt(record, s.cursor)) : clock.tick();
         const line = envelopeLine({
@@ -172,7 +184,11 @@ export async function runSinger(dest: Destination, io: SingerIo, options: Protoc
       case 'BATCH':
         throw new ProtocolError(m.line.lineNumber, 'BATCH messages are not supported', 'turn off batch_config in the tap, so that it sends RECORD messages');
       default:
-        throw new ProtocolError(m.line.lineNumber, `unknown message type "${m.type.slice(0, 40)}"`, 'a Singer message is SCHEMA, RECORD, STATE or ACTIVATE_VERSION');
+        throw new ProtocolError(
+          m.line.lineNumber,
+          `unknown message type "${m.type.slice(0, 40)}"`,
+          'a Singer message is SCHEMA, RECORD, STATE or ACTIVATE_VERSION',
+        );
     }
   }
 

@@ -277,7 +277,10 @@ export class StreamWriter {
       );
     }
     if (result.status === 'partial') {
-      this.o.log.warn(log, `stream landed with ${result.counts.rejected} rejected lines and ${result.counts.problems} problems: see ${s.ctx.schema}._pgland_rejects and _pgland_problems for run ${result.runId}`);
+      this.o.log.warn(
+        log,
+        `stream landed with ${result.counts.rejected} rejected lines and ${result.counts.problems} problems: see ${s.ctx.schema}._pgland_rejects and _pgland_problems for run ${result.runId}`,
+      );
     } else {
       this.o.log.debug(log, 'stream flushed');
     }
@@ -317,7 +320,10 @@ export class StreamWriter {
     );
     if (!r) return;
     s.totals.retired += r.deleted;
-    this.o.log.info({ stream: s.defn.name, table: r.table, runId: r.runId, deleted: r.deleted, below, deleteMode: this.ctx.deleteMode }, 'rows of older versions deleted');
+    this.o.log.info(
+      { stream: s.defn.name, table: r.table, runId: r.runId, deleted: r.deleted, below, deleteMode: this.ctx.deleteMode },
+      'rows of older versions deleted',
+    );
   }
 
   /** Lands what is left and writes out the held states. */

@@ -84,7 +84,9 @@ function limitsOf(o: ActionOptions): { timeoutMs: number; maxBytes: number } {
 function checkParams(params: unknown[]): void {
   params.forEach((p, i) => {
     if (typeof p === 'string' && p.includes('\0')) {
-      throw new PglandError('invalid_parameter', `parameter $${i + 1} contains a NUL character, which PostgreSQL text cannot hold`, { hint: 'remove the NUL (\\u0000) from the value' });
+      throw new PglandError('invalid_parameter', `parameter $${i + 1} contains a NUL character, which PostgreSQL text cannot hold`, {
+        hint: 'remove the NUL (\\u0000) from the value',
+      });
     }
   });
 }
@@ -214,7 +216,13 @@ export async function runExec(conn: SourceConnection, sql: string, params: unkno
  * may reach another server connection than the statement
  * (docs/connecting.md says to run these on the direct connection).
  */
-async function alone(conn: SourceConnection, client: pg.PoolClient, sql: string, params: unknown[], ctx: QueryErrorContext): Promise<Awaited<ReturnType<typeof capped>>> {
+async function alone(
+  conn: SourceConnection,
+  client: pg.PoolClient,
+  sql: string,
+  params: unknown[],
+  ctx: QueryErrorContext,
+): Promise<Awaited<ReturnType<typeof capped>>> {
   await client.query("SELECT set_config('statement_timeout', $1, false)", [String(ctx.timeoutMs)]);
   try {
     return await capped(conn, client, (client as unknown as { processID: number }).processID, sql, params, ctx);

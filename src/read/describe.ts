@@ -70,7 +70,10 @@ export async function describeColumns(client: pg.ClientBase, from: string): Prom
 /** The one column of that name, or an error that lists what the source has. */
 export function columnNamed(columns: readonly SourceColumn[], name: string, role: string): SourceColumn {
   const found = columns.filter((c) => c.name === name);
-  const list = columns.map((c) => c.name).slice(0, 30).join(', ');
+  const list = columns
+    .map((c) => c.name)
+    .slice(0, 30)
+    .join(', ');
   if (found.length === 0) {
     const folded = columns.find((c) => c.name.toLowerCase() === name.toLowerCase());
     throw new PglandError('read_column_missing', `the ${role} column ${JSON.stringify(name)} is not a column of the source`, {
@@ -98,13 +101,18 @@ export async function checkOrderable(client: pg.ClientBase, from: string, column
     } catch (err) {
       const state = sqlState(err);
       if (state !== '42883' && state !== '42804' && state !== '42725') throw err;
-      throw new PglandError('cursor_not_orderable', `column ${JSON.stringify(c.name)} (${c.typeName}) cannot be sorted or compared, so it cannot be a cursor or a key`, {
-        hint: c.kind === 'json'
-          ? 'use jsonb instead of json (cast it in a query source), or choose another column'
-          : 'choose a column of a type with an ordering: a timestamp, a date, a number or text',
-        context: { column: c.name },
-        cause: err,
-      });
+      throw new PglandError(
+        'cursor_not_orderable',
+        `column ${JSON.stringify(c.name)} (${c.typeName}) cannot be sorted or compared, so it cannot be a cursor or a key`,
+        {
+          hint:
+            c.kind === 'json'
+              ? 'use jsonb instead of json (cast it in a query source), or choose another column'
+              : 'choose a column of a type with an ordering: a timestamp, a date, a number or text',
+          context: { column: c.name },
+          cause: err,
+        },
+      );
     }
   }
 }

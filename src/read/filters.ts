@@ -51,7 +51,10 @@ function bad(message: string, hint = `operators: ${FILTER_OPERATORS.join(', ')}`
 /** Checks one filter's shape: the column is a name, the operator one of the list, the value fits the operator. */
 export function checkFilter(f: Filter): CheckedFilter {
   if (typeof f.column !== 'string' || f.column.length === 0) throw bad('a filter needs a column name');
-  const op = String(f.op ?? '').trim().toLowerCase().replace(/\s+/g, ' ');
+  const op = String(f.op ?? '')
+    .trim()
+    .toLowerCase()
+    .replace(/\s+/g, ' ');
   const spec = OPERATORS[op];
   if (!spec) throw bad(`filter on ${JSON.stringify(f.column)}: unknown operator ${JSON.stringify(String(f.op).slice(0, 20))}`);
   if (spec.value === 'none') return { column: f.column, op, value: undefined };
@@ -68,7 +71,10 @@ export function checkFilter(f: Filter): CheckedFilter {
  * comma-separated list.
  */
 export function parseFilter(text: string): CheckedFilter {
-  const m = /^\s*("(?:[^"]|"")+"|[^\s<>=!]+)\s*(=|!=|<>|<=|>=|<|>|not\s+like|like|ilike|not\s+in|in|is\s+not\s+null|is\s+null)(?:\s+|(?<=[<>=])\s*|$)([\s\S]*)$/i.exec(text);
+  const m =
+    /^\s*("(?:[^"]|"")+"|[^\s<>=!]+)\s*(=|!=|<>|<=|>=|<|>|not\s+like|like|ilike|not\s+in|in|is\s+not\s+null|is\s+null)(?:\s+|(?<=[<>=])\s*|$)([\s\S]*)$/i.exec(
+      text,
+    );
   if (!m) throw bad(`--filter ${JSON.stringify(text.slice(0, 80))}: expected COLUMN OPERATOR VALUE, e.g. --filter "status = active"`);
   const column = m[1]!.startsWith('"') ? m[1]!.slice(1, -1).replace(/""/g, '"') : m[1]!;
   const op = m[2]!.toLowerCase().replace(/\s+/g, ' ');

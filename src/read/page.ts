@@ -65,11 +65,5 @@ export function pageSql(plan: PagePlan, select: string, start: Position | undefi
   const where = [`${c} IS NOT NULL`, `${k} IS NOT NULL`, ...filterSql(plan.filters, ALIAS, sqlValue)];
   if (start?.key !== undefined) where.push(`(${c}, ${k}) >= (${sqlValue(start.cursor)}, ${sqlValue(start.key)})`);
   else if (start) where.push(`${c} >= ${sqlValue(start.cursor)}`);
-  return (
-    `COPY (SELECT ${select}\n` +
-    `  FROM ${plan.from}\n` +
-    ` WHERE ${where.join('\n   AND ')}\n` +
-    ` ORDER BY ${c}, ${k}\n` +
-    ` LIMIT ${limit}) TO STDOUT`
-  );
+  return `COPY (SELECT ${select}\n` + `  FROM ${plan.from}\n` + ` WHERE ${where.join('\n   AND ')}\n` + ` ORDER BY ${c}, ${k}\n` + ` LIMIT ${limit}) TO STDOUT`;
 }

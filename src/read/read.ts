@@ -1,13 +1,6 @@
 import type { SourceColumn } from './describe.js';
 import { JsonLines } from './json-lines.js';
-import {
-  bookmarkOf,
-  schemaLine,
-  stateLine,
-  versionOf,
-  type ReadFormat,
-  type ReadState,
-} from './output.js';
+import { bookmarkOf, schemaLine, stateLine, versionOf, type ReadFormat, type ReadState } from './output.js';
 import type { Position } from './page.js';
 import { prepareRead, readPages, type ReadSpec, type RowSink } from './reader.js';
 import { startOf } from './state.js';

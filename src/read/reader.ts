@@ -86,10 +86,14 @@ export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promis
 }
 
 function duplicateKey(key: string, row: ReadRow): PglandError {
-  return new PglandError('key_not_unique', `two rows have the same key ${JSON.stringify(row.key.slice(0, 200))} and cursor ${JSON.stringify(row.cursor.slice(0, 100))}`, {
-    hint: `the key column "${key}" must be unique: choose a unique column (the primary key), or in a query source select one (e.g. row_number() is not stable; a real id is)`,
-    context: { key: row.key.slice(0, 200) },
-  });
+  return new PglandError(
+    'key_not_unique',
+    `two rows have the same key ${JSON.stringify(row.key.slice(0, 200))} and cursor ${JSON.stringify(row.cursor.slice(0, 100))}`,
+    {
+      hint: `the key column "${key}" must be unique: choose a unique column (the primary key), or in a query source select one (e.g. row_number() is not stable; a real id is)`,
+      context: { key: row.key.slice(0, 200) },
+    },
+  );
 }
 
 /** Where a read's rows go, as they arrive. */

@@ -49,8 +49,7 @@ export async function applyPlan(client: pg.ClientBase, plan: EvolutionPlan): Pro
     } catch (err) {
       if (!step.tolerant || !savepoint) {
         throw new PglandError('evolution_failed', `evolving ${plan.schema}.${plan.table} failed: ${describeError(err)}`, {
-          hint:
-            'nothing was changed. If a view or other object of another owner depends on the table, grant that role to pgland or drop the object; `pgland plan` shows the statements',
+          hint: 'nothing was changed. If a view or other object of another owner depends on the table, grant that role to pgland or drop the object; `pgland plan` shows the statements',
           cause: err,
         });
       }

@@ -111,7 +111,9 @@ async function readDependents(client: pg.ClientBase, schema: string, table: stri
     const qualified = qualify(r.schema, r.name);
     const indexes =
       r.relkind === 'm'
-        ? (await client.query<{ def: string }>(`SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = $1 ORDER BY indexrelid`, [r.oid])).rows.map((x) => x.def)
+        ? (
+            await client.query<{ def: string }>(`SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = $1 ORDER BY indexrelid`, [r.oid])
+          ).rows.map((x) => x.def)
         : [];
     views.push({
       schema: r.schema,

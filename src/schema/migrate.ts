@@ -16,9 +16,7 @@ interface Migration {
 
 async function loadMigrations(dir: string): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
-  return Promise.all(
-    files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, text: await readFile(join(dir, name), 'utf8') })),
-  );
+  return Promise.all(files.map(async (name) => ({ id: Number(name.slice(0, 4)), name, text: await readFile(join(dir, name), 'utf8') })));
 }
 
 /**
@@ -75,9 +73,7 @@ export async function migrate(client: pg.PoolClient, schema: string, dir: string
   for (const m of migrations) {
     const done = await inTransaction(client, async () => {
       await lockSchema(client, schema);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-      );
+      await client.query(`CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       const { rowCount } = await client.query(`SELECT 1 FROM ${table} WHERE id = $1`, [m.id]);
       if (rowCount) return false;
       await client.query(m.text.replaceAll('{{schema}}', quoteIdent(schema)));
@@ -96,9 +92,7 @@ export async function migrate(client: pg.PoolClient, schema: string, dir: string
  * itself). Read without the lock: migrations are only ever added.
  */
 async function refuseNewer(client: pg.PoolClient, schema: string, known: Migration[]): Promise<void> {
-  const { rows: exists } = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [
-    `${quoteIdent(schema)}._pgland_migrations`,
-  ]);
+  const { rows: exists } = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [`${quoteIdent(schema)}._pgland_migrations`]);
   if (!exists[0]?.t) return;
   const { rows } = await client.query<{ id: number; name: string }>(`SELECT id, name FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
   const ids = new Set(known.map((m) => m.id));

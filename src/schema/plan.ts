@@ -165,7 +165,9 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
   ];
   let n = 0;
   for (const c of generated) {
-    steps.push(tolerant(`generated column ${c.name}`, ++n, [`ALTER TABLE ${table} ADD COLUMN ${q(c.name)} ${c.type} GENERATED ALWAYS AS (${c.generated}) STORED`]));
+    steps.push(
+      tolerant(`generated column ${c.name}`, ++n, [`ALTER TABLE ${table} ADD COLUMN ${q(c.name)} ${c.type} GENERATED ALWAYS AS (${c.generated}) STORED`]),
+    );
   }
   for (const idx of deps.indexes) steps.push(tolerant(`index: ${idx}`, ++n, [idx]));
   // Not tolerant: a policy left behind would widen what its roles see. Before
@@ -233,7 +235,14 @@ export async function planEvolution(client: pg.ClientBase, schema: string, def: 
     steps.push({ statements: [`ALTER TABLE ${table} ADD COLUMN ${q(column.name)} ${column.type}`] });
     if (column.source.from === 'raw_data' && hasRaw) {
       const value = rawValue(column, `old.${q(P.rawData)}`);
-      steps.push(...lostValuesSteps(schema, def.table, [{ column, value, inRaw: true, oldColumn: null, cast: castFn(schema, column.type) }], `new column ${column.name} was backfilled`));
+      steps.push(
+        ...lostValuesSteps(
+          schema,
+          def.table,
+          [{ column, value, inRaw: true, oldColumn: null, cast: castFn(schema, column.type) }],
+          `new column ${column.name} was backfilled`,
+        ),
+      );
       steps.push({
         statements: [
           `UPDATE ${table} SET ${q(column.name)} = ${fromRaw(schema, column, q(P.rawData))}\nWHERE ${q(P.rawData)} ? ${escapeLiteral(rawKey(column))}`,
@@ -260,8 +269,8 @@ export function planText(plan: EvolutionPlan): string {
   if (plan.steps.length === 0) return `-- ${plan.schema}.${plan.table}: up to date\n`;
   const head = [`-- ${plan.schema}.${plan.table}: ${plan.action}`, ...plan.reasons.map((r) => `--   ${r}`)];
   if (plan.fullRefreshReason) head.push(`--   the next sync of each tenant must be a full refresh`);
-  const body = plan.steps.map((s) =>
-    (s.tolerant ? `-- ${s.tolerant.label} (if this fails it is reported and the run goes on)\n` : '') + s.statements.map((x) => x + ';').join('\n'),
+  const body = plan.steps.map(
+    (s) => (s.tolerant ? `-- ${s.tolerant.label} (if this fails it is reported and the run goes on)\n` : '') + s.statements.map((x) => x + ';').join('\n'),
   );
   return [...head, ...body].join('\n') + '\n';
 }
@@ -272,19 +281,22 @@ export function planText(plan: EvolutionPlan): string {
  * edits of the live table show up).
  */
 export async function planRecorded(client: pg.ClientBase, schema: string): Promise<EvolutionPlan[]> {
-  const { rows } = await client.query<{ table_name: string; object: string; object_kind: string; catalog_version: number; definition: { columns: ColumnDef[] } }>(
-    `SELECT table_name, object, object_kind, catalog_version, definition FROM ${qualify(schema, '_pgland_tables')} ORDER BY table_name`,
-  );
+  const { rows } = await client.query<{
+    table_name: string;
+    object: string;
+    object_kind: string;
+    catalog_version: number;
+    definition: { columns: ColumnDef[] };
+  }>(`SELECT table_name, object, object_kind, catalog_version, definition FROM ${qualify(schema, '_pgland_tables')} ORDER BY table_name`);
   const plans: EvolutionPlan[] = [];
   for (const r of rows) {
-    const def: ObjectDef =
-      (r.object_kind === 'common' && commonObject(r.object)) || {
-        kind: r.object_kind as ObjectDef['kind'],
-        object: r.object,
-        table: r.table_name,
-        version: r.catalog_version,
-        columns: r.definition.columns,
-      };
+    const def: ObjectDef = (r.object_kind === 'common' && commonObject(r.object)) || {
+      kind: r.object_kind as ObjectDef['kind'],
+      object: r.object,
+      table: r.table_name,
+      version: r.catalog_version,
+      columns: r.definition.columns,
+    };
     plans.push(await planEvolution(client, schema, def));
   }
   return plans;

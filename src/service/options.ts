@@ -44,7 +44,11 @@ const settings = z.object({
   upload_timeout_ms: int(1000, 86_400_000).default(LIMIT_DEFAULTS.uploadTimeoutMs),
   max_uploads_per_destination: int(1, 1000).default(LIMIT_DEFAULTS.maxUploadsPerDestination),
   max_open_runs_per_destination: int(1, 100_000).default(LIMIT_DEFAULTS.maxOpenRunsPerDestination),
-  run_ttl_hours: z.coerce.number().positive().max(24 * 365).default(24),
+  run_ttl_hours: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(24),
   shutdown_timeout_ms: int(0, 3_600_000).default(30_000),
   jobs_poll_interval_s: z.coerce.number().min(0.5).max(600).default(2),
   jobs_maintenance_interval_s: int(1, 3600).default(60),

@@ -17,7 +17,10 @@ export interface CliResult {
  * Starts the CLI from source (through tsx) as a child process: tests of exit
  * codes, signals and kills need a real process, and must not depend on a build.
  */
-export function spawnCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): {
+export function spawnCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
+): {
   child: ChildProcess;
   done: Promise<CliResult>;
 } {

@@ -78,9 +78,6 @@ export async function terminateBackends(pool: pg.Pool, pids: number[]): Promise<
 
 /** The backends of an application_name, this session's excepted. */
 export async function backendsOf(pool: pg.Pool, app: string): Promise<number[]> {
-  const { rows } = await pool.query<{ pid: number }>(
-    `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
-    [app],
-  );
+  const { rows } = await pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, [app]);
   return rows.map((r) => r.pid);
 }

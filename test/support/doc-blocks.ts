@@ -109,7 +109,9 @@ export function runBlocks(
     'set -euo pipefail',
     'curl() { command curl --fail-with-body "$@"; }',
     // Each mark on a line of its own: an answer printed without a final newline must not hide it.
-    ...blocks.map((b, i) => [`printf '\\n%s\\n' '${mark}${i}'; printf '\\n%s\\n' '${mark}${i}' >&2`, options.rewrite ? options.rewrite(b.text) : b.text].join('\n')),
+    ...blocks.map((b, i) =>
+      [`printf '\\n%s\\n' '${mark}${i}'; printf '\\n%s\\n' '${mark}${i}' >&2`, options.rewrite ? options.rewrite(b.text) : b.text].join('\n'),
+    ),
     `printf '\\n%s\\n' '${mark}end'`,
   ].join('\n');
   return new Promise((resolve) => {

@@ -48,7 +48,12 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (err) {
-    throw new ApiError(0, 'unreachable', `pgland did not answer (${(err as Error).name === 'TimeoutError' ? 'timed out' : 'network error'})`, 'check that pgland serve is running and reachable, then reload');
+    throw new ApiError(
+      0,
+      'unreachable',
+      `pgland did not answer (${(err as Error).name === 'TimeoutError' ? 'timed out' : 'network error'})`,
+      'check that pgland serve is running and reachable, then reload',
+    );
   }
   const text = await res.text();
   let parsed: any;

@@ -18,8 +18,28 @@ const NAV: [string, string][] = [
 ];
 
 const main = h('main', { id: 'main', tabindex: '-1' });
-const signOut = h('button', { type: 'button', class: 'link-button', hidden: true, onclick: () => { setToken(null); go('#/signin'); } }, 'Sign out');
-const nav = h('nav', { 'aria-label': 'Sections' }, h('ul', null, NAV.map(([href, text]) => h('li', null, h('a', { href }, text)))));
+const signOut = h(
+  'button',
+  {
+    type: 'button',
+    class: 'link-button',
+    hidden: true,
+    onclick: () => {
+      setToken(null);
+      go('#/signin');
+    },
+  },
+  'Sign out',
+);
+const nav = h(
+  'nav',
+  { 'aria-label': 'Sections' },
+  h(
+    'ul',
+    null,
+    NAV.map(([href, text]) => h('li', null, h('a', { href }, text))),
+  ),
+);
 const header = h('header', { class: 'top' }, h('a', { href: '#/destinations', class: 'brand' }, 'pgland'), nav, signOut);
 
 let current = 0;

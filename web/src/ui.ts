@@ -24,9 +24,23 @@ export function notice(text: Child, kind: 'info' | 'ok' = 'info'): HTMLElement {
 }
 
 const STATUS_CLASS: Record<string, string> = {
-  succeeded: 'ok', delivered: 'ok', pass: 'ok', enabled: 'ok', healthy: 'ok',
-  partial: 'warn', warn: 'warn', pending: 'warn', open: 'info', committing: 'info', running: 'info', paused: 'muted', skip: 'muted', cancelled: 'muted', unknown: 'muted',
-  failed: 'bad', fail: 'bad',
+  succeeded: 'ok',
+  delivered: 'ok',
+  pass: 'ok',
+  enabled: 'ok',
+  healthy: 'ok',
+  partial: 'warn',
+  warn: 'warn',
+  pending: 'warn',
+  open: 'info',
+  committing: 'info',
+  running: 'info',
+  paused: 'muted',
+  skip: 'muted',
+  cancelled: 'muted',
+  unknown: 'muted',
+  failed: 'bad',
+  fail: 'bad',
 };
 const STATUS_ICON: Record<string, string> = { ok: '✓', warn: '!', bad: '✗', info: '…', muted: '–' };
 
@@ -43,8 +57,28 @@ export function table(headers: string[], rows: Child[][], caption?: string): HTM
       'table',
       null,
       caption ? h('caption', null, caption) : null,
-      h('thead', null, h('tr', null, headers.map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', null, rows.length === 0 ? h('tr', null, h('td', { colspan: String(headers.length), class: 'empty' }, 'None yet.')) : rows.map((r) => h('tr', null, r.map((c) => h('td', null, c))))),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          headers.map((x) => h('th', { scope: 'col' }, x)),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        rows.length === 0
+          ? h('tr', null, h('td', { colspan: String(headers.length), class: 'empty' }, 'None yet.'))
+          : rows.map((r) =>
+              h(
+                'tr',
+                null,
+                r.map((c) => h('td', null, c)),
+              ),
+            ),
+      ),
     ),
   );
 }
@@ -100,7 +134,12 @@ export function textArea(name: string, label: string, options: FieldOptions & { 
   return labelled(id, label, area, options.help);
 }
 
-export function select(name: string, label: string, choices: [string, string][], options: { value?: string; help?: Child; onchange?: (e: Event) => void } = {}): HTMLElement {
+export function select(
+  name: string,
+  label: string,
+  choices: [string, string][],
+  options: { value?: string; help?: Child; onchange?: (e: Event) => void } = {},
+): HTMLElement {
   const id = uid(name.replace(/\W/g, '-'));
   const el = h(
     'select',
@@ -125,20 +164,24 @@ export function checkbox(name: string, label: string, options: { checked?: boole
 export function copyBlock(label: string, text: string): HTMLElement {
   const pre = h('pre', { class: 'sql', tabindex: '0', 'aria-label': label }, text);
   const status = h('span', { class: 'copy-status', role: 'status' });
-  const copy = button('Copy', async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      status.textContent = 'Copied.';
-    } catch {
-      // No clipboard (an insecure origin): select the text for Ctrl+C instead.
-      const range = document.createRange();
-      range.selectNodeContents(pre);
-      const sel = window.getSelection();
-      sel?.removeAllRanges();
-      sel?.addRange(range);
-      status.textContent = 'Selected: press Ctrl+C to copy.';
-    }
-  }, { 'aria-label': `Copy ${label}` });
+  const copy = button(
+    'Copy',
+    async () => {
+      try {
+        await navigator.clipboard.writeText(text);
+        status.textContent = 'Copied.';
+      } catch {
+        // No clipboard (an insecure origin): select the text for Ctrl+C instead.
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        const sel = window.getSelection();
+        sel?.removeAllRanges();
+        sel?.addRange(range);
+        status.textContent = 'Selected: press Ctrl+C to copy.';
+      }
+    },
+    { 'aria-label': `Copy ${label}` },
+  );
   return h('div', { class: 'copy-block' }, h('div', { class: 'copy-head' }, h('span', null, label), copy, status), pre);
 }
 

@@ -29,7 +29,9 @@ export function parseSecretKey(text: string | undefined): Buffer {
   else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(value)) key = Buffer.from(value.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   if (!key || key.length !== 32) {
     // Never repeat the value: it is (meant to be) the key.
-    throw new PglandError('config_invalid', `PGLAND_SECRET_KEY must be 32 bytes, as 64 hex digits or 44 base64 characters (got ${value.length} characters)`, { hint });
+    throw new PglandError('config_invalid', `PGLAND_SECRET_KEY must be 32 bytes, as 64 hex digits or 44 base64 characters (got ${value.length} characters)`, {
+      hint,
+    });
   }
   return key;
 }

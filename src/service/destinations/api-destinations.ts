@@ -18,7 +18,13 @@ export function destinationRoutes(app: HttpApp, ctx: ServiceContext): void {
 
   app.get(
     '/destinations',
-    { schema: { summary: 'List destinations', tags, response: { 200: { type: 'object', properties: { destinations: { type: 'array', items: S.destination } } } } } },
+    {
+      schema: {
+        summary: 'List destinations',
+        tags,
+        response: { 200: { type: 'object', properties: { destinations: { type: 'array', items: S.destination } } } },
+      },
+    },
     async () => ({ destinations: await ctx.destinations.list() }),
   );
 
@@ -32,7 +38,7 @@ export function destinationRoutes(app: HttpApp, ctx: ServiceContext): void {
     '/destinations/:id',
     {
       schema: {
-        summary: 'Replace a destination\'s config',
+        summary: "Replace a destination's config",
         description: 'A secret sent as "[set]" keeps its stored value; a secret left out is removed.',
         tags,
         params: S.idParams,
@@ -50,7 +56,14 @@ export function destinationRoutes(app: HttpApp, ctx: ServiceContext): void {
 
   app.delete(
     '/destinations/:id',
-    { schema: { summary: 'Delete a destination (not its landed data)', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody, 409: S.errorBody } } },
+    {
+      schema: {
+        summary: 'Delete a destination (not its landed data)',
+        tags,
+        params: S.idParams,
+        response: { 204: { description: 'Deleted' }, 404: S.errorBody, 409: S.errorBody },
+      },
+    },
     async (req, reply) => {
       const { id } = req.params;
       await ctx.destinations.delete(id);

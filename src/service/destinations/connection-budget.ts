@@ -44,7 +44,10 @@ export class ConnectionBudget {
     if (!this.holder) {
       const holder = this.control.connect().then((c) => {
         c.on('error', (err: Error) => {
-          this.log.warn({ err: { message: err.message } }, 'the connection holding the connection budget was lost: open connections no longer count until they close');
+          this.log.warn(
+            { err: { message: err.message } },
+            'the connection holding the connection budget was lost: open connections no longer count until they close',
+          );
           if (this.holder === holder) this.holder = undefined;
           this.held.clear();
         });
@@ -88,9 +91,13 @@ export class ConnectionBudget {
       const slot = await this.tryTake(destinationId, max);
       if (slot !== undefined) return this.releaser(destinationId, slot);
       if (Date.now() + wait > deadline) {
-        throw new PglandError('connection_budget_exhausted', `no connection to the destination freed within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`, {
-          hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
-        });
+        throw new PglandError(
+          'connection_budget_exhausted',
+          `no connection to the destination freed within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`,
+          {
+            hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
+          },
+        );
       }
       await new Promise((r) => setTimeout(r, wait));
     }
@@ -110,9 +117,13 @@ export class ConnectionBudget {
       // Not all of them: give back what was taken, so that nobody waits on a partial hold.
       for (const slot of taken) this.giveBack(destinationId, slot);
       if (Date.now() + wait > deadline) {
-        throw new PglandError('connection_budget_exhausted', `${count} connections to the destination did not free within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`, {
-          hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
-        });
+        throw new PglandError(
+          'connection_budget_exhausted',
+          `${count} connections to the destination did not free within ${MAX_WAIT_MS / 60_000} minutes (max_connections ${max})`,
+          {
+            hint: "raise the destination's max_connections (within the role's CONNECTION LIMIT), or run fewer workers or schedules against it at once",
+          },
+        );
       }
       await new Promise((r) => setTimeout(r, wait));
     }

@@ -68,9 +68,13 @@ function isObject(v: unknown): v is Json {
  */
 export function refuseServerFiles(cfg: DestinationConfig): void {
   const refuse = (key: string, what: string): never => {
-    throw new PglandError('config_invalid', `${key}: over the API, give the ${what} itself; a path on the pgland server is not accepted (as a key or in the url)`, {
-      hint: what === 'PEM text' ? 'paste the certificate or key (-----BEGIN …) as the value' : `give ${key.replace(/_file$/, '')} itself`,
-    });
+    throw new PglandError(
+      'config_invalid',
+      `${key}: over the API, give the ${what} itself; a path on the pgland server is not accepted (as a key or in the url)`,
+      {
+        hint: what === 'PEM text' ? 'paste the certificate or key (-----BEGIN …) as the value' : `give ${key.replace(/_file$/, '')} itself`,
+      },
+    );
   };
   const pem = (key: string, value: string | undefined, isText: (v: string) => boolean = isPem): void => {
     if (value !== undefined && !isText(value)) refuse(key, 'PEM text');
@@ -256,10 +260,12 @@ export class DestinationStore {
     if (kept.length > 0) refuseMovedSecrets(kept, resolvesOrNot(join(current.config, stored)), after);
     const { plain, secrets } = split(config);
     const { rows } = await this.ctl.pool
-      .query<Row>(
-        `UPDATE ${this.ctl.table('destinations')} SET name = $2, config = $3, secrets = $4, updated_at = now() WHERE id = $1::uuid RETURNING *`,
-        [id, input.name ?? current.name, plain, this.seal(id, secrets)],
-      )
+      .query<Row>(`UPDATE ${this.ctl.table('destinations')} SET name = $2, config = $3, secrets = $4, updated_at = now() WHERE id = $1::uuid RETURNING *`, [
+        id,
+        input.name ?? current.name,
+        plain,
+        this.seal(id, secrets),
+      ])
       .catch(nameTaken(input.name ?? current.name));
     if (!rows[0]) throw new PglandError('not_found', `no destination ${id}`);
     return this.view(rows[0]);
@@ -268,7 +274,10 @@ export class DestinationStore {
   /** Deletes a destination with no open run and no schedule. */
   async delete(id: string): Promise<void> {
     await this.row(id);
-    const open = await this.ctl.pool.query(`SELECT 1 FROM ${this.ctl.table('runs')} WHERE destination_id = $1::uuid AND status IN ('open', 'committing', 'running') LIMIT 1`, [id]);
+    const open = await this.ctl.pool.query(
+      `SELECT 1 FROM ${this.ctl.table('runs')} WHERE destination_id = $1::uuid AND status IN ('open', 'committing', 'running') LIMIT 1`,
+      [id],
+    );
     if (open.rowCount) throw new PglandError('conflict', `destination ${id} has runs in progress`, { hint: 'commit or abort them first' });
     try {
       await this.ctl.pool.query(`DELETE FROM ${this.ctl.table('destinations')} WHERE id = $1::uuid`, [id]);

@@ -64,7 +64,12 @@ export function consoleRoutes(app: FastifyInstance): void {
   const send = (name: string, reply: FastifyReply): FastifyReply => {
     const body = files.get(name);
     if (!body) {
-      return sendError(secured(reply), 'not_found', name === 'index.html' ? 'the console is not built into this package' : `no console file ${name}`, 'run npm run build');
+      return sendError(
+        secured(reply),
+        'not_found',
+        name === 'index.html' ? 'the console is not built into this package' : `no console file ${name}`,
+        'run npm run build',
+      );
     }
     return secured(reply).type(TYPES[name]!).send(body);
   };

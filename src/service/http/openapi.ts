@@ -36,7 +36,7 @@ const REASONS: Record<string, string> = {
   '400': 'Invalid request',
   '401': 'Missing or wrong credentials',
   '404': 'Not found',
-  '409': 'Conflict with the resource\'s state',
+  '409': "Conflict with the resource's state",
   '413': 'Body too large',
   '422': 'The run failed',
   '502': 'The destination database could not be reached, or refused',
@@ -56,11 +56,7 @@ function hoist(value: unknown, named: Map<unknown, string>, top = true): unknown
   return value;
 }
 
-export function buildOpenApi(
-  routes: readonly RouteDoc[],
-  info: { title: string; version: string },
-  components: Record<string, Json> = {},
-): Json {
+export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string; version: string }, components: Record<string, Json> = {}): Json {
   const named = new Map<unknown, string>(Object.entries(components).map(([name, schema]) => [schema, name]));
   const paths: Record<string, Json> = {};
   const sorted = [...routes].sort((a, b) => a.url.localeCompare(b.url));

@@ -110,7 +110,7 @@ export const openRunBody = {
     write: { type: 'string', enum: ['upsert', 'insert', 'update', 'delete', 'sync', 'additive', 'enrich'], default: 'upsert' },
     match_column: name,
     ignore_deletes: { type: 'boolean' },
-    declared: { type: 'object', description: 'JSON Schema declaring a standard or custom object\'s fields', additionalProperties: true },
+    declared: { type: 'object', description: "JSON Schema declaring a standard or custom object's fields", additionalProperties: true },
   },
   required: ['destination_id', 'provider', 'customer_id', 'object'],
   additionalProperties: false,
@@ -130,7 +130,7 @@ const runEvolution: Schema = {
       items: { type: 'object', properties: { label: { type: 'string' }, error: { type: 'string' } }, required: ['label', 'error'] },
     },
     problems: { type: 'integer', description: 'landed values that no longer fit their column (now NULL): rows of _pgland_problems of the run' },
-    full_refresh_required: nullable({ type: 'string', description: 'why the tenant\'s next sync must be a full refresh' }),
+    full_refresh_required: nullable({ type: 'string', description: "why the tenant's next sync must be a full refresh" }),
   },
   required: ['table', 'schema', 'change', 'reasons', 'not_restored', 'problems', 'full_refresh_required'],
 };
@@ -168,8 +168,8 @@ export const runQuery = {
     destination_id: uuid,
     status: { type: 'string' },
     object: { type: 'string' },
-    provider: { type: 'string', description: 'the tenant\'s provider' },
-    customer_id: { type: 'string', description: 'the tenant\'s customer id' },
+    provider: { type: 'string', description: "the tenant's provider" },
+    customer_id: { type: 'string', description: "the tenant's customer id" },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   },
   additionalProperties: false,
@@ -200,12 +200,16 @@ const intoWrite = { type: 'string', enum: ['insert', 'update', 'upsert', 'delete
 export const intoBody = {
   type: 'object',
   properties: {
-    target: { ...name, description: 'The customer\'s table, "schema.table" (SQL spelling: "My Schema"."Leads" for mixed case); pgland never creates, alters or drops it' },
+    target: {
+      ...name,
+      description: 'The customer\'s table, "schema.table" (SQL spelling: "My Schema"."Leads" for mixed case); pgland never creates, alters or drops it',
+    },
     write: intoWrite,
     match: { ...name, description: 'The column that identifies a row: needed by update, upsert, delete, sync, additive, enrich and groups' },
     map: {
       type: 'object',
-      description: 'column → value: a path into the record (data.email, raw_data.FirstName, id, last_modified_at), a constant (\'web form\', 42) or now(), lower(v), upper(v), trim(v), coalesce(v, …)',
+      description:
+        "column → value: a path into the record (data.email, raw_data.FirstName, id, last_modified_at), a constant ('web form', 42) or now(), lower(v), upper(v), trim(v), coalesce(v, …)",
       additionalProperties: { type: 'string', maxLength: 1000 },
       minProperties: 1,
       maxProperties: 1600,
@@ -216,7 +220,7 @@ export const intoBody = {
       properties: {
         table: { ...name, description: 'schema.table of the groups table' },
         key_column: { ...name, description: 'its column referring to a record (a foreign key to the target)' },
-        name_column: { ...name, description: 'its column holding a group\'s name' },
+        name_column: { ...name, description: "its column holding a group's name" },
         from: { ...name, description: 'path in each record to its list of group names, e.g. data.groups' },
       },
       required: ['table', 'key_column', 'name_column', 'from'],
@@ -236,11 +240,11 @@ export const intoResult: Schema = {
     status: { type: 'string', enum: ['succeeded', 'partial'] },
     table: { type: 'string', description: 'the target, quoted and qualified' },
     counts,
-    inserted_id: { description: 'insert of one row: its generated key (the primary key\'s value; an object for a composite key)' },
+    inserted_id: { description: "insert of one row: its generated key (the primary key's value; an object for a composite key)" },
     groups: { type: 'object', properties: { added: { type: 'integer' }, removed: { type: 'integer' } } },
     rejects: {
       type: 'array',
-      description: 'The records refused, in input order: line is the record\'s place in records (from 1); reason names the constraint or column',
+      description: "The records refused, in input order: line is the record's place in records (from 1); reason names the constraint or column",
       items: {
         type: 'object',
         properties: { line: { type: 'integer' }, record_id: nullable({ type: 'string' }), reason: { type: 'string' } },
@@ -254,7 +258,8 @@ export const commitBody = {
   type: 'object',
   properties: {
     batches: {
-      description: 'The batches the client sent: how many (numbered 1 to N, as POST numbers them) or their numbers (as given to PUT). When the staged batches differ, the commit is refused (409 batches_differ) and changes nothing.',
+      description:
+        'The batches the client sent: how many (numbered 1 to N, as POST numbers them) or their numbers (as given to PUT). When the staged batches differ, the commit is refused (409 batches_differ) and changes nothing.',
       anyOf: [
         { type: 'integer', minimum: 0, maximum: 2_000_000_000 },
         { type: 'array', items: { type: 'integer', minimum: 1, maximum: 2_000_000_000 }, uniqueItems: true, maxItems: 100_000 },
@@ -346,7 +351,11 @@ export const attempt: Schema = {
   required: ['attempt', 'started_at', 'duration_ms'],
 };
 const inboundAction = {
-  action: nullable({ type: 'string', enum: ['queued', 'coalesced', 'ignored', null], description: 'queued: a run (job_id); coalesced: into the run already queued (job_id); ignored: detail says why' }),
+  action: nullable({
+    type: 'string',
+    enum: ['queued', 'coalesced', 'ignored', null],
+    description: 'queued: a run (job_id); coalesced: into the run already queued (job_id); ignored: detail says why',
+  }),
   detail: nullable({ type: 'string' }),
   job_id: nullable(uuid),
 };
@@ -387,7 +396,7 @@ export const inboundDocBody: Schema = {
         kind: { type: 'string', enum: ['common', 'standard', 'custom'] },
         mode: { type: 'string', enum: ['incremental', 'full'] },
         write: { type: 'string' },
-        schedule_id: { ...uuid, description: 'read the records from this schedule\'s source' },
+        schedule_id: { ...uuid, description: "read the records from this schedule's source" },
         source: { type: 'object', description: 'or from this URL source: {"type": "url", "url", "headers"?}' },
         timeout_seconds: { type: 'integer' },
       },
@@ -413,7 +422,7 @@ const source = {
       type: 'object',
       properties: {
         type: { const: 'url' },
-        url: { type: 'string', minLength: 1, description: 'serves NDJSON; {watermark} is replaced by the object\'s watermark (URL-encoded)' },
+        url: { type: 'string', minLength: 1, description: "serves NDJSON; {watermark} is replaced by the object's watermark (URL-encoded)" },
         headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'request headers (values are secrets: never returned)' },
       },
       required: ['type', 'url'],

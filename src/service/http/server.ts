@@ -2,7 +2,17 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyTypeProvider, type RawServerDefault } from 'fastify';
+import {
+  fastify,
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyTypeProvider,
+  type RawServerDefault,
+} from 'fastify';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import { isRetryable } from '../../connection/retry.js';
 import { ERROR_CODES } from '../../error-codes.js';
@@ -110,7 +120,12 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     const header = req.headers.authorization ?? '';
     const given = header.startsWith('Bearer ') ? digest(header.slice(7)) : undefined;
     if (!given || !timingSafeEqual(given, token)) {
-      return sendError(reply.header('www-authenticate', 'Bearer'), 'unauthorized', 'a valid bearer token is required', 'send Authorization: Bearer <PGLAND_API_TOKEN>');
+      return sendError(
+        reply.header('www-authenticate', 'Bearer'),
+        'unauthorized',
+        'a valid bearer token is required',
+        'send Authorization: Bearer <PGLAND_API_TOKEN>',
+      );
     }
   });
 
@@ -176,5 +191,8 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`));
 
-  return { app: app.withTypeProvider<RequestSchemaTypes>(), openapi: () => buildOpenApi(routes, { title: options.title, version: options.version }, COMPONENTS) };
+  return {
+    app: app.withTypeProvider<RequestSchemaTypes>(),
+    openapi: () => buildOpenApi(routes, { title: options.title, version: options.version }, COMPONENTS),
+  };
 }

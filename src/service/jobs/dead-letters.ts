@@ -54,7 +54,9 @@ function view(r: Row, target: { destination_id?: string; provider?: string; cust
 
 /** `jobs`: pg-boss's schema and the dead-letter queue (scheduler.ts). */
 export async function listDeadLetters(ctl: ControlDb, jobs: { schema: string; queue: string }, limit: number): Promise<DeadLetter[]> {
-  const { rows } = await ctl.pool.query<Row & { s_destination_id: string | null; s_provider: string | null; s_customer_id: string | null; s_object: string | null }>(
+  const { rows } = await ctl.pool.query<
+    Row & { s_destination_id: string | null; s_provider: string | null; s_customer_id: string | null; s_object: string | null }
+  >(
     `SELECT j.id, j.data, j.output, j.retry_limit, j.created_on,
             s.destination_id AS s_destination_id, s.provider AS s_provider, s.customer_id AS s_customer_id, s.object AS s_object
        FROM ${qualify(jobs.schema, 'job')} j
@@ -66,16 +68,17 @@ export async function listDeadLetters(ctl: ControlDb, jobs: { schema: string; qu
     view(
       r,
       r.data?.request ??
-        (r.s_destination_id
-          ? { destination_id: r.s_destination_id, provider: r.s_provider!, customer_id: r.s_customer_id!, object: r.s_object! }
-          : undefined),
+        (r.s_destination_id ? { destination_id: r.s_destination_id, provider: r.s_provider!, customer_id: r.s_customer_id!, object: r.s_object! } : undefined),
     ),
   );
 }
 
 /** Removes a dead letter and answers its job data; not_found when there is none (or another request took it). */
 export async function takeDeadLetter(client: pg.PoolClient, jobs: { schema: string; queue: string }, id: string): Promise<SyncJobData> {
-  const { rows } = await client.query<{ data: SyncJobData }>(`DELETE FROM ${qualify(jobs.schema, 'job')} WHERE name = $1 AND id = $2::uuid RETURNING data`, [jobs.queue, id]);
+  const { rows } = await client.query<{ data: SyncJobData }>(`DELETE FROM ${qualify(jobs.schema, 'job')} WHERE name = $1 AND id = $2::uuid RETURNING data`, [
+    jobs.queue,
+    id,
+  ]);
   if (!rows[0]) throw new PglandError('not_found', `no dead letter ${id}`, { hint: 'GET /jobs/dead-letters lists them' });
   return rows[0].data;
 }

@@ -88,7 +88,8 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   const log = deps.log.child({ jobId: job.id, scheduleId: plan.scheduleId, inboundId: job.data.inbound_id, object: s.object });
   const dest = await pools.get(s.destination_id);
   const declared = s.options.declared;
-  const watermark = s.mode === 'incremental' ? (await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object }))?.highWaterMark : undefined;
+  const watermark =
+    s.mode === 'incremental' ? (await dest.watermark({ provider: s.provider, customerId: s.customer_id, object: s.object }))?.highWaterMark : undefined;
 
   // A retry of a job whose worker died: that attempt's run never finished.
   await ctl.pool.query(
@@ -162,7 +163,13 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
       ...(result.evolution ? { evolution: result.evolution } : {}),
       ...(result.fullRefreshRequired ? { fullRefreshRequired: result.fullRefreshRequired } : {}),
     });
-    await finish(deps, id, { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId, evolution }, s.object, origin);
+    await finish(
+      deps,
+      id,
+      { status, counts: result.counts, watermark: after?.highWaterMark ?? null, error, destinationRunId: result.runId, evolution },
+      s.object,
+      origin,
+    );
     settled = true;
     log.info({ status, counts: result.counts }, 'scheduled run finished');
     if (status === 'failed' || status === 'cancelled') throw new ScheduledRunFailed(`scheduled run ${id} ${status}: ${error ?? ''}`);
@@ -170,8 +177,8 @@ export async function runScheduledJob(deps: JobDeps, job: { id: string; data: Sy
   } catch (err) {
     // The load refused to start (a bad setting), or recording its outcome failed: the run is failed, the job retried.
     if (!settled) {
-      await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error: (err as Error).message }, s.object, origin).catch((e: unknown) =>
-        log.warn({ err: { message: (e as Error).message } }, 'could not record the failed run'),
+      await finish(deps, id, { status: 'failed', counts: null, watermark: watermark ?? null, error: (err as Error).message }, s.object, origin).catch(
+        (e: unknown) => log.warn({ err: { message: (e as Error).message } }, 'could not record the failed run'),
       );
     }
     throw err;

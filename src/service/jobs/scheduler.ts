@@ -123,7 +123,11 @@ export class Scheduler extends EventEmitter {
         await this.dispatchDue(new Date());
       });
       for (let i = 0; i < o.concurrency; i++) {
-        this.workers.push(await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds, includeMetadata: true }, async ([job]) => this.runJob(job!)));
+        this.workers.push(
+          await boss.work<SyncJobData>(QUEUES.sync, { batchSize: 1, pollingIntervalSeconds: o.pollingIntervalSeconds, includeMetadata: true }, async ([job]) =>
+            this.runJob(job!),
+          ),
+        );
       }
     }
     this.status = 'ok';
@@ -174,10 +178,10 @@ export class Scheduler extends EventEmitter {
         // running is skipped: a sync catches up on its own, and a queue of
         // runs of one object would hold back the others' (the queue's head
         // waits while its object runs).
-        const busy = await client.query(`SELECT 1 FROM ${qualify(this.opts.schema, 'job')} WHERE name = $1 AND singleton_key = $2 AND state < 'completed' LIMIT 1`, [
-          QUEUES.sync,
-          singletonKey(s),
-        ]);
+        const busy = await client.query(
+          `SELECT 1 FROM ${qualify(this.opts.schema, 'job')} WHERE name = $1 AND singleton_key = $2 AND state < 'completed' LIMIT 1`,
+          [QUEUES.sync, singletonKey(s)],
+        );
         if (busy.rowCount) continue;
         await boss.send(QUEUES.sync, { schedule_id: s.id, reason: 'cron', slot: slot.toISOString() } satisfies SyncJobData, {
           singletonKey: singletonKey(s),
@@ -302,9 +306,12 @@ export class Scheduler extends EventEmitter {
     const boss = this.boss;
     if (!boss) return;
     this.status = 'stopping';
-    const cancel = setTimeout(() => {
-      for (const c of this.running) c.abort();
-    }, Math.max(0, options.timeoutMs - 5000));
+    const cancel = setTimeout(
+      () => {
+        for (const c of this.running) c.abort();
+      },
+      Math.max(0, options.timeoutMs - 5000),
+    );
     try {
       // pg-boss's own close ends its pool without waiting for the connections
       // to close (see endPool): the control server stopped next would report them.

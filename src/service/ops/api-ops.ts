@@ -6,11 +6,9 @@ const tags = ['operations'];
 
 /** Liveness, readiness, Prometheus metrics and the OpenAPI document: no token needed. */
 export function opsRoutes(app: FastifyInstance, ctx: ServiceContext, openapi: () => Record<string, unknown>): void {
-  app.get(
-    '/healthz',
-    { config: { public: true }, schema: { summary: 'Liveness: the process answers', tags, response: { 200: S.health } } },
-    async () => ({ status: 'ok' }),
-  );
+  app.get('/healthz', { config: { public: true }, schema: { summary: 'Liveness: the process answers', tags, response: { 200: S.health } } }, async () => ({
+    status: 'ok',
+  }));
 
   app.get(
     '/readyz',
@@ -37,7 +35,10 @@ export function opsRoutes(app: FastifyInstance, ctx: ServiceContext, openapi: ()
   let doc: Record<string, unknown> | undefined;
   app.get(
     '/openapi.json',
-    { config: { public: true }, schema: { summary: 'This API\'s OpenAPI 3.1 description', tags, response: { 200: { type: 'object', additionalProperties: true } } } },
+    {
+      config: { public: true },
+      schema: { summary: "This API's OpenAPI 3.1 description", tags, response: { 200: { type: 'object', additionalProperties: true } } },
+    },
     async () => (doc ??= openapi()),
   );
 }

@@ -118,9 +118,13 @@ export class Egress {
 
 /** The refusal: it names the host as the caller gave it, never the address it resolved to. */
 export function refused(host: string): PglandError {
-  return new PglandError('egress_refused', `${host.slice(0, 100)} is not a public address (loopback, private, link-local or reserved), and pgland does not connect to those`, {
-    hint: 'use a public address, or have the operator allow the network with PGLAND_ALLOW_NETWORKS (docs/security.md)',
-  });
+  return new PglandError(
+    'egress_refused',
+    `${host.slice(0, 100)} is not a public address (loopback, private, link-local or reserved), and pgland does not connect to those`,
+    {
+      hint: 'use a public address, or have the operator allow the network with PGLAND_ALLOW_NETWORKS (docs/security.md)',
+    },
+  );
 }
 
 export function isEgressRefused(err: unknown): err is PglandError {

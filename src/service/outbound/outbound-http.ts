@@ -85,5 +85,8 @@ export async function readExcerpt(res: IncomingMessage, limit: number): Promise<
   } finally {
     res.destroy();
   }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8').replace(/\uFFFD+$/, '');
+  return Buffer.concat(chunks)
+    .subarray(0, limit)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
 }

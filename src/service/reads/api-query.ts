@@ -30,8 +30,13 @@ const body = {
       items: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }] },
       description: 'the values of $1, $2 …: sent as parameters, never put into the SQL text',
     },
-    timeout_ms: { type: 'integer', minimum: 1, maximum: DEFAULT_TIMEOUT_MS, description: `statement timeout (default and most ${DEFAULT_TIMEOUT_MS / 1000} s)` },
-    max_bytes: { type: 'integer', minimum: 1, maximum: DEFAULT_MAX_BYTES, description: 'result cap in bytes of the rows\' JSON (default and most 10 MB)' },
+    timeout_ms: {
+      type: 'integer',
+      minimum: 1,
+      maximum: DEFAULT_TIMEOUT_MS,
+      description: `statement timeout (default and most ${DEFAULT_TIMEOUT_MS / 1000} s)`,
+    },
+    max_bytes: { type: 'integer', minimum: 1, maximum: DEFAULT_MAX_BYTES, description: "result cap in bytes of the rows' JSON (default and most 10 MB)" },
   },
   required: ['sql'],
   additionalProperties: false,
@@ -55,7 +60,7 @@ const execResult = {
 };
 
 function disabled(): PglandError {
-  return new PglandError('query_actions_disabled', 'query actions are disabled on this server: they run arbitrary SQL as the destination\'s role', {
+  return new PglandError('query_actions_disabled', "query actions are disabled on this server: they run arbitrary SQL as the destination's role", {
     hint: 'the operator enables them with PGLAND_ALLOW_QUERY_ACTIONS=1 on the API process (docs/security.md)',
   });
 }
@@ -67,7 +72,16 @@ function callerOf(req: { headers: Record<string, unknown> } & Record<string, unk
 }
 
 export function queryActionRoutes(app: HttpApp, ctx: ServiceContext, enabled: boolean): void {
-  const audit = async (entry: { destinationId: string; action: 'query' | 'exec'; caller: string; sql: string; params: number; rows: number | null; started: Date; outcome: string }) => {
+  const audit = async (entry: {
+    destinationId: string;
+    action: 'query' | 'exec';
+    caller: string;
+    sql: string;
+    params: number;
+    rows: number | null;
+    started: Date;
+    outcome: string;
+  }) => {
     await ctx.ctl.pool.query(
       `INSERT INTO ${ctx.ctl.table('query_actions')}
          (id, destination_id, action, caller, statement_sha256, params, row_count, duration_ms, outcome, started_at)
@@ -94,10 +108,10 @@ export function queryActionRoutes(app: HttpApp, ctx: ServiceContext, enabled: bo
         schema: {
           summary: action === 'query' ? 'Run one read-only statement (Query Rows)' : 'Run one statement that may write (Insert, Update, Delete, Execute Query)',
           description:
-            'Off unless the operator sets PGLAND_ALLOW_QUERY_ACTIONS=1 (403 otherwise). Runs as the destination\'s role, bound by its privileges; ' +
+            "Off unless the operator sets PGLAND_ALLOW_QUERY_ACTIONS=1 (403 otherwise). Runs as the destination's role, bound by its privileges; " +
             `statement timeout ${DEFAULT_TIMEOUT_MS / 1000} s, result cap 10 MB (past it the statement is cancelled: add a LIMIT). ` +
             (action === 'query' ? 'In a READ ONLY transaction: a statement that writes is refused.' : 'An INSERT … RETURNING gives insertedId.') +
-            ' Every call is audited in the control database (who, when, the statement\'s SHA-256, rows, duration, outcome).',
+            " Every call is audited in the control database (who, when, the statement's SHA-256, rows, duration, outcome).",
           tags,
           params: S.idParams,
           body,

@@ -37,7 +37,7 @@ export function readRoutes(app: HttpApp, ctx: ServiceContext): void {
     {
       schema: {
         summary: 'The webhooks a run sent, with their deliveries',
-        description: 'Oldest first. The outbox keeps a message only when an endpoint wanted it. The schema.evolved event\'s data is the run\'s evolution report.',
+        description: "Oldest first. The outbox keeps a message only when an endpoint wanted it. The schema.evolved event's data is the run's evolution report.",
         tags: ['runs'],
         params: S.idParams,
         response: { 200: S.runWebhooks, 404: S.errorBody },
@@ -83,7 +83,7 @@ export function readRoutes(app: HttpApp, ctx: ServiceContext): void {
     '/destinations/:id/grants',
     {
       schema: {
-        summary: 'The least-privilege SQL for this destination\'s role, database and schema',
+        summary: "The least-privilege SQL for this destination's role, database and schema",
         description: 'docs/connecting.md, "Grants": two options, and a query to verify. The password is a placeholder, never the stored one.',
         tags: ['destinations'],
         params: S.idParams,
@@ -98,7 +98,7 @@ export function readRoutes(app: HttpApp, ctx: ServiceContext): void {
     {
       schema: {
         summary: 'The next times a cron fires',
-        description: 'For a schedule\'s cron and timezone, or one being written: 400 names what is wrong with it.',
+        description: "For a schedule's cron and timezone, or one being written: 400 names what is wrong with it.",
         tags: ['schedules'],
         querystring: S.nextRunsQuery,
         response: { 200: S.nextRuns, 400: S.errorBody },

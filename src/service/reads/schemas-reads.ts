@@ -62,7 +62,7 @@ export const runWebhooks: Schema = {
           message_id: { type: 'string' },
           event_type: { type: 'string' },
           created_at: time,
-          data: { type: 'object', additionalProperties: true, description: 'the event\'s data as sent; schema.evolved\'s is the evolution report' },
+          data: { type: 'object', additionalProperties: true, description: "the event's data as sent; schema.evolved's is the evolution report" },
           deliveries: {
             type: 'array',
             items: {
@@ -97,7 +97,7 @@ export const landedTables: Schema = {
           object: { type: 'string' },
           kind: { type: 'string' },
           rows: { type: 'integer' },
-          rows_exact: { type: 'boolean', description: 'false: counting took over 2 s, rows is the planner\'s estimate' },
+          rows_exact: { type: 'boolean', description: "false: counting took over 2 s, rows is the planner's estimate" },
           bytes: { type: 'integer' },
           needs_full_refresh: { type: 'boolean' },
           full_refresh_reason: nullable({ type: 'string' }),

@@ -57,7 +57,17 @@ export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
 
   const batchSchema = {
     tags,
-    response: { 200: S.stagedBatch, 400: S.errorBody, 404: S.errorBody, 408: S.errorBody, 409: S.errorBody, 413: S.errorBody, 415: S.errorBody, 429: S.errorBody, 502: S.errorBody },
+    response: {
+      200: S.stagedBatch,
+      400: S.errorBody,
+      404: S.errorBody,
+      408: S.errorBody,
+      409: S.errorBody,
+      413: S.errorBody,
+      415: S.errorBody,
+      429: S.errorBody,
+      502: S.errorBody,
+    },
   };
   app.post(
     '/runs/:id/batches',
@@ -67,7 +77,7 @@ export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
         ...batchSchema,
         summary: 'Stage a batch',
         description:
-          'The body is NDJSON records (gzip accepted), streamed into the run\'s staging table in one transaction. Line numbers continue across batches. 415 before anything is read when the Content-Type is not application/x-ndjson or application/jsonl; 408 when the body stalls (body_idle_timeout_ms) or takes too long (upload_timeout_ms), nothing staged; 429 (with Retry-After) when the destination already has max_uploads_per_destination uploads in flight.',
+          "The body is NDJSON records (gzip accepted), streamed into the run's staging table in one transaction. Line numbers continue across batches. 415 before anything is read when the Content-Type is not application/x-ndjson or application/jsonl; 408 when the body stalls (body_idle_timeout_ms) or takes too long (upload_timeout_ms), nothing staged; 429 (with Retry-After) when the destination already has max_uploads_per_destination uploads in flight.",
         params: S.idParams,
       },
     },
@@ -88,7 +98,7 @@ export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
       schema: {
         ...batchSchema,
         summary: 'Stage a numbered batch (idempotent)',
-        description: 'As POST, with the client\'s batch number: sending a number that is already staged again reads nothing and answers the first result.',
+        description: "As POST, with the client's batch number: sending a number that is already staged again reads nothing and answers the first result.",
         params: S.batchParams,
       },
     },

@@ -77,10 +77,7 @@ export interface RunEvolution {
 }
 
 /** The report of an evolution that changed the table; null when it changed nothing (or there was none). */
-export function evolutionOf(
-  schema: string,
-  evolved: { table?: string; evolution?: EvolutionReport; fullRefreshRequired?: string },
-): RunEvolution | null {
+export function evolutionOf(schema: string, evolved: { table?: string; evolution?: EvolutionReport; fullRefreshRequired?: string }): RunEvolution | null {
   const ev = evolved.evolution;
   if (!ev || ev.action === 'none') return null;
   return {
@@ -108,7 +105,10 @@ export function writeModeOf(
   ignoreDeletes: boolean | undefined,
 ): { write: WriteMode; ignoreDeletes: boolean } {
   const alias = GROUPAROO[write ?? 'upsert'];
-  const out = { write: alias?.write ?? (write as WriteMode | undefined) ?? 'upsert', ignoreDeletes: (alias?.ignoreDeletes ?? false) || (ignoreDeletes ?? false) };
+  const out = {
+    write: alias?.write ?? (write as WriteMode | undefined) ?? 'upsert',
+    ignoreDeletes: (alias?.ignoreDeletes ?? false) || (ignoreDeletes ?? false),
+  };
   if (mode === 'full' && (out.write === 'update' || out.write === 'delete')) {
     throw new PglandError('config_invalid', `a full refresh cannot use write mode ${out.write}`, {
       hint: 'a full refresh delivers every record: use write upsert (or insert)',
@@ -146,12 +146,33 @@ export function countsView(c: RunCounts): Record<string, number> {
   };
 }
 
-export async function insertRun(db: pg.Pool | pg.PoolClient, ctl: ControlDb, r: Omit<RunRecord, 'counts' | 'watermark' | 'error' | 'evolution' | 'created_at' | 'finished_at'>): Promise<RunRecord> {
+export async function insertRun(
+  db: pg.Pool | pg.PoolClient,
+  ctl: ControlDb,
+  r: Omit<RunRecord, 'counts' | 'watermark' | 'error' | 'evolution' | 'created_at' | 'finished_at'>,
+): Promise<RunRecord> {
   const { rows } = await db.query<RunRecord>(
     `INSERT INTO ${ctl.table('runs')}
        (id, destination_id, destination_run_id, origin, schedule_id, job_id, inbound_id, provider, customer_id, object, kind, mode, write_mode, options, schema_name, status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
-    [r.id, r.destination_id, r.destination_run_id, r.origin, r.schedule_id, r.job_id, r.inbound_id, r.provider, r.customer_id, r.object, r.kind, r.mode, r.write_mode, r.options, r.schema_name, r.status],
+    [
+      r.id,
+      r.destination_id,
+      r.destination_run_id,
+      r.origin,
+      r.schedule_id,
+      r.job_id,
+      r.inbound_id,
+      r.provider,
+      r.customer_id,
+      r.object,
+      r.kind,
+      r.mode,
+      r.write_mode,
+      r.options,
+      r.schema_name,
+      r.status,
+    ],
   );
   return rows[0]!;
 }

@@ -14,7 +14,19 @@ import { assertRoomForRun, UploadSlots, withBodyTimeouts, type BodyTimeouts } fr
 import type { ServiceMetrics } from '../ops/metrics.js';
 import { enqueue } from '../webhooks/outbox.js';
 import type { DestinationPools } from '../destinations/pools.js';
-import { evolutionOf, finishControlRun, getRun, insertRun, moveRun, runEvents, viewOf, writeModeOf, type RunRecord, type RunTarget, type RunView } from './control-runs.js';
+import {
+  evolutionOf,
+  finishControlRun,
+  getRun,
+  insertRun,
+  moveRun,
+  runEvents,
+  viewOf,
+  writeModeOf,
+  type RunRecord,
+  type RunTarget,
+  type RunView,
+} from './control-runs.js';
 
 export type OpenRunRequest = RunTarget;
 
@@ -191,7 +203,8 @@ export class Ingest {
         outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
       } catch (err) {
         // Nothing was decided: the client may commit again later.
-        if (isRetryable(err) || (err instanceof PglandError && (err.code === 'object_locked' || err.code === 'batches_differ'))) await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
+        if (isRetryable(err) || (err instanceof PglandError && (err.code === 'object_locked' || err.code === 'batches_differ')))
+          await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
         throw err;
       }
       stop();
@@ -209,7 +222,8 @@ export class Ingest {
       metrics.runsFinished.inc({ origin: 'http', status });
       if (status !== 'failed') metrics.landed(done.object, outcome.counts);
       log.info({ runId: id, object: done.object, status, counts: done.counts }, 'run committed');
-      if (outcome.evolution?.problems) log.warn({ runId: id, problems: outcome.evolution.problems }, 'landed values no longer fit their column after the table evolved: see _pgland_problems');
+      if (outcome.evolution?.problems)
+        log.warn({ runId: id, problems: outcome.evolution.problems }, 'landed values no longer fit their column after the table evolved: see _pgland_problems');
       return viewOf(done);
     } finally {
       this.committing.delete(id);

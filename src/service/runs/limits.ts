@@ -85,7 +85,7 @@ export class UploadSlots {
     const n = this.inUse.get(destinationId) ?? 0;
     if (n >= this.max) {
       throw new PglandError('too_many_uploads', `destination ${destinationId} already has ${n} batch uploads in flight (max_uploads_per_destination)`, {
-        hint: 'retry after the Retry-After seconds; send a run\'s batches one after another',
+        hint: "retry after the Retry-After seconds; send a run's batches one after another",
         context: { retryAfterSeconds: 5 },
       });
     }

@@ -11,8 +11,9 @@ export function scheduleRoutes(app: HttpApp, ctx: ServiceContext): void {
     '/schedules',
     {
       schema: {
-        summary: 'Schedule an object\'s sync',
-        description: 'At each cron slot a worker reads the source (a command\'s stdout, or a URL, serving NDJSON) and lands it. One run per destination, tenant and object at a time.',
+        summary: "Schedule an object's sync",
+        description:
+          "At each cron slot a worker reads the source (a command's stdout, or a URL, serving NDJSON) and lands it. One run per destination, tenant and object at a time.",
         tags,
         body: S.scheduleBody,
         response: { 201: S.schedule, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody },
@@ -25,12 +26,22 @@ export function scheduleRoutes(app: HttpApp, ctx: ServiceContext): void {
     { schema: { summary: 'List schedules', tags, response: { 200: { type: 'object', properties: { schedules: { type: 'array', items: S.schedule } } } } } },
     async () => ({ schedules: (await store.list()).map((s) => store.view(s)) }),
   );
-  app.get('/schedules/:id', { schema: { summary: 'Read a schedule', tags, params: S.idParams, response: { 200: S.schedule, 404: S.errorBody } } }, async (req) =>
-    store.view(await store.get(req.params.id)),
+  app.get(
+    '/schedules/:id',
+    { schema: { summary: 'Read a schedule', tags, params: S.idParams, response: { 200: S.schedule, 404: S.errorBody } } },
+    async (req) => store.view(await store.get(req.params.id)),
   );
   app.put(
     '/schedules/:id',
-    { schema: { summary: 'Replace a schedule', tags, params: S.idParams, body: S.scheduleBody, response: { 200: S.schedule, 400: S.errorBody, 404: S.errorBody } } },
+    {
+      schema: {
+        summary: 'Replace a schedule',
+        tags,
+        params: S.idParams,
+        body: S.scheduleBody,
+        response: { 200: S.schedule, 400: S.errorBody, 404: S.errorBody },
+      },
+    },
     async (req) => store.view(await store.update(req.params.id, req.body)),
   );
   app.delete(
@@ -84,7 +95,15 @@ export function scheduleRoutes(app: HttpApp, ctx: ServiceContext): void {
   );
   app.delete(
     '/jobs/dead-letters/:id',
-    { schema: { summary: 'Drop a dead letter', description: 'Its run is not retried.', tags, params: S.idParams, response: { 204: { type: 'null' }, 404: S.errorBody } } },
+    {
+      schema: {
+        summary: 'Drop a dead letter',
+        description: 'Its run is not retried.',
+        tags,
+        params: S.idParams,
+        response: { 204: { type: 'null' }, 404: S.errorBody },
+      },
+    },
     async (req, reply) => {
       await ctx.scheduler.deleteDeadLetter(req.params.id);
       return reply.code(204).send();

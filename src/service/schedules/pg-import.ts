@@ -50,7 +50,11 @@ export const postgresSourceSchema = {
   type: 'object',
   properties: {
     type: { const: 'postgres' },
-    connection: { type: 'object', additionalProperties: true, description: 'a destination config (docs/configuration.md); password, sslkey, url and the tunnel\'s secrets are sealed and never returned' },
+    connection: {
+      type: 'object',
+      additionalProperties: true,
+      description: "a destination config (docs/configuration.md); password, sslkey, url and the tunnel's secrets are sealed and never returned",
+    },
     table: { type: 'string', minLength: 1, description: 'TABLE or SCHEMA.TABLE; give table or query' },
     query: { type: 'string', minLength: 1, description: 'a SELECT, wrapped as a subquery and read in a read-only transaction' },
     key: { type: 'string', minLength: 1, description: 'a unique column: the record id' },
@@ -155,7 +159,7 @@ async function pinnedHost(cfg: DestinationConfig, egress: Egress): Promise<Recor
     addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
   } catch (err) {
     throw new PglandError('source_failed', `source: cannot resolve ${host.slice(0, 100)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, {
-      hint: 'check the connection\'s host',
+      hint: "check the connection's host",
     });
   }
   if (addresses.length === 0 || addresses.some((a) => !egress.allows(a))) throw refused(host);
@@ -168,7 +172,9 @@ export class ImportStates {
   constructor(private readonly ctl: ControlDb) {}
 
   async load(scheduleId: string): Promise<ReadState | undefined> {
-    const { rows } = await this.ctl.pool.query<{ state: ReadState }>(`SELECT state FROM ${this.ctl.table('import_states')} WHERE schedule_id = $1`, [scheduleId]);
+    const { rows } = await this.ctl.pool.query<{ state: ReadState }>(`SELECT state FROM ${this.ctl.table('import_states')} WHERE schedule_id = $1`, [
+      scheduleId,
+    ]);
     return rows[0]?.state;
   }
 

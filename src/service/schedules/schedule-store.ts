@@ -56,7 +56,10 @@ export function nextFire(cron: string, timezone: string, after: Date): Date {
 /** The latest slot of the cron at or before `now`. */
 export function lastSlot(cron: string, timezone: string, now: Date): Date {
   // prev() is strictly before currentDate: step a millisecond past now so a slot exactly at now counts.
-  return cronParser.parseExpression(cron, { tz: timezone, currentDate: new Date(now.getTime() + 1) }).prev().toDate();
+  return cronParser
+    .parseExpression(cron, { tz: timezone, currentDate: new Date(now.getTime() + 1) })
+    .prev()
+    .toDate();
 }
 
 export class ScheduleStore {
@@ -102,9 +105,21 @@ export class ScheduleStore {
       ...(input.declared ? { declared: input.declared } : {}),
     };
     return [
-      id, input.destination_id, input.provider, input.customer_id, input.object, kind, mode, write, options,
-      input.cron, timezone, this.box.seal(JSON.stringify(input.source), `schedule:${id}`), input.source.type,
-      input.timeout_seconds ?? 3600, input.enabled ?? true,
+      id,
+      input.destination_id,
+      input.provider,
+      input.customer_id,
+      input.object,
+      kind,
+      mode,
+      write,
+      options,
+      input.cron,
+      timezone,
+      this.box.seal(JSON.stringify(input.source), `schedule:${id}`),
+      input.source.type,
+      input.timeout_seconds ?? 3600,
+      input.enabled ?? true,
     ];
   }
 

@@ -24,7 +24,12 @@ export type SourceConfig =
 export function redactSource(s: SourceConfig): Record<string, unknown> {
   if (s.type === 'postgres') return redactPostgresSource(s);
   if (s.type === 'command') {
-    return { type: 'command', command: s.command, ...(s.cwd ? { cwd: s.cwd } : {}), ...(s.env ? { env: Object.fromEntries(Object.keys(s.env).map((k) => [k, MARK])) } : {}) };
+    return {
+      type: 'command',
+      command: s.command,
+      ...(s.cwd ? { cwd: s.cwd } : {}),
+      ...(s.env ? { env: Object.fromEntries(Object.keys(s.env).map((k) => [k, MARK])) } : {}),
+    };
   }
   return { type: 'url', url: redactUrl(s.url), ...(s.headers ? { headers: Object.fromEntries(Object.keys(s.headers).map((k) => [k, MARK])) } : {}) };
 }
@@ -89,7 +94,11 @@ const INHERITED_ENV = ['PATH', 'HOME', 'LANG'];
 const STDERR_EXCERPT = 500;
 
 /** A command source's environment: PATH, HOME and LANG, then the schedule's own variables, then the watermark. */
-export function commandEnv(s: Extract<SourceConfig, { type: 'command' }>, watermark: Date | undefined, base: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function commandEnv(
+  s: Extract<SourceConfig, { type: 'command' }>,
+  watermark: Date | undefined,
+  base: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of INHERITED_ENV) if (base[name] !== undefined) env[name] = base[name]!;
   return { ...env, ...s.env, ...(watermark ? { PGLAND_WATERMARK: watermark.toISOString() } : {}) };
@@ -173,15 +182,25 @@ function redirectTarget(from: URL, location: string): URL {
   } catch {
     throw new PglandError('source_failed', `${redactUrl(from)} redirected to something that is not a URL`);
   }
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new PglandError('source_failed', `${redactUrl(from)} redirected to a ${next.protocol.slice(0, 20)} URL: only http and https are followed`);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:')
+    throw new PglandError('source_failed', `${redactUrl(from)} redirected to a ${next.protocol.slice(0, 20)} URL: only http and https are followed`);
   if (next.username || next.password) throw new PglandError('source_failed', `${redactUrl(from)} redirected to a URL with credentials in it: not followed`);
   return next;
 }
 
 /** The body, decompressed as its Content-Encoding says. */
 function decoded(res: IncomingMessage): Readable {
-  const encoding = String(res.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : undefined;
+  const encoding = String(res.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
+  const decoder =
+    encoding === 'gzip' || encoding === 'x-gzip'
+      ? createGunzip()
+      : encoding === 'deflate'
+        ? createInflate()
+        : encoding === 'br'
+          ? createBrotliDecompress()
+          : undefined;
   if (encoding !== 'identity' && !decoder) {
     res.destroy();
     throw new PglandError('source_failed', `the source answered with Content-Encoding ${encoding.slice(0, 40)}, which pgland does not decode`);

@@ -25,7 +25,7 @@ export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
     {
       schema: {
         summary: 'Add an endpoint for sync webhooks',
-        description: 'Events are signed per Standard Webhooks with the endpoint\'s secret (whsec_…), which is stored encrypted and never returned.',
+        description: "Events are signed per Standard Webhooks with the endpoint's secret (whsec_…), which is stored encrypted and never returned.",
         tags,
         body: S.endpointBody,
         response: { 201: S.endpoint, 400: S.errorBody, 404: S.errorBody },
@@ -38,12 +38,21 @@ export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
     { schema: { summary: 'List endpoints', tags, response: { 200: { type: 'object', properties: { endpoints: { type: 'array', items: S.endpoint } } } } } },
     async () => ({ endpoints: await ctx.endpoints.list() }),
   );
-  app.get('/webhooks/endpoints/:id', { schema: { summary: 'Read an endpoint', tags, params: S.idParams, response: { 200: S.endpoint, 404: S.errorBody } } }, async (req) =>
-    ctx.endpoints.get(req.params.id),
+  app.get(
+    '/webhooks/endpoints/:id',
+    { schema: { summary: 'Read an endpoint', tags, params: S.idParams, response: { 200: S.endpoint, 404: S.errorBody } } },
+    async (req) => ctx.endpoints.get(req.params.id),
   );
   app.delete(
     '/webhooks/endpoints/:id',
-    { schema: { summary: 'Delete an endpoint and its pending deliveries', tags, params: S.idParams, response: { 204: { description: 'Deleted' }, 404: S.errorBody } } },
+    {
+      schema: {
+        summary: 'Delete an endpoint and its pending deliveries',
+        tags,
+        params: S.idParams,
+        response: { 204: { description: 'Deleted' }, 404: S.errorBody },
+      },
+    },
     async (req, reply) => {
       await ctx.endpoints.delete(req.params.id);
       return reply.code(204).send();
@@ -52,7 +61,14 @@ export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
 
   app.get(
     '/webhooks/deliveries',
-    { schema: { summary: 'List deliveries, newest first', tags, querystring: S.deliveryQuery, response: { 200: { type: 'object', properties: { deliveries: { type: 'array', items: S.delivery } } } } } },
+    {
+      schema: {
+        summary: 'List deliveries, newest first',
+        tags,
+        querystring: S.deliveryQuery,
+        response: { 200: { type: 'object', properties: { deliveries: { type: 'array', items: S.delivery } } } },
+      },
+    },
     async (req) => {
       const q = req.query;
       return {
@@ -67,12 +83,26 @@ export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
   );
   app.get(
     '/webhooks/deliveries/:id/attempts',
-    { schema: { summary: 'List a delivery\'s attempts', tags, params: S.idParams, response: { 200: { type: 'object', properties: { attempts: { type: 'array', items: S.attempt } } }, 404: S.errorBody } } },
+    {
+      schema: {
+        summary: "List a delivery's attempts",
+        tags,
+        params: S.idParams,
+        response: { 200: { type: 'object', properties: { attempts: { type: 'array', items: S.attempt } } }, 404: S.errorBody },
+      },
+    },
     async (req) => ({ attempts: await listAttempts(ctx.ctl, req.params.id) }),
   );
   app.post(
     '/webhooks/deliveries/:id/redeliver',
-    { schema: { summary: 'Send a delivery that gave up again (same webhook-id)', tags, params: S.idParams, response: { 202: { description: 'Queued' }, 409: S.errorBody } } },
+    {
+      schema: {
+        summary: 'Send a delivery that gave up again (same webhook-id)',
+        tags,
+        params: S.idParams,
+        response: { 202: { description: 'Queued' }, 409: S.errorBody },
+      },
+    },
     async (req, reply) => {
       await redeliver(ctx.ctl, req.params.id);
       ctx.sender.wake();
@@ -117,7 +147,12 @@ export function webhookRoutes(app: HttpApp, ctx: ServiceContext): void {
         ctx.metrics.inboundWebhooks.inc({ result: result.accepted ? 'accepted' : result.reason! });
         if (result.reason === 'bad_payload') {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');
-          return sendError(reply, 'invalid_payload', `the webhook's JSON cannot be stored: ${result.problem}`, 'remove NUL characters from keys; nest less deeply');
+          return sendError(
+            reply,
+            'invalid_payload',
+            `the webhook's JSON cannot be stored: ${result.problem}`,
+            'remove NUL characters from keys; nest less deeply',
+          );
         }
         if (!result.accepted) {
           req.log.warn({ reason: result.reason }, 'inbound webhook refused');

@@ -43,7 +43,8 @@ export async function receiveInbound(
   }
   const problem = unstorable(payload, body);
   if (problem) return { accepted: false, reason: 'bad_payload', id: verified.id, problem };
-  const type = typeof payload === 'object' && payload !== null && typeof (payload as { type?: unknown }).type === 'string' ? (payload as { type: string }).type : null;
+  const type =
+    typeof payload === 'object' && payload !== null && typeof (payload as { type?: unknown }).type === 'string' ? (payload as { type: string }).type : null;
   const { rowCount } = await ctl.pool.query(
     `INSERT INTO ${ctl.table('inbound_webhooks')} (webhook_id, event_type, payload, signed_at)
      VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (webhook_id) DO NOTHING`,

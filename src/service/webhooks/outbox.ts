@@ -104,7 +104,15 @@ export class EndpointStore {
       const { rows } = await this.ctl.pool.query<EndpointView>(
         `INSERT INTO ${this.ctl.table('webhook_endpoints')} (id, url, description, events, destination_id, secret, enabled)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-        [id, input.url, input.description ?? '', input.events ?? [], input.destination_id ?? null, this.box.seal(input.secret, `endpoint:${id}`), input.enabled ?? true],
+        [
+          id,
+          input.url,
+          input.description ?? '',
+          input.events ?? [],
+          input.destination_id ?? null,
+          this.box.seal(input.secret, `endpoint:${id}`),
+          input.enabled ?? true,
+        ],
       );
       return this.view(rows[0]!);
     } catch (err) {

@@ -156,7 +156,8 @@ async function requestedRun(deps: SyncRequestDeps, webhookId: string, data: Requ
  */
 export function redactPayload(payload: unknown): unknown {
   const p = payload as { type?: unknown; data?: { source?: unknown } };
-  if (p?.type !== SYNC_REQUESTED || typeof p.data !== 'object' || p.data === null || typeof p.data.source !== 'object' || p.data.source === null) return payload;
+  if (p?.type !== SYNC_REQUESTED || typeof p.data !== 'object' || p.data === null || typeof p.data.source !== 'object' || p.data.source === null)
+    return payload;
   const s = p.data.source as { type?: unknown; url?: unknown; headers?: unknown };
   let shown: unknown;
   try {
@@ -177,11 +178,20 @@ export async function actOnInbound(deps: SyncRequestDeps, webhookId: string, pay
   const type = (payload as { type?: unknown })?.type;
   let action: InboundAction;
   if (type !== SYNC_REQUESTED) {
-    action = { action: 'ignored', detail: `pgland acts on ${SYNC_REQUESTED} only; ${typeof type === 'string' ? type.slice(0, 100) : 'an event without a type'} is kept` };
+    action = {
+      action: 'ignored',
+      detail: `pgland acts on ${SYNC_REQUESTED} only; ${typeof type === 'string' ? type.slice(0, 100) : 'an event without a type'} is kept`,
+    };
   } else {
     try {
       const req = await requestedRun(deps, webhookId, (payload as { data?: RequestData }).data as RequestData);
-      const data: SyncJobData & { request: RequestedRun; coalesce_key: string } = { reason: 'webhook', inbound_id: webhookId, request: req.run, coalesce_key: req.digest, ...(req.scheduleId ? { schedule_id: req.scheduleId } : {}) };
+      const data: SyncJobData & { request: RequestedRun; coalesce_key: string } = {
+        reason: 'webhook',
+        inbound_id: webhookId,
+        request: req.run,
+        coalesce_key: req.digest,
+        ...(req.scheduleId ? { schedule_id: req.scheduleId } : {}),
+      };
       return await deps.scheduler.enqueueRequested(data, (client, decided) => record(client, deps.ctl, webhookId, decided));
     } catch (err) {
       if (!(err instanceof PglandError)) throw err;

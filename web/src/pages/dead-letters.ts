@@ -25,7 +25,13 @@ interface DeadJob {
   attempts?: number;
   last_error?: string | null;
 }
-interface Schedule { id: string; destination_id: string; provider: string; customer_id: string; object: string }
+interface Schedule {
+  id: string;
+  destination_id: string;
+  provider: string;
+  customer_id: string;
+  object: string;
+}
 
 export async function deadLettersPage(): Promise<HTMLElement> {
   const [{ jobs }, { schedules }, canRetry, canDiscard] = await Promise.all([
@@ -33,7 +39,9 @@ export async function deadLettersPage(): Promise<HTMLElement> {
     api<{ schedules: Schedule[] }>('GET', '/schedules'),
     hasRoute('post', '/jobs/dead-letters/{id}/retry'),
     // Discard may be a POST …/discard or a DELETE of the dead letter, whichever this pgland has.
-    hasRoute('post', '/jobs/dead-letters/{id}/discard').then(async (post) => (post ? 'POST' : (await hasRoute('delete', '/jobs/dead-letters/{id}')) ? 'DELETE' : undefined)),
+    hasRoute('post', '/jobs/dead-letters/{id}/discard').then(async (post) =>
+      post ? 'POST' : (await hasRoute('delete', '/jobs/dead-letters/{id}')) ? 'DELETE' : undefined,
+    ),
   ]);
   const byId = new Map(schedules.map((s) => [s.id, s]));
   const out = h('div', { 'aria-live': 'polite' });
@@ -44,17 +52,56 @@ export async function deadLettersPage(): Promise<HTMLElement> {
     return [
       when(j.created_on),
       target ? `${target.provider} / ${target.customer_id} / ${target.object}` : d.schedule_id ? `schedule ${d.schedule_id} (deleted)` : '—',
-      d.reason === 'manual' ? 'Run now' : d.reason === 'webhook' ? `sync.requested ${d.inbound_id ?? ''}` : d.slot ? `cron slot ${when(d.slot)}` : d.reason ?? '—',
+      d.reason === 'manual'
+        ? 'Run now'
+        : d.reason === 'webhook'
+          ? `sync.requested ${d.inbound_id ?? ''}`
+          : d.slot
+            ? `cron slot ${when(d.slot)}`
+            : (d.reason ?? '—'),
       d.attempts === undefined ? '—' : String(d.attempts),
-      h('span', null,
+      h(
+        'span',
+        null,
         d.last_error ? h('span', { class: 'last-error' }, d.last_error) : null,
-        target ? [' ', link(`#/runs${query({ destination_id: target.destination_id, provider: target.provider, customer_id: target.customer_id, object: target.object, status: 'failed' })}`, 'Failed runs')] : null),
-      h('span', { class: 'actions' },
-        canRetry ? button('Retry', (e) => void act(e.currentTarget as HTMLButtonElement, out, async () => { await api('POST', `/jobs/dead-letters/${j.id}/retry`); go('#/dead-letters'); }), { 'aria-label': `Retry job ${j.id}` }) : null,
-        canDiscard ? button('Discard', (e) => {
-          if (!confirm('Discard this dead letter? Its run is not retried.')) return;
-          void act(e.currentTarget as HTMLButtonElement, out, async () => { await api(canDiscard, canDiscard === 'POST' ? `/jobs/dead-letters/${j.id}/discard` : `/jobs/dead-letters/${j.id}`); go('#/dead-letters'); });
-        }, { class: 'danger', 'aria-label': `Discard job ${j.id}` }) : null),
+        target
+          ? [
+              ' ',
+              link(
+                `#/runs${query({ destination_id: target.destination_id, provider: target.provider, customer_id: target.customer_id, object: target.object, status: 'failed' })}`,
+                'Failed runs',
+              ),
+            ]
+          : null,
+      ),
+      h(
+        'span',
+        { class: 'actions' },
+        canRetry
+          ? button(
+              'Retry',
+              (e) =>
+                void act(e.currentTarget as HTMLButtonElement, out, async () => {
+                  await api('POST', `/jobs/dead-letters/${j.id}/retry`);
+                  go('#/dead-letters');
+                }),
+              { 'aria-label': `Retry job ${j.id}` },
+            )
+          : null,
+        canDiscard
+          ? button(
+              'Discard',
+              (e) => {
+                if (!confirm('Discard this dead letter? Its run is not retried.')) return;
+                void act(e.currentTarget as HTMLButtonElement, out, async () => {
+                  await api(canDiscard, canDiscard === 'POST' ? `/jobs/dead-letters/${j.id}/discard` : `/jobs/dead-letters/${j.id}`);
+                  go('#/dead-letters');
+                });
+              },
+              { class: 'danger', 'aria-label': `Discard job ${j.id}` },
+            )
+          : null,
+      ),
     ];
   });
   return h(
@@ -62,7 +109,9 @@ export async function deadLettersPage(): Promise<HTMLElement> {
     null,
     h('h1', null, 'Dead letters'),
     h('p', { class: 'muted' }, 'Runs that failed on every retry (PGLAND_JOBS_RETRY_LIMIT): scheduled, run now, or asked for by a sync.requested webhook.'),
-    canRetry || canDiscard ? null : notice('This pgland cannot retry or discard dead letters over its API yet: fix the cause, then use Run now on the schedule.'),
+    canRetry || canDiscard
+      ? null
+      : notice('This pgland cannot retry or discard dead letters over its API yet: fix the cause, then use Run now on the schedule.'),
     out,
     table(['Dead since', 'Tenant / object', 'Queued by', 'Attempts', 'Last error', 'Actions'], rows),
   );

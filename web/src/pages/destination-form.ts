@@ -44,7 +44,13 @@ function str(v: unknown): string {
 /** A secret's field: its state (set / not set, never the value), an input to replace it, and a box to remove it. */
 function secretField(name: string, label: string, stored: unknown, options: { multiline?: boolean; help?: Child } = {}): HTMLElement {
   const isSet = stored === SET;
-  const state = h('span', { class: 'secret-state', 'data-secret': name }, `${label}: `, h('strong', null, isSet ? 'set' : 'not set'), isSet ? ' (never shown; leave the field empty to keep it)' : '');
+  const state = h(
+    'span',
+    { class: 'secret-state', 'data-secret': name },
+    `${label}: `,
+    h('strong', null, isSet ? 'set' : 'not set'),
+    isSet ? ' (never shown; leave the field empty to keep it)' : '',
+  );
   const help = h('span', null, state, options.help ?? null);
   const input = options.multiline
     ? textArea(name, isSet ? `Replace ${label.toLowerCase()}` : label, { rows: 4, help, placeholder: '-----BEGIN …' })
@@ -92,23 +98,32 @@ export async function destinationFormPage(route: Route): Promise<HTMLElement> {
   const sshBox = h(
     'div',
     { class: 'ssh-fields', hidden: !c.ssh_tunnel },
-    h('div', { class: 'row' },
-      field('ssh_tunnel.host', 'Bastion host', { value: str(t.host), help: 'The SSH server that can reach the database. Host and port above are then the database as the bastion sees it.' }),
+    h(
+      'div',
+      { class: 'row' },
+      field('ssh_tunnel.host', 'Bastion host', {
+        value: str(t.host),
+        help: 'The SSH server that can reach the database. Host and port above are then the database as the bastion sees it.',
+      }),
       field('ssh_tunnel.port', 'Bastion port', { type: 'number', value: str(t.port), placeholder: '22' }),
       field('ssh_tunnel.user', 'Bastion user', { value: str(t.user) }),
     ),
     secretField('ssh_tunnel.private_key', 'Private key', t.private_key, {
       multiline: true,
-      help: 'ed25519, ECDSA or RSA, in OpenSSH, PEM or PKCS#8 form. Its .pub line goes in the bastion user\'s ~/.ssh/authorized_keys.',
+      help: "ed25519, ECDSA or RSA, in OpenSSH, PEM or PKCS#8 form. Its .pub line goes in the bastion user's ~/.ssh/authorized_keys.",
     }),
     secretField('ssh_tunnel.passphrase', 'Key passphrase', t.passphrase, { help: 'Only for an encrypted private key.' }),
     secretField('ssh_tunnel.password', 'Bastion password', t.password, { help: 'Instead of a key, when the bastion allows passwords.' }),
     field('ssh_tunnel.host_key_fingerprint', 'Host key pin (SHA256 fingerprint)', {
       value: str(t.host_key_fingerprint),
       placeholder: 'SHA256:…',
-      help: h('span', null,
-        'Required to load. On the bastion run ', h('code', null, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'),
-        '. Or save without a pin and run Test connection: it shows the bastion\'s fingerprint and refuses it; compare it with the bastion\'s own before pinning it here.'),
+      help: h(
+        'span',
+        null,
+        'Required to load. On the bastion run ',
+        h('code', null, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub'),
+        ". Or save without a pin and run Test connection: it shows the bastion's fingerprint and refuses it; compare it with the bastion's own before pinning it here.",
+      ),
     }),
     h('details', null, h('summary', null, 'Tunnel settings'), numberFields(SSH_NUMBERS, read)),
   );
@@ -131,45 +146,100 @@ export async function destinationFormPage(route: Route): Promise<HTMLElement> {
       },
     },
     field('name', 'Name', { required: true, value: dest?.name ?? '', help: 'How this destination is called in the console and the API; unique.' }),
-    h('fieldset', null, h('legend', null, 'Connection'),
-      h('div', { class: 'row' },
+    h(
+      'fieldset',
+      null,
+      h('legend', null, 'Connection'),
+      h(
+        'div',
+        { class: 'row' },
         field('host', 'Host', { value: str(c.host), placeholder: 'db.example.com' }),
         field('port', 'Port', { type: 'number', value: str(c.port), placeholder: '5432' }),
       ),
-      h('div', { class: 'row' },
+      h(
+        'div',
+        { class: 'row' },
         field('database', 'Database', { value: str(c.database) }),
-        field('schema', 'Schema', { value: str(c.schema), placeholder: 'pgland', help: 'Landed tables and pgland\'s metadata go here; created on the first load when the user may.' }),
+        field('schema', 'Schema', {
+          value: str(c.schema),
+          placeholder: 'pgland',
+          help: "Landed tables and pgland's metadata go here; created on the first load when the user may.",
+        }),
       ),
       field('user', 'User', { value: str(c.user), help: 'A role made for pgland: see the least-privilege SQL on the Test connection page.' }),
       secretField('password', 'Password', c.password, { help: 'Any characters work: it is never put into a URL.' }),
       secretField('url', 'Connection URL', c.url, { help: 'Optional: a postgres:// URL instead of the fields above (they win over its parts).' }),
     ),
-    h('fieldset', null, h('legend', null, 'TLS'),
+    h(
+      'fieldset',
+      null,
+      h('legend', null, 'TLS'),
       select('sslmode', 'SSL mode', SSL_MODES, { value: str(c.sslmode) || 'prefer' }),
-      textArea('sslrootcert', 'CA certificate (PEM)', { value: str(c.sslrootcert), rows: 4, placeholder: '-----BEGIN CERTIFICATE----- … or "system" for the public CAs', help: 'Checks the server\'s certificate (verify-ca, verify-full).' }),
-      textArea('sslcert', 'Client certificate (PEM)', { value: str(c.sslcert), rows: 3, placeholder: '-----BEGIN CERTIFICATE-----', help: 'When the server asks for one (pg_hba.conf cert).' }),
+      textArea('sslrootcert', 'CA certificate (PEM)', {
+        value: str(c.sslrootcert),
+        rows: 4,
+        placeholder: '-----BEGIN CERTIFICATE----- … or "system" for the public CAs',
+        help: "Checks the server's certificate (verify-ca, verify-full).",
+      }),
+      textArea('sslcert', 'Client certificate (PEM)', {
+        value: str(c.sslcert),
+        rows: 3,
+        placeholder: '-----BEGIN CERTIFICATE-----',
+        help: 'When the server asks for one (pg_hba.conf cert).',
+      }),
       secretField('sslkey', 'Client key', c.sslkey, { multiline: true }),
       field('sslservername', 'Server name on the certificate', { value: str(c.sslservername), help: 'When the certificate does not carry the host above.' }),
-      checkbox('allow_cleartext_password', 'Send the password to a server that asks for it in cleartext over an unencrypted connection', { checked: c.allow_cleartext_password === true, help: 'Off by default; only on a network you trust.' }),
+      checkbox('allow_cleartext_password', 'Send the password to a server that asks for it in cleartext over an unencrypted connection', {
+        checked: c.allow_cleartext_password === true,
+        help: 'Off by default; only on a network you trust.',
+      }),
     ),
-    h('fieldset', null, h('legend', null, 'SSH tunnel'),
-      checkbox('use_ssh', 'Reach the database through an SSH bastion', { checked: Boolean(c.ssh_tunnel), onchange: (e: Event) => (sshBox.hidden = !(e.target as HTMLInputElement).checked) }),
+    h(
+      'fieldset',
+      null,
+      h('legend', null, 'SSH tunnel'),
+      checkbox('use_ssh', 'Reach the database through an SSH bastion', {
+        checked: Boolean(c.ssh_tunnel),
+        onchange: (e: Event) => (sshBox.hidden = !(e.target as HTMLInputElement).checked),
+      }),
       sshBox,
     ),
-    h('fieldset', null, h('legend', null, 'Batches and locks'),
+    h(
+      'fieldset',
+      null,
+      h('legend', null, 'Batches and locks'),
       h('div', { class: 'grid' }, numberFields(NUMBERS, read)),
-      select('delete_mode', 'Deletes', [['', 'soft (default): rows are marked deleted'], ['hard', 'hard: rows are removed']], { value: c.delete_mode === 'hard' ? 'hard' : '' }),
-      field('work_mem', 'work_mem of pgland\'s sessions', { value: str(c.work_mem), placeholder: '64MB' }),
+      select(
+        'delete_mode',
+        'Deletes',
+        [
+          ['', 'soft (default): rows are marked deleted'],
+          ['hard', 'hard: rows are removed'],
+        ],
+        { value: c.delete_mode === 'hard' ? 'hard' : '' },
+      ),
+      field('work_mem', "work_mem of pgland's sessions", { value: str(c.work_mem), placeholder: '64MB' }),
       field('application_name', 'application_name', { value: str(c.application_name), placeholder: 'pgland' }),
     ),
-    h('div', { class: 'buttons' }, submit, saveAndTest,
-      dest ? button('Delete', () => {
-        if (!confirm(`Delete destination ${dest.name}? Its landed data stays.`)) return;
-        void act(null, out, async () => {
-          await api('DELETE', `/destinations/${dest.id}`);
-          go('#/destinations');
-        });
-      }, { class: 'danger' }) : null),
+    h(
+      'div',
+      { class: 'buttons' },
+      submit,
+      saveAndTest,
+      dest
+        ? button(
+            'Delete',
+            () => {
+              if (!confirm(`Delete destination ${dest.name}? Its landed data stays.`)) return;
+              void act(null, out, async () => {
+                await api('DELETE', `/destinations/${dest.id}`);
+                go('#/destinations');
+              });
+            },
+            { class: 'danger' },
+          )
+        : null,
+    ),
     out,
   );
   return h(
@@ -177,7 +247,15 @@ export async function destinationFormPage(route: Route): Promise<HTMLElement> {
     null,
     h('h1', null, dest ? `Destination ${dest.name}` : 'Add a destination'),
     route.query.get('saved') ? notice('Saved.', 'ok') : null,
-    dest ? h('p', null, h('a', { href: `#/destinations/${dest.id}/test` }, 'Test connection'), ' · ', h('a', { href: `#/destinations/${dest.id}/tables` }, 'Tables')) : null,
+    dest
+      ? h(
+          'p',
+          null,
+          h('a', { href: `#/destinations/${dest.id}/test` }, 'Test connection'),
+          ' · ',
+          h('a', { href: `#/destinations/${dest.id}/tables` }, 'Tables'),
+        )
+      : null,
     form,
   );
 }

@@ -31,7 +31,13 @@ function planItem(p: Plan): HTMLElement {
     'article',
     { class: 'plan' },
     h('h3', null, p.table, ' ', p.action === 'none' ? badge('no change') : badge(p.action)),
-    p.reasons.length ? h('ul', null, p.reasons.map((r) => h('li', null, r))) : null,
+    p.reasons.length
+      ? h(
+          'ul',
+          null,
+          p.reasons.map((r) => h('li', null, r)),
+        )
+      : null,
     p.full_refresh_reason ? h('p', { class: 'warn-text' }, 'The next sync must be a full refresh: ', p.full_refresh_reason) : null,
     p.statements.length && p.action !== 'none' ? copyBlock(`SQL the next run of ${p.object} would execute`, p.statements.join(';\n') + ';') : null,
   );
@@ -71,7 +77,7 @@ export async function destinationTablesPage(route: Route): Promise<HTMLElement> 
     null,
     h('h1', null, `Tables: ${dest.name}`),
     tablePart,
-    h('h2', null, 'Next run\'s evolution plan'),
+    h('h2', null, "Next run's evolution plan"),
     h('p', { class: 'muted' }, 'What the next run of each object would change in its table (as pgland plan prints it). Nothing is changed now.'),
     planPart,
   );

@@ -37,19 +37,31 @@ function stepItem(s: Step): HTMLElement {
   return h(
     'li',
     { class: `step step-${s.status}`, 'data-step': s.step },
-    h('div', { class: 'step-head' }, badge(s.status), ' ', h('strong', null, s.title), s.ms !== undefined && s.status !== 'skip' ? h('span', { class: 'muted' }, ` ${s.ms} ms`) : null),
+    h(
+      'div',
+      { class: 'step-head' },
+      badge(s.status),
+      ' ',
+      h('strong', null, s.title),
+      s.ms !== undefined && s.status !== 'skip' ? h('span', { class: 'muted' }, ` ${s.ms} ms`) : null,
+    ),
     s.detail ? h('p', { class: 'step-detail' }, s.detail) : null,
     s.status === 'fail' || (s.status === 'warn' && s.fix)
-      ? h('dl', { class: 'cause-fix' },
+      ? h(
+          'dl',
+          { class: 'cause-fix' },
           s.code ? [h('dt', null, 'Cause'), h('dd', null, h('code', null, s.code), s.detail ? ` — ${s.detail}` : '')] : null,
-          s.fix ? [h('dt', null, 'Fix'), h('dd', { class: 'fix' }, s.fix)] : null)
+          s.fix ? [h('dt', null, 'Fix'), h('dd', { class: 'fix' }, s.fix)] : null,
+        )
       : null,
   );
 }
 
 function okText(report: Report): string {
   const warned = report.steps.filter((s) => s.status === 'warn').map((s) => s.title);
-  return warned.length === 0 ? 'The connection works: every step passed.' : `The connection works; read the warning${warned.length > 1 ? 's' : ''}: ${warned.join(', ')}.`;
+  return warned.length === 0
+    ? 'The connection works: every step passed.'
+    : `The connection works; read the warning${warned.length > 1 ? 's' : ''}: ${warned.join(', ')}.`;
 }
 
 /** Seed 004's permissions checklist, answered by the check's steps. */
@@ -64,7 +76,12 @@ function permissions(report: Report, g: Grants | undefined): HTMLElement {
   return h(
     'ul',
     { class: 'checklist' },
-    item(by.has('tunnel') ? ['tunnel'] : ['reach'], by.has('tunnel') ? 'The bastion accepts pgland on its SSH port, with the pinned host key' : 'The firewall or security group lets pgland reach the database port'),
+    item(
+      by.has('tunnel') ? ['tunnel'] : ['reach'],
+      by.has('tunnel')
+        ? 'The bastion accepts pgland on its SSH port, with the pinned host key'
+        : 'The firewall or security group lets pgland reach the database port',
+    ),
     item(['auth', 'database'], `${role} can log in and connect to the database`),
     item(['schema'], `${role} can create the schema, or has ALL on the schema made for it`),
     item(['temporary'], `${role} has TEMPORARY on the database (every batch is staged in a temporary table)`),
@@ -88,7 +105,14 @@ export async function destinationTestPage(route: Route): Promise<HTMLElement> {
       const failed = report.steps.find((s) => s.status === 'fail');
       replace(
         result,
-        report.ok ? notice(okText(report), 'ok') : h('div', { class: 'error', role: 'alert' }, h('p', null, h('strong', null, 'Failed at: '), failed?.title ?? 'a step'), failed?.fix ? h('p', null, h('strong', null, 'Fix: '), failed.fix) : null),
+        report.ok
+          ? notice(okText(report), 'ok')
+          : h(
+              'div',
+              { class: 'error', role: 'alert' },
+              h('p', null, h('strong', null, 'Failed at: '), failed?.title ?? 'a step'),
+              failed?.fix ? h('p', null, h('strong', null, 'Fix: '), failed.fix) : null,
+            ),
         h('h2', null, 'Steps'),
         h('ol', { class: 'steps', 'aria-label': 'Connection check steps' }, report.steps.map(stepItem)),
         h('h2', null, 'Permissions checklist'),
@@ -98,7 +122,11 @@ export async function destinationTestPage(route: Route): Promise<HTMLElement> {
         replace(
           grantsBox,
           h('h2', null, 'Least-privilege SQL'),
-          h('p', null, `Run as a superuser or the owner of database ${g.database}. pgland needs nothing else: no superuser, no replication, no other schemas. Choose one:`),
+          h(
+            'p',
+            null,
+            `Run as a superuser or the owner of database ${g.database}. pgland needs nothing else: no superuser, no replication, no other schemas. Choose one:`,
+          ),
           copyBlock(`Option A: pgland creates schema ${g.schema}`, g.pgland_creates_schema),
           copyBlock(`Option B: you create schema ${g.schema} for pgland`, g.schema_precreated),
           copyBlock('Check what the role holds', g.verify),

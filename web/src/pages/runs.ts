@@ -37,7 +37,7 @@ export async function runsPage(route: Route): Promise<HTMLElement> {
     return [
       link(`#/runs/${r.id}`, when(r.created_at)),
       badge(r.status),
-      r.destination_id ? names.get(r.destination_id) ?? r.destination_id : '—',
+      r.destination_id ? (names.get(r.destination_id) ?? r.destination_id) : '—',
       `${r.provider} / ${r.customer_id}`,
       r.object,
       r.mode,
@@ -57,6 +57,24 @@ export async function runsPage(route: Route): Promise<HTMLElement> {
     h('h1', null, 'Runs'),
     form,
     h('p', { class: 'muted', role: 'status' }, `${runs.length} run${runs.length === 1 ? '' : 's'}${runs.length === 200 ? ' (the newest 200)' : ''}.`),
-    table(['Started', 'Status', 'Destination', 'Tenant', 'Object', 'Mode', 'Read', 'Inserted', 'Updated', 'Unchanged', 'Deleted', 'Rejected', 'Problems', 'Duration'], rows),
+    table(
+      [
+        'Started',
+        'Status',
+        'Destination',
+        'Tenant',
+        'Object',
+        'Mode',
+        'Read',
+        'Inserted',
+        'Updated',
+        'Unchanged',
+        'Deleted',
+        'Rejected',
+        'Problems',
+        'Duration',
+      ],
+      rows,
+    ),
   );
 }

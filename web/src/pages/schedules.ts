@@ -26,7 +26,23 @@ interface Schedule {
   next_run_at: string | null;
 }
 
-const BODY_KEYS = ['destination_id', 'provider', 'customer_id', 'object', 'kind', 'mode', 'write', 'match_column', 'ignore_deletes', 'declared', 'cron', 'timezone', 'timeout_seconds', 'enabled', 'source'] as const;
+const BODY_KEYS = [
+  'destination_id',
+  'provider',
+  'customer_id',
+  'object',
+  'kind',
+  'mode',
+  'write',
+  'match_column',
+  'ignore_deletes',
+  'declared',
+  'cron',
+  'timezone',
+  'timeout_seconds',
+  'enabled',
+  'source',
+] as const;
 
 /** The PUT body of a schedule as read, with one change: the source's secrets read "[set]", which keeps them. */
 function bodyOf(s: Schedule, change: Partial<Schedule>): Record<string, unknown> {
@@ -39,7 +55,10 @@ async function nextRuns(cron: string, timezone: string, n: number): Promise<stri
 }
 
 function lines(text: string): string[] {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 function pairs(text: string, sep: string): Record<string, string> | undefined {
@@ -58,16 +77,34 @@ function addForm(dests: { id: string; name: string }[]): HTMLElement {
     const v = formValues(form);
     if (!v.cron) return replace(preview);
     void nextRuns(String(v.cron), String(v.timezone || 'UTC'), 5).then(
-      (times) => replace(preview, h('p', null, 'Next runs: '), h('ul', { class: 'next-runs' }, times.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, String(v.timezone || 'UTC'))))))),
+      (times) =>
+        replace(
+          preview,
+          h('p', null, 'Next runs: '),
+          h(
+            'ul',
+            { class: 'next-runs' },
+            times.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, String(v.timezone || 'UTC'))))),
+          ),
+        ),
       (err: unknown) => replace(preview, errorBox(err)),
     );
   };
-  const urlPart = h('div', null,
-    field('url', 'URL serving NDJSON', { placeholder: 'https://platform.example/export?since={watermark}', help: '{watermark} is replaced by the object\'s watermark. Credentials go in headers.' }),
-    textArea('headers', 'Headers (one "Name: value" a line; values are secrets, never shown again)', { rows: 2 }));
-  const commandPart = h('div', { hidden: true },
+  const urlPart = h(
+    'div',
+    null,
+    field('url', 'URL serving NDJSON', {
+      placeholder: 'https://platform.example/export?since={watermark}',
+      help: "{watermark} is replaced by the object's watermark. Credentials go in headers.",
+    }),
+    textArea('headers', 'Headers (one "Name: value" a line; values are secrets, never shown again)', { rows: 2 }),
+  );
+  const commandPart = h(
+    'div',
+    { hidden: true },
     textArea('command', 'Command (one argument a line; run without a shell, needs PGLAND_ALLOW_COMMAND_SOURCES=1)', { rows: 3 }),
-    textArea('env', 'Environment (NAME=value a line; secrets)', { rows: 2 }));
+    textArea('env', 'Environment (NAME=value a line; secrets)', { rows: 2 }),
+  );
   const submit = h('button', { type: 'submit' }, 'Add schedule');
   const form: HTMLFormElement = h(
     'form',
@@ -80,9 +117,16 @@ function addForm(dests: { id: string; name: string }[]): HTMLElement {
             ? { type: 'command', command: lines(v.command ?? ''), ...(pairs(v.env ?? '', '=') ? { env: pairs(v.env ?? '', '=') } : {}) }
             : { type: 'url', url: v.url, ...(pairs(v.headers ?? '', ':') ? { headers: pairs(v.headers ?? '', ':') } : {}) };
         const body = {
-          destination_id: v.destination_id, provider: v.provider, customer_id: v.customer_id, object: v.object,
-          kind: v.kind, mode: v.mode, cron: v.cron, timezone: v.timezone || 'UTC',
-          ...(v.timeout_seconds ? { timeout_seconds: Number(v.timeout_seconds) } : {}), source,
+          destination_id: v.destination_id,
+          provider: v.provider,
+          customer_id: v.customer_id,
+          object: v.object,
+          kind: v.kind,
+          mode: v.mode,
+          cron: v.cron,
+          timezone: v.timezone || 'UTC',
+          ...(v.timeout_seconds ? { timeout_seconds: Number(v.timeout_seconds) } : {}),
+          source,
         };
         void act(submit, out, async () => {
           await api('POST', '/schedules', body);
@@ -90,26 +134,54 @@ function addForm(dests: { id: string; name: string }[]): HTMLElement {
         });
       },
     },
-    h('div', { class: 'row' },
-      select('destination_id', 'Destination', dests.map((d): [string, string] => [d.id, d.name])),
+    h(
+      'div',
+      { class: 'row' },
+      select(
+        'destination_id',
+        'Destination',
+        dests.map((d): [string, string] => [d.id, d.name]),
+      ),
       field('provider', 'Provider', { required: true, placeholder: 'hubspot' }),
       field('customer_id', 'Customer', { required: true, placeholder: 'acme' }),
-      field('object', 'Object', { required: true, placeholder: 'crm_contacts' })),
-    h('div', { class: 'row' },
-      select('kind', 'Kind', [['common', 'common'], ['standard', 'standard'], ['custom', 'custom']]),
-      select('mode', 'Mode', [['incremental', 'incremental'], ['full', 'full refresh']]),
-      field('timeout_seconds', 'Timeout, seconds', { type: 'number', placeholder: '3600' })),
-    h('div', { class: 'row' },
+      field('object', 'Object', { required: true, placeholder: 'crm_contacts' }),
+    ),
+    h(
+      'div',
+      { class: 'row' },
+      select('kind', 'Kind', [
+        ['common', 'common'],
+        ['standard', 'standard'],
+        ['custom', 'custom'],
+      ]),
+      select('mode', 'Mode', [
+        ['incremental', 'incremental'],
+        ['full', 'full refresh'],
+      ]),
+      field('timeout_seconds', 'Timeout, seconds', { type: 'number', placeholder: '3600' }),
+    ),
+    h(
+      'div',
+      { class: 'row' },
       field('cron', 'Cron', { required: true, placeholder: '*/15 * * * *', help: 'Five fields (minute hour day month weekday), or six with seconds first.' }),
-      field('timezone', 'Timezone', { placeholder: 'UTC', help: 'An IANA name, e.g. Europe/Paris.' })),
+      field('timezone', 'Timezone', { placeholder: 'UTC', help: 'An IANA name, e.g. Europe/Paris.' }),
+    ),
     preview,
-    select('source_type', 'Source', [['url', 'a URL'], ['command', 'a command']], {
-      onchange: (e: Event) => {
-        const cmd = (e.target as HTMLSelectElement).value === 'command';
-        urlPart.hidden = cmd;
-        commandPart.hidden = !cmd;
+    select(
+      'source_type',
+      'Source',
+      [
+        ['url', 'a URL'],
+        ['command', 'a command'],
+      ],
+      {
+        onchange: (e: Event) => {
+          const cmd = (e.target as HTMLSelectElement).value === 'command';
+          urlPart.hidden = cmd;
+          commandPart.hidden = !cmd;
+        },
       },
-    }),
+    ),
     urlPart,
     commandPart,
     h('div', { class: 'buttons' }, submit),
@@ -125,30 +197,55 @@ export async function schedulesPage(): Promise<HTMLElement> {
   const out = h('div', { 'aria-live': 'polite' });
   const upcoming = await Promise.all(schedules.map((s) => (s.enabled ? nextRuns(s.cron, s.timezone, 3).catch(() => []) : Promise.resolve([] as string[]))));
   const rows = schedules.map((s, i) => {
-    const toggle = button(s.enabled ? 'Pause' : 'Resume', (e) =>
-      void act(e.currentTarget as HTMLButtonElement, out, async () => {
-        await api('PUT', `/schedules/${s.id}`, bodyOf(s, { enabled: !s.enabled }));
-        go('#/schedules');
-      }), { 'aria-label': `${s.enabled ? 'Pause' : 'Resume'} ${s.object} for ${s.customer_id}` });
-    const runNow = button('Run now', (e) =>
-      void act(e.currentTarget as HTMLButtonElement, out, async () => {
-        const job = await api<{ job_id: string | null; queued: boolean }>('POST', `/schedules/${s.id}/run`);
-        replace(out, h('p', { class: 'notice notice-ok', role: 'status' }, job.queued ? `Queued job ${job.job_id}: its run appears under Runs.` : 'Not queued: a run of this schedule is already waiting.'));
-      }), { 'aria-label': `Run ${s.object} for ${s.customer_id} now` });
-    const del = button('Delete', (e) => {
-      if (!confirm(`Delete the schedule of ${s.object} for ${s.customer_id}?`)) return;
-      void act(e.currentTarget as HTMLButtonElement, out, async () => {
-        await api('DELETE', `/schedules/${s.id}`);
-        go('#/schedules');
-      });
-    }, { class: 'danger', 'aria-label': `Delete the schedule of ${s.object} for ${s.customer_id}` });
+    const toggle = button(
+      s.enabled ? 'Pause' : 'Resume',
+      (e) =>
+        void act(e.currentTarget as HTMLButtonElement, out, async () => {
+          await api('PUT', `/schedules/${s.id}`, bodyOf(s, { enabled: !s.enabled }));
+          go('#/schedules');
+        }),
+      { 'aria-label': `${s.enabled ? 'Pause' : 'Resume'} ${s.object} for ${s.customer_id}` },
+    );
+    const runNow = button(
+      'Run now',
+      (e) =>
+        void act(e.currentTarget as HTMLButtonElement, out, async () => {
+          const job = await api<{ job_id: string | null; queued: boolean }>('POST', `/schedules/${s.id}/run`);
+          replace(
+            out,
+            h(
+              'p',
+              { class: 'notice notice-ok', role: 'status' },
+              job.queued ? `Queued job ${job.job_id}: its run appears under Runs.` : 'Not queued: a run of this schedule is already waiting.',
+            ),
+          );
+        }),
+      { 'aria-label': `Run ${s.object} for ${s.customer_id} now` },
+    );
+    const del = button(
+      'Delete',
+      (e) => {
+        if (!confirm(`Delete the schedule of ${s.object} for ${s.customer_id}?`)) return;
+        void act(e.currentTarget as HTMLButtonElement, out, async () => {
+          await api('DELETE', `/schedules/${s.id}`);
+          go('#/schedules');
+        });
+      },
+      { class: 'danger', 'aria-label': `Delete the schedule of ${s.object} for ${s.customer_id}` },
+    );
     return [
       names.get(s.destination_id) ?? s.destination_id,
       `${s.provider} / ${s.customer_id}`,
       link(`#/runs${query({ destination_id: s.destination_id, provider: s.provider, customer_id: s.customer_id, object: s.object })}`, s.object),
       h('span', null, h('code', null, s.cron), ` ${s.timezone}`),
       s.enabled ? badge('enabled') : badge('paused'),
-      s.enabled ? h('ul', { class: 'plain next-runs' }, upcoming[i]!.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, s.timezone))))) : '—',
+      s.enabled
+        ? h(
+            'ul',
+            { class: 'plain next-runs' },
+            upcoming[i]!.map((t) => h('li', null, h('time', { datetime: t }, whenIn(t, s.timezone)))),
+          )
+        : '—',
       s.source.type === 'url' ? h('code', { class: 'clip' }, String(s.source.url)) : h('code', { class: 'clip' }, (s.source.command as string[]).join(' ')),
       h('span', { class: 'actions' }, toggle, runNow, del),
     ];
