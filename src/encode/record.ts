@@ -74,9 +74,7 @@ function encodeScanned(
   const typedFrom = fields.length;
   let width = 0;
   for (const column of def.columns) {
-    let text: string | undefined;
-    if (column.source.from === 'data') text = dataMembers.get(column.source.key);
-    else text = record.rawMembers?.get(column.source.key);
+    const text = memberText(record, dataMembers, column);
     let converted: Converted;
     const c = text === undefined ? 0 : text.charCodeAt(0);
     if (column.type === 'jsonb' && (c === 0x7b || c === 0x5b) && (column.shape === undefined || (column.shape === 'array') === (c === 0x5b))) {
@@ -98,13 +96,18 @@ function encodeScanned(
       width,
       def,
       (column) => {
-        const text = column.source.from === 'data' ? dataMembers.get(column.source.key) : record.rawMembers?.get(column.source.key);
+        const text = memberText(record, dataMembers, column);
         return text === undefined ? undefined : textValue(text);
       },
       problems,
     );
   }
   return copyRow(fields, lead);
+}
+
+/** A column's value as sent: the text of its member in data or in the raw payload. */
+function memberText(record: RecordEnvelope, dataMembers: MemberTexts, column: ColumnDef): string | undefined {
+  return column.source.from === 'data' ? dataMembers.get(column.source.key) : record.rawMembers?.get(column.source.key);
 }
 
 /**
