@@ -9,8 +9,8 @@ import { call, startTestService } from './support/service.js';
  * never reaches a handler. One route per feature: an unknown key, a wrong
  * type and a missing required field are refused, 400 invalid_request, with a
  * sentence naming the key. (Misspelt keys and enums: service-write-through.)
- * ajv coerces what it can (42 to "42", a scalar to a one-item array), so
- * the wrong types here are ones it cannot coerce.
+ * A JSON body is validated as sent (no coercion: 42 is not "42"); a query
+ * string's values are text, coerced to the schema's types.
  */
 
 let db: TestDatabase;
@@ -110,5 +110,27 @@ describe('request schemas refuse what a handler is not typed for', () => {
     const r = await call(svc, 'GET', '/runs/not-a-uuid');
     expect(r.status).toBe(400);
     expect(r.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^params\.id must match pattern/) });
+  });
+
+  it('takes a JSON body as sent: no number as a string, no string as a number or a boolean', async () => {
+    const name = await call(svc, 'POST', '/destinations', { json: { name: 42, config: { host: 'h' } } });
+    expect(name.status, JSON.stringify(name.body)).toBe(400);
+    expect(name.body.error).toMatchObject({ code: 'invalid_request', message: 'body.name must be string' });
+
+    const flag = await call(svc, 'POST', '/runs', { json: { destination_id: someId, ...tenant, ignore_deletes: 'true' } });
+    expect(flag.status, JSON.stringify(flag.body)).toBe(400);
+    expect(flag.body.error).toMatchObject({ code: 'invalid_request', message: 'body.ignore_deletes must be boolean' });
+
+    const timeout = await call(svc, 'POST', '/schedules', {
+      json: { destination_id: someId, ...tenant, cron: '*/15 * * * *', source: { type: 'url', url: 'https://example.com/records' }, timeout_seconds: '60' },
+    });
+    expect(timeout.status, JSON.stringify(timeout.body)).toBe(400);
+    expect(timeout.body.error).toMatchObject({ code: 'invalid_request', message: 'body.timeout_seconds must be integer' });
+  });
+
+  it('still reads a query string as text coerced to its types', async () => {
+    const r = await call(svc, 'GET', '/schedules/next-runs?cron=*/15%20*%20*%20*%20*&count=3');
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(JSON.stringify(r.body)).toMatch(/\d{4}-\d{2}-\d{2}T/);
   });
 });

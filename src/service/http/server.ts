@@ -14,6 +14,7 @@ import {
   type RawServerDefault,
 } from 'fastify';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { AjvCompiler, type BuildCompilerFromPool } from '@fastify/ajv-compiler';
 import { isRetryable } from '../../connection/retry.js';
 import { ERROR_CODES } from '../../error-codes.js';
 import { describeError, PglandError, type ErrorCode } from '../../errors.js';
@@ -89,6 +90,26 @@ export type HttpApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerR
  * dropped), and NDJSON bodies passed through as a stream (gunzipped when
  * Content-Encoding is gzip), never buffered whole.
  */
+/**
+ * fastify's ajv coerces types everywhere by default: right for a query
+ * string or a path parameter (their values are text), wrong for a JSON
+ * body, where `{"name": 42}` would be accepted as "42" and `{"batches": "3"}`
+ * as 3. A body is validated as sent; the other parts keep coercion.
+ */
+const strictBodies: BuildCompilerFromPool = (() => {
+  // The package's own types describe the compiler as taking a schema; at run
+  // time it takes fastify's route definition (method, url, httpPart, schema).
+  type Compile = (route: { httpPart?: string }) => unknown;
+  type Build = (externalSchemas: unknown, options: { customOptions?: Record<string, unknown> }) => Compile;
+  const build = AjvCompiler() as unknown as Build;
+  const factory: Build = (externalSchemas, options) => {
+    const coercing = build(externalSchemas, options);
+    const strict = build(externalSchemas, { ...options, customOptions: { ...options.customOptions, coerceTypes: false } });
+    return (route) => (route.httpPart === 'body' ? strict : coercing)(route);
+  };
+  return factory as unknown as BuildCompilerFromPool;
+})();
+
 /** The media types a streamed NDJSON body may be sent as. */
 const NDJSON_TYPES = ['application/x-ndjson', 'application/jsonl'];
 
@@ -101,6 +122,7 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     logController: new LogController({ disableRequestLogging: true }),
     // verbose: an error carries its schema, to name the keys an unknown one resembles.
     ajv: { customOptions: { removeAdditional: false, allErrors: false, verbose: true } },
+    schemaController: { compilersFactory: { buildValidator: strictBodies } },
     bodyLimit: 1024 * 1024,
     forceCloseConnections: 'idle',
     // A backstop for every request: Node answers 408 and closes the socket
