@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { childrenCpuSeconds, serverCpuSeconds, treeCpuSeconds } from './cpu.js';
 import { dataset, type DataFile } from './dataset.js';
 import { contact } from './generate.js';
 import { admin, benchServer } from './server.js';
+import { api, CLI, killServes, NODE_FLAGS, startServe, type Serve } from './serve-process.js';
 
 /*
  * Service benchmark (docs/benchmarks.md, "Service mode"): in one run, on one
@@ -34,15 +35,8 @@ import { admin, benchServer } from './server.js';
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const NODE_FLAGS = ['--max-semi-space-size=4'];
 const BATCHES = 10;
-const TOKEN = 'bench-' + randomBytes(12).toString('hex');
 const INBOUND = 'whsec_' + randomBytes(32).toString('base64');
-/** One key for every serve process of the run: they share the control database's sealed secrets. */
-const SECRET_KEY = randomBytes(32).toString('base64');
-/** Serve processes still running, stopped however the run ends. */
-const serves = new Set<ChildProcess>();
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -123,73 +117,6 @@ async function parts(file: DataFile, n: number): Promise<{ plain: string[]; gz: 
     for (let j = 0; j < n; j++) await pipeline(createReadStream(plain[j]!), createGzip({ level: 6 }), createWriteStream(gz[j]!));
   }
   return { plain, gz };
-}
-
-interface Serve {
-  url: string;
-  child: ChildProcess;
-  /** Peak RSS so far (VmHWM), MB. */
-  peakMb(): number;
-  stop(): Promise<void>;
-}
-
-async function startServe(controlUrl: string, dataDir: string, env: Record<string, string> = {}): Promise<Serve> {
-  const child = spawn(
-    process.execPath,
-    [...NODE_FLAGS, CLI, 'serve', '--port', '0', '--control-url', controlUrl, '--data-dir', dataDir, '--concurrency', '8'],
-    {
-      env: { ...process.env, PGLAND_SECRET_KEY: SECRET_KEY, PGLAND_API_TOKEN: TOKEN, PGLAND_LOG_LEVEL: 'info', PGLAND_JOBS_POLL_INTERVAL_S: '2', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  serves.add(child);
-  child.on('close', () => serves.delete(child));
-  let stderr = '';
-  const logFile = createWriteStream(join(dataDir + '.log'), { flags: 'a' });
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 100_000) stderr += d.toString();
-    logFile.write(d);
-  });
-  const deadline = Date.now() + 60_000;
-  let url: string | undefined;
-  while (!(url = /pgland serve: listening on (http:\S+)/.exec(stderr)?.[1])) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`pgland serve did not start:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    child,
-    peakMb: () => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024),
-    stop: async () => {
-      child.kill('SIGTERM');
-      await once(child, 'close');
-    },
-  };
-}
-
-/** The fields of the API's answers the benchmark reads. */
-interface Answer {
-  id: string;
-  status?: string;
-  error?: string | null;
-}
-
-async function api(s: Serve, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const init: RequestInit & { duplex?: string } = { method, headers: { authorization: `Bearer ${TOKEN}`, ...headers } };
-  if (body !== undefined) {
-    if (typeof body === 'object' && body !== null && !(body instanceof Uint8Array) && !('pipe' in body)) {
-      (init.headers as Record<string, string>)['content-type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    } else {
-      init.body = body as never;
-      init.duplex = 'half';
-    }
-  }
-  const res = await fetch(s.url + path, init);
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 500)}`);
-  // A 204 has no body: its answer has nothing the benchmark reads.
-  return (text ? JSON.parse(text) : { id: '' }) as Answer;
 }
 
 interface HttpRunTimes {
@@ -384,7 +311,7 @@ async function main(): Promise<void> {
       `  sync.requested to run start  p50 ${pct(lags, 50).toFixed(0)} ms  max ${Math.max(...lags).toFixed(0)} ms (10 requests, idle worker; target < 1 s)`,
     );
   } finally {
-    for (const c of serves) c.kill('SIGKILL');
+    killServes();
     await server.stop();
   }
 }

@@ -1,5 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 
+/**
+ * How a run is made: the library (one destination per process), the CLI (a
+ * process per run), or `pgland serve`'s API: a write-through call
+ * (POST /destinations/{id}/records) or an open/batch/commit run.
+ */
+export const VIAS = ['library', 'cli', 'write-through', 'http-run'] as const;
+
 export interface SmallSyncsOptions {
   tenants: number;
   cliTenants: number;
@@ -29,9 +36,9 @@ export function parseSmallSyncsOptions(argv: string[]): SmallSyncsOptions {
       new Option('--processes <list>', 'processes side by side, comma-separated').default([1, 2], '1,2').argParser((v: string) => v.split(',').map(positive)),
     )
     .addOption(
-      new Option('--via <list>', 'library, cli or both').default(['library', 'cli'], 'library,cli').argParser((v: string) => {
+      new Option('--via <list>', `comma-separated, of: ${VIAS.join(', ')}`).default(['library', 'cli'], 'library,cli').argParser((v: string) => {
         const list = v.split(',').map((s) => s.trim());
-        for (const x of list) if (x !== 'library' && x !== 'cli') throw new InvalidArgumentError(`"${x}" is not library or cli`);
+        for (const x of list) if (!(VIAS as readonly string[]).includes(x)) throw new InvalidArgumentError(`"${x}" is not one of ${VIAS.join(', ')}`);
         return list;
       }),
     )
