@@ -13,7 +13,7 @@ import { planCommand } from './plan.js';
 import { addQueryCommands } from './query.js';
 import { addReadCommand } from './read.js';
 import { runsCommand, watermarkCommand } from './runs.js';
-import { SERVE_HELP, serveCommand } from './serve.js';
+import { SERVE_HELP } from './serve-help.js';
 import { addSingerCommand } from './singer.js';
 
 const ENV_HELP = `
@@ -182,6 +182,9 @@ async function main(argv: string[]): Promise<number> {
     .option('--concurrency <n>', 'scheduled jobs this process runs at once (default 1)')
     .addHelpText('after', SERVE_HELP)
     .action(async (flags) => {
+      // Loaded only here: the service's modules (HTTP server, job queue, metrics)
+      // cost every other command about half a CPU-second to load.
+      const { serveCommand } = await import('./serve.js');
       code = await serveCommand(flags, log);
     });
 
