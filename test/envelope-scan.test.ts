@@ -242,6 +242,67 @@ describe('the envelope scan against JSON.parse', () => {
   });
 });
 
+/** The same scanned record, its texts checked value by value as before the scan's asIs (envelope-scan.ts). */
+function checkedEachValue(r: RecordEnvelope): RecordEnvelope {
+  return {
+    lineNumber: r.lineNumber,
+    id: r.id,
+    lastModifiedAt: r.lastModifiedAt,
+    isDeleted: r.isDeleted,
+    rawText: r.rawText,
+    dataText: r.dataText,
+    dataMembers: r.dataMembers,
+    get rawData() {
+      return r.rawData;
+    },
+    get data() {
+      return r.data;
+    },
+    get rawMembers() {
+      return r.rawMembers;
+    },
+    asIs: false,
+  };
+}
+
+/** What encodeRecord writes for a record: the row, the counts and the problems. */
+function encodedRow(record: RecordEnvelope, def: ObjectDef): string {
+  const stats = newEncodeStats();
+  const problems: Problem[] = [];
+  const row = encodeRecord(record, def, stats, problems, '7\t');
+  return JSON.stringify({ row, stats, problems });
+}
+
+describe("the scan's asIs: texts landed without checking each", () => {
+  const CONTACTS = commonObject('crm_contacts')!;
+  const EXTRA = [
+    `{"id":"x","last_modified_at":"${TS}","data":{"text":"e1234 in a string","timestamptz":"","date":"2026-02-29","jsonb":[1e999]}}`,
+    `{"id":"x","last_modified_at":"${TS}","data":{"numeric":1e1000,"jsonb":{"n":1E-1000}}}`,
+    `{"id":"x","last_modified_at":"${TS}","data":{"text":"tab\tescaped","timestamptz":"2026-01-15T10:30:00+01:00","list":[]},"raw_data":{"a":"b\\"}}`,
+    `{"id":"x","last_modified_at":"${TS}","data":{"jsonb":{"long":"${'x'.repeat(17000)}"},"list":[${'1,'.repeat(9000)}1]},"raw_data":[${'9'.repeat(17000)}]}`,
+    `{"id":"x","last_modified_at":"${TS}",	"data":{"text":"after a tab"}}`,
+  ];
+
+  it('encodes every line exactly as checking each value does, and is set only on lines with nothing to escape', () => {
+    const rnd = random(21);
+    let asIs = 0;
+    const lines = [...SEEDS, ...EXTRA];
+    for (let n = 0; n < 8_000; n++) {
+      const text = n < lines.length ? lines[n]! : mutate(lines[n % lines.length]!, rnd);
+      const p = parseEnvelope({ lineNumber: 7, text });
+      if (!('record' in p)) continue;
+      if (p.record.asIs) {
+        asIs++;
+        // An exponent of 4 digits in a number, not in a string ("003C000E000001").
+        const numbers = text.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+        expect(/[\\\t\r\n]/.test(text) || /[eE][+-]?\d{4}/.test(numbers) || !text.isWellFormed(), text).toBe(false);
+      }
+      for (const def of [DEF, CONTACTS]) expect(encodedRow(p.record, def), text).toBe(encodedRow(checkedEachValue(p.record), def));
+    }
+    expect(asIs).toBeGreaterThan(1_000);
+  });
+});
+
 describe('compiled mappings against evaluate', () => {
   const EXPRS = [
     'id',

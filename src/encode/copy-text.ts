@@ -127,7 +127,8 @@ function fixSentEscapes(text: string, stats: EncodeStats): string {
 // beyond ±1000, more digits than numeric holds). Only texts this cheap test
 // flags (a 4-digit exponent, or a text long enough for a huge number) are scanned.
 const BIG_EXPONENT = /[eE][+-]?\d{4}/;
-const LONG_NUMBER_TEXT = 16000;
+/** Longer JSON text may hold a number jsonb refuses without a large exponent: it is always scanned. */
+export const LONG_NUMBER_TEXT = 16000;
 const NUMBER_TOKEN = /-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?/y;
 
 /** Whether JSON text has a number token jsonb refuses (strings are skipped). */

@@ -1,9 +1,9 @@
 import type { ColumnDef, ObjectDef } from '../catalog/definition.js';
 import type { RecordEnvelope } from '../input/envelope.js';
-import { mayLoseDigits, memberTexts, textValue } from '../input/json-text.js';
+import { mayLoseDigits, memberTexts, OPEN_BRACE, OPEN_BRACKET, QUOTE, textValue } from '../input/json-text.js';
 import type { MemberTexts } from '../input/envelope-scan.js';
-import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from './copy-text.js';
-import { convert, inlineBytes, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt, type Converted } from './values.js';
+import { copyJson, copyJsonText, copyRow, copyText, LONG_NUMBER_TEXT, type EncodeStats } from './copy-text.js';
+import { convert, inlineBytes, isTimestampText, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt, type Converted } from './values.js';
 
 /** A value that did not fit its column: the record landed, the value stayed in the raw payload. */
 export interface Problem {
@@ -51,6 +51,7 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
 /** The raw payload's COPY field: its text as sent when there is one (json-text.ts), else the parsed value's. */
 function rawField(record: RecordEnvelope, stats: EncodeStats): string | null {
   const text = record.rawText;
+  if (text !== undefined && record.asIs === true && text.length <= LONG_NUMBER_TEXT) return text === 'null' ? null : text;
   if (text !== undefined) return text === 'null' ? null : (copyJsonText(text, stats) ?? copyJson(record.rawData, stats));
   const raw = record.rawData;
   return raw === null ? null : copyJson(raw, stats);
@@ -72,11 +73,18 @@ function encodeScanned(
   fields: (string | null)[],
 ): string {
   const typedFrom = fields.length;
+  const asIs = record.asIs === true;
   let width = 0;
   for (const column of def.columns) {
     const text = memberText(record, dataMembers, column);
-    let converted: Converted;
     const c = text === undefined ? 0 : text.charCodeAt(0);
+    const plain = asIs ? asIsField(text, c, column) : undefined;
+    if (plain !== undefined) {
+      fields.push(plain);
+      width += inlineBytes(plain, column.type);
+      continue;
+    }
+    let converted: Converted;
     if (column.type === 'jsonb' && (c === 0x7b || c === 0x5b) && (column.shape === undefined || (column.shape === 'array') === (c === 0x5b))) {
       converted = { ok: true, field: copyJsonText(text!, stats) ?? copyJson(JSON.parse(text!), stats) };
     } else {
@@ -103,6 +111,34 @@ function encodeScanned(
     );
   }
   return copyRow(fields, lead);
+}
+
+/**
+ * A typed field straight from its text as sent, on a line whose texts are
+ * COPY fields as they stand (RecordEnvelope.asIs): a string without escapes
+ * for text, a valid timestamp string, an object or array for jsonb. The same
+ * field as convert() gives, without its checks and allocations; undefined for
+ * anything else, which takes the general path.
+ */
+function asIsField(text: string | undefined, c: number, column: ColumnDef): string | undefined {
+  if (text === undefined) return undefined;
+  switch (column.type) {
+    case 'text':
+      return c === QUOTE ? text.slice(1, -1) : undefined;
+    case 'timestamptz':
+    case 'date': {
+      if (c !== QUOTE || text.length === 2) return undefined;
+      const value = text.slice(1, -1);
+      return isTimestampText(value) ? value : undefined;
+    }
+    case 'jsonb':
+      if (text.length > LONG_NUMBER_TEXT) return undefined;
+      if (c === OPEN_BRACE) return column.shape === 'array' ? undefined : text;
+      if (c === OPEN_BRACKET) return column.shape === 'object' ? undefined : text;
+      return undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** A column's value as sent: the text of its member in data or in the raw payload. */

@@ -31,6 +31,15 @@ export interface ScannedEnvelope {
   dataText: string | undefined;
   /** When data is an object: each member's value text as sent, by name (the last of duplicates). */
   dataMembers: MemberTexts | undefined;
+  /**
+   * Every JSON text of the line is already a COPY field as it stands: the
+   * line has no backslash (so no escape), no tab, carriage return or newline,
+   * no exponent of 4 digits or more, and is well-formed UTF-16. A string
+   * member's text is then its value less the quotes; raw_data and a jsonb
+   * member of up to LONG_NUMBER_TEXT characters land as sent, unchecked
+   * (copy-text.ts would find nothing to change in them).
+   */
+  asIs: boolean;
 }
 
 /** Members' value texts as sent, by name. */
@@ -86,10 +95,21 @@ const NINE = 0x39;
 /** Set by stringEnd: whether the last string scanned had an escape. */
 let escaped = false;
 
+/**
+ * Set while a line is scanned: it has something COPY text must escape or
+ * copy-text.ts must look at (a backslash, a tab, CR or LF between tokens, an
+ * exponent of 4 digits or more). Found on the way, so that the encoder does
+ * not scan every value again (ScannedEnvelope.asIs).
+ */
+let copySpecial = false;
+
 function skipSpace(s: string, i: number): number {
   for (;;) {
     const c = s.charCodeAt(i);
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
+    if (c !== 0x20) {
+      if (c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
+      copySpecial = true;
+    }
     i++;
   }
 }
@@ -107,6 +127,7 @@ function stringEnd(s: string, i: number): number {
     if (c === QUOTE) return i + 1;
     if (c === BACKSLASH) {
       escaped = true;
+      copySpecial = true;
       const e = s.charCodeAt(++i);
       if (e === 0x75) {
         // \uXXXX
@@ -149,6 +170,7 @@ function numberEnd(s: string, i: number): number {
     if (sign === 0x2b || sign === MINUS) i++;
     const end = digitsEnd(s, i);
     if (end === i) return -1;
+    if (end - i >= 4) copySpecial = true;
     i = end;
   }
   return i;
@@ -278,11 +300,13 @@ export function scanEnvelope(s: string): ScannedEnvelope | undefined {
     rawText: undefined,
     dataText: undefined,
     dataMembers: undefined,
+    asIs: false,
   };
+  copySpecial = false;
   let i = skipSpace(s, 0);
   if (s.charCodeAt(i) !== OPEN_BRACE) return undefined;
   i = skipSpace(s, i + 1);
-  if (s.charCodeAt(i) === CLOSE_BRACE) return skipSpace(s, i + 1) === s.length ? out : undefined;
+  if (s.charCodeAt(i) === CLOSE_BRACE) return skipSpace(s, i + 1) === s.length ? scanned(out, s) : undefined;
   for (;;) {
     if (s.charCodeAt(i) !== QUOTE) return undefined;
     const nameEnd = stringEnd(s, i);
@@ -326,8 +350,15 @@ export function scanEnvelope(s: string): ScannedEnvelope | undefined {
     }
     i = skipSpace(s, to);
     const c = s.charCodeAt(i);
-    if (c === CLOSE_BRACE) return skipSpace(s, i + 1) === s.length ? out : undefined;
+    if (c === CLOSE_BRACE) return skipSpace(s, i + 1) === s.length ? scanned(out, s) : undefined;
     if (c !== COMMA) return undefined;
     i = skipSpace(s, i + 1);
   }
+}
+
+/** The scan's result once the whole line is accepted. */
+function scanned(out: ScannedEnvelope, s: string): ScannedEnvelope {
+  // isWellFormed() is native: one call for the line instead of one per value.
+  out.asIs = !copySpecial && s.isWellFormed();
+  return out;
 }

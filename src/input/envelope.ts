@@ -21,6 +21,8 @@ export interface RecordEnvelope {
   dataMembers?: MemberTexts | undefined;
   /** raw_data's members' texts as sent, by name, when it is an object sent as text; found on first use. */
   readonly rawMembers?: MemberTexts | undefined;
+  /** The line's JSON texts are COPY fields as they stand (ScannedEnvelope.asIs); false or absent: check each. */
+  readonly asIs?: boolean;
 }
 
 const UNPARSED = Symbol('unparsed');
@@ -45,6 +47,7 @@ class LineRecord implements RecordEnvelope {
     readonly dataText: string | undefined,
     readonly dataMembers: MemberTexts | undefined,
     parsed?: { rawData: unknown; data: Record<string, unknown> },
+    readonly asIs = false,
   ) {
     this.#rawData = parsed ? parsed.rawData : UNPARSED;
     this.#data = parsed ? parsed.data : UNPARSED;
@@ -126,7 +129,17 @@ export function parseEnvelope(line: Line): Parsed {
   const dataText = scanned.dataText;
   if (scanned.dataMembers === undefined && dataText !== undefined && dataText !== 'null') return reject(line, DATA_NOT_OBJECT, checked);
   return {
-    record: new LineRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, scanned.rawText, dataText, scanned.dataMembers),
+    record: new LineRecord(
+      line.lineNumber,
+      checked,
+      scanned.lastModifiedAt as string,
+      isDeleted,
+      scanned.rawText,
+      dataText,
+      scanned.dataMembers,
+      undefined,
+      scanned.asIs,
+    ),
   };
 }
 
