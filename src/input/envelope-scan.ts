@@ -124,6 +124,8 @@ function stringEnd(s: string, i: number): number {
   const n = s.length;
   for (i++; i < n; i++) {
     const c = s.charCodeAt(i);
+    // Lower-case letters and every non-ASCII unit: one comparison (most of a payload's characters).
+    if (c > BACKSLASH) continue;
     if (c === QUOTE) return i + 1;
     if (c === BACKSLASH) {
       escaped = true;
