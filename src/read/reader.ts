@@ -89,7 +89,15 @@ export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promis
     await checkOrderable(client, from, cursorColumn === keyColumn ? [cursorColumn] : [cursorColumn, keyColumn]);
     const codec = rowCodec(columns, cursorColumn, keyColumn);
     const writer = new CopyRowWriter(columns, codec.fields);
-    return { columns, cursorColumn, keyColumn, plan: { from, ...(table !== undefined ? { table } : {}), cursor: spec.cursor, key: spec.key, filters }, codec, writer, pageSize };
+    return {
+      columns,
+      cursorColumn,
+      keyColumn,
+      plan: { from, ...(table !== undefined ? { table } : {}), cursor: spec.cursor, key: spec.key, filters },
+      codec,
+      writer,
+      pageSize,
+    };
   });
 }
 

@@ -74,8 +74,9 @@ export async function readSnapshot(
   const cancelled = (): PglandError => new PglandError('cancelled', 'the read was cancelled', { hint: 'run it again: it starts from the last saved state' });
   if (signal?.aborted) throw cancelled();
   // One statement reads the whole table: a cancel or a failed output ends the connection rather than reading on to the end.
+  // end() with a statement running destroys the socket, and as a requested end it raises no 'error' event on the client.
   const abandon = (): void => {
-    (client as pg.Client).connection.stream.destroy();
+    (client as pg.Client).end().catch(() => undefined);
   };
   let abandoned = false;
   const onAbort = (): void => {
