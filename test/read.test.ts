@@ -280,7 +280,7 @@ describe('pgland read (issue 17)', () => {
     expect(cli.stdout.trim().split('\n')).toHaveLength(3);
     // Integer cursors order versions as numbers (1970 plus that many microseconds).
     const first = JSON.parse(cli.stdout.split('\n')[0]!) as { last_modified_at: string; raw_data: { version: number } };
-    expect(first.last_modified_at).toBe(`1970-01-01T00:00:00.00000${first.raw_data.version}Z`);
+    expect(first.last_modified_at).toBe(`1970-01-01T00:00:00.${String(first.raw_data.version).padStart(6, '0')}Z`);
   });
 
   it('a query source is wrapped, checked up front, and read in a read-only transaction', async () => {
