@@ -20,10 +20,11 @@ import { admin, benchServer } from './server.js';
  * RSS (GNU time) of each, one repetition. The table has an index on
  * (cursor, key), as docs/reading.md advises.
  *
- *   node dist/bench/read.js [--size 1M] [--database-url URL] [--cache-dir D] [--read-only] [--keep-table] [--cli MAIN_JS]
+ *   node dist/bench/read.js [--size 1M] [--database-url URL] [--cache-dir D] [--read-only] [--keep-table] [--paged] [--cli MAIN_JS]
  *
  * --read-only skips the read | load pair; --keep-table reuses bench_read's
- * table when it already holds the size's rows (for repeated runs).
+ * table when it already holds the size's rows (for repeated runs); --paged
+ * reads page by page (pgland read --paged) instead of in one snapshot.
  */
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
     // --cli: another build's dist/src/cli/main.js (to measure before and after a change on the same table).
     const cli = arg('--cli', join(ROOT, 'dist', 'src', 'cli', 'main.js'));
     const node = `${q(process.execPath)} --max-semi-space-size=4 ${q(cli)}`;
-    const read = `${node} read --config ${q(config)} --table ${q(`${src}.crm_contacts`)} --key id --cursor _pgland_last_modified_at`;
+    const read = `${node} read --config ${q(config)} --table ${q(`${src}.crm_contacts`)} --key id --cursor _pgland_last_modified_at${process.argv.includes('--paged') ? ' --paged' : ''}`;
     const schemaFile = join(cacheDir, 'read-schema.json');
     execFileSync('sh', ['-c', `${read} --print-schema > ${q(schemaFile)}`]);
     const psqlOut = `${q(psql)} -X -q -d ${q(server.url)} -c ${q(`\\copy ${table} TO STDOUT`)}`;

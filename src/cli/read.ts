@@ -23,6 +23,7 @@ export interface ReadFlags {
   format: ReadFormat;
   filter: CheckedFilter[];
   pageSize?: string;
+  paged?: boolean;
   stream?: string;
   printSchema?: boolean;
 }
@@ -43,6 +44,7 @@ function specOf(flags: ReadFlags): ReadSpec {
     cursor: flags.cursor,
     filters: flags.filter,
     ...(pageSize !== undefined ? { pageSize } : {}),
+    ...(flags.paged ? { paged: true } : {}),
     ...(flags.since !== undefined ? { start: { cursor: flags.since } } : {}),
   };
 }
@@ -155,12 +157,14 @@ export function addReadCommand(program: Command, envHelp: string, log: Logger, d
       [] as CheckedFilter[],
     )
     .option('--page-size <n>', 'rows per page, each in its own read-only transaction (default 10000, at most 100000)')
+    .option('--paged', 'read a first read (no --since, no bookmark) page by page too, instead of in one snapshot')
     .option('--stream <name>', 'the Singer stream and bookmark name (default: the table name, or "query")')
     .option('--print-schema', 'print the JSON Schema of the rows (for pgland load --schema-file) and exit')
     .addHelpText(
       'after',
       envHelp +
-        '\n\nRows are read in (cursor, key) order, page by page (keyset pagination); rows whose cursor or key is NULL are not read. See docs/reading.md.' +
+        '\n\nA first read (no --since, no bookmark in --state) reads every row in one snapshot, in no order; a read from a position (or with --paged)' +
+        '\nreads in (cursor, key) order, page by page (keyset pagination). Rows whose cursor or key is NULL are not read. See docs/reading.md.' +
         '\nExit codes: 0 read, 1 failed or cancelled (the state file is not advanced), 2 usage or config error.',
     )
     .action(async (flags: ReadFlags) => done(await readCommand(flags, log)));

@@ -1,11 +1,12 @@
 import type { Logger } from '../log.js';
 import { resolveServeOptions, type ServeFlags } from '../service/options.js';
-import { startService } from '../service/service.js';
 import { EXIT } from './exit.js';
 
 /** `pgland serve [--port N] [--worker]`: runs until SIGTERM or SIGINT. */
 export async function serveCommand(flags: ServeFlags, log: Logger): Promise<number> {
   const { options, shutdownTimeoutMs } = resolveServeOptions(flags, process.env);
+  // Loaded here, not at the top: the service's modules (HTTP server, metrics, job queue) cost every other command's start.
+  const { startService } = await import('../service/service.js');
   const service = await startService({ ...options, log });
   process.stderr.write(options.api ? `pgland serve: listening on ${service.url}\n` : `pgland serve --worker: taking jobs (health on ${service.url})\n`);
   await new Promise<void>((resolve) => {

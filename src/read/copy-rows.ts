@@ -12,12 +12,15 @@ import { to as copyTo } from 'pg-copy-streams';
  * A handler that throws or whose promise rejects ends the delivery of lines,
  * but the rest of the statement's output is still read (a page is bounded):
  * the connection then stays usable for the ROLLBACK, and the error is thrown.
+ * A statement that is not bounded (a snapshot read: the whole table) passes
+ * `abandon`, which is called instead and ends the connection, so that a
+ * failure does not read the table to its end first.
  */
 
 export type LineHandler = (src: Buffer, start: number, end: number) => void | Promise<void>;
 
 /** Runs `sql` (a COPY … TO STDOUT) and calls `onLine` for each line; resolves with the number of lines. */
-export async function copyLines(client: pg.ClientBase, sql: string, onLine: LineHandler): Promise<number> {
+export async function copyLines(client: pg.ClientBase, sql: string, onLine: LineHandler, abandon?: () => void): Promise<number> {
   const stream = client.query(copyTo(sql));
   // The start of a line not yet complete, in pieces: a row larger than many
   // chunks is joined once, when its newline arrives, not once per chunk.
@@ -42,6 +45,10 @@ export async function copyLines(client: pg.ClientBase, sql: string, onLine: Line
       }
     } catch (error) {
       failed = { error };
+      if (abandon) {
+        abandon();
+        break;
+      }
     }
     if (at < src.length) pending.push(src.subarray(at));
   }

@@ -3,6 +3,7 @@ import { JsonLines } from './json-lines.js';
 import { bookmarkOf, schemaLine, stateLine, versionOf, type ReadFormat, type ReadState } from './output.js';
 import type { Position } from './page.js';
 import { prepareRead, readPages, type ReadSpec, type RowSink } from './reader.js';
+import { readSnapshot } from './snapshot.js';
 import { startOf } from './state.js';
 import type { SourceConnection } from './source.js';
 
@@ -22,7 +23,7 @@ export interface ReadOutput {
   write(text: string): void | Promise<void>;
   /** When given, receives the same chunks as UTF-8 bytes instead of `write` (no conversion to a string): for a stream. */
   writeBytes?(chunk: Buffer): void | Promise<void>;
-  /** After each page: rows read so far. */
+  /** After each page (now and then within a snapshot read): rows read so far. */
   onProgress?: (rows: number) => void;
   signal?: AbortSignal;
 }
@@ -71,8 +72,11 @@ export async function readSource(conn: SourceConnection, spec: ReadSpec, out: Re
         await lines.flush();
         out.onProgress?.(rows);
       },
+      progress: (rows) => out.onProgress?.(rows),
     };
-    const read = await readPages(client, prepared, start, sink, out.signal);
+    // A first read is one unordered snapshot unless asked for pages; a read from a position is paged (keyset on (cursor, key)).
+    const read =
+      start === undefined && !spec.paged ? await readSnapshot(client, prepared, sink, out.signal) : await readPages(client, prepared, start, sink, out.signal);
     return { rows: read.rows, pages: read.pages, columns: prepared.columns, position: read.position ?? start, state: stateAt(read.position ?? start) };
   } catch (err) {
     broken = true;

@@ -7,7 +7,7 @@ import { pageSql, type PagePlan, type Position } from './page.js';
 import { CopyRowWriter } from './copy-json.js';
 import { copyLines } from './copy-rows.js';
 import { rowCodec, type RowCodec } from './row-select.js';
-import { fromItem, type SourceSpec } from './source-sql.js';
+import { fromItem, tableName, type SourceSpec } from './source-sql.js';
 
 /*
  * The read loop: page after page, each in its own READ ONLY transaction, so
@@ -34,6 +34,12 @@ export interface ReadSpec {
   start?: Position;
   /** Rows per page (and per transaction); default 10,000. */
   pageSize?: number;
+  /**
+   * Read page by page even without a start position. By default a first
+   * read (no start) is one snapshot (src/read/snapshot.ts): one transaction
+   * for the whole read, the rows in no order.
+   */
+  paged?: boolean;
 }
 
 /** One row read: its cursor and key as text, and the row as JSON text. */
@@ -56,8 +62,9 @@ export interface PreparedRead {
   pageSize: number;
 }
 
-/** Settings of every page's transaction: text forms that read back exactly (timestamps in ISO, floats to the last digit). */
-const PAGE_SETTINGS = "BEGIN READ ONLY; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'iso_8601'";
+/** Settings of every read transaction: text forms that read back exactly (timestamps in ISO, floats to the last digit). */
+export const READ_SETTINGS = "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'iso_8601'";
+const PAGE_SETTINGS = `BEGIN READ ONLY; ${READ_SETTINGS}`;
 
 function pageSizeOf(n: number | undefined): number {
   const size = n ?? DEFAULT_PAGE_SIZE;
@@ -72,6 +79,7 @@ export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promis
   const pageSize = pageSizeOf(spec.pageSize);
   const filters = (spec.filters ?? []).map(checkFilter);
   const from = fromItem(spec.source);
+  const table = 'table' in spec.source ? tableName(spec.source) : undefined;
   return inTransaction(client, async () => {
     await client.query('SET TRANSACTION READ ONLY');
     const columns = await describeColumns(client, from);
@@ -81,11 +89,19 @@ export async function prepareRead(client: pg.ClientBase, spec: ReadSpec): Promis
     await checkOrderable(client, from, cursorColumn === keyColumn ? [cursorColumn] : [cursorColumn, keyColumn]);
     const codec = rowCodec(columns, cursorColumn, keyColumn);
     const writer = new CopyRowWriter(columns, codec.fields);
-    return { columns, cursorColumn, keyColumn, plan: { from, cursor: spec.cursor, key: spec.key, filters }, codec, writer, pageSize };
+    return {
+      columns,
+      cursorColumn,
+      keyColumn,
+      plan: { from, ...(table !== undefined ? { table } : {}), cursor: spec.cursor, key: spec.key, filters },
+      codec,
+      writer,
+      pageSize,
+    };
   });
 }
 
-function duplicateKey(key: string, row: ReadRow): PglandError {
+export function duplicateKey(key: string, row: ReadRow): PglandError {
   return new PglandError(
     'key_not_unique',
     `two rows have the same key ${JSON.stringify(row.key.slice(0, 200))} and cursor ${JSON.stringify(row.cursor.slice(0, 100))}`,
@@ -96,12 +112,21 @@ function duplicateKey(key: string, row: ReadRow): PglandError {
   );
 }
 
+/** A line of COPY's output that does not split into the fields selected. */
+export function malformedRow(): PglandError {
+  return new PglandError('read_failed', `a row of the source came back with other fields than were selected`, {
+    hint: 'report this with the source table or query (no data): it is a bug in pgland read',
+  });
+}
+
 /** Where a read's rows go, as they arrive. */
 export interface RowSink {
   /** One row: its cursor and key, and its COPY text, split by `writer` (which writes its JSON). Return a promise to make the read wait. */
   row(cursor: string, key: string, src: Buffer): void | Promise<void>;
   /** After each page that had rows, once its transaction has ended: where the read stands. */
   pageEnd(position: Position, rows: number): Promise<void>;
+  /** Within a snapshot read (which has one page): rows read so far, now and then. */
+  progress?(rows: number): void;
 }
 
 /**
@@ -130,11 +155,7 @@ export async function readPages(
     let first = true;
     let emitted = 0;
     const onLine = (src: Buffer, s: number, e: number): void | Promise<void> => {
-      if (!writer.split(src, s, e)) {
-        throw new PglandError('read_failed', `a row of the source came back with other fields than were selected`, {
-          hint: 'report this with the source table or query (no data): it is a bug in pgland read',
-        });
-      }
+      if (!writer.split(src, s, e)) throw malformedRow();
       const cursor = writer.text(src, cursorAt);
       const key = writer.text(src, keyAt);
       const same = last?.key !== undefined && cursor === last.cursor && key === last.key;

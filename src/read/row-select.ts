@@ -35,6 +35,9 @@ export interface RowCodec {
   fields: number;
   cursorAt: number;
   keyAt: number;
+  /** The expressions whose text is the cursor's and the key's (for a snapshot read's mark, src/read/page.ts). */
+  cursorText: string;
+  keyText: string;
 }
 
 function refuseDuplicates(columns: readonly SourceColumn[]): void {
@@ -63,5 +66,5 @@ export function rowCodec(columns: readonly SourceColumn[], cursor: SourceColumn,
   };
   const cursorAt = textAt(cursor);
   const keyAt = key === cursor ? cursorAt : textAt(key);
-  return { select: exprs.join(', '), fields: exprs.length, cursorAt, keyAt };
+  return { select: exprs.join(', '), fields: exprs.length, cursorAt, keyAt, cursorText: exprs[cursorAt]!, keyText: exprs[keyAt]! };
 }

@@ -28,8 +28,13 @@ export function fromItem(source: SourceSpec): string {
     // On lines of their own, so that a trailing -- comment in the query ends with its line.
     return `(\n${q}\n) AS ${ALIAS}`;
   }
+  return `${tableName(source)} AS ${ALIAS}`;
+}
+
+/** A table source's name, quoted part by part (as `::regclass` takes it too). */
+export function tableName(source: { table: string; schema?: string }): string {
   if (source.table.length === 0) throw new PglandError('config_invalid', 'the table name is empty', { hint: 'give --table NAME or --table SCHEMA.NAME' });
-  return `${source.schema ? qualify(source.schema, source.table) : quoteIdent(source.table)} AS ${ALIAS}`;
+  return source.schema ? qualify(source.schema, source.table) : quoteIdent(source.table);
 }
 
 /**

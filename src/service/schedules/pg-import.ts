@@ -23,7 +23,10 @@ import { SECRET_SET } from '../control/secrets.js';
  * through the ordinary load path, and only once that run has committed
  * stores the new bookmark (import_states in the control database). A run
  * that fails leaves the bookmark where it was: the next run reads the same
- * rows again, and landing them twice changes nothing.
+ * rows again, and landing them twice changes nothing. A run without a
+ * bookmark (the first, or a full refresh) reads in one snapshot as
+ * `pgland read` does (src/read/snapshot.ts), unless the source says
+ * `paged`: a full refresh then sees the table as it was at one instant.
  *
  * The connection is held to the same rules as a destination configured over
  * the API (no file of the server named, secrets sealed with the rest of the
@@ -43,6 +46,8 @@ export interface PostgresSourceConfig {
   cursor: string;
   filters?: Filter[];
   page_size?: number;
+  /** Read a first or full run page by page too, instead of in one snapshot (docs/reading.md, "Snapshot reads"). */
+  paged?: boolean;
 }
 
 /** The API's JSON Schema of a postgres source. */
@@ -69,6 +74,7 @@ export const postgresSourceSchema = {
       },
     },
     page_size: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE },
+    paged: { type: 'boolean', description: 'read a first or full run page by page too, instead of in one snapshot' },
   },
   required: ['type', 'connection', 'key', 'cursor'],
   additionalProperties: false,
@@ -98,6 +104,7 @@ function specOf(s: PostgresSourceConfig): ReadSpec {
     cursor: s.cursor,
     filters: (s.filters ?? []).map(checkFilter),
     ...(s.page_size !== undefined ? { pageSize: s.page_size } : {}),
+    ...(s.paged ? { paged: true } : {}),
   };
 }
 
