@@ -20,7 +20,8 @@ async function main(): Promise<void> {
       write: 'upsert',
       match: 'email',
       mappings: INTO_MAPPINGS.map(([c, path]) => parseMapping(`${c}=${path}`)),
-      input: createReadStream(p.file),
+      // 1 MiB reads, as the command line reads a file (INPUT_CHUNK_BYTES, src/cli/load-into.ts).
+      input: createReadStream(p.file, { highWaterMark: 1 << 20 }),
     });
     reportLoad(clock, result);
   } finally {
