@@ -20,8 +20,7 @@ async function main(): Promise<void> {
       write: 'upsert',
       match: 'email',
       mappings: INTO_MAPPINGS.map(([c, path]) => parseMapping(`${c}=${path}`)),
-      // 1 MiB reads, as the command line reads a file (INPUT_CHUNK_BYTES, src/cli/load-into.ts).
-      input: createReadStream(p.file, { highWaterMark: 1 << 20 }),
+      input: createReadStream(p.file),
     });
     reportLoad(clock, result);
   } finally {

@@ -11,9 +11,6 @@ import { progressLine } from './progress.js';
 import { cancelOnSignals } from './signals.js';
 import { resolveTarget } from './target.js';
 
-/** The size of a read of the input file. */
-export const INPUT_CHUNK_BYTES = 1 << 20;
-
 /** `pgland load --into SCHEMA.TABLE …`: the customer's own table (docs/own-tables.md). */
 export interface IntoFlags {
   config?: string;
@@ -83,8 +80,7 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
   try {
     const dest = await openDestination(target.config, { log, env: process.env, overrides: { batch_size: flags.batchSize } });
     try {
-      // 1 MiB reads instead of the default 64 KiB: half the CPU of reading a file (0.30 against 0.63 s for 124 MB).
-      const input = flags.input === '-' ? process.stdin : createReadStream(flags.input, { highWaterMark: INPUT_CHUNK_BYTES });
+      const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
       const progress = progressLine();
       const cancel = cancelOnSignals(log);
       try {
