@@ -72,8 +72,8 @@ function stringEnd(text: string, i: number): number {
   }
 }
 
-/** Index just past the JSON value that starts at `i`, or -1. */
-function valueEnd(text: string, i: number): number {
+/** Index just past the JSON value that starts at `i` (in text known to be valid JSON), or -1. */
+export function valueEnd(text: string, i: number): number {
   let depth = 0;
   for (;;) {
     const c = text.charCodeAt(i);

@@ -20,10 +20,10 @@ const guard = (plan: IntoPlan): string =>
     ? ` AND (t.${q(plan.lastModified.column.name)} IS NULL OR t.${q(plan.lastModified.column.name)} <= src.${q(plan.lastModified.column.name)})`
     : '';
 
-/** Group rows of the records this batch deletes (delete mode, or deletions applied by upsert and sync). */
-export function groupsOfDeletedSql(plan: IntoPlan, dedup: boolean): string | undefined {
+/** Group rows of the records this batch deletes (delete mode, or deletions applied by upsert and sync, when it has any). */
+export function groupsOfDeletedSql(plan: IntoPlan, dedup: boolean, deletes = true): string | undefined {
   const g = plan.groups;
-  if (!g || (plan.action !== 'delete' && !plan.applyDeletes)) return undefined;
+  if (!g || (plan.action !== 'delete' && !(plan.applyDeletes && deletes))) return undefined;
   const which = plan.action === 'delete' ? 'true' : `src.${q(DELETED)}`;
   return `WITH ${srcCte(plan, dedup)}
 DELETE FROM ${g.table.qualified} AS g

@@ -1,6 +1,7 @@
 import { PglandError } from '../errors.js';
 import type { RecordEnvelope } from '../input/envelope.js';
 import { textValue } from '../input/json-text.js';
+import { pathText } from './json-path.js';
 
 /**
  * Mappings of the customer's columns to values (docs/own-tables.md): a path
@@ -255,23 +256,52 @@ export function evaluate(e: Expr, r: RecordEnvelope): unknown {
   }
 }
 
-/** A mapping compiled once per run: the value for a record, and (for a path to one member) its JSON text as sent. */
+/** A mapping compiled once per run: the value for a record, and (for a path into data or raw_data) its JSON text as sent. */
 export interface Accessor {
   value: (r: RecordEnvelope) => unknown;
-  /** Defined for data.KEY and raw_data.KEY: the member's text as sent, undefined when the record has no text for it. */
+  /** Defined for a path into data or raw_data: the reached value's text as sent, undefined when the path finds nothing or the record has no texts. */
   text?: (r: RecordEnvelope) => string | undefined;
 }
 
-/** The member `key` of a scanned record's data or raw_data, as sent (undefined when absent or not scanned). */
-function memberOf(root: 'data' | 'raw_data', key: string): (r: RecordEnvelope) => string | undefined {
-  return root === 'data' ? (r) => r.dataMembers?.get(key) : (r) => r.rawMembers?.get(key);
+/** Returned by a text finder for a record that was not scanned (no member texts): the parsed value is walked instead. */
+const UNSCANNED = null;
+
+/**
+ * The text finder of a path into data or raw_data: the text as sent of what
+ * the path reaches (json-path.ts), undefined when it reaches nothing, UNSCANNED
+ * when the record has no texts to follow it in.
+ */
+function textFinder(root: 'data' | 'raw_data', steps: readonly (string | number)[]): (r: RecordEnvelope) => string | undefined | typeof UNSCANNED {
+  const first = steps[0];
+  if (root === 'data') {
+    // data is an object or absent ({}); a scanned line has its members' texts.
+    if (first === undefined) return (r) => (r.dataMembers === undefined ? UNSCANNED : r.dataText);
+    if (typeof first === 'number') return (r) => (r.dataMembers === undefined ? UNSCANNED : undefined);
+    if (steps.length === 1) return (r) => (r.dataMembers === undefined ? UNSCANNED : r.dataMembers.get(first));
+    return (r) => {
+      if (r.dataMembers === undefined) return UNSCANNED;
+      const t = r.dataMembers.get(first);
+      return t === undefined ? undefined : pathText(t, steps, 1);
+    };
+  }
+  // raw_data is any JSON value; without its text (absent, or a line read by JSON.parse) the parsed value is walked.
+  if (typeof first === 'string') {
+    return (r) => {
+      if (r.rawText === undefined) return UNSCANNED;
+      if (r.rawText.charCodeAt(0) !== 0x7b) return undefined;
+      const t = r.rawMembers?.get(first);
+      return t === undefined ? undefined : pathText(t, steps, 1);
+    };
+  }
+  return (r) => (r.rawText === undefined ? UNSCANNED : pathText(r.rawText, steps));
 }
 
 /**
  * Compiles an expression to a function of the record that gives what
- * evaluate() gives. A path into data or raw_data starts at the member's text
- * as sent (a scanned record, envelope-scan.ts) and parses only that member,
- * not the whole payload; a record without texts is walked as before.
+ * evaluate() gives. A path into data or raw_data is followed in the text as
+ * sent (a scanned record, envelope-scan.ts): only the value it reaches is
+ * read, and nothing is parsed but that value; a record without texts is
+ * walked as before.
  */
 export function compile(e: Expr): Accessor {
   switch (e.kind) {
@@ -284,21 +314,15 @@ export function compile(e: Expr): Accessor {
       if (root === 'id') return { value: (r) => r.id };
       if (root === 'last_modified_at') return { value: (r) => r.lastModifiedAt };
       if (root === 'is_deleted') return { value: (r) => r.isDeleted };
-      const first = steps[0];
-      if (typeof first !== 'string') return { value: (r) => walk(root === 'data' ? r.data : r.rawData, steps) };
-      const rest = steps.slice(1);
-      const member = memberOf(root, first);
-      const hasTexts = root === 'data' ? (r: RecordEnvelope) => r.dataMembers !== undefined : (r: RecordEnvelope) => r.rawMembers !== undefined;
-      const value = (r: RecordEnvelope): unknown => {
-        if (!hasTexts(r)) return walk(root === 'data' ? r.data : r.rawData, steps);
-        const t = member(r);
-        if (t === undefined) return undefined;
-        if (rest.length === 0) return textValue(t);
-        const c = t.charCodeAt(0);
-        // A step into a string, number or literal finds nothing, as walk() does.
-        return c === 0x7b || c === 0x5b ? walk(JSON.parse(t), rest) : undefined;
+      const find = textFinder(root, steps);
+      const parsed = root === 'data' ? (r: RecordEnvelope): unknown => walk(r.data, steps) : (r: RecordEnvelope): unknown => walk(r.rawData, steps);
+      return {
+        value: (r) => {
+          const t = find(r);
+          return t === UNSCANNED ? parsed(r) : t === undefined ? undefined : textValue(t);
+        },
+        text: (r) => find(r) ?? undefined,
       };
-      return rest.length === 0 ? { value, text: member } : { value };
     }
     case 'call': {
       // now() is the server's time: never staged, never read here.

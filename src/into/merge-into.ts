@@ -15,6 +15,12 @@ export interface MergeShape {
   distinctKeys: boolean;
   /** The table had rows when the run began: read each row before upserting, so unchanged ones are not written. */
   prefilter: boolean;
+  /**
+   * Some staged record is a deletion the mode applies (upsert, sync). A batch
+   * without one has no DELETE of matched rows: it would still join every
+   * staged row with the table.
+   */
+  deletes: boolean;
 }
 
 const v = (c: PlannedColumn): string => q(c.column.name);
@@ -28,7 +34,9 @@ export function srcCte(plan: IntoPlan, dedup: boolean): string {
   const key = plan.match ? `s.${q(plan.match.stage!)}::${plan.match.column.castType}` : '';
   const distinct = dedup && key ? `DISTINCT ON (${key}) ` : '';
   const order = dedup && key ? `\n  ORDER BY ${key}, s.${q(VERSION)} DESC, s.${q(LINE)} DESC` : '';
-  return `src AS (
+  // Without DISTINCT ON, src is only the staged rows cast: read where it is used rather than
+  // written to a tuplestore (spilled to disk at a batch of 50,000) and read back.
+  return `src AS ${dedup && key ? '' : 'NOT MATERIALIZED '}(
   SELECT ${distinct}${cols.join(', ')}
   FROM ${q(INTO_STAGE)} s
   WHERE s.${q(LINE)} BETWEEN $1 AND $2${order}
@@ -153,12 +161,13 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
   WHERE ${changeGuard(plan, 'EXCLUDED')}
   RETURNING ${inserted} AS inserted
 )`);
-  if (plan.applyDeletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
+  const deletes = plan.applyDeletes && shape.deletes;
+  if (deletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
   return `WITH ${ctes.join(',\n')}
 ${tail({
   inserted: '(SELECT count(*) FILTER (WHERE inserted) FROM merged)',
   updated: '(SELECT count(*) FILTER (WHERE NOT inserted) FROM merged)',
-  deleted: plan.applyDeletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
+  deleted: deletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
   skipped: '0',
 })}`;
 }

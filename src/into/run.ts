@@ -74,7 +74,7 @@ export interface IntoResult {
 /** The run's statements for one part of a staged batch (bisect.ts). */
 function partRunner(client: pg.ClientBase, plan: IntoPlan, shape: MergeShape): (lo: number, hi: number) => Promise<PartCounts> {
   const dedup = !shape.distinctKeys;
-  const before = groupsOfDeletedSql(plan, dedup);
+  const before = groupsOfDeletedSql(plan, dedup, shape.deletes);
   const merge = mergeIntoSql(plan, shape);
   const after = setGroupsSql(plan, dedup);
   return async (lo, hi) => {
@@ -177,7 +177,7 @@ async function runBatch(
     staged();
     // The keys of the part sent before a failure were not seen again.
     const repeated = batch.repeated || replay;
-    const shape: MergeShape = { distinctKeys: !repeated, prefilter: st.hadRows };
+    const shape: MergeShape = { distinctKeys: !repeated, prefilter: st.hadRows, deletes: st.encoder.deletions(buf) > 0 };
     // Records the table refused: kept apart from the encoder's rejects, which a replay does not encode again.
     const refused: Reject[] = [];
     const part = await applyStaged(client, st.plan, partRunner(client, st.plan, shape), refused);

@@ -53,6 +53,29 @@ function arrayLiteral(items: readonly unknown[]): string | undefined {
   return '{' + parts.join(',') + '}';
 }
 
+/** Whether JSON text is a number (it starts like one: valid JSON, so it is one). */
+function isNumberText(text: string): boolean {
+  const c = text.charCodeAt(0);
+  return c === 0x2d || (c >= 0x30 && c <= 0x39);
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+/**
+ * For a column whose type keeps every digit of a number as written, which
+ * numbers land as sent rather than as JSON.parse reads them (12345678901234567890
+ * and 1.10000000000000000000001 would be rounded): every number into a text
+ * column ("numbers as written") or a numeric one; into another numeric type
+ * (integers, floats, money), an integer written without fraction or exponent,
+ * so that 1.0 and 1e2 still reach an integer column as 1 and 100. Other
+ * columns take String() of the parsed number, as before.
+ */
+function numberAsSent(col: PlannedColumn['column']): ((text: string) => boolean) | undefined {
+  if (col.category === 'S' || col.typname === 'numeric') return () => true;
+  if (col.category === 'N') return (text) => INTEGER_TEXT.test(text);
+  return undefined;
+}
+
 /** A mapped value as COPY text for its column's type, or the reason it cannot be one. */
 function field(c: PlannedColumn, value: unknown, stats: EncodeStats): { ok: true; text: string | null } | { ok: false; reason: string } {
   const col = c.column;
@@ -127,10 +150,18 @@ export function intoRowEncoder(plan: IntoPlan): {
   skipped: (buf: BatchBuffer) => number;
   /** The matching value of the record encoded last (undefined before any, or when it was not read). */
   lastMatch: () => unknown;
+  /** How many records of the batch are deletions the mode applies (upsert, sync): none, no DELETE in the merge. */
+  deletions: (buf: BatchBuffer) => number;
 } {
-  const cols = staged(plan).map((c) => ({ c, get: compile(c.mapping.expr), jsonb: c.column.typname === 'jsonb' }));
+  const cols = staged(plan).map((c) => ({
+    c,
+    get: compile(c.mapping.expr),
+    jsonb: c.column.typname === 'jsonb',
+    asSent: numberAsSent(c.column),
+  }));
   const groupsFrom = plan.groups ? compile(plan.groups.from) : undefined;
   const skips = new WeakMap<BatchBuffer, number>();
+  const deletions = new WeakMap<BatchBuffer, number>();
   let lastMatch: unknown;
   const encode = (record: RecordEnvelope, buf: BatchBuffer, lead: string): string => {
     lastMatch = undefined;
@@ -140,24 +171,35 @@ export function intoRowEncoder(plan: IntoPlan): {
     }
     const fields: (string | null)[] = [copyText(record.id, buf.stats), record.lastModifiedAt, record.isDeleted ? 't' : 'f'];
     const deleting = plan.action === 'delete' || (record.isDeleted && plan.applyDeletes);
+    // Counted before the record is encoded: one rejected below only makes the merge look for a deletion in vain.
+    if (record.isDeleted && plan.applyDeletes) deletions.set(buf, (deletions.get(buf) ?? 0) + 1);
     if (plan.groups) {
       const g = deleting ? { ok: true as const, text: null } : groupsField(plan, groupsFrom!, record, buf.stats);
       if (!g.ok) return reject(buf, record, g.reason);
       fields.push(g.text);
     }
-    for (const { c, get, jsonb } of cols) {
+    for (const { c, get, jsonb, asSent } of cols) {
       // A deletion needs only the matching value, and the version when a column holds it.
       if (deleting && c !== plan.match && c !== plan.lastModified) {
         fields.push(null);
         continue;
       }
-      // A jsonb value that is one member of data or raw_data lands as its text as sent, never parsed.
-      const text = jsonb && get.text ? get.text(record) : undefined;
+      // The text as sent of a path into data or raw_data: parsed only as far as the column needs.
+      const text = get.text?.(record);
       if (text !== undefined && text !== 'null') {
-        fields.push(copyJsonText(text, buf.stats) ?? copyJson(textValue(text), buf.stats));
-        continue;
+        // A jsonb value lands as sent, never parsed (jsonb keeps no spelling; json would keep the sender's).
+        if (jsonb) {
+          fields.push(copyJsonText(text, buf.stats) ?? copyJson(textValue(text), buf.stats));
+          continue;
+        }
+        // A number lands with the digits the sender wrote where the column keeps them all (see numberAsSent).
+        if (asSent && isNumberText(text) && asSent(text)) {
+          fields.push(text);
+          if (c === plan.match) lastMatch = textValue(text);
+          continue;
+        }
       }
-      const value = get.value(record);
+      const value = text === undefined ? get.value(record) : text === 'null' ? null : textValue(text);
       if (c === plan.match) {
         if (value === null || value === undefined) {
           return reject(buf, record, `the match column ${q(c.column.name)} has no value: ${c.mapping.expr.text} is missing or null in this record`);
@@ -170,5 +212,5 @@ export function intoRowEncoder(plan: IntoPlan): {
     }
     return copyRow(fields, lead);
   };
-  return { encode, skipped: (buf) => skips.get(buf) ?? 0, lastMatch: () => lastMatch };
+  return { encode, skipped: (buf) => skips.get(buf) ?? 0, lastMatch: () => lastMatch, deletions: (buf) => deletions.get(buf) ?? 0 };
 }
