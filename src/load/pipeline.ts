@@ -374,6 +374,7 @@ async function landOverlapped(loop: Loop, turns: Turns, firstBatchNo: number): P
       f.buf.conflicted = true;
       loop.keyConflicts++;
     } else if (!(err instanceof EarlierBatchFailed) && isFinal(loop, err, 0)) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the batch's error, rethrown
       throw err;
     }
     loop.log.debug({ batchNo: f.batchNo, err: { message: (err as Error).message } }, 'overlapped batch rolled back: replaying it alone');
