@@ -403,7 +403,14 @@ function startOverlapped(loop: Loop, session: RunSession, batchNo: number, prev:
 }
 
 /** One overlapped batch's transaction; done() once it committed, in input order. */
-async function landAlongside(loop: Loop, client: pg.PoolClient, batchNo: number, buf: BatchBuffer, prev: InFlight | undefined, filled: () => void): Promise<void> {
+async function landAlongside(
+  loop: Loop,
+  client: pg.PoolClient,
+  batchNo: number,
+  buf: BatchBuffer,
+  prev: InFlight | undefined,
+  filled: () => void,
+): Promise<void> {
   const ctx = batchContext(loop, batchNo);
   const o = loop.merge;
   try {
