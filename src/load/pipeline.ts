@@ -147,7 +147,7 @@ export async function landBatches(run: BatchLoop): Promise<void> {
  * turn: the helper COPYs batch n into one and commits; the run's connection
  * merges it, records it and empties the table in the batch's transaction,
  * while the helper fills the other. Merges stay in input order, each after
- * the previous one committed; only the run's connection ever writes the
+ * the previous one committed; in a merged run only the run's connection writes the
  * landed table, each time fenced by the object's lease. The staging tables
  * are regular tables, not temporary ones: they outlive a transaction, and
  * through a transaction-mode pooler a temporary table would stay on one
