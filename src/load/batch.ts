@@ -54,7 +54,7 @@ export interface BatchOutcome {
  * COPY). What the merge would have done on top: deletion times, from the
  * server's clock as the merge's now(); and the newest version.
  */
-async function completeLanded(client: pg.PoolClient, o: MergeOptions, buf: BatchBuffer, counts: RunCounts): Promise<Date | string | null> {
+export async function completeLanded(client: pg.PoolClient, o: MergeOptions, buf: BatchBuffer, counts: RunCounts): Promise<Date | string | null> {
   counts.inserted += buf.records;
   if (buf.deletedIds.length > 0) {
     await client.query(

@@ -320,15 +320,25 @@ export async function readAhead(buf: BatchBuffer, ctx: FillContext, source: Reco
  * source gives until the batch is full, then the end of the COPY. When
  * anything fails (the input, the connection, the server) the COPY stream is
  * destroyed, so that the server aborts the COPY, and the error is thrown; the
- * caller rolls back.
+ * caller rolls back. `filled` is called once the batch has taken its last
+ * record from the source, before the server has answered the COPY: the next
+ * batch may read the source from then on (pipeline.ts, first loads).
  */
-export async function copyBatch(client: pg.PoolClient, sql: string, ctx: FillContext, source: RecordSource, buf: BatchBuffer): Promise<void> {
+export async function copyBatch(
+  client: pg.PoolClient,
+  sql: string,
+  ctx: FillContext,
+  source: RecordSource,
+  buf: BatchBuffer,
+  filled?: () => void,
+): Promise<void> {
   const state: CopyState = { stream: client.query(copyFrom(sql)) };
   state.stream.on('error', (e: Error) => (state.error ??= e));
   try {
     for (const chunk of buf.chunks) await write(state, chunk);
     await fill(buf, ctx, source, state);
     if (state.error) throw state.error;
+    filled?.();
     const finished = once(state.stream, 'finish');
     state.stream.end();
     await finished;

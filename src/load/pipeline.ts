@@ -2,10 +2,10 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { isRetryable } from '../connection/retry.js';
 import type { MergeOptions } from '../merge/merge.js';
-import { copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
+import { copyLandedSql, copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
 import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
-import { alreadyCommitted, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
-import { begin } from '../sql/transaction.js';
+import { alreadyCommitted, completeLanded, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
+import { begin, beginWith } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
 import { connectIfFree, RunSession } from './session.js';
@@ -75,21 +75,26 @@ async function retrying<T>(loop: Loop, session: RunSession, batchNo: number, ste
   }
 }
 
-/** One batch in one transaction on the run's connection (batch.ts); false at the end of the input. */
-async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<boolean> {
-  if ((await loop.source.peek()) === undefined) return false;
-  const buf = newBatchBuffer(format, loop.chunks, loop.ids);
+/**
+ * One batch in one transaction on the run's connection (batch.ts); false at
+ * the end of the input. `kept`: a batch that an overlapped first load could
+ * not commit, replayed from its kept bytes (it may have committed: its
+ * COMMIT's answer may have been lost).
+ */
+async function landOne(loop: Loop, batchNo: number, format: RowFormat, kept?: BatchBuffer): Promise<boolean> {
+  if (!kept && (await loop.source.peek()) === undefined) return false;
+  const buf = kept ?? newBatchBuffer(format, loop.chunks, loop.ids);
   const ctx = batchContext(loop, batchNo);
   const outcome = await retrying(loop, loop.session, batchNo, async (client, replay) => {
     try {
-      return await runBatch(client, ctx, loop.source, buf, replay);
+      return await runBatch(client, ctx, loop.source, buf, replay || kept !== undefined);
     } catch (err) {
       if (!isKeyConflict(err, buf)) throw err;
       // Rolled back on a healthy connection: the same batch again, through the merge.
       buf.conflicted = true;
       loop.keyConflicts++;
       loop.log.debug({ batchNo }, 'a key of this batch is already landed: replaying it through the merge');
-      return runBatch(client, ctx, loop.source, buf, replay);
+      return runBatch(client, ctx, loop.source, buf, replay || kept !== undefined);
     }
   });
   done(loop, outcome, buf);
@@ -99,8 +104,10 @@ async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<
 
 /**
  * Lands the input batch by batch, each batch its own transaction, in input
- * order. The first batch, first loads, and runs that cannot have a second
- * connection go one batch at a time on the run's connection. Otherwise the
+ * order. A first load's batches are COPYed straight into the landed table on
+ * two connections in turn (landFirstLoad). The first batch of other runs, and
+ * runs that cannot have a second connection, go one batch at a time on the
+ * run's connection. Otherwise the
  * batches are pipelined: while batch n merges on the run's connection, batch
  * n+1 is read, encoded and COPYed on a helper connection, so that Node's
  * encoding and two server backends work at once.
@@ -108,7 +115,11 @@ async function landOne(loop: Loop, batchNo: number, format: RowFormat): Promise<
 export async function landBatches(run: BatchLoop): Promise<void> {
   const loop: Loop = { ...run, chunks: new ChunkPool(), ids: new IdSet(run.batchSize), keyConflicts: 0 };
   let batchNo = 1;
-  if (!(await landOne(loop, batchNo++, loop.format))) return;
+  if (loop.format === 'landed') {
+    const next = await landFirstLoad(loop);
+    if (next === undefined) return;
+    batchNo = next;
+  } else if (!(await landOne(loop, batchNo++, loop.format))) return;
   while (loop.format === 'landed' && loop.keyConflicts < MAX_KEY_CONFLICTS) {
     if (!(await landOne(loop, batchNo++, 'landed'))) return;
   }
@@ -136,7 +147,7 @@ export async function landBatches(run: BatchLoop): Promise<void> {
  * turn: the helper COPYs batch n into one and commits; the run's connection
  * merges it, records it and empties the table in the batch's transaction,
  * while the helper fills the other. Merges stay in input order, each after
- * the previous one committed; only the run's connection ever writes the
+ * the previous one committed; in a merged run only the run's connection writes the
  * landed table, each time fenced by the object's lease. The staging tables
  * are regular tables, not temporary ones: they outlive a transaction, and
  * through a transaction-mode pooler a temporary table would stay on one
@@ -235,6 +246,187 @@ async function mergeStagedBatch(
     source.throwIfCancelled();
     await client.query('COMMIT');
     return { counts, maxLastModified };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A first-load batch that rolled back because the batch before it did not commit. */
+class EarlierBatchFailed extends Error {}
+
+/** A first load's second connection: not asked for yet, or none to be had (null). */
+interface Turns {
+  helper: RunSession | null | undefined;
+}
+
+/** A first-load batch in flight on one of the two connections. */
+interface InFlight {
+  batchNo: number;
+  buf: BatchBuffer;
+  /** True once the batch took its last record from the input; false when it failed before. */
+  filled: Promise<boolean>;
+  /** Settles once the batch committed (undefined) or rolled back (its error). */
+  landed: Promise<unknown>;
+}
+
+/**
+ * A batch's turn: an advisory lock of the batch's transaction, keyed by the
+ * run and the batch's number modulo 3. Batch n takes its own exclusively
+ * when it begins; after its COPY, batch n+1 waits for batch n's in shared
+ * mode, that is until batch n committed or rolled back. The wait is the
+ * server's, so that its deadlock detector sees it: batch n's COPY waits for
+ * batch n+1's when both insert one key and n+1's came first.
+ */
+function turnSql(runId: string, batchNo: number, mode: 'own' | 'after'): string {
+  const run = Number.parseInt(runId.slice(0, 8), 16) | 0;
+  return `SELECT pg_advisory_xact_lock${mode === 'after' ? '_shared' : ''}(${run}, ${batchNo % 3})`;
+}
+
+/**
+ * A first load, batch by batch: COPY straight into the landed table, on two
+ * connections in turn (the run's and a helper), so that one batch's COPY
+ * overlaps the end of the one before it (its COPY's answer, deletion times,
+ * records, fence and COMMIT: round trips that, across a link, would
+ * otherwise leave Node and the server idle). Returns the next batch's
+ * number, or undefined at the end of the input. After MAX_KEY_CONFLICTS
+ * batches met a key already landed, or without a second connection, the
+ * caller goes on one batch at a time.
+ */
+async function landFirstLoad(loop: Loop): Promise<number | undefined> {
+  const turns: Turns = { helper: undefined };
+  let batchNo = 1;
+  let broken = true;
+  try {
+    do {
+      const next = await landOverlapped(loop, turns, batchNo);
+      if (next === undefined) {
+        broken = false;
+        return undefined;
+      }
+      batchNo = next;
+    } while (turns.helper !== null && loop.keyConflicts < MAX_KEY_CONFLICTS);
+    broken = false;
+    return batchNo;
+  } finally {
+    await turns.helper?.close(broken);
+  }
+}
+
+/** The helper connection of a first load, if the pool has one free (a role's connection limit may leave none). */
+async function helperOf(loop: Loop, turns: Turns): Promise<RunSession | null> {
+  if (turns.helper !== undefined) return turns.helper;
+  const client = await connectIfFree(loop.pool, HELPER_WAIT_MS);
+  if (!client) {
+    loop.log.debug('no second connection for the first load: one batch at a time');
+    return (turns.helper = null);
+  }
+  const helper = new RunSession(loop.pool);
+  await helper.open(client);
+  return (turns.helper = helper);
+}
+
+/**
+ * Overlapped batches until the input ends (undefined), a batch fails, or no
+ * helper can be had (the next batch's number). Batch n+1 starts reading the
+ * input once batch n has read its last record, on the connection batch n-1
+ * used, once that one is done; it commits only after batch n committed, and
+ * rolls back if batch n did not: batches commit in input order, and a failed
+ * batch leaves no later batch landed. After a failure, the batches in flight
+ * settle; the first failure that is final ends the run, as it would one batch
+ * at a time; otherwise the failed batches are replayed from their kept bytes
+ * one at a time on the run's connection (a key already landed goes through
+ * the merge, which keeps the newest version).
+ */
+async function landOverlapped(loop: Loop, turns: Turns, firstBatchNo: number): Promise<number | undefined> {
+  const flight: InFlight[] = [];
+  let batchNo = firstBatchNo;
+  let stopped: unknown;
+  let ended = false;
+  for (; ; batchNo++) {
+    const prev = flight.at(-1);
+    if (prev && !(await prev.filled)) break;
+    try {
+      ended = (await loop.source.peek()) === undefined;
+    } catch (err) {
+      stopped = err;
+      break;
+    }
+    if (ended) break;
+    let session = loop.session;
+    if (flight.length % 2 === 1) {
+      const helper = await helperOf(loop, turns);
+      if (!helper) break;
+      session = helper;
+    }
+    // The connection is free once the batch before the previous one is done.
+    const before = flight.at(-2);
+    if (before && (await before.landed) !== undefined) break;
+    flight.push(startOverlapped(loop, session, batchNo, prev));
+  }
+  const failures = await Promise.all(flight.map((f) => f.landed));
+  let failed = false;
+  for (const [i, f] of flight.entries()) {
+    const err = failures[i];
+    if (err === undefined) continue;
+    failed = true;
+    if (isKeyConflict(err, f.buf)) {
+      f.buf.conflicted = true;
+      loop.keyConflicts++;
+    } else if (!(err instanceof EarlierBatchFailed) && isFinal(loop, err, 0)) {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the batch's error, rethrown
+      throw err;
+    }
+    loop.log.debug({ batchNo: f.batchNo, err: { message: (err as Error).message } }, 'overlapped batch rolled back: replaying it alone');
+    await landOne(loop, f.batchNo, 'landed', f.buf);
+  }
+  if (failed && turns.helper) {
+    // Its connection may be the one that failed: the next overlapped batches get a new one.
+    await turns.helper.close(true);
+    turns.helper = undefined;
+  }
+  // eslint-disable-next-line @typescript-eslint/only-throw-error -- the input's error, rethrown
+  if (stopped !== undefined) throw stopped;
+  return ended ? undefined : batchNo;
+}
+
+function startOverlapped(loop: Loop, session: RunSession, batchNo: number, prev: InFlight | undefined): InFlight {
+  const buf = newBatchBuffer('landed', loop.chunks, loop.ids);
+  let setFilled!: (ok: boolean) => void;
+  const filled = new Promise<boolean>((resolve) => (setFilled = resolve));
+  const landed = landAlongside(loop, session.client!, batchNo, buf, prev, () => setFilled(true)).then(
+    () => undefined,
+    (err: unknown) => err ?? new Error('batch failed'),
+  );
+  void landed.then(() => setFilled(false));
+  return { batchNo, buf, filled, landed };
+}
+
+/** One overlapped batch's transaction; done() once it committed, in input order. */
+async function landAlongside(
+  loop: Loop,
+  client: pg.PoolClient,
+  batchNo: number,
+  buf: BatchBuffer,
+  prev: InFlight | undefined,
+  filled: () => void,
+): Promise<void> {
+  const ctx = batchContext(loop, batchNo);
+  const o = loop.merge;
+  try {
+    await beginWith(client, turnSql(o.runId, batchNo, 'own'));
+    await copyBatch(client, copyLandedSql(o.schema, o.def), ctx, loop.source, buf, filled);
+    const counts = zeroCounts();
+    const maxLastModified = await completeLanded(client, o, buf, counts);
+    if (prev) {
+      await client.query(turnSql(o.runId, prev.batchNo, 'after'));
+      if ((await prev.landed) !== undefined) throw new EarlierBatchFailed(`batch ${prev.batchNo} did not commit`);
+    }
+    await recordBatch(client, ctx, buf, counts, maxLastModified);
+    loop.source.throwIfCancelled();
+    await client.query('COMMIT');
+    done(loop, { counts, maxLastModified }, buf);
+    loop.log.debug({ batchNo }, 'batch committed');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;

@@ -8,7 +8,8 @@ const HELPER_RECONNECT_WAIT_MS = 10_000;
 /**
  * One of a run's connections. The run's own writes under the object's lease
  * (lease.ts), which it records as its holder on a direct connection; a helper
- * that only stages batches (pipeline.ts) has none. After a lost connection it
+ * that stages batches, or COPYs a first load's batches fenced by the lease in
+ * their transactions (pipeline.ts), has none. After a lost connection it
  * reconnects with backoff and, with a lease, checks it still holds it before
  * anything is replayed. The lease is not the connection's: a new connection
  * (or, through a pooler, a new server connection) does not lose it.
