@@ -39,7 +39,9 @@ type Owner = 'mine' | 'other';
 const byPool = new WeakMap<pg.Pool, Map<string, Checked>>();
 
 function keyOf(schema: string, wanted: ObjectDef): string {
-  return createHash('sha256').update(`${schema}\u0000${JSON.stringify(wanted)}`, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(`${schema}\u0000${JSON.stringify(wanted)}`, 'utf8')
+    .digest('hex');
 }
 
 /** What this process last found up to date for the definition `wanted` (as resolveObject gave it). */
