@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { begin, beginWith } from '../sql/transaction.js';
+import { preparedIf } from '../sql/prepared.js';
 import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql, reusableStageSql } from '../stage/stage.js';
 import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
 import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type RunCounts } from './runs.js';
@@ -18,9 +18,7 @@ import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type R
  */
 export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, records: number, counts: RunCounts, prepared = false): Promise<Date | null> {
   if (records === 0) return null;
-  const sql = mergeSql(o);
-  const name = prepared ? `pgland_merge_${createHash('sha256').update(sql.text, 'utf8').digest('hex').slice(0, 16)}` : undefined;
-  const { rows } = await client.query<MergeCounts>(name ? { ...sql, name } : sql);
+  const { rows } = await client.query<MergeCounts>(preparedIf(mergeSql(o), prepared));
   const r = rows[0]!;
   const distinct = Number(r.distinct_records);
   counts.inserted += Number(r.inserted);
@@ -111,7 +109,8 @@ export async function runBatch(
     } else {
       if (buf.format === 'landed') await client.query(numberLinesSql(), [buf.lines]);
       const staged = { ...o, distinctIds: !buf.repeatedIds, ...(reusable ? { stageTable: reusable.table } : {}) };
-      maxLastModified = await mergeStaged(client, staged, buf.records, counts);
+      // Prepared only with the reusable table: a table created per batch is another relation every time.
+      maxLastModified = await mergeStaged(client, staged, buf.records, counts, reusable !== undefined && ctx.lease.direct);
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
@@ -139,7 +138,10 @@ export async function recordBatch(
   const o = ctx.merge;
   await keepNotes(client, o, buf, counts);
   const { rows } = await client.query<{ renewed: string }>(
-    recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead, (first) => ctx.lease.fenceCte(first)),
+    preparedIf(
+      recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead, (first) => ctx.lease.fenceCte(first)),
+      ctx.lease.direct,
+    ),
   );
   ctx.lease.fenceHeld(rows[0]?.renewed);
 }

@@ -15,6 +15,7 @@ import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStart, type RunStatus, type SyncMode } from './runs.js';
 import { checkedTable, forgetChecked, rememberChecked, startRunSql, stillUpToDate } from './checked-tables.js';
 import { qualify } from '../sql/ident.js';
+import { preparedIf } from '../sql/prepared.js';
 import { ObjectLease } from './lease.js';
 import { RunSession } from './session.js';
 
@@ -128,12 +129,13 @@ async function recordAndEvolve(
   def: ObjectDef,
   run: RunStart,
   checked: ReturnType<typeof checkedTable>,
+  prepare: boolean,
 ): Promise<{ def: ObjectDef; report: EvolutionReport }> {
   const { pool, schema } = ctx;
   if (!checked) {
     await client.query(insertRunSql(schema, run));
   } else {
-    const { rows } = await client.query<{ shape: string; owner: string | null }>(startRunSql(schema, run, wanted, def));
+    const { rows } = await client.query<{ shape: string; owner: string | null }>(preparedIf(startRunSql(schema, run, wanted, def), prepare));
     if (stillUpToDate(checked, rows[0]!)) return { def, report: upToDateReport(def) };
     forgetChecked(pool, schema, wanted);
     const claimed = await claimTable(client, schema, wanted);
@@ -211,7 +213,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       version: PGLAND_VERSION,
       options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
     };
-    const started = await recordAndEvolve(ctx, client, req.def, def, run, checked);
+    const started = await recordAndEvolve(ctx, client, req.def, def, run, checked, lease.direct);
     // Another table only when the plain name changed hands since this process last checked (checked-tables.ts).
     def = merge.def = started.def;
     const report = started.report;
@@ -226,7 +228,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         );
       }
     }
-    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge));
+    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge), lease.direct);
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 
