@@ -72,8 +72,14 @@ async function main(): Promise<void> {
   const sent = countQueries();
   const out = (s: string): void => void process.stdout.write(s + '\n');
   try {
-    // One run first, unmeasured: the destination's first run creates the table.
-    await dest.load({ kind: 'common', object: 'crm_contacts', provider: TENANT.provider, customerId: 'warm-up', input: Readable.from([smallSyncInput(1, 1)]) });
+    // Two runs first, unmeasured: the destination's first run creates the table;
+    // the second finds it up to date, which the process remembers
+    // (src/load/checked-tables.ts): later runs check it in the statement that
+    // records them. The first run of an object in a process sends 3 round
+    // trips more (the check, in a transaction) and 1 more (claimTable).
+    for (const customerId of ['warm-up-1', 'warm-up-2']) {
+      await dest.load({ kind: 'common', object: 'crm_contacts', provider: TENANT.provider, customerId, input: Readable.from([smallSyncInput(1, 1)]) });
+    }
     out('| records | run | round trips | Node CPU ms |');
     out('|---:|---|---:|---:|');
     for (const records of o.records) {

@@ -1,6 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination } from '../src/index.js';
-import type { DeclaredSchema } from '../src/catalog/declared.js';
+import { resolveObject, type DeclaredSchema } from '../src/catalog/declared.js';
+import { checkedTable } from '../src/load/checked-tables.js';
 import { planText } from '../src/schema/plan.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { runCli } from './support/cli.js';
@@ -39,7 +41,7 @@ function deals(n: number, version = 1): unknown[] {
   }));
 }
 
-const obj = (declared: DeclaredSchema) => ({ kind: 'custom' as const, object: 'deal', provider: 'x', customerId: 'c1', declared });
+const obj = (declared: DeclaredSchema, object = 'deal') => ({ kind: 'custom' as const, object, provider: 'x', customerId: 'c1', declared });
 
 async function columns(schema: string, table = 'custom_deal'): Promise<Record<string, string>> {
   const { rows } = await db.pool.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [
@@ -251,5 +253,133 @@ describe('schema evolution (issue 5)', () => {
     expect(out.code).toBe(0);
     expect(out.stdout).toBe(expected);
     expect(expected).toContain('ADD COLUMN "extra" boolean');
+  });
+});
+
+// Issue 20: a process skips the check of a table it found up to date while the
+// table reads the same; whatever changes it between two runs is still seen.
+
+/**
+ * A destination whose process found the table up to date: the first run
+ * creates it, the second finds nothing to do and is remembered.
+ */
+async function remembered(schema: string, object = 'deal', opened?: Destination): Promise<Destination> {
+  const d = opened ?? (await destination(schema));
+  expect((await d.load({ ...obj(V1, object), input: streamOf(deals(5)) })).evolution?.action).toBe('create');
+  expect(checkedTable(d.pool, schema, resolveObject(obj(V1, object)))).toBeUndefined();
+  const second = await d.load({ ...obj(V1, object), input: streamOf(deals(5, 2)) });
+  expect(second.status).toBe('succeeded');
+  expect(second.evolution).toBeUndefined();
+  expect(checkedTable(d.pool, schema, resolveObject(obj(V1, object)))).toBeDefined();
+  return d;
+}
+
+/** Round trips of one load (pg.Client.prototype.query calls; a COPY is two), as bench/statements.ts counts them. */
+async function roundTrips<T>(fn: () => Promise<T>): Promise<{ result: T; trips: number }> {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = proto.query;
+  let trips = 0;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const q = args[0] as string | { text?: string; constructor: { name: string } };
+    const text = typeof q === 'string' ? q : (q.text ?? q.constructor.name);
+    trips += /^\s*COPY\b/i.test(text) ? 2 : 1;
+    return query.apply(this, args);
+  };
+  try {
+    return { result: await fn(), trips };
+  } finally {
+    proto.query = query;
+  }
+}
+
+describe('the table check a process remembers (issue 20)', () => {
+  it('a remembered table is checked by the statement that records the run: 4 round trips fewer', async () => {
+    const d = await remembered('ck_trips');
+    // The statements bench's counts (docs/benchmarks.md, "Many small syncs"), for a first sync and an increment.
+    const first = await roundTrips(() => d.load({ ...obj(V1), customerId: 'c2', input: streamOf(deals(10)) }));
+    expect(first.result.status).toBe('succeeded');
+    expect(first.result.batchesCopiedDirect).toBe(1);
+    expect(first.trips).toBe(11);
+    const increment = await roundTrips(() => d.load({ ...obj(V1), customerId: 'c2', input: streamOf(deals(10, 3)) }));
+    expect(increment.result.counts.updated).toBe(10);
+    expect(increment.trips).toBe(12);
+  });
+
+  it('a column changed by another connection between two runs is seen and repaired', async () => {
+    const d = await remembered('ck_widen');
+    await db.pool.query(`ALTER TABLE ck_widen.custom_deal ALTER COLUMN amount TYPE integer`);
+    const r = await d.load({ ...obj(V1), input: streamOf(deals(5, 3)) });
+    expect(r.evolution).toMatchObject({ action: 'alter', reasons: ['column amount integer -> bigint'] });
+    const { rows } = await db.pool.query(
+      `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'ck_widen.custom_deal'::regclass AND attname = 'amount'`,
+    );
+    expect(rows[0].t).toBe('bigint');
+    // Up to date again: remembered again, and the next run lands without a check.
+    const next = await d.load({ ...obj(V1), input: streamOf(deals(5, 4)) });
+    expect(next.evolution).toBeUndefined();
+    expect(next.counts.updated).toBe(5);
+  });
+
+  it('a column dropped by hand is added back at the next run', async () => {
+    const d = await remembered('ck_dropped');
+    await db.pool.query(`ALTER TABLE ck_dropped.custom_deal DROP COLUMN code`);
+    const r = await d.load({ ...obj(V1), input: streamOf(deals(5, 3)) });
+    expect(r.status).toBe('succeeded');
+    expect(r.evolution).toMatchObject({ action: 'alter', reasons: ['new column code text'] });
+    const { rows } = await db.pool.query(`SELECT code FROM ck_dropped.custom_deal WHERE id = 'd2'`);
+    expect(rows[0].code).toBe('c2');
+  });
+
+  it('a table dropped by hand is created again', async () => {
+    const d = await remembered('ck_gone');
+    await db.pool.query(`DROP TABLE ck_gone.custom_deal`);
+    const r = await d.load({ ...obj(V1), input: streamOf(deals(5, 3)) });
+    expect(r.status).toBe('succeeded');
+    expect(r.evolution?.action).toBe('create');
+    expect(r.counts.inserted).toBe(5);
+  });
+
+  it('a recorded definition changed by hand (an older catalog version) is rebuilt', async () => {
+    const d = await remembered('ck_version');
+    await db.pool.query(`UPDATE ck_version._pgland_tables SET catalog_version = 0`);
+    const r = await d.load({ ...obj(V1), input: streamOf([]) });
+    expect(r.evolution).toMatchObject({ action: 'rebuild', reasons: ['definition version 0 -> 1'] });
+  });
+
+  it("another process's evolution of the table is seen as the check saw it before this process remembered anything", async () => {
+    const d = await remembered('ck_other');
+    // Another process (a pool of its own) lands a newer definition: a new column.
+    const other = await destination('ck_other');
+    const v2 = schemaOf({ ...V1.properties, Stage: { type: 'string' } });
+    expect((await other.load({ ...obj(v2), input: streamOf([]) })).evolution).toMatchObject({ action: 'alter' });
+    // This process's definition lacks the recorded column: the check says so, as it did at every run before.
+    const r = await d.load({ ...obj(V1), input: streamOf([]) });
+    expect(r.evolution).toMatchObject({ action: 'rebuild', reasons: ['column stage was dropped from the definition'] });
+  });
+
+  it('a changed definition in the same process is another check', async () => {
+    const d = await remembered('ck_def');
+    const v2 = schemaOf({ ...V1.properties, Stage: { type: 'string' } });
+    const r = await d.load({ ...obj(v2), input: streamOf([]) });
+    expect(r.evolution).toMatchObject({ action: 'alter', reasons: ['new column stage text'] });
+  });
+
+  it('a plain table name that changed hands: the run lands where claimTable says now, and is recorded so', async () => {
+    const d = await destination('ck_owner');
+    // "Deal" owns the plain name; "deal" gets the hashed one, and is remembered there.
+    const owner = await d.load({ ...obj(V1, 'Deal'), input: streamOf(deals(2)) });
+    await remembered('ck_owner', 'deal', d);
+    const hashed = await d.load({ ...obj(V1, 'deal'), input: streamOf(deals(2, 3)) });
+    expect(hashed.evolution).toBeUndefined();
+    expect(hashed.table).not.toBe(owner.table);
+    // The plain name's owner goes away (its table and record dropped by hand).
+    await db.pool.query(`DROP TABLE ck_owner.${owner.table}`);
+    await db.pool.query(`DELETE FROM ck_owner._pgland_tables WHERE table_name = $1`, [owner.table]);
+    const r = await d.load({ ...obj(V1, 'deal'), input: streamOf(deals(2, 4)) });
+    expect(r.status).toBe('succeeded');
+    expect(r.table).toBe(owner.table);
+    expect(r.evolution?.action).toBe('create');
+    const { rows } = await db.pool.query(`SELECT table_name FROM ck_owner._pgland_runs WHERE run_id = $1`, [r.runId]);
+    expect(rows[0].table_name).toBe(owner.table);
   });
 });

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { PGLAND_COLUMNS as P } from '../catalog/definition.js';
 import { mergeSql, type MergeCounts, type MergeOptions } from '../merge/merge.js';
 import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { begin, beginWith } from '../sql/transaction.js';
-import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql } from '../stage/stage.js';
+import { preparedIf } from '../sql/prepared.js';
+import { copyLandedSql, copyStageSql, createStageSql, numberLinesSql, reusableStageSql } from '../stage/stage.js';
 import { copyBatch, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
 import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type RunCounts } from './runs.js';
 
@@ -18,9 +18,7 @@ import { insertProblemsSql, insertRejectsSql, recordBatchSql, zeroCounts, type R
  */
 export async function mergeStaged(client: pg.ClientBase, o: MergeOptions, records: number, counts: RunCounts, prepared = false): Promise<Date | null> {
   if (records === 0) return null;
-  const sql = mergeSql(o);
-  const name = prepared ? `pgland_merge_${createHash('sha256').update(sql.text, 'utf8').digest('hex').slice(0, 16)}` : undefined;
-  const { rows } = await client.query<MergeCounts>(name ? { ...sql, name } : sql);
+  const { rows } = await client.query<MergeCounts>(preparedIf(mergeSql(o), prepared));
   const r = rows[0]!;
   const distinct = Number(r.distinct_records);
   counts.inserted += Number(r.inserted);
@@ -94,18 +92,25 @@ export async function runBatch(
   const o = ctx.merge;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   const direct = buf.format === 'landed' && !buf.conflicted;
+  // Staged rows go to the connection's own staging table, kept from batch to
+  // batch and emptied at every COMMIT: a temporary table created and dropped
+  // per batch writes the system catalogs, most of a small batch's server time.
+  // (A first-load batch replayed through the merge has a table of its own.)
+  const reusable = buf.format === 'stage' ? reusableStageSql(o.def) : undefined;
   // BEGIN and the staging table in one round trip (the table takes no values).
-  const opening = direct ? begin(client) : beginWith(client, createStageSql(o.def, buf.format));
+  const opening = direct ? begin(client) : beginWith(client, reusable?.text ?? createStageSql(o.def, buf.format));
   try {
     await opening;
-    await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format), ctx, source, buf);
+    await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format, reusable?.table), ctx, source, buf);
     const counts = zeroCounts();
     let maxLastModified: Date | string | null;
     if (direct) {
       maxLastModified = await completeLanded(client, o, buf, counts);
     } else {
       if (buf.format === 'landed') await client.query(numberLinesSql(), [buf.lines]);
-      maxLastModified = await mergeStaged(client, { ...o, distinctIds: !buf.repeatedIds }, buf.records, counts);
+      const staged = { ...o, distinctIds: !buf.repeatedIds, ...(reusable ? { stageTable: reusable.table } : {}) };
+      // Prepared only with the reusable table: a table created per batch is another relation every time.
+      maxLastModified = await mergeStaged(client, staged, buf.records, counts, reusable !== undefined && ctx.lease.direct);
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
@@ -133,7 +138,10 @@ export async function recordBatch(
   const o = ctx.merge;
   await keepNotes(client, o, buf, counts);
   const { rows } = await client.query<{ renewed: string }>(
-    recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead, (first) => ctx.lease.fenceCte(first)),
+    preparedIf(
+      recordBatchSql(o.schema, o.runId, counts, maxLastModified, ctx.batchNo, buf.rowsRead, (first) => ctx.lease.fenceCte(first)),
+      ctx.lease.direct,
+    ),
   );
   ctx.lease.fenceHeld(rows[0]?.renewed);
 }

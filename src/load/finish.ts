@@ -5,6 +5,7 @@ import { qualify, quoteIdent as q } from '../sql/ident.js';
 import { PIPELINE_STAGE_PATTERN, type RowFormat } from '../stage/stage.js';
 import { begin, beginWith } from '../sql/transaction.js';
 import { inlineParams } from '../sql/inline.js';
+import { preparedIf } from '../sql/prepared.js';
 import type { ObjectLease } from './lease.js';
 import { countsOf, RUN_COUNT_COLUMNS, type RunCounts, type RunStatus } from './runs.js';
 
@@ -201,10 +202,13 @@ export async function prepareRun(
   client: pg.PoolClient,
   o: Pick<MergeOptions, 'schema' | 'provider' | 'customerId' | 'runId' | 'def'>,
   checkLanded: boolean,
+  prepare = false,
 ): Promise<{ abandoned: number; format: RowFormat }> {
   const runs = qualify(o.schema, '_pgland_runs');
   const { rows } = await client.query<{ abandoned: string; orphans: string[]; has_rows: boolean | null }>(
-    `WITH abandoned AS (
+    preparedIf(
+      {
+        text: `WITH abandoned AS (
         UPDATE ${runs}
            SET status = 'abandoned', finished_at = now(),
                error = 'the loader stopped before finishing (killed, or its connection was lost); batches it committed stay landed'
@@ -219,7 +223,10 @@ export async function prepareRun(
                                   WHERE r.status = 'running' AND r.run_id NOT IN (SELECT run_id FROM abandoned)
                                     AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')) AS orphans,
              ${checkLanded ? `EXISTS (SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2)` : 'NULL::boolean'} AS has_rows`,
-    [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
+        values: [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
+      },
+      prepare,
+    ),
   );
   const r = rows[0]!;
   for (const name of r.orphans) await client.query(`DROP TABLE IF EXISTS ${qualify(o.schema, name)}`);

@@ -12,17 +12,20 @@
  */
 export class IdSet {
   /** Pairs of hashes, [h1, h2] at 2i and 2i+1; h1 is never 0, so 0 marks a free slot. */
-  private readonly slots: Uint32Array;
-  private readonly mask: number;
-  private readonly limit: number;
+  private slots: Uint32Array;
+  private mask: number;
+  private limit: number;
+  /** The capacity `expected` ids need: the table grows to it as ids come, not before (most batches are small). */
+  private readonly maxCapacity: number;
   private size = 0;
 
   constructor(expected: number) {
-    let capacity = 1024;
+    let capacity = MIN_CAPACITY;
     while (capacity < expected * 2 && capacity < MAX_CAPACITY) capacity *= 2;
-    this.slots = new Uint32Array(capacity * 2);
-    this.mask = capacity - 1;
-    this.limit = capacity / 2;
+    this.maxCapacity = capacity;
+    this.slots = new Uint32Array(MIN_CAPACITY * 2);
+    this.mask = MIN_CAPACITY - 1;
+    this.limit = MIN_CAPACITY / 2;
   }
 
   clear(): void {
@@ -32,7 +35,7 @@ export class IdSet {
 
   /** Adds an id; true when it was (probably) there already, or the table is full. */
   addRepeats(id: string): boolean {
-    if (this.size >= this.limit) return true;
+    if (this.size >= this.limit && !this.grow()) return true;
     let h1 = 0x811c9dc5;
     let h2 = 0x9747b28c;
     for (let i = 0; i < id.length; i++) {
@@ -43,6 +46,11 @@ export class IdSet {
     }
     h1 = (h1 | 1) >>> 0;
     h2 = h2 >>> 0;
+    return this.place(h1, h2);
+  }
+
+  /** Puts a pair of hashes in its slot; true when it was there already. */
+  private place(h1: number, h2: number): boolean {
     for (let slot = (h1 ^ (h2 >>> 7)) & this.mask; ; slot = (slot + 1) & this.mask) {
       const at = slot * 2;
       const k = this.slots[at]!;
@@ -55,7 +63,21 @@ export class IdSet {
       if (k === h1 && this.slots[at + 1] === h2) return true;
     }
   }
+
+  /** Doubles the table, up to the capacity asked for; false when it is there already. */
+  private grow(): boolean {
+    const capacity = this.mask + 1;
+    if (capacity >= this.maxCapacity) return false;
+    const old = this.slots;
+    this.slots = new Uint32Array(capacity * 4);
+    this.mask = capacity * 2 - 1;
+    this.limit = capacity;
+    this.size = 0;
+    for (let at = 0; at < old.length; at += 2) if (old[at] !== 0) this.place(old[at]!, old[at + 1]!);
+    return true;
+  }
 }
 
+const MIN_CAPACITY = 1024;
 /** 2^21 slots, 16 MB: past about a million records a batch, the merge sorts. */
 const MAX_CAPACITY = 2 ** 21;

@@ -5,6 +5,7 @@ import { traitsOf } from '../connection/pool.js';
 import { PglandError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { qualify } from '../sql/ident.js';
+import { preparedIf } from '../sql/prepared.js';
 
 export interface ObjectKey {
   schema: string;
@@ -99,7 +100,8 @@ export class ObjectLease {
     readonly key: ObjectKey,
     readonly token: string,
     private readonly ttlMs: number,
-    private readonly direct: boolean,
+    /** On a direct connection (no pooler): the holder is recorded, and statements may be prepared (sql/prepared.ts). */
+    readonly direct: boolean,
     private readonly log: Logger,
     private readonly ownConnection?: GuardedClientConfig,
   ) {
@@ -137,7 +139,7 @@ export class ObjectLease {
    * serialises runs asking at once.
    */
   private async tryTake(): Promise<boolean> {
-    const { rowCount } = await this.pool.query(takeLeaseSql(this.key, this.token, this.ttlMs));
+    const { rowCount } = await this.pool.query(preparedIf(takeLeaseSql(this.key, this.token, this.ttlMs), this.direct));
     return rowCount === 1;
   }
 
@@ -223,10 +225,15 @@ export class ObjectLease {
     if (this.lostError) throw this.lostError;
     if (!this.direct) return;
     const { rowCount } = await client.query(
-      `UPDATE ${this.table}
+      preparedIf(
+        {
+          text: `UPDATE ${this.table}
           SET holder_pid = pg_backend_pid(), holder_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
         WHERE provider = $1 AND customer_id = $2 AND object = $3 AND token = $4::uuid`,
-      this.ids,
+          values: this.ids,
+        },
+        true,
+      ),
     );
     if (rowCount !== 1) throw this.lose();
   }

@@ -12,7 +12,10 @@ import { CancelledError, InputError } from './copy-writer.js';
 import { lineSource } from './record-source.js';
 import { finishRun, prepareRun, type FinishedRun } from './finish.js';
 import { landBatches } from './pipeline.js';
-import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus, type SyncMode } from './runs.js';
+import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStart, type RunStatus, type SyncMode } from './runs.js';
+import { checkedTable, forgetChecked, rememberChecked, startRunSql, stillUpToDate } from './checked-tables.js';
+import { qualify } from '../sql/ident.js';
+import { preparedIf } from '../sql/prepared.js';
 import { ObjectLease } from './lease.js';
 import { RunSession } from './session.js';
 
@@ -112,6 +115,46 @@ function validate(req: LoadRequest, def: ObjectDef, write: WriteMode, mode: Sync
 }
 
 /**
+ * Records the run and brings its table to the definition. A table this
+ * process found up to date (`checked`) is read by the statement that records
+ * the run, and checked only when it reads differently; any other goes
+ * through the check under the table's lock (evolve.ts). Answers the table the
+ * run lands in: the one it was recorded with, unless the plain name changed
+ * hands since (then claimTable decides again, and the run's record follows).
+ */
+async function recordAndEvolve(
+  ctx: LoaderContext,
+  client: pg.PoolClient,
+  wanted: ObjectDef,
+  def: ObjectDef,
+  run: RunStart,
+  checked: ReturnType<typeof checkedTable>,
+  prepare: boolean,
+): Promise<{ def: ObjectDef; report: EvolutionReport }> {
+  const { pool, schema } = ctx;
+  if (!checked) {
+    await client.query(insertRunSql(schema, run));
+  } else {
+    const { rows } = await client.query<{ shape: string; owner: string | null }>(preparedIf(startRunSql(schema, run, wanted, def), prepare));
+    if (stillUpToDate(checked, rows[0]!)) return { def, report: upToDateReport(def) };
+    forgetChecked(pool, schema, wanted);
+    const claimed = await claimTable(client, schema, wanted);
+    if (claimed.table !== def.table) {
+      await client.query(`UPDATE ${qualify(schema, '_pgland_runs')} SET table_name = $2 WHERE run_id = $1::uuid`, [run.runId, claimed.table]);
+      def = claimed;
+    }
+  }
+  const { report, upToDate } = await evolveTable(client, schema, def, run.runId);
+  if (upToDate !== undefined) rememberChecked(pool, schema, wanted, def, upToDate);
+  return { def, report };
+}
+
+/** What evolveTable reports of a table it found up to date. */
+function upToDateReport(def: ObjectDef): EvolutionReport {
+  return { table: def.table, action: 'none', reasons: [], notRestored: [], fullRefreshReason: null, executed: [], problems: 0 };
+}
+
+/**
  * One sync run: take the object's lease, record the run, make sure the table
  * exists, land the input batch by batch (each batch its own transaction,
  * replayed after a retryable failure), then record the outcome together with a
@@ -121,7 +164,9 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   const started = Date.now();
   const runId = randomUUID();
   const { schema, pool, log } = ctx;
-  const def = await claimTable(pool, schema, req.def);
+  // A table this process found up to date is checked again by the statement that records the run (checked-tables.ts).
+  const checked = checkedTable(pool, schema, req.def);
+  let def = checked?.def ?? (await claimTable(pool, schema, req.def));
   const mode = req.mode ?? 'incremental';
   const write = req.write ?? 'upsert';
   validate(req, def, write, mode);
@@ -156,21 +201,22 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   let evolution: EvolutionReport | undefined;
   try {
     // The run is recorded first: a value the evolution cannot re-land is a problem of this run.
-    await client.query(
-      insertRunSql(schema, {
-        runId,
-        provider: req.provider,
-        customerId: req.customerId,
-        object: def.object,
-        objectKind: def.kind,
-        table: def.table,
-        mode,
-        writeMode: write,
-        version: PGLAND_VERSION,
-        options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
-      }),
-    );
-    const report = await evolveTable(client, schema, def, runId);
+    const run: RunStart = {
+      runId,
+      provider: req.provider,
+      customerId: req.customerId,
+      object: def.object,
+      objectKind: def.kind,
+      table: def.table,
+      mode,
+      writeMode: write,
+      version: PGLAND_VERSION,
+      options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
+    };
+    const started = await recordAndEvolve(ctx, client, req.def, def, run, checked, lease.direct);
+    // Another table only when the plain name changed hands since this process last checked (checked-tables.ts).
+    def = merge.def = started.def;
+    const report = started.report;
     if (report.action !== 'none') {
       evolution = report;
       runLog.info({ action: report.action, reasons: report.reasons, notRestored: report.notRestored }, 'table evolved');
@@ -182,7 +228,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         );
       }
     }
-    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge));
+    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge), lease.direct);
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 

@@ -6,7 +6,15 @@ import { beginWith } from '../sql/transaction.js';
 import { inlineParams } from '../sql/inline.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { RUN_SETTING } from './lost-values.js';
-import { planEvolution } from './plan.js';
+import { planEvolution, planFromState } from './plan.js';
+import { readTable } from './introspect.js';
+
+/** What evolveTable did. */
+export interface Evolved {
+  report: EvolutionReport;
+  /** When the table was up to date (nothing executed): its state as the check read it (introspect.ts, tableShapeSql). */
+  upToDate?: string;
+}
 
 /**
  * Brings a landed table to its wanted definition: creates it, alters it, or
@@ -15,13 +23,14 @@ import { planEvolution } from './plan.js';
  * Runs of different tenants share a table: they serialise here on a lock per
  * table, and the plan is made under that lock.
  */
-export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<EvolutionReport> {
+export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<Evolved> {
   try {
     // BEGIN, the table's lock and the run's setting in one round trip.
     await beginWith(client, inlineParams(lockTableSql(schema, def, runId)));
-    const report = await applyPlan(client, await planEvolution(client, schema, def));
+    const state = await readTable(client, schema, def.table);
+    const report = await applyPlan(client, await planFromState(client, schema, def, state));
     await client.query('COMMIT');
-    return report;
+    return { report, ...(report.action === 'none' && report.executed.length === 0 ? { upToDate: state.shape } : {}) };
   } catch (err) {
     // The rollback's own failure (a lost connection) must not hide the error.
     await client.query('ROLLBACK').catch(() => undefined);

@@ -27,51 +27,54 @@ export interface RecordedTable {
   fullRefreshReason: string | null;
 }
 
+interface Shape {
+  exists: boolean;
+  columns: LiveColumn[];
+  primary_key: string[];
+  recorded: {
+    object: string;
+    object_kind: string;
+    catalog_version: number;
+    definition: { columns: ColumnDef[]; primaryKey: string[] };
+    needs_full_refresh: boolean;
+    full_refresh_reason: string | null;
+  } | null;
+}
+
 /**
- * The live table (its columns and primary key, or undefined when it does not
- * exist) and what pgland recorded of it, in one statement: every run reads
- * both, and across a 40 ms link each statement is 40 ms.
+ * An SQL expression: everything the evolution check reads of a table, as
+ * JSON text. The live table (its columns and primary key, from the system
+ * catalogs, so hand edits count) and what pgland recorded of it. Two reads
+ * that give the same text give the same plan (plan.ts reads nothing else
+ * when the table is up to date), which is what lets a process skip the check
+ * of a table it found up to date (load/checked-tables.ts). `qualified`: the
+ * parameter holding the table's qualified name; `name`: its plain name.
  */
-export async function readTable(
-  client: pg.ClientBase,
-  schema: string,
-  table: string,
-): Promise<{ live: LiveTable | undefined; recorded: RecordedTable | undefined }> {
-  const { rows } = await client.query<{
-    exists: boolean;
-    columns: LiveColumn[];
-    primary_key: string[];
-    recorded: {
-      object: string;
-      object_kind: string;
-      catalog_version: number;
-      definition: { columns: ColumnDef[]; primaryKey: string[] };
-      needs_full_refresh: boolean;
-      full_refresh_reason: string | null;
-    } | null;
-  }>(
-    `SELECT
-       t.oid IS NOT NULL AS exists,
-       (SELECT coalesce(json_agg(json_build_object(
+export function tableShapeSql(schema: string, qualified: string, name: string): string {
+  return `(SELECT json_build_object(
+       'exists', t.oid IS NOT NULL,
+       'columns', (SELECT coalesce(json_agg(json_build_object(
                  'name', a.attname,
                  'type', format_type(a.atttypid, a.atttypmod),
                  'generated', CASE WHEN a.attgenerated = 's' THEN pg_get_expr(d.adbin, d.adrelid) END) ORDER BY a.attnum), '[]')
           FROM pg_attribute a
           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-       (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]')
+         WHERE a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped),
+       'primary_key', (SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]')
           FROM pg_constraint c
           CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)
           JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum
-         WHERE c.conrelid = t.oid AND c.contype = 'p') AS primary_key,
-       (SELECT json_build_object('object', r.object, 'object_kind', r.object_kind, 'catalog_version', r.catalog_version,
+         WHERE c.conrelid = t.oid AND c.contype = 'p'),
+       'recorded', (SELECT json_build_object('object', r.object, 'object_kind', r.object_kind, 'catalog_version', r.catalog_version,
                                  'definition', r.definition, 'needs_full_refresh', r.needs_full_refresh,
                                  'full_refresh_reason', r.full_refresh_reason)
-          FROM ${qualify(schema, '_pgland_tables')} r WHERE r.table_name = $2) AS recorded
-     FROM (SELECT to_regclass($1)::oid AS oid) AS t`,
-    [qualify(schema, table), table],
-  );
-  const r = rows[0]!;
+          FROM ${qualify(schema, '_pgland_tables')} r WHERE r.table_name = ${name}))::text
+     FROM (SELECT to_regclass(${qualified})::oid AS oid) AS t)`;
+}
+
+/** The live table (undefined when it does not exist) and what pgland recorded of it, from tableShapeSql's text. */
+export function parseShape(shape: string): { live: LiveTable | undefined; recorded: RecordedTable | undefined } {
+  const r = JSON.parse(shape) as Shape;
   const live = r.exists ? { columns: r.columns, primaryKey: r.primary_key } : undefined;
   const rec = r.recorded;
   const recorded = rec
@@ -86,6 +89,24 @@ export async function readTable(
       }
     : undefined;
   return { live, recorded };
+}
+
+/** What the evolution check reads of a table, in one statement (see tableShapeSql), and the text it was read as. */
+export interface TableState {
+  live: LiveTable | undefined;
+  recorded: RecordedTable | undefined;
+  /** tableShapeSql's text, to compare with a later read. */
+  shape: string;
+}
+
+/**
+ * The live table and what pgland recorded of it, in one statement: every
+ * check reads both, and across a 40 ms link each statement is 40 ms.
+ */
+export async function readTable(client: pg.ClientBase, schema: string, table: string): Promise<TableState> {
+  const { rows } = await client.query<{ shape: string }>(`SELECT ${tableShapeSql(schema, '$1', '$2')} AS shape`, [qualify(schema, table), table]);
+  const shape = rows[0]!.shape;
+  return { ...parseShape(shape), shape };
 }
 
 /** The definition pgland records for a table. */

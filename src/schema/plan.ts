@@ -7,7 +7,7 @@ import { fitIdent, qualify, quoteIdent as q } from '../sql/ident.js';
 import { catalogType, compare, LANDED_KEY } from './compare.js';
 import { captureDependents, type DependentView, type Dependents } from './dependents.js';
 import { createViewStep, setViewsAsideSteps } from './views.js';
-import { definitionJson, readTable, type LiveColumn } from './introspect.js';
+import { definitionJson, readTable, type LiveColumn, type TableState } from './introspect.js';
 import { createLandedTableSql, primaryKeyName } from './landed.js';
 import { lostValuesStatements, type Recomputed } from './lost-values.js';
 
@@ -184,8 +184,21 @@ function rebuildSteps(schema: string, def: ObjectDef, liveCols: LiveColumn[], cu
  * runs exactly these statements.
  */
 export async function planEvolution(client: pg.ClientBase, schema: string, def: ObjectDef): Promise<EvolutionPlan> {
+  return planFromState(client, schema, def, await readTable(client, schema, def.table));
+}
+
+/**
+ * planEvolution from a table's state already read (readTable). Reads the
+ * catalogs again only for a rebuild or a widening (the customer's objects on
+ * the table): a table that is up to date is planned from `state` alone.
+ */
+export async function planFromState(
+  client: pg.ClientBase,
+  schema: string,
+  def: ObjectDef,
+  { live, recorded }: Pick<TableState, 'live' | 'recorded'>,
+): Promise<EvolutionPlan> {
   const base = { schema, table: def.table, object: def.object };
-  const { live, recorded } = await readTable(client, schema, def.table);
   if (!live) {
     return {
       ...base,
