@@ -43,7 +43,7 @@ export interface LoadStreamOptions extends ObjectRequest {
   ignoreDeletes?: boolean;
   input: AsyncIterable<Buffer | string>;
   onProgress?: (counts: RunCounts) => void;
-  /** Abort to cancel: the current batch rolls back and the run is recorded as cancelled. */
+  /** Abort to cancel: the batch being read (and one still committing) rolls back and the run is recorded as cancelled. */
   signal?: AbortSignal;
 }
 

@@ -359,9 +359,16 @@ describe('concurrency and recovery (issue 4)', () => {
   it('cancelling rolls back the current batch and records the run as cancelled', async () => {
     const d = await destination('cancel', { batch_size: 100 });
     const ac = new AbortController();
+    // A first load COPYs its next batch while the one before commits
+    // (pipeline.ts): a batch still committing when the signal comes rolls
+    // back too. The signal is given once batch 2 has landed, while batch 3
+    // is being read, so that exactly batches 1 and 2 stay.
     async function* input(): AsyncGenerator<string> {
       for (const n of range(1000)) {
-        if (n === 250) ac.abort();
+        if (n === 250) {
+          for (let i = 0; i < 200 && (await rows('cancel').catch(() => [])).length < 200; i++) await new Promise((r) => setTimeout(r, 25));
+          ac.abort();
+        }
         yield JSON.stringify(contact(n)) + '\n';
       }
     }

@@ -34,7 +34,7 @@ export interface LoadRequest {
   input: AsyncIterable<Buffer | string>;
   /** Called after every committed batch. */
   onProgress?: (counts: RunCounts) => void;
-  /** Aborting cancels the run: the current batch rolls back, the run is recorded as cancelled. */
+  /** Aborting cancels the run: the batch being read (and one still committing) rolls back, the run is recorded as cancelled. */
   signal?: AbortSignal;
   /** Recorded with the run's options (a protocol stream's key properties, for the next run to compare). */
   runOptions?: Record<string, unknown>;
