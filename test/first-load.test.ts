@@ -216,4 +216,14 @@ describe('the newest version of a first-load batch (issue 8)', () => {
     latest.observe('2026-02-03');
     expect(latest.candidates()).toEqual(['2026-02-02T10:00:00.50001Z', '2026-02-02 11:00:00+01:00', '2026-02-03']);
   });
+
+  it('keeps one candidate per zone text, whatever the number of values (a reader\'s "+00" form)', () => {
+    const latest = new LatestTimestamp();
+    for (let i = 0; i < 5000; i++) latest.observe(`2025-12-${String(1 + (i % 28)).padStart(2, '0')} 23:${String(i % 60).padStart(2, '0')}:00.${i}+00`);
+    latest.observe('2025-12-28 23:59:00.9+00');
+    latest.observe('2025-12-28 23:59:00.10001+00');
+    latest.observe('2025-12-29 01:00:00-05');
+    latest.observe('2025-12-29 00:30:00-05');
+    expect(latest.candidates()).toEqual(['2025-12-28 23:59:00.9+00', '2025-12-29 01:00:00-05']);
+  });
 });

@@ -3,45 +3,78 @@
  * first load COPYed straight into the landed table), found while the rows are
  * encoded, since no merge statement computes it.
  *
- * Timestamps in the common form `YYYY-MM-DDTHH:MM:SS[.fraction]Z` compare as
- * text (fixed-width fields, with the fraction compared digit by digit); any
- * other form (an offset, no seconds, a date alone, lower-case letters) is kept
- * aside and compared by the server, in the session's time zone, as the merge
- * would.
+ * Timestamps of the form `YYYY-MM-DD[T ]HH:MM:SS[.fraction]<zone>` with the
+ * same zone text (`Z`, `+00`, `-05:00`...) compare as text: the fields are
+ * fixed-width and one zone is one offset, so the later text is the later
+ * time (the fraction compared digit by digit). One candidate is kept per zone
+ * text; any other form (no seconds, a date alone, no zone, lower-case
+ * letters) is kept aside, as a copy, and compared by the server, in the
+ * session's time zone, as the merge would.
+ *
+ * Per zone, not per value: a reader's output (`2025-12-28 23:59:00+00`,
+ * PostgreSQL's own form) once put every value of a batch aside, and each kept
+ * value, a slice of its input line, kept the whole line alive.
  */
 export class LatestTimestamp {
-  private best: string | undefined;
+  private readonly bestByZone = new Map<string, string>();
   private readonly others = new Set<string>();
 
   observe(text: string): void {
-    if (!isCanonical(text)) {
-      this.others.add(text);
+    const zone = zoneOf(text);
+    if (zone === undefined) {
+      if (!this.others.has(text)) this.others.add(copyOf(text));
       return;
     }
-    if (this.best === undefined || later(text, this.best)) this.best = text;
+    const best = this.bestByZone.get(zone);
+    if (best === undefined || later(text, best, zone.length)) this.bestByZone.set(zone, copyOf(text));
   }
 
-  /** Every candidate for the newest: at most one in the common form, and all the others. */
+  /** Every candidate for the newest: one per zone text, and all the others. */
   candidates(): string[] {
-    return this.best === undefined ? [...this.others] : [this.best, ...this.others];
+    return [...this.bestByZone.values(), ...this.others];
   }
 }
 
-function isCanonical(text: string): boolean {
-  // isTimestampText has already checked the digits and ranges: 20 characters
-  // or more, a T and a Z make the form above, seconds included.
-  return text.length >= 20 && text.charCodeAt(10) === 84 /* T */ && text.endsWith('Z');
+/**
+ * The zone text of a timestamp in the form above, or undefined for another
+ * form. isTimestampText has already checked the digits and ranges.
+ */
+function zoneOf(text: string): string | undefined {
+  if (text.length < 20) return undefined;
+  const sep = text.charCodeAt(10);
+  if (sep !== 84 /* T */ && sep !== 32 /* space */) return undefined;
+  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return undefined;
+  let i = 19;
+  if (text.charCodeAt(i) === 46 /* . */) {
+    i++;
+    while (i < text.length && isDigit(text.charCodeAt(i))) i++;
+  }
+  const zone = text.slice(i);
+  return zone === 'Z' || /^[+-]\d\d(:?\d\d)?$/.test(zone) ? zone : undefined;
 }
 
-/** Whether canonical timestamp a is later than b. */
-function later(a: string, b: string): boolean {
-  const headA = a.substring(0, 19);
-  const headB = b.substring(0, 19);
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Whether a is later than b, both in the form above with the same zone text of `zoneLength` characters. */
+function later(a: string, b: string, zoneLength: number): boolean {
+  const headA = a.substring(11, 19);
+  const headB = b.substring(11, 19);
+  const dayA = a.substring(0, 10);
+  const dayB = b.substring(0, 10);
+  if (dayA !== dayB) return dayA > dayB;
   if (headA !== headB) return headA > headB;
-  return fraction(a) > fraction(b);
+  return fraction(a, zoneLength) > fraction(b, zoneLength);
 }
 
 /** The fraction of a second as 9 digits ("" for none). */
-function fraction(text: string): string {
-  return text.length === 20 ? '' : text.slice(20, -1).padEnd(9, '0');
+function fraction(text: string, zoneLength: number): string {
+  const end = text.length - zoneLength;
+  return end <= 20 ? '' : text.slice(20, end).padEnd(9, '0');
+}
+
+/** A string of its own: not a slice that keeps its input line alive. */
+function copyOf(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
