@@ -114,12 +114,18 @@ export async function runBatch(
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
-    await client.query('COMMIT');
+    await commitBatch(client, ctx, buf, counts);
     return { counts, maxLastModified };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** COMMITs a batch: the run's end with it when the batch ends the input and the run allows it (LastBatch). */
+export async function commitBatch(client: pg.PoolClient, ctx: BatchContext, buf: BatchBuffer, counts: RunCounts): Promise<void> {
+  if (ctx.lastBatch && buf.endsInput) await ctx.lastBatch.finish(client, counts);
+  else await client.query('COMMIT');
 }
 
 /**

@@ -65,18 +65,28 @@ export function forgetChecked(pool: pg.Pool, schema: string, wanted: ObjectDef):
  * check of a remembered table compares: the table's state and the owner of
  * the plain name. One round trip where claimTable and the check were four.
  */
-export function startRunSql(schema: string, run: RunStart, wanted: ObjectDef, def: ObjectDef): SqlQuery {
+export function startRunSql(schema: string, run: RunStart, wanted: ObjectDef, def: ObjectDef, prepare?: PrepareRunParts): SqlQuery {
   const insert = insertRunSql(schema, run);
   const n = insert.values.length;
   const p = (i: number): string => `$${n + i}`;
+  // With prepareRun's statement too (finish.ts): what it does once the table is ready, a round trip fewer.
+  const parts = prepare?.(n + 6);
   return {
-    text: `WITH run AS (${insert.text})
+    text: `WITH run AS (${insert.text})${parts ? `, ${parts.ctes}` : ''}
       SELECT ${tableShapeSql(schema, p(1), p(2))} AS shape,
              (SELECT CASE WHEN object = ${p(4)} AND object_kind = ${p(5)} THEN 'mine' ELSE 'other' END
-                FROM ${qualify(schema, '_pgland_tables')} WHERE table_name = ${p(3)}) AS owner`,
-    values: [...insert.values, qualify(schema, def.table), def.table, wanted.table, wanted.object, wanted.kind],
+                FROM ${qualify(schema, '_pgland_tables')} WHERE table_name = ${p(3)}) AS owner${
+                  parts
+                    ? `,
+             ${parts.columns}`
+                    : ''
+                }`,
+    values: [...insert.values, qualify(schema, def.table), def.table, wanted.table, wanted.object, wanted.kind, ...(parts?.values ?? [])],
   };
 }
+
+/** prepareRunParts (finish.ts) for one run, its values numbered from the argument. */
+export type PrepareRunParts = (firstParam: number) => { ctes: string; columns: string; values: unknown[] };
 
 /** Whether what startRunSql read is what the check found up to date. */
 export function stillUpToDate(checked: Checked, read: { shape: string; owner: string | null }): boolean {

@@ -6,6 +6,7 @@ import { encodeRecord, type Problem } from '../encode/record.js';
 import type { ErrorCode } from '../errors.js';
 import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
+import type { RunCounts } from './runs.js';
 import type { RowFormat } from '../stage/stage.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
@@ -47,6 +48,18 @@ export interface BatchContext {
   landedLead: string;
   /** The object's lease: its fence ends every write transaction of the batch (lease.ts). */
   lease: ObjectLease;
+  /** Ends the run in the transaction of the batch that ends the input, when the run allows it (loader.ts). */
+  lastBatch?: LastBatch;
+}
+
+/**
+ * A run's end in its last batch's transaction: one COMMIT for both (a small
+ * run's second transaction was a fifth of its round trips, and a commit
+ * flushed to disk). finish() runs after the batch's fence, in its
+ * transaction, and sends the COMMIT itself.
+ */
+export interface LastBatch {
+  finish(client: pg.PoolClient, batch: RunCounts): Promise<void>;
 }
 
 /**
@@ -104,6 +117,11 @@ export interface BatchBuffer {
   stats: EncodeStats;
   /** The batch is full or the input ended: nothing more to read. */
   complete: boolean;
+  /**
+   * The input ended while this batch read it: no batch comes after it, and
+   * it may end the run in its own transaction (BatchContext.lastBatch).
+   */
+  endsInput: boolean;
 }
 
 /**
@@ -133,6 +151,7 @@ export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool
     problems: [],
     stats: newEncodeStats(),
     complete: false,
+    endsInput: false,
   };
 }
 
@@ -268,7 +287,10 @@ async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, co
     // Awaited only when the input must be read: a promise per record cost more than encoding it.
     let item = source.peek();
     if (item instanceof Promise) item = await item;
-    if (item === undefined) break;
+    if (item === undefined) {
+      buf.endsInput = true;
+      break;
+    }
     source.take();
     buf.rowsRead++;
     if ('reject' in item) {

@@ -31,6 +31,62 @@ async function applyFullRefreshDeletes(client: pg.PoolClient, o: MergeOptions): 
   return result.rowCount ?? 0;
 }
 
+/**
+ * The status, the watermark, the fence (which ends the lease) and what the
+ * run reports back, in one statement: at the end of every run, a round trip
+ * is 40 ms across a 40 ms link. The watermark reads max_last_modified_at,
+ * which the status update leaves as is; the full-refresh flag is read after
+ * the transaction's own DELETE (finishRun). `fence`: the lease's
+ * releasingFenceCte(5).
+ */
+function finishSql(o: MergeOptions, opts: { status: RunStatus; error: string | null }, fence: { text: string; values: unknown[] }): SqlQuery {
+  const completed = opts.status === 'succeeded' || opts.status === 'partial';
+  const runs = qualify(o.schema, '_pgland_runs');
+  const n = 5 + fence.values.length;
+  return {
+    text: `WITH ${fence.text},
+        finished AS (
+          UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid RETURNING ${RUN_COUNT_COLUMNS}),
+        watermark AS (
+          INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
+          SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
+           WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL AND $4::boolean
+          ON CONFLICT (provider, customer_id, object) DO UPDATE
+            SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
+            WHERE EXCLUDED.high_water_mark >= w.high_water_mark)
+        SELECT (SELECT count(*) FROM fence) AS renewed,
+               (SELECT reason FROM ${qualify(o.schema, '_pgland_full_refresh_required')}
+                 WHERE table_name = $${n} AND provider = $${n + 1} AND customer_id = $${n + 2}) AS refresh_reason,
+               finished.*
+          FROM (SELECT) AS one LEFT JOIN finished ON true`,
+    values: [o.runId, opts.status, opts.error?.replace(/\0/g, '') ?? null, completed, ...fence.values, o.def.table, o.provider, o.customerId],
+  };
+}
+
+/**
+ * An incremental run that completed, ended in the transaction of its last
+ * batch (copy-writer.ts, LastBatch): finishRun's statement, after the
+ * batch's own fence, and the COMMIT, in one round trip. The batch's fence
+ * locked the lease's row, so the releasing fence finds it. On a failure the
+ * transaction is left to the caller to roll back, and the lease's heartbeat
+ * runs again: the batch may be replayed.
+ */
+export async function finishInLastBatch(client: pg.PoolClient, o: MergeOptions, status: 'succeeded' | 'partial', lease: ObjectLease): Promise<FinishedRun> {
+  const fence = await lease.releasingFenceCte(5);
+  try {
+    const results = (await client.query(`${inlineParams(finishSql(o, { status, error: null }, fence))}; COMMIT`)) as unknown as pg.QueryResult<
+      Record<string, string>
+    >[];
+    const row = results[0]!.rows[0]!;
+    lease.fenceHeld(row.renewed);
+    lease.committedRelease();
+    return { counts: countsOf(row), ...(row.refresh_reason ? { fullRefreshRequired: row.refresh_reason } : {}) };
+  } catch (err) {
+    lease.resumeHeartbeat();
+    throw err;
+  }
+}
+
 /** What a run's final transaction read back: the run's committed counters, and whether the tenant must send a full refresh next. */
 export interface FinishedRun {
   counts: RunCounts;
@@ -65,33 +121,7 @@ export async function finishRun(
       values: [o.def.table, o.provider, o.customerId],
     });
   }
-  // The status, the watermark, the fence (which ends the lease) and what the
-  // run reports back, in one statement: at the end of every run, a round trip is 40 ms across a
-  // 40 ms link. The watermark reads max_last_modified_at, which the status
-  // update leaves as is; the full-refresh flag is read after this
-  // transaction's own DELETE above.
-  const finish = async (): Promise<SqlQuery> => {
-    const fence = await lease.releasingFenceCte(5);
-    const n = 5 + fence.values.length;
-    return {
-      text: `WITH ${fence.text},
-        finished AS (
-          UPDATE ${runs} SET status = $2, finished_at = now(), error = $3 WHERE run_id = $1::uuid RETURNING ${RUN_COUNT_COLUMNS}),
-        watermark AS (
-          INSERT INTO ${qualify(o.schema, '_pgland_watermarks')} AS w (provider, customer_id, object, high_water_mark, run_id)
-          SELECT provider, customer_id, object, max_last_modified_at, run_id FROM ${runs}
-           WHERE run_id = $1::uuid AND max_last_modified_at IS NOT NULL AND $4::boolean
-          ON CONFLICT (provider, customer_id, object) DO UPDATE
-            SET high_water_mark = EXCLUDED.high_water_mark, run_id = EXCLUDED.run_id, updated_at = now()
-            WHERE EXCLUDED.high_water_mark >= w.high_water_mark)
-        SELECT (SELECT count(*) FROM fence) AS renewed,
-               (SELECT reason FROM ${qualify(o.schema, '_pgland_full_refresh_required')}
-                 WHERE table_name = $${n} AND provider = $${n + 1} AND customer_id = $${n + 2}) AS refresh_reason,
-               finished.*
-          FROM (SELECT) AS one LEFT JOIN finished ON true`,
-      values: [o.runId, opts.status, opts.error?.replace(/\0/g, '') ?? null, completed, ...fence.values, o.def.table, o.provider, o.customerId],
-    };
-  };
+  const finish = async (): Promise<SqlQuery> => finishSql(o, opts, await lease.releasingFenceCte(5));
   // Without tracking, the tenant had nothing landed when the run began
   // (loader.ts): every row it has now came from this run.
   const deletesUnseen = completed && opts.full && o.trackSeen;
@@ -186,6 +216,46 @@ export async function abandonStaleRuns(
   return rows.length;
 }
 
+/** What prepareRun reads, and what the statement that records a run reads of it (checked-tables.ts). */
+export interface PreparedRun {
+  abandoned: string;
+  orphans: string[];
+  has_rows: boolean | null;
+}
+
+/**
+ * prepareRun's statement in parts, its values numbered from `$firstParam`:
+ * data-modifying WITH entries (named abandoned and unseen) and the columns
+ * of PreparedRun, to be read by a statement of its own or by the one that
+ * records the run.
+ */
+export function prepareRunParts(
+  o: Pick<MergeOptions, 'schema' | 'provider' | 'customerId' | 'runId' | 'def'>,
+  checkLanded: boolean,
+  firstParam: number,
+): { ctes: string; columns: string; values: unknown[] } {
+  const runs = qualify(o.schema, '_pgland_runs');
+  const p = (i: number): string => `$${firstParam + i - 1}`;
+  return {
+    ctes: `abandoned AS (
+        UPDATE ${runs}
+           SET status = 'abandoned', finished_at = now(),
+               error = 'the loader stopped before finishing (killed, or its connection was lost); batches it committed stay landed'
+         WHERE provider = ${p(1)} AND customer_id = ${p(2)} AND object = ${p(3)} AND status = 'running' AND run_id <> ${p(4)}::uuid
+        RETURNING run_id),
+      unseen AS (
+        DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id IN (SELECT run_id FROM abandoned))`,
+    columns: `(SELECT count(*) FROM abandoned) AS abandoned,
+             (SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = ${p(5)} AND c.relkind = 'r' AND c.relname LIKE ${p(6)}
+                 AND NOT EXISTS (SELECT 1 FROM ${runs} r
+                                  WHERE r.status = 'running' AND r.run_id NOT IN (SELECT run_id FROM abandoned)
+                                    AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')) AS orphans,
+             ${checkLanded ? `EXISTS (SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = ${p(1)} AND ${q(P.customerId)} = ${p(2)})` : 'NULL::boolean'} AS has_rows`,
+    values: [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
+  };
+}
+
 /**
  * What a run does once it is recorded and its table is ready, in one
  * statement (the round trips of a 10-record run are most of its time across
@@ -197,38 +267,23 @@ export async function abandonStaleRuns(
  *   was killed first; they are dropped after, one statement each (rare);
  * - with `checkLanded`, reads whether the tenant has a row in the landed
  *   table: without one, batches COPY straight into it (loader.ts).
+ * A run whose table this process found up to date reads the same in the
+ * statement that records it (checked-tables.ts), and passes what it read as
+ * `read`: only the orphans' drops are left.
  */
 export async function prepareRun(
   client: pg.PoolClient,
   o: Pick<MergeOptions, 'schema' | 'provider' | 'customerId' | 'runId' | 'def'>,
   checkLanded: boolean,
   prepare = false,
+  read?: PreparedRun,
 ): Promise<{ abandoned: number; format: RowFormat }> {
-  const runs = qualify(o.schema, '_pgland_runs');
-  const { rows } = await client.query<{ abandoned: string; orphans: string[]; has_rows: boolean | null }>(
-    preparedIf(
-      {
-        text: `WITH abandoned AS (
-        UPDATE ${runs}
-           SET status = 'abandoned', finished_at = now(),
-               error = 'the loader stopped before finishing (killed, or its connection was lost); batches it committed stay landed'
-         WHERE provider = $1 AND customer_id = $2 AND object = $3 AND status = 'running' AND run_id <> $4::uuid
-        RETURNING run_id),
-      unseen AS (
-        DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id IN (SELECT run_id FROM abandoned))
-      SELECT (SELECT count(*) FROM abandoned) AS abandoned,
-             (SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = $5 AND c.relkind = 'r' AND c.relname LIKE $6
-                 AND NOT EXISTS (SELECT 1 FROM ${runs} r
-                                  WHERE r.status = 'running' AND r.run_id NOT IN (SELECT run_id FROM abandoned)
-                                    AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')) AS orphans,
-             ${checkLanded ? `EXISTS (SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = $1 AND ${q(P.customerId)} = $2)` : 'NULL::boolean'} AS has_rows`,
-        values: [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
-      },
-      prepare,
-    ),
-  );
-  const r = rows[0]!;
+  let r = read;
+  if (!r) {
+    const parts = prepareRunParts(o, checkLanded, 1);
+    const { rows } = await client.query<PreparedRun>(preparedIf({ text: `WITH ${parts.ctes} SELECT ${parts.columns}`, values: parts.values }, prepare));
+    r = rows[0]!;
+  }
   for (const name of r.orphans) await client.query(`DROP TABLE IF EXISTS ${qualify(o.schema, name)}`);
   return { abandoned: Number(r.abandoned), format: r.has_rows === false ? 'landed' : 'stage' };
 }

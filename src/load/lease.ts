@@ -35,12 +35,16 @@ export function leaseLost(key: ObjectKey): PglandError {
  * is gone. A holder backend that is not visible with its start time (another
  * role's, without pg_read_all_stats) counts as alive.
  */
-function takeLeaseSql(key: ObjectKey, token: string, ttlMs: number): { text: string; values: unknown[] } {
+function takeLeaseSql(key: ObjectKey, token: string, ttlMs: number, holder = false): { text: string; values: unknown[] } {
+  // `holder`: the statement's own backend is recorded as the holder (bind(), in the same round trip).
+  const pid = holder ? 'pg_backend_pid()' : 'NULL::integer';
+  const start = holder ? '(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())' : 'NULL::timestamptz';
   return {
-    text: `INSERT INTO ${qualify(key.schema, '_pgland_leases')} AS l (provider, customer_id, object, token, expires_at)
-       VALUES ($1, $2, $3, $4::uuid, clock_timestamp() + $5 * interval '1 millisecond')
+    text: `INSERT INTO ${qualify(key.schema, '_pgland_leases')} AS l (provider, customer_id, object, token, expires_at, holder_pid, holder_start)
+       VALUES ($1, $2, $3, $4::uuid, clock_timestamp() + $5 * interval '1 millisecond', ${pid}, ${start})
        ON CONFLICT (provider, customer_id, object) DO UPDATE
-         SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, taken_at = now(), holder_pid = NULL, holder_start = NULL
+         SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at, taken_at = now(),
+             holder_pid = EXCLUDED.holder_pid, holder_start = EXCLUDED.holder_start
          WHERE l.expires_at < clock_timestamp()
             OR (l.holder_pid IS NOT NULL AND NOT EXISTS (
                   SELECT 1 FROM pg_stat_activity a
@@ -92,6 +96,8 @@ export class ObjectLease {
   private renewing: Promise<void> | undefined;
   private lostError: PglandError | undefined;
   private released = false;
+  /** The connection recorded as the holder when the lease was taken (takeOn): bind() on it has nothing to do. */
+  private boundTo: pg.ClientBase | undefined;
   private readonly table: string;
   private readonly ids: unknown[];
 
@@ -132,6 +138,43 @@ export class ObjectLease {
       hint: 'runs of one object take turns: retry later, or raise lock_timeout_ms; the list of runs shows the running one',
       context: { ...key },
     });
+  }
+
+  /**
+   * take(), first asked on the run's own connection `client`, which a direct
+   * connection records as the holder in the same statement: bind() is then a
+   * round trip fewer. When the lease is held, `client` goes back to the pool
+   * (a run waiting for a lease holds no connection) and take() waits for it;
+   * the caller then connects and binds as before. Answers the lease, and
+   * `client` when it is still the caller's.
+   */
+  static async takeOn(
+    pool: pg.Pool,
+    client: pg.PoolClient,
+    key: ObjectKey,
+    token: string,
+    timeoutMs: number,
+    log: Logger = silentLogger(),
+  ): Promise<{ lease: ObjectLease; client: pg.PoolClient | undefined }> {
+    const { pooler, leaseTtlMs, clientConfig } = traitsOf(pool);
+    const lease = new ObjectLease(pool, key, token, leaseTtlMs, pooler.mode === 'none', log, clientConfig);
+    // A failure of the connection reaches the query below; 'error' must not be left unheard meanwhile.
+    if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+    let taken: boolean;
+    try {
+      const { rowCount } = await client.query(preparedIf(takeLeaseSql(key, token, leaseTtlMs, lease.direct), lease.direct));
+      taken = rowCount === 1;
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    if (taken) {
+      if (lease.direct) lease.boundTo = client;
+      lease.startHeartbeat();
+      return { lease, client };
+    }
+    client.release();
+    return { lease: await ObjectLease.take(pool, key, token, timeoutMs, log), client: undefined };
   }
 
   /**
@@ -223,7 +266,7 @@ export class ObjectLease {
    */
   async bind(client: pg.ClientBase): Promise<void> {
     if (this.lostError) throw this.lostError;
-    if (!this.direct) return;
+    if (!this.direct || client === this.boundTo) return;
     const { rowCount } = await client.query(
       preparedIf(
         {
@@ -272,6 +315,12 @@ export class ObjectLease {
       Math.max(100, Math.floor(this.ttlMs / 3)),
     );
     this.heartbeat.unref();
+  }
+
+  /** After a final transaction failed (releasingFenceCte stopped the heartbeat): the run goes on, and so does its lease. */
+  resumeHeartbeat(): void {
+    if (this.heartbeat || this.released || this.lostError) return;
+    this.startHeartbeat();
   }
 
   private stopHeartbeat(): void {

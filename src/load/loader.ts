@@ -4,16 +4,16 @@ import type { Logger } from 'pino';
 import type { ObjectDef } from '../catalog/definition.js';
 import { copyText, newEncodeStats } from '../encode/copy-text.js';
 import { describeError, PglandError } from '../errors.js';
-import { checkMatchColumn, type DeleteMode, type MergeOptions, type WriteMode } from '../merge/merge.js';
+import { checkMatchColumn, type DeleteMode, type MergeOptions, type SqlQuery, type WriteMode } from '../merge/merge.js';
 import { PGLAND_VERSION } from '../package.js';
 import type { EvolutionReport } from '../schema/apply.js';
 import { claimTable, evolveTable, fullRefreshRequired } from '../schema/evolve.js';
-import { CancelledError, InputError } from './copy-writer.js';
+import { CancelledError, InputError, type LastBatch } from './copy-writer.js';
 import { lineSource } from './record-source.js';
-import { finishRun, prepareRun, type FinishedRun } from './finish.js';
+import { finishInLastBatch, finishRun, prepareRun, prepareRunParts, type FinishedRun, type PreparedRun } from './finish.js';
 import { landBatches } from './pipeline.js';
 import { addCounts, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStart, type RunStatus, type SyncMode } from './runs.js';
-import { checkedTable, forgetChecked, rememberChecked, startRunSql, stillUpToDate } from './checked-tables.js';
+import { checkedTable, forgetChecked, rememberChecked, startRunSql, stillUpToDate, type PrepareRunParts } from './checked-tables.js';
 import { qualify } from '../sql/ident.js';
 import { preparedIf } from '../sql/prepared.js';
 import { ObjectLease } from './lease.js';
@@ -130,13 +130,16 @@ async function recordAndEvolve(
   run: RunStart,
   checked: ReturnType<typeof checkedTable>,
   prepare: boolean,
-): Promise<{ def: ObjectDef; report: EvolutionReport }> {
+  parts: PrepareRunParts,
+): Promise<{ def: ObjectDef; report: EvolutionReport; prepared?: PreparedRun }> {
   const { pool, schema } = ctx;
+  // What prepareRun reads is read by the same statement: it holds only while the table needs no change.
+  const read = checked ? await startRun(client, startRunSql(schema, run, wanted, def, parts), prepare) : undefined;
   if (!checked) {
     await client.query(insertRunSql(schema, run));
   } else {
-    const { rows } = await client.query<{ shape: string; owner: string | null }>(preparedIf(startRunSql(schema, run, wanted, def), prepare));
-    if (stillUpToDate(checked, rows[0]!)) return { def, report: upToDateReport(def) };
+    if (!read) await client.query(insertRunSql(schema, run));
+    else if (stillUpToDate(checked, read.rows[0]!)) return { def, report: upToDateReport(def), prepared: read.rows[0]! };
     forgetChecked(pool, schema, wanted);
     const claimed = await claimTable(client, schema, wanted);
     if (claimed.table !== def.table) {
@@ -149,9 +152,64 @@ async function recordAndEvolve(
   return { def, report };
 }
 
+/**
+ * The statement that records a run of a remembered table. Undefined when the
+ * table or one of pgland's columns is gone (dropped by hand): the statement
+ * changed nothing, and the run goes through the whole check.
+ */
+async function startRun(
+  client: pg.PoolClient,
+  sql: SqlQuery,
+  prepare: boolean,
+): Promise<pg.QueryResult<{ shape: string; owner: string | null } & PreparedRun> | undefined> {
+  try {
+    return await client.query<{ shape: string; owner: string | null } & PreparedRun>(preparedIf(sql, prepare));
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === '42P01' /* undefined_table */ || code === '42703' /* undefined_column */) return undefined;
+    throw err;
+  }
+}
+
 /** What evolveTable reports of a table it found up to date. */
 function upToDateReport(def: ObjectDef): EvolutionReport {
   return { table: def.table, action: 'none', reasons: [], notRestored: [], fullRefreshReason: null, executed: [], problems: 0 };
+}
+
+/** The end of an incremental run in its last batch's transaction (LastBatch), and what it read back. */
+interface RunEnding extends LastBatch {
+  /** The statement was sent: its COMMIT may have landed even if its answer was lost. */
+  sent: boolean;
+  finished: FinishedRun | undefined;
+}
+
+function endInLastBatch(merge: MergeOptions, lease: ObjectLease, counts: RunCounts): RunEnding {
+  const ending: RunEnding = {
+    sent: false,
+    finished: undefined,
+    async finish(client, batch) {
+      // The batches before this one committed and were counted: the run's status is known.
+      const partial = counts.rejected + batch.rejected > 0 || counts.problems + batch.problems > 0;
+      ending.sent = true;
+      ending.finished = await finishInLastBatch(client, merge, partial ? 'partial' : 'succeeded', lease);
+    },
+  };
+  return ending;
+}
+
+/**
+ * After a last batch whose COMMIT's answer was lost: when the COMMIT landed,
+ * the run ended with it, and so did its lease (a replay finds the batch
+ * committed, or reconnecting finds the lease gone). Undefined when it did not
+ * (the run finishes as usual).
+ */
+async function endedInLastBatch(client: pg.Pool, o: MergeOptions, lease: ObjectLease): Promise<FinishedRun | undefined> {
+  const { rows } = await client.query<{ status: RunStatus }>(`SELECT status FROM ${qualify(o.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [o.runId]);
+  if (rows[0] === undefined || rows[0].status === 'running') return undefined;
+  lease.committedRelease();
+  const counts = await readRunCounts(client, o.schema, o.runId);
+  const refresh = await fullRefreshRequired(client, o.schema, { table: o.def.table, provider: o.provider, customerId: o.customerId });
+  return { counts, ...(refresh ? { fullRefreshRequired: refresh } : {}) };
 }
 
 /**
@@ -184,11 +242,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   };
   const runLog = log.child({ runId, object: def.object, table: def.table });
   const key = { schema, provider: req.provider, customerId: req.customerId, object: def.object };
-  const lease = await ObjectLease.take(pool, key, runId, ctx.lockTimeoutMs, runLog);
+  // The lease is asked for on the run's own connection, which it records as its holder in the same statement.
+  const taken = await ObjectLease.takeOn(pool, await pool.connect(), key, runId, ctx.lockTimeoutMs, runLog);
+  const lease = taken.lease;
   const session = new RunSession(pool, lease);
   let client: pg.PoolClient;
   try {
-    client = await session.open();
+    client = await session.open(taken.client);
   } catch (err) {
     await lease.release();
     throw err;
@@ -199,6 +259,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
   const counts = zeroCounts();
   let copiedDirect = 0;
   let evolution: EvolutionReport | undefined;
+  let ending: RunEnding | undefined;
   try {
     // The run is recorded first: a value the evolution cannot re-land is a problem of this run.
     const run: RunStart = {
@@ -213,7 +274,8 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       version: PGLAND_VERSION,
       options: { ...req.runOptions, delete_mode: merge.deleteMode, match_column: merge.matchColumn, ignore_deletes: merge.ignoreDeletes },
     };
-    const started = await recordAndEvolve(ctx, client, req.def, def, run, checked, lease.direct);
+    const checkLanded = firstLoadPossible(merge);
+    const started = await recordAndEvolve(ctx, client, req.def, def, run, checked, lease.direct, (first) => prepareRunParts(merge, checkLanded, first));
     // Another table only when the plain name changed hands since this process last checked (checked-tables.ts).
     def = merge.def = started.def;
     const report = started.report;
@@ -228,12 +290,13 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
         );
       }
     }
-    const { abandoned, format } = await prepareRun(client, merge, firstLoadPossible(merge), lease.direct);
+    const { abandoned, format } = await prepareRun(client, merge, checkLanded, lease.direct, started.prepared);
     if (abandoned) runLog.warn({ abandoned }, 'earlier runs of this object had stopped without finishing');
     runLog.info({ provider: req.provider, customerId: req.customerId, mode, write }, 'run started');
 
     // Nothing of this tenant is landed: a full refresh has nothing to delete.
     if (format === 'landed') merge.trackSeen = false;
+    ending = mode === 'full' ? undefined : endInLastBatch(merge, lease, counts);
     await landBatches({
       pool,
       session,
@@ -246,6 +309,7 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       batchRetries: ctx.batchRetries,
       source: lineSource(req.input, { ...(req.signal ? { signal: req.signal } : {}), maxLineBytes: ctx.maxRecordBytes }),
       log: runLog,
+      ...(ending ? { lastBatch: ending } : {}),
       committed(outcome, buf) {
         if (outcome === 'already-committed') return;
         addCounts(counts, outcome.counts);
@@ -255,20 +319,40 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
     });
     if (counts.rejected > 0 || counts.problems > 0) status = 'partial';
   } catch (err) {
-    status = statusOf(err);
-    error = err instanceof Error ? err : new Error(String(err));
-    broken = !(err instanceof InputError || err instanceof CancelledError || err instanceof PglandError);
-    runLog.error({ err: { message: error.message, code: (error as PglandError).code } }, `run ${status}`);
+    if (ending?.finished) {
+      // Thrown after the run ended in its last batch (by onProgress): the run stands as committed.
+      const c = ending.finished.counts;
+      status = c.rejected > 0 || c.problems > 0 ? 'partial' : 'succeeded';
+      runLog.warn({ err: { message: (err as Error).message } }, 'an error after the run ended: the run stands as recorded');
+    } else {
+      status = statusOf(err);
+      error = err instanceof Error ? err : new Error(String(err));
+      broken = !(err instanceof InputError || err instanceof CancelledError || err instanceof PglandError);
+      runLog.error({ err: { message: error.message, code: (error as PglandError).code } }, `run ${status}`);
+    }
   }
 
-  // The outcome is recorded on a healthy connection, fenced by the lease.
-  let finished: FinishedRun | undefined;
+  // The outcome is recorded on a healthy connection, fenced by the lease,
+  // unless the last batch's transaction recorded it.
+  let finished: FinishedRun | undefined = ending?.finished;
   try {
-    if (broken || !session.client) {
+    if (!finished && ending?.sent) {
+      // The answer to the last batch's COMMIT was lost: what followed (a
+      // replay that found the batch committed, or a lease that is gone) may
+      // only say that the run ended with it.
+      finished = await endedInLastBatch(pool, merge, lease);
+      if (finished) {
+        const c = finished.counts;
+        status = c.rejected > 0 || c.problems > 0 ? 'partial' : 'succeeded';
+        if (error) runLog.info({ err: { message: error.message } }, 'the run had ended with its last batch, whose answer was lost: it stands as recorded');
+        error = undefined;
+      }
+    }
+    if (!finished && (broken || !session.client)) {
       await session.close(true);
       await session.open();
     }
-    finished = await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null }, lease);
+    finished ??= await finishRun(session.client!, merge, { full: mode === 'full', status, error: error ? describeError(error) : null }, lease);
   } catch (err) {
     runLog.warn({ err: { message: (err as Error).message } }, 'could not record the run outcome');
     if (!error) {

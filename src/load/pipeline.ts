@@ -3,8 +3,18 @@ import type { Logger } from 'pino';
 import { isRetryable } from '../connection/retry.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { copyLandedSql, copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
-import { CancelledError, ChunkPool, copyBatch, InputError, newBatchBuffer, type BatchBuffer, type BatchContext, type RecordSource } from './copy-writer.js';
-import { alreadyCommitted, completeLanded, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
+import {
+  CancelledError,
+  ChunkPool,
+  copyBatch,
+  InputError,
+  newBatchBuffer,
+  type BatchBuffer,
+  type BatchContext,
+  type LastBatch,
+  type RecordSource,
+} from './copy-writer.js';
+import { alreadyCommitted, commitBatch, completeLanded, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
 import { begin, beginWith } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
@@ -38,6 +48,8 @@ export interface BatchLoop {
   log: Logger;
   /** Called once per committed batch, in input order. */
   committed(outcome: BatchOutcome | 'already-committed', buf: BatchBuffer): void;
+  /** The run's end, in the transaction of the batch that ends the input (copy-writer.ts, LastBatch). */
+  lastBatch?: LastBatch;
 }
 
 /** The loop's own state beside what the run gave it. */
@@ -55,7 +67,15 @@ function isFinal(loop: BatchLoop, err: unknown, attempt: number): boolean {
 }
 
 function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): BatchContext {
-  return { merge, batchNo, batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: loop.landedLead, lease: loop.lease };
+  return {
+    merge,
+    batchNo,
+    batchSize: loop.batchSize,
+    batchBytes: loop.batchBytes,
+    landedLead: loop.landedLead,
+    lease: loop.lease,
+    ...(loop.lastBatch ? { lastBatch: loop.lastBatch } : {}),
+  };
 }
 
 /**
@@ -244,7 +264,7 @@ async function mergeStagedBatch(
     await client.query(`TRUNCATE ${table}`);
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
-    await client.query('COMMIT');
+    await commitBatch(client, ctx, buf, counts);
     return { counts, maxLastModified };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -424,7 +444,7 @@ async function landAlongside(
     }
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     loop.source.throwIfCancelled();
-    await client.query('COMMIT');
+    await commitBatch(client, ctx, buf, counts);
     done(loop, { counts, maxLastModified }, buf);
     loop.log.debug({ batchNo }, 'batch committed');
   } catch (err) {

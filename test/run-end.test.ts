@@ -1,0 +1,164 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDestination, type Destination } from '../src/index.js';
+import { freshDatabase, type TestDatabase } from './support/db.js';
+import { streamOf } from './support/records.js';
+
+// Issue 20: an incremental run ends in the transaction of its last batch
+// (src/load/loader.ts, LastBatch): one COMMIT for both.
+
+let db: TestDatabase;
+let dest: Destination;
+beforeAll(async () => {
+  db = await freshDatabase('run_end');
+  dest = await openDestination(db.config({ schema: 'run_end', batch_size: 5 }));
+});
+afterAll(async () => {
+  await dest?.close();
+  await db?.drop();
+});
+
+function contacts(n: number, version: number, from = 0): unknown[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `c${from + i}`,
+    last_modified_at: `2026-05-${String(version).padStart(2, '0')}T00:00:00Z`,
+    raw_data: { email: `c${from + i}@example.com`, firstname: `v${version}` },
+  }));
+}
+
+const load = (customerId: string, records: unknown[], mode: 'incremental' | 'full' = 'incremental') =>
+  dest.load({ kind: 'common', object: 'crm_contacts', provider: 'hubspot', customerId, mode, input: streamOf(records) });
+
+/** The statements sent while fn runs (pg.Client.prototype.query), as text. */
+async function statements<T>(fn: () => Promise<T>, onQuery?: (text: string, client: pg.Client, run: () => Promise<unknown>) => Promise<unknown> | undefined) {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = proto.query;
+  const sent: string[] = [];
+  proto.query = function (this: pg.Client, ...args: unknown[]) {
+    const q = args[0] as string | { text?: string };
+    const text = typeof q === 'string' ? q : (q.text ?? '');
+    sent.push(text);
+    const run = () => query.apply(this, args) as Promise<unknown>;
+    return onQuery?.(text, this, run) ?? run();
+  };
+  try {
+    return { result: await fn(), sent };
+  } finally {
+    proto.query = query;
+  }
+}
+
+const commits = (sent: string[]) => sent.filter((t) => /\bCOMMIT\s*$/i.test(t.trim())).length;
+
+async function runRow(runId: string) {
+  const { rows } = await db.pool.query(`SELECT status, rows_inserted, rows_updated, rows_rejected FROM run_end._pgland_runs WHERE run_id = $1`, [runId]);
+  return rows[0];
+}
+
+async function leases(customerId: string): Promise<number> {
+  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM run_end._pgland_leases WHERE customer_id = $1`, [customerId]);
+  return rows[0].n;
+}
+
+async function watermark(customerId: string): Promise<string | null> {
+  const { rows } = await db.pool.query(
+    `SELECT to_char(high_water_mark AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d FROM run_end._pgland_watermarks WHERE customer_id = $1`,
+    [customerId],
+  );
+  return rows[0]?.d ?? null;
+}
+
+describe("an incremental run's end in its last batch", () => {
+  it('a one-batch increment commits once: the batch, the status, the watermark and the lease together', async () => {
+    // Two runs first: after the second, this process remembers the table as up to date, and checks it without a transaction.
+    expect((await load('one', contacts(4, 1))).status).toBe('succeeded');
+    expect((await load('one', contacts(4, 2))).status).toBe('succeeded');
+    const { result, sent } = await statements(() => load('one', contacts(4, 3)));
+    expect(result.status).toBe('succeeded');
+    expect(result.counts.updated).toBe(4);
+    expect(commits(sent)).toBe(1);
+    expect(await runRow(result.runId)).toMatchObject({ status: 'succeeded', rows_updated: '4' });
+    expect(await watermark('one')).toBe('2026-05-03');
+    expect(await leases('one')).toBe(0);
+  });
+
+  it('a run of several batches ends in the last one, which reads the end of the input', async () => {
+    // 12 records in batches of 5: three batches, three commits, no fourth transaction.
+    const { result, sent } = await statements(() => load('many', contacts(12, 1)));
+    expect(result.status).toBe('succeeded');
+    expect(result.counts).toMatchObject({ inserted: 12, batches: 3 });
+    expect(commits(sent)).toBe(3);
+    expect(await watermark('many')).toBe('2026-05-01');
+    expect(await leases('many')).toBe(0);
+  });
+
+  it('a reject in the last batch ends the run partial, in the same transaction', async () => {
+    const r = await load('rej', [...contacts(3, 1), { id: 'bad', last_modified_at: 'not a time', raw_data: {} }]);
+    expect(r.status).toBe('partial');
+    expect(r.counts.rejected).toBe(1);
+    expect(await runRow(r.runId)).toMatchObject({ status: 'partial', rows_rejected: '1' });
+    // A completed run moves the watermark, partial or not.
+    expect(await watermark('rej')).toBe('2026-05-01');
+  });
+
+  it('a full refresh keeps its own final transaction: its deletions come after every batch', async () => {
+    expect((await load('full', contacts(6, 1))).status).toBe('succeeded');
+    const { result, sent } = await statements(() => load('full', contacts(4, 2), 'full'));
+    expect(result.status).toBe('succeeded');
+    expect(result.counts.deleted).toBe(2);
+    // One batch of 4, then the run's own transaction.
+    expect(commits(sent)).toBe(2);
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM run_end.crm_contacts WHERE _pgland_customer_id = 'full' AND _pgland_is_deleted`);
+    expect(rows[0].n).toBe(2);
+  });
+
+  it('the answer to the last COMMIT lost after it landed: the run reports what it recorded, and the next run is not kept waiting', async () => {
+    expect((await load('lost', contacts(4, 1))).status).toBe('succeeded');
+    let dropped = 0;
+    const { result } = await statements(
+      () => load('lost', contacts(4, 2)),
+      (text, client, run) => {
+        // The run's end and its COMMIT (one simple query): let the server commit, then lose the connection before the answer.
+        if (dropped > 0 || !/_pgland_watermarks/.test(text) || !/;\s*COMMIT\s*$/i.test(text)) return undefined;
+        dropped++;
+        return run().then(() => {
+          (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+          throw new Error('Connection terminated unexpectedly');
+        });
+      },
+    );
+    expect(dropped).toBe(1);
+    expect(result.status).toBe('succeeded');
+    expect(result.error).toBeUndefined();
+    expect(result.counts.updated).toBe(4);
+    expect(await runRow(result.runId)).toMatchObject({ status: 'succeeded', rows_updated: '4' });
+    expect(await leases('lost')).toBe(0);
+    expect(await watermark('lost')).toBe('2026-05-02');
+    const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM run_end.crm_contacts WHERE _pgland_customer_id = 'lost'`);
+    expect(rows[0].n).toBe(4);
+    // The next run takes the lease at once (a lease left behind would make it wait lock_timeout_ms).
+    const started = Date.now();
+    expect((await load('lost', contacts(4, 3))).status).toBe('succeeded');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('the connection lost before the last COMMIT reached the server: the batch is replayed and the run ends once', async () => {
+    expect((await load('early', contacts(4, 1))).status).toBe('succeeded');
+    let dropped = 0;
+    const { result } = await statements(
+      () => load('early', contacts(4, 2)),
+      (text, client) => {
+        if (dropped > 0 || !/_pgland_watermarks/.test(text) || !/;\s*COMMIT\s*$/i.test(text)) return undefined;
+        dropped++;
+        (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+        return Promise.reject(new Error('Connection terminated unexpectedly'));
+      },
+    );
+    expect(dropped).toBe(1);
+    expect(result.status).toBe('succeeded');
+    expect(result.counts.updated).toBe(4);
+    expect(await runRow(result.runId)).toMatchObject({ status: 'succeeded', rows_updated: '4' });
+    expect(await leases('early')).toBe(0);
+    expect(await watermark('early')).toBe('2026-05-02');
+  });
+});
