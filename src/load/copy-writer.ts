@@ -162,6 +162,10 @@ export function newBatchBuffer(format: RowFormat = 'stage', pool = new ChunkPool
  */
 const WRITE_CHUNK = 256 * 1024;
 
+/** Chunks kept between runs (ChunkPool.retire): 4 MB at most. */
+const MAX_SPARE_CHUNKS = 16;
+const spareChunks: Buffer[] = [];
+
 /**
  * Chunks reused from one batch to the next. A batch's chunks live until it
  * commits (for a replay), long enough to reach V8's old generation, where
@@ -173,7 +177,19 @@ export class ChunkPool {
   private readonly free: Buffer[] = [];
 
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafe(WRITE_CHUNK);
+    return this.free.pop() ?? spareChunks.pop() ?? Buffer.allocUnsafe(WRITE_CHUNK);
+  }
+
+  /**
+   * At the end of a run: its free chunks are kept for the process's next
+   * runs, up to MAX_SPARE_CHUNKS. A run of ten records allocated a chunk of
+   * its own, and at hundreds of runs a second those buffers were a quarter of
+   * the process's CPU in garbage collection. Only chunks given back by
+   * release() are kept: no socket write still reads them.
+   */
+  retire(): void {
+    while (this.free.length > 0 && spareChunks.length < MAX_SPARE_CHUNKS) spareChunks.push(this.free.pop()!);
+    this.free.length = 0;
   }
 
   /**

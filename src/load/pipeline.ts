@@ -134,6 +134,14 @@ async function landOne(loop: Loop, batchNo: number, format: RowFormat, kept?: Ba
  */
 export async function landBatches(run: BatchLoop): Promise<void> {
   const loop: Loop = { ...run, chunks: new ChunkPool(), ids: new IdSet(run.batchSize), keyConflicts: 0 };
+  try {
+    await landAll(loop);
+  } finally {
+    loop.chunks.retire();
+  }
+}
+
+async function landAll(loop: Loop): Promise<void> {
   let batchNo = 1;
   if (loop.format === 'landed') {
     const next = await landFirstLoad(loop);

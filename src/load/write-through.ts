@@ -59,12 +59,18 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
   const runId = randomUUID();
   const key: ObjectKey = { schema: req.schema, provider: req.provider, customerId: req.customerId, object: req.def.object };
   const source = lineSource(req.input);
-  const buf = newBatchBuffer('stage', new ChunkPool(), new IdSet(0), false);
+  const chunks = new ChunkPool();
+  const buf = newBatchBuffer('stage', chunks, new IdSet(0), false);
   const { leaseTtlMs, pooler } = traitsOf(pool);
   const own = { token: runId, ttlMs: leaseTtlMs };
   const prepare = pooler.mode === 'none';
   const landed = await withConnection(pool, async (client) => landOnce(client, req, await mergeOptions(client, req, runId), source, buf, own, prepare));
-  if (landed) return { runId, ...landed };
+  if (landed) {
+    // Its COPY ended: the chunk is kept for the next call (copy-writer.ts, ChunkPool.retire).
+    chunks.release(buf);
+    chunks.retire();
+    return { runId, ...landed };
+  }
   // Another run holds the object: wait for it, without holding a connection meanwhile.
   const lease = await ObjectLease.take(pool, key, runId, lockTimeoutMs);
   try {
@@ -72,6 +78,8 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
       await lease.bind(client);
       return landOnce(client, req, await mergeOptions(client, req, runId), source, buf, lease, prepare);
     });
+    chunks.release(buf);
+    chunks.retire();
     return { runId, ...result! };
   } finally {
     await lease.release();
