@@ -92,6 +92,23 @@ describe("an incremental run's end in its last batch", () => {
     expect(await leases('many')).toBe(0);
   });
 
+  it('a pipelined increment ends in the merge of its last batch, with the staging table emptied in the same round trip', async () => {
+    expect((await load('pipe', contacts(12, 1))).status).toBe('succeeded');
+    const { result, sent } = await statements(() => load('pipe', contacts(12, 2)));
+    expect(result.status).toBe('succeeded');
+    expect(result.counts).toMatchObject({ updated: 12, batches: 3 });
+    // The run's end is sent once, with the last batch's TRUNCATE and COMMIT; no transaction of its own.
+    const ends = sent.filter((t) => /_pgland_watermarks/.test(t));
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toMatch(/^TRUNCATE [^;]+; WITH fence AS \(DELETE[\s\S]*; COMMIT$/);
+    expect(await watermark('pipe')).toBe('2026-05-02');
+    expect(await leases('pipe')).toBe(0);
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM run_end.crm_contacts WHERE _pgland_customer_id = 'pipe' AND _pgland_raw_data->>'firstname' = 'v2'`,
+    );
+    expect(rows[0].n).toBe(12);
+  });
+
   it('a reject in the last batch ends the run partial, in the same transaction', async () => {
     const r = await load('rej', [...contacts(3, 1), { id: 'bad', last_modified_at: 'not a time', raw_data: {} }]);
     expect(r.status).toBe('partial');

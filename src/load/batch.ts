@@ -122,10 +122,14 @@ export async function runBatch(
   }
 }
 
-/** COMMITs a batch: the run's end with it when the batch ends the input and the run allows it (LastBatch). */
-export async function commitBatch(client: pg.PoolClient, ctx: BatchContext, buf: BatchBuffer, counts: RunCounts): Promise<void> {
-  if (ctx.lastBatch && buf.endsInput) await ctx.lastBatch.finish(client, counts);
-  else await client.query('COMMIT');
+/**
+ * COMMITs a batch: the run's end with it when the batch ends the input and
+ * the run allows it (LastBatch). `before`: a statement without values to
+ * send ahead of the COMMIT, in the same round trip.
+ */
+export async function commitBatch(client: pg.PoolClient, ctx: BatchContext, buf: BatchBuffer, counts: RunCounts, before?: string): Promise<void> {
+  if (ctx.lastBatch && buf.endsInput) await ctx.lastBatch.finish(client, counts, before);
+  else await client.query(before ? `${before}; COMMIT` : 'COMMIT');
 }
 
 /**

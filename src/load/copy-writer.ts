@@ -59,7 +59,8 @@ export interface BatchContext {
  * transaction, and sends the COMMIT itself.
  */
 export interface LastBatch {
-  finish(client: pg.PoolClient, batch: RunCounts): Promise<void>;
+  /** `before`: a statement without values that the batch sends ahead of its COMMIT. */
+  finish(client: pg.PoolClient, batch: RunCounts, before?: string): Promise<void>;
 }
 
 /**

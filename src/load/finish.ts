@@ -71,13 +71,18 @@ function finishSql(o: MergeOptions, opts: { status: RunStatus; error: string | n
  * transaction is left to the caller to roll back, and the lease's heartbeat
  * runs again: the batch may be replayed.
  */
-export async function finishInLastBatch(client: pg.PoolClient, o: MergeOptions, status: 'succeeded' | 'partial', lease: ObjectLease): Promise<FinishedRun> {
+export async function finishInLastBatch(
+  client: pg.PoolClient,
+  o: MergeOptions,
+  status: 'succeeded' | 'partial',
+  lease: ObjectLease,
+  before?: string,
+): Promise<FinishedRun> {
   const fence = await lease.releasingFenceCte(5);
   try {
-    const results = (await client.query(`${inlineParams(finishSql(o, { status, error: null }, fence))}; COMMIT`)) as unknown as pg.QueryResult<
-      Record<string, string>
-    >[];
-    const row = results[0]!.rows[0]!;
+    const finish = inlineParams(finishSql(o, { status, error: null }, fence));
+    const results = (await client.query(`${before ? `${before}; ` : ''}${finish}; COMMIT`)) as unknown as pg.QueryResult<Record<string, string>>[];
+    const row = results[results.length - 2]!.rows[0]!;
     lease.fenceHeld(row.renewed);
     lease.committedRelease();
     return { counts: countsOf(row), ...(row.refresh_reason ? { fullRefreshRequired: row.refresh_reason } : {}) };

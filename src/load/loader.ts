@@ -187,11 +187,11 @@ function endInLastBatch(merge: MergeOptions, lease: ObjectLease, counts: RunCoun
   const ending: RunEnding = {
     sent: false,
     finished: undefined,
-    async finish(client, batch) {
+    async finish(client, batch, before) {
       // The batches before this one committed and were counted: the run's status is known.
       const partial = counts.rejected + batch.rejected > 0 || counts.problems + batch.problems > 0;
       ending.sent = true;
-      ending.finished = await finishInLastBatch(client, merge, partial ? 'partial' : 'succeeded', lease);
+      ending.finished = await finishInLastBatch(client, merge, partial ? 'partial' : 'succeeded', lease, before);
     },
   };
   return ending;

@@ -260,19 +260,19 @@ async function mergeStagedBatch(
   replay: boolean,
 ): Promise<BatchOutcome | 'already-committed'> {
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
-  await begin(client);
+  // BEGIN and the count in one round trip, the TRUNCATE with the COMMIT: across a link each is 40 ms a batch.
+  const counted = beginWith<{ n: string }>(client, `SELECT count(*) AS n FROM ${table}`);
   try {
-    const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+    const { rows } = await counted;
     if (Number(rows[0]!.n) !== buf.records) {
       await client.query(`TRUNCATE ${table}`);
       await copyBatch(client, copyStageSql(ctx.merge.def, 'stage', table), ctx, source, buf);
     }
     const counts = zeroCounts();
     const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
-    await client.query(`TRUNCATE ${table}`);
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
-    await commitBatch(client, ctx, buf, counts);
+    await commitBatch(client, ctx, buf, counts, `TRUNCATE ${table}`);
     return { counts, maxLastModified };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
