@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, PglandError, type Destination } from '../src/index.js';
 import { quoteIdent } from '../src/sql/ident.js';
@@ -67,6 +68,38 @@ describe('schema creation and migrations (issue 2)', () => {
     await second.close();
     const after = await db.pool.query(`SELECT id, applied_at FROM ${quoteIdent(schema)}._pgland_migrations ORDER BY id`);
     expect(after.rows).toEqual(before.rows);
+  });
+
+  it('opens an up-to-date schema with two statements and no transaction (issue 20: each is a round trip across a link)', async () => {
+    const schema = `uptodate_${suffix}`;
+    await (await openDestination(db.config({ schema }))).close();
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const query = proto.query;
+    const sent: string[] = [];
+    proto.query = function (this: unknown, ...args: unknown[]) {
+      const q = args[0] as string | { text?: string };
+      sent.push(typeof q === 'string' ? q : (q.text ?? ''));
+      return query.apply(this, args);
+    };
+    try {
+      await (await openDestination(db.config({ schema }))).close();
+    } finally {
+      proto.query = query;
+    }
+    // (The pooler check's bare BEGIN is not the migrations': theirs carry the transaction settings, or take the schema's lock.)
+    expect(sent.filter((t) => /^\s*BEGIN;|pgland\.schema\./i.test(t))).toEqual([]);
+    expect(sent.filter((t) => /_pgland_migrations|pg_namespace/i.test(t))).toHaveLength(2);
+  });
+
+  it('a schema missing one migration gets exactly that one', async () => {
+    const schema = `missing_${suffix}`;
+    await (await openDestination(db.config({ schema }))).close();
+    const all = await migrationsOf(schema);
+    const last = all.at(-1)!;
+    // As if the schema had been migrated by the pgland before the last migration (its objects are created IF NOT EXISTS or replaced).
+    await db.pool.query(`DELETE FROM ${quoteIdent(schema)}._pgland_migrations WHERE id = $1`, [last.id]);
+    await (await openDestination(db.config({ schema }))).close();
+    expect((await migrationsOf(schema)).map((m) => m.id)).toEqual(all.map((m) => m.id));
   });
 
   it('opens a pre-created schema for a role with ALL on it but no CREATE on the database', async () => {
