@@ -88,22 +88,19 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
   const log = options.log ?? silentLogger();
   // The tunnel opens first and closes last; every pool connection is a channel of it.
   const tunnel = await openTunnelFor(cfg, log);
-  const pool = await openPool(cfg, log, options.poolSize ?? 4, tunnel, options.connectionGate).catch(async (err: unknown) => {
-    await tunnel?.close();
-    throw err;
-  });
-  try {
+  // The schema's migrations are checked while the pool finds out whether a connection pooler is in front (pool.ts).
+  const migrated = async (pool: pg.Pool): Promise<void> => {
     const client = await pool.connect();
     try {
       await migrate(client, cfg.schema);
     } finally {
       client.release();
     }
-  } catch (err) {
-    await endPool(pool).catch(() => undefined);
+  };
+  const pool = await openPool(cfg, log, options.poolSize ?? 4, tunnel, options.connectionGate, migrated).catch(async (err: unknown) => {
     await tunnel?.close();
     throw err;
-  }
+  });
   const ctx: LoaderContext = {
     pool,
     schema: cfg.schema,

@@ -251,29 +251,19 @@ export function traitsOf(pool: pg.Pool): PoolTraits {
  * process together: each connection, the probe's too, waits for a slot
  * before it opens; the pooler check's two take their slots together.
  */
-export async function openPool(given: DestinationConfig, log: Logger, max = 4, tunnel?: Tunnel, gate?: ConnectionGate): Promise<pg.Pool> {
+export async function openPool(
+  given: DestinationConfig,
+  log: Logger,
+  max = 4,
+  tunnel?: Tunnel,
+  gate?: ConnectionGate,
+  alongside?: (pool: pg.Pool) => Promise<void>,
+): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
   const Client = gate ? gatedClient(gate, cfg.connect_timeout_ms) : GuardedClient;
   const { ssl, startupOptions } = await probeConnection(cfg, tunnel, Client);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
   const config = clientConfig(cfg, ssl, tunnel, startupOptions);
-  // The pooler check holds two connections at once: under a gate, both slots are taken together.
-  const checkSlots = gate ? await gate.acquireAll(2) : [];
-  const pooler = await detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient)
-    .catch((err: unknown) => {
-      throw explain(err, connectTarget(cfg));
-    })
-    .finally(() => {
-      // A slot the check did not use (it stopped early) goes back; the others went back as their connections ended.
-      for (const release of checkSlots) release();
-    });
-  if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
-  if (pooler.mode === 'transaction') {
-    log.warn(
-      { pooler: pooler.mode, evidence: pooler.evidence, fix: directConnectionHint(cfg.host, cfg.port) },
-      'connected through a transaction-mode connection pooler: pgland works through it (leases, per-transaction settings), but the direct connection is faster and safer',
-    );
-  }
   const pool = new pg.Pool({
     ...config,
     max: Math.min(max, cfg.max_connections ?? max),
@@ -281,13 +271,56 @@ export async function openPool(given: DestinationConfig, log: Logger, max = 4, t
     // Waiting for a slot is not a failure to connect; an idle connection gives its slot back soon.
     ...(gate ? { connectionTimeoutMillis: 0, idleTimeoutMillis: 1000 } : {}),
   });
-  traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms, clientConfig: config });
   const settings = transactionSettingsSql(cfg);
   pool.on('connect', (client) => setTransactionSettings(client, settings));
   // An idle client whose backend goes away emits 'error' on the pool; without a
   // listener that would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));
-  return pool;
+  // Without a gate, the caller's first work (a destination's migrations
+  // check) runs on the pool while the pooler check runs on two connections
+  // of its own: across a link each is several round trips. Under a gate the
+  // check takes two slots at once, which the pool's connection could hold.
+  const early =
+    alongside && !gate
+      ? alongside(pool).then(
+          () => undefined,
+          (err: unknown) => ({ err }),
+        )
+      : undefined;
+  try {
+    const pooler = await checkPooler(cfg, config, startupOptions, gate);
+    // A statement-mode pooler is refused whatever the work alongside said (it may have failed on a transaction).
+    if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
+    if (pooler.mode === 'transaction') {
+      log.warn(
+        { pooler: pooler.mode, evidence: pooler.evidence, fix: directConnectionHint(cfg.host, cfg.port) },
+        'connected through a transaction-mode connection pooler: pgland works through it (leases, per-transaction settings), but the direct connection is faster and safer',
+      );
+    }
+    traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms, clientConfig: config });
+    const failed = early ? await early : undefined;
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the work alongside's own error
+    if (failed) throw failed.err;
+    if (alongside && !early) await alongside(pool);
+    return pool;
+  } catch (err) {
+    if (early) await early;
+    await endPool(pool).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** detectPooler, its failure explained. It holds two connections at once: under a gate, both slots are taken together. */
+async function checkPooler(cfg: DestinationConfig, config: GuardedClientConfig, startupOptions: boolean, gate?: ConnectionGate): Promise<PoolerReport> {
+  const checkSlots = gate ? await gate.acquireAll(2) : [];
+  return detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient)
+    .catch((err: unknown) => {
+      throw explain(err, connectTarget(cfg));
+    })
+    .finally(() => {
+      // A slot the check did not use (it stopped early) goes back; the others went back as their connections ended.
+      for (const release of checkSlots) release();
+    });
 }
 
 /**

@@ -70,31 +70,43 @@ async function connected(config: GuardedClientConfig, Client: typeof GuardedClie
 export async function detectPooler(config: GuardedClientConfig, startupRejected: boolean, Client: typeof GuardedClient = GuardedClient): Promise<PoolerReport> {
   const evidence: string[] = [];
   if (startupRejected) evidence.push("the server refused pgland's startup parameters (options, statement_timeout), as PgBouncer does");
-  const a = await connected(config, Client);
+  // B connects while A asks for its pid: across a link, round trips are most of the check's time.
+  const connectingB = connected(config, Client);
+  const a = await connected(config, Client).catch(async (err: unknown) => {
+    await connectingB.then(
+      (c) => c.end(),
+      () => undefined,
+    );
+    throw err;
+  });
   let b: pg.Client | undefined;
   try {
-    const first = await backendPid(a);
-    b = await connected(config, Client);
+    const [first, bClient] = await Promise.allSettled([backendPid(a), connectingB]);
+    if (bClient.status === 'fulfilled') b = bClient.value;
+    if (first.status === 'rejected') throw first.reason;
+    if (bClient.status === 'rejected') throw bClient.reason;
+    const bc = bClient.value;
     try {
-      await b.query('BEGIN');
+      // BEGIN and B's pid (which makes B's transaction hold a server connection) in one round trip.
+      await bc.query('BEGIN; SELECT pg_backend_pid() AS pid');
     } catch (err) {
       if (!isStatementModeRefusal(err)) throw err;
       evidence.push(`a transaction was refused: ${(err as Error).message}`);
       return { mode: 'statement', evidence };
     }
-    await backendPid(b);
+    const firstPid = first.value;
     let waited = false;
     const second = backendPid(a);
     const timer = new Promise<'late'>((resolve) => setTimeout(resolve, SECOND_QUERY_WAIT_MS, 'late').unref());
     if ((await Promise.race([second, timer])) === 'late') waited = true;
-    await b.query('ROLLBACK');
+    await bc.query('ROLLBACK');
     const again = await second;
     if (waited) {
       evidence.push(`a query waited for another client's transaction to end: server connections are shared between transactions`);
-    } else if (again !== first) {
-      evidence.push(`the backend changed between two transactions of one connection (pid ${first}, then ${again})`);
+    } else if (again !== firstPid) {
+      evidence.push(`the backend changed between two transactions of one connection (pid ${firstPid}, then ${again})`);
     }
-    if (waited || again !== first) return { mode: 'transaction', evidence };
+    if (waited || again !== firstPid) return { mode: 'transaction', evidence };
     return { mode: startupRejected ? 'session' : 'none', evidence };
   } finally {
     await b?.end().catch(() => undefined);
