@@ -233,6 +233,11 @@ export const TYPED_ROW_BUDGET = 8160 - 224 - 200;
  * TOAST, alignment padding included. Cheap: no measuring of long values.
  */
 export function inlineBytes(field: string, type: ColumnType): number {
+  return inlineWidth(field.length, type);
+}
+
+/** inlineBytes of a field `units` UTF-16 units long (only text and numeric depend on it). */
+export function inlineWidth(units: number, type: ColumnType): number {
   switch (type) {
     case 'boolean':
       return 1;
@@ -246,7 +251,7 @@ export function inlineBytes(field: string, type: ColumnType): number {
       return 24;
     default:
       // text and numeric: a 1-byte header (2 more for numeric) and at most 3 bytes per UTF-16 unit.
-      return field.length > 6 ? 24 : 3 + 3 * field.length;
+      return units > 6 ? 24 : 3 + 3 * units;
   }
 }
 

@@ -2,7 +2,9 @@ import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/valu
 import { mayLoseDigits, memberTexts } from './json-text.js';
 import { scanEnvelope, type MemberTexts } from './envelope-scan.js';
 import { leadingStrings } from './excerpt.js';
-import type { Line } from './lines.js';
+import { BytesLine, type Line } from './lines.js';
+import { BytesRecord } from './bytes-record.js';
+import { scanEnvelopeBytes } from './envelope-bytes.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
 export interface RecordEnvelope {
@@ -121,6 +123,10 @@ export function parseEnvelope(line: Line): Parsed {
     const id = leadingStrings(line.text).get('id') ?? null;
     return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
   }
+  if (line instanceof BytesLine && line.utf8) {
+    const parsed = parseBytes(line);
+    if (parsed !== undefined) return parsed;
+  }
   const scanned = scanEnvelope(line.text);
   if (scanned === undefined) return parseWithJsonParse(line);
   const checked = checkFields(line, scanned);
@@ -141,6 +147,21 @@ export function parseEnvelope(line: Line): Parsed {
       scanned.asIs,
     ),
   };
+}
+
+/**
+ * The line read from its bytes (envelope-bytes.ts), never decoded whole;
+ * undefined when the byte scan does not accept it, and its text must be read.
+ */
+function parseBytes(line: BytesLine): Parsed | undefined {
+  const { buf, start, end } = line;
+  const scanned = scanEnvelopeBytes(buf, start, end);
+  if (scanned === undefined) return undefined;
+  const checked = checkFields(line, scanned);
+  if (typeof checked !== 'string') return checked;
+  if (scanned.members === undefined && scanned.dataStart >= 0 && buf[scanned.dataStart] !== 0x6e) return reject(line, DATA_NOT_OBJECT, checked);
+  const isDeleted = (scanned.isDeleted ?? false) as boolean;
+  return { record: new BytesRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, buf, scanned, end - start) };
 }
 
 const DATA_NOT_OBJECT = 'field "data" must be a JSON object when present';
