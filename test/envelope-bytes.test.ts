@@ -4,6 +4,7 @@ import type { ObjectDef } from '../src/catalog/definition.js';
 import { newEncodeStats, type EncodeStats } from '../src/encode/copy-text.js';
 import { encodeRecord, type Problem } from '../src/encode/record.js';
 import { ROW_FULL, ROW_SLOW, writeRecordBytes } from '../src/encode/record-bytes.js';
+import { isTimestampBytes, isTimestampText } from '../src/encode/values.js';
 import { BytesRecord } from '../src/input/bytes-record.js';
 import { parseEnvelope, type Parsed, type RecordEnvelope } from '../src/input/envelope.js';
 import { BytesLine, readLineChunks, type Line } from '../src/input/lines.js';
@@ -161,5 +162,38 @@ describe('the byte path against the text path', () => {
     expect(end).toBeGreaterThan(0);
     expect(stats.nulStripped).toBe(1);
     expect(problems.map((p) => p.column)).toEqual(['d_bigint']);
+  });
+});
+
+describe('isTimestampBytes', () => {
+  it('answers as isTimestampText on valid, edge and mutated timestamps', () => {
+    const rnd = random(23);
+    const seeds = [
+      TS,
+      '2026-01-15T10:30:00.123456789Z',
+      '2024-02-29T23:59:59Z',
+      '2023-02-29T00:00:00Z',
+      '0000-01-01T00:00:00Z',
+      '2026-12-28T00:00:60Z',
+      '2026-01-15T10:30:00.Z',
+      '2026-01-15T10:30:00.1234567890Z',
+      '2026-01-15 10:30:00+01:00',
+      '2026-01-15t10:30:00z',
+      '2026-01-31T24:00:00Z',
+    ];
+    const chars = '0123456789-:.TZtz +';
+    let fast = 0;
+    for (let n = 0; n < 20_000; n++) {
+      let t = seeds[n % seeds.length]!;
+      if (n >= seeds.length) {
+        const at = Math.floor(rnd() * t.length);
+        const c = chars[Math.floor(rnd() * chars.length)]!;
+        t = rnd() < 0.7 ? t.slice(0, at) + c + t.slice(at + 1) : rnd() < 0.5 ? t.slice(0, at) + t.slice(at + 1) : t.slice(0, at) + c + t.slice(at);
+      }
+      const b = Buffer.from('"' + t + '"', 'latin1');
+      expect(isTimestampBytes(b, 1, b.length - 1), t).toBe(isTimestampText(t));
+      if (isTimestampText(t)) fast++;
+    }
+    expect(fast).toBeGreaterThan(2_000);
   });
 });

@@ -4,7 +4,7 @@ import { SPECIAL_ESCAPE, SPECIAL_EXPONENT } from '../input/envelope-bytes.js';
 import { OPEN_BRACE, OPEN_BRACKET, QUOTE } from '../input/json-text.js';
 import { copyText, LONG_NUMBER_TEXT, type EncodeStats } from './copy-text.js';
 import { memberText, rawField, scannedField, type Problem } from './record.js';
-import { inlineWidth, isTimestampText, TYPED_ROW_BUDGET } from './values.js';
+import { inlineWidth, isTimestampBytes, TYPED_ROW_BUDGET } from './values.js';
 
 /**
  * encodeRecord (record.ts) for a record read as bytes (BytesRecord): the row
@@ -60,14 +60,6 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
   const problemsBefore = problems.length;
   const nulBefore = stats.nulStripped;
   const surrogatesBefore = stats.surrogatesReplaced;
-  /** Nothing written, nothing counted. */
-  const undo = (code: number): number => {
-    problems.length = problemsBefore;
-    stats.nulStripped = nulBefore;
-    stats.surrogatesReplaced = surrogatesBefore;
-    return code;
-  };
-
   let p = writeText(out, at, lead);
   // The id and version: their bytes when they were strings without escapes, else their values.
   if (scan.idStart >= 0 && src[scan.idStart] === QUOTE) p = copyBytes(src, scan.idStart + 1, scan.idEnd - 1, out, p);
@@ -86,7 +78,7 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
     p = copyJsonBytes(src, rawStart, rawEnd, scan.rawFlags, out, p, stats);
   } else {
     const field = rawField(record, stats);
-    if (field !== null && p + 3 * field.length + reserve > limit) return undo(ROW_FULL);
+    if (field !== null && p + 3 * field.length + reserve > limit) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_FULL);
     p = writeField(out, p, field);
   }
 
@@ -98,7 +90,7 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
     const from = p;
     if (column.source.from !== 'data') {
       const field = scannedField(record, column, memberText(record, record.dataMembers!, column), false, stats, problems);
-      if (field !== null && p + 3 * field.length + reserve > limit) return undo(ROW_FULL);
+      if (field !== null && p + 3 * field.length + reserve > limit) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_FULL);
       p = writeField(out, p, field);
       if (field !== null) width += widthOf(out, from, p, column);
       continue;
@@ -119,13 +111,13 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
         break;
       case 'timestamptz':
       case 'date':
-        // "" is no value: NULL. A timestamp is ASCII, so its bytes read as latin1 are its text.
+        // "" is no value: NULL. A timestamp is ASCII, so its bytes read as latin1 are its text (isTimestampBytes).
         if (c === QUOTE && (flags & SPECIAL_ESCAPE) === 0) {
           if (ve - vs === 2) {
             p = writeNull(out, p);
             continue;
           }
-          if (isTimestampText(src.toString('latin1', vs + 1, ve - 1))) p = copyBytes(src, vs + 1, ve - 1, out, p);
+          if (isTimestampBytes(src, vs + 1, ve - 1)) p = copyBytes(src, vs + 1, ve - 1, out, p);
         }
         break;
       case 'jsonb':
@@ -146,16 +138,24 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
     if (p === from && !(column.type === 'text' && c === QUOTE)) {
       // Not one of the cases above: encodeRecord's way, from the member's text.
       const field = scannedField(record, column, src.toString('utf8', vs, ve), false, stats, problems);
-      if (field !== null && p + 3 * field.length + reserve > limit) return undo(ROW_FULL);
+      if (field !== null && p + 3 * field.length + reserve > limit) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_FULL);
       p = writeField(out, p, field);
       if (field === null) continue;
     }
     width += widthOf(out, from, p, column);
   }
   // Too wide for one row: encodeRecord drops the last typed values, with their problems.
-  if (width > TYPED_ROW_BUDGET) return undo(ROW_SLOW);
+  if (width > TYPED_ROW_BUDGET) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_SLOW);
   out[p++] = NEWLINE;
   return p;
+}
+
+/** Takes back what a row that is not written counted: nothing written, nothing counted. */
+function undo(problems: Problem[], stats: EncodeStats, problemsBefore: number, nulBefore: number, surrogatesBefore: number, code: number): number {
+  problems.length = problemsBefore;
+  stats.nulStripped = nulBefore;
+  stats.surrogatesReplaced = surrogatesBefore;
+  return code;
 }
 
 /** Index in `members` of the member named `key` (the last of duplicates), or -1. */
