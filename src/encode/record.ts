@@ -3,7 +3,7 @@ import type { RecordEnvelope } from '../input/envelope.js';
 import { mayLoseDigits, memberTexts, OPEN_BRACE, OPEN_BRACKET, QUOTE, textValue } from '../input/json-text.js';
 import type { MemberTexts } from '../input/envelope-scan.js';
 import { copyJson, copyJsonText, copyRow, copyText, LONG_NUMBER_TEXT, type EncodeStats } from './copy-text.js';
-import { convert, inlineBytes, isTimestampText, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt, type Converted } from './values.js';
+import { convert, inlineBytes, isTimestampText, TOO_WIDE, TYPED_ROW_BUDGET, valueExcerpt } from './values.js';
 
 /** A value that did not fit its column: the record landed, the value stayed in the raw payload. */
 export interface Problem {
@@ -49,7 +49,7 @@ export function encodeRecord(record: RecordEnvelope, def: ObjectDef, stats: Enco
 }
 
 /** The raw payload's COPY field: its text as sent when there is one (json-text.ts), else the parsed value's. */
-function rawField(record: RecordEnvelope, stats: EncodeStats): string | null {
+export function rawField(record: RecordEnvelope, stats: EncodeStats): string | null {
   const text = record.rawText;
   if (text !== undefined && record.asIs === true && text.length <= LONG_NUMBER_TEXT) return text === 'null' ? null : text;
   if (text !== undefined) return text === 'null' ? null : (copyJsonText(text, stats) ?? copyJson(record.rawData, stats));
@@ -76,25 +76,9 @@ function encodeScanned(
   const asIs = record.asIs === true;
   let width = 0;
   for (const column of def.columns) {
-    const text = memberText(record, dataMembers, column);
-    const c = text === undefined ? 0 : text.charCodeAt(0);
-    const plain = asIs ? asIsField(text, c, column) : undefined;
-    if (plain !== undefined) {
-      fields.push(plain);
-      width += inlineBytes(plain, column.type);
-      continue;
-    }
-    let converted: Converted;
-    if (column.type === 'jsonb' && (c === 0x7b || c === 0x5b) && (column.shape === undefined || (column.shape === 'array') === (c === 0x5b))) {
-      converted = { ok: true, field: copyJsonText(text!, stats) ?? copyJson(JSON.parse(text!), stats) };
-    } else {
-      const value = text === undefined ? undefined : textValue(text);
-      const exact = c === 0x22 || c === 0x74 || c === 0x66 || c === 0x6e || text === undefined || !mayLoseDigits(text) ? undefined : text;
-      converted = convert(value, column.type, stats, column.shape, exact);
-      if (!converted.ok) problems.push(problem(record, column, converted.reason, exact ?? value));
-    }
-    fields.push(converted.ok ? converted.field : null);
-    if (converted.ok && converted.field !== null) width += inlineBytes(converted.field, column.type);
+    const field = scannedField(record, column, memberText(record, dataMembers, column), asIs, stats, problems);
+    fields.push(field);
+    if (field !== null) width += inlineBytes(field, column.type);
   }
   if (width > TYPED_ROW_BUDGET) {
     dropTooWide(
@@ -111,6 +95,33 @@ function encodeScanned(
     );
   }
   return copyRow(fields, lead);
+}
+
+/**
+ * One typed column's COPY field of a scanned record, from its member's text
+ * as sent (undefined when absent); a value that does not fit is a problem,
+ * and NULL. `asIs`: the record's RecordEnvelope.asIs.
+ */
+export function scannedField(
+  record: RecordEnvelope,
+  column: ColumnDef,
+  text: string | undefined,
+  asIs: boolean,
+  stats: EncodeStats,
+  problems: Problem[],
+): string | null {
+  const c = text === undefined ? 0 : text.charCodeAt(0);
+  const plain = asIs ? asIsField(text, c, column) : undefined;
+  if (plain !== undefined) return plain;
+  if (column.type === 'jsonb' && (c === 0x7b || c === 0x5b) && (column.shape === undefined || (column.shape === 'array') === (c === 0x5b))) {
+    return copyJsonText(text!, stats) ?? copyJson(JSON.parse(text!), stats);
+  }
+  const value = text === undefined ? undefined : textValue(text);
+  const exact = c === 0x22 || c === 0x74 || c === 0x66 || c === 0x6e || text === undefined || !mayLoseDigits(text) ? undefined : text;
+  const converted = convert(value, column.type, stats, column.shape, exact);
+  if (converted.ok) return converted.field;
+  problems.push(problem(record, column, converted.reason, exact ?? value));
+  return null;
 }
 
 /**
@@ -142,7 +153,7 @@ function asIsField(text: string | undefined, c: number, column: ColumnDef): stri
 }
 
 /** A column's value as sent: the text of its member in data or in the raw payload. */
-function memberText(record: RecordEnvelope, dataMembers: MemberTexts, column: ColumnDef): string | undefined {
+export function memberText(record: RecordEnvelope, dataMembers: MemberTexts, column: ColumnDef): string | undefined {
   return column.source.from === 'data' ? dataMembers.get(column.source.key) : record.rawMembers?.get(column.source.key);
 }
 

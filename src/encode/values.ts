@@ -57,6 +57,45 @@ export function isTimestampText(text: string): boolean {
   return day <= daysInMonth(year, month);
 }
 
+/**
+ * isTimestampText of the bytes b[start, end) (ASCII text read as latin1).
+ * The common form, YYYY-MM-DDTHH:MM:SS[.fraction]Z up to the 28th of a
+ * month, is checked on the bytes (the same ranges as TIMESTAMP_CHECK); any
+ * other form goes to isTimestampText.
+ */
+export function isTimestampBytes(b: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  if (n >= 20 && n <= 30 && b[end - 1] === 0x5a && b[start + 10] === 0x54 && isCommonTimestamp(b, start, end)) return true;
+  return isTimestampText(Buffer.from(b.buffer, b.byteOffset + start, n).toString('latin1'));
+}
+
+/** The two-digit number at b[i], or -1 when either byte is not a digit. */
+function twoDigits(b: Uint8Array, i: number): number {
+  const hi = b[i]! - 48;
+  const lo = b[i + 1]! - 48;
+  return hi >= 0 && hi <= 9 && lo >= 0 && lo <= 9 ? hi * 10 + lo : -1;
+}
+
+/** YYYY-MM-DDTHH:MM:SS[.d{1,9}]Z, day at most 28, year not 0 (T and Z are checked by the caller). */
+function isCommonTimestamp(b: Uint8Array, s: number, end: number): boolean {
+  const century = twoDigits(b, s);
+  const year = twoDigits(b, s + 2);
+  const month = twoDigits(b, s + 5);
+  const day = twoDigits(b, s + 8);
+  const hour = twoDigits(b, s + 11);
+  const minute = twoDigits(b, s + 14);
+  const second = twoDigits(b, s + 17);
+  if (century < 0 || year < 0 || century + year === 0) return false;
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= 28 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59))
+    return false;
+  if (b[s + 4] !== 0x2d || b[s + 7] !== 0x2d || b[s + 13] !== 0x3a || b[s + 16] !== 0x3a) return false;
+  let i = s + 19;
+  if (i === end - 1) return true;
+  if (b[i] !== 0x2e || i + 2 > end - 1) return false;
+  for (i++; i < end - 1; i++) if (!(b[i]! >= 0x30 && b[i]! <= 0x39)) return false;
+  return true;
+}
+
 /** Why numeric text does not fit double precision, or null when it does. */
 function doubleProblem(text: string): string | null {
   const problem = numericProblem(text);
@@ -233,6 +272,11 @@ export const TYPED_ROW_BUDGET = 8160 - 224 - 200;
  * TOAST, alignment padding included. Cheap: no measuring of long values.
  */
 export function inlineBytes(field: string, type: ColumnType): number {
+  return inlineWidth(field.length, type);
+}
+
+/** inlineBytes of a field `units` UTF-16 units long (only text and numeric depend on it). */
+export function inlineWidth(units: number, type: ColumnType): number {
   switch (type) {
     case 'boolean':
       return 1;
@@ -246,7 +290,7 @@ export function inlineBytes(field: string, type: ColumnType): number {
       return 24;
     default:
       // text and numeric: a 1-byte header (2 more for numeric) and at most 3 bytes per UTF-16 unit.
-      return field.length > 6 ? 24 : 3 + 3 * field.length;
+      return units > 6 ? 24 : 3 + 3 * units;
   }
 }
 

@@ -148,7 +148,8 @@ function stringEnd(s: string, i: number): number {
 function digitsEnd(s: string, i: number): number {
   for (;;) {
     const c = s.charCodeAt(i);
-    if (c < ZERO || c > NINE) return i;
+    // Past the end c is NaN: written so that NaN ends the digits (a line that ends in a number looped forever).
+    if (!(c >= ZERO && c <= NINE)) return i;
     i++;
   }
 }

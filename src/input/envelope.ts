@@ -1,8 +1,10 @@
-import { isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
+import { isTimestampBytes, isTimestampText, jsonNestsDeeper, MAX_JSON_DEPTH } from '../encode/values.js';
 import { mayLoseDigits, memberTexts } from './json-text.js';
 import { scanEnvelope, type MemberTexts } from './envelope-scan.js';
 import { leadingStrings } from './excerpt.js';
-import type { Line } from './lines.js';
+import { BytesLine, type Line } from './lines.js';
+import { BytesRecord } from './bytes-record.js';
+import { scanEnvelopeBytes } from './envelope-bytes.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
 export interface RecordEnvelope {
@@ -121,6 +123,10 @@ export function parseEnvelope(line: Line): Parsed {
     const id = leadingStrings(line.text).get('id') ?? null;
     return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
   }
+  if (line instanceof BytesLine && line.utf8) {
+    const parsed = parseBytes(line);
+    if (parsed !== undefined) return parsed;
+  }
   const scanned = scanEnvelope(line.text);
   if (scanned === undefined) return parseWithJsonParse(line);
   const checked = checkFields(line, scanned);
@@ -143,10 +149,27 @@ export function parseEnvelope(line: Line): Parsed {
   };
 }
 
+/**
+ * The line read from its bytes (envelope-bytes.ts), never decoded whole;
+ * undefined when the byte scan does not accept it, and its text must be read.
+ */
+function parseBytes(line: BytesLine): Parsed | undefined {
+  const { buf, start, end } = line;
+  const scanned = scanEnvelopeBytes(buf, start, end);
+  if (scanned === undefined) return undefined;
+  // A version sent as a string without escapes is checked on its bytes (the same answer as on its text).
+  const { lmStart, lmEnd } = scanned;
+  const checked = checkFields(line, scanned, lmStart >= 0 && buf[lmStart] === 0x22 && isTimestampBytes(buf, lmStart + 1, lmEnd - 1));
+  if (typeof checked !== 'string') return checked;
+  if (scanned.members === undefined && scanned.dataStart >= 0 && buf[scanned.dataStart] !== 0x6e) return reject(line, DATA_NOT_OBJECT, checked);
+  const isDeleted = (scanned.isDeleted ?? false) as boolean;
+  return { record: new BytesRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, buf, scanned, end - start) };
+}
+
 const DATA_NOT_OBJECT = 'field "data" must be a JSON object when present';
 
 /** The id when the envelope's fields are usable (what is checked of data aside), else the reject. */
-function checkFields(line: Line, value: Fields): string | Parsed {
+function checkFields(line: Line, value: Fields, timestampChecked = false): string | Parsed {
   let id = value.id;
   if (typeof id === 'number' && Number.isSafeInteger(id)) id = String(id);
   if (typeof id !== 'string' || id.length === 0) {
@@ -161,7 +184,7 @@ function checkFields(line: Line, value: Fields): string | Parsed {
   if (id.includes('\0')) return reject(line, 'field "id" contains a NUL character, which PostgreSQL cannot store', id.replace(/\0/g, '\\0'));
 
   const lastModifiedAt = value.lastModifiedAt;
-  if (typeof lastModifiedAt !== 'string' || !isTimestampText(lastModifiedAt)) {
+  if (typeof lastModifiedAt !== 'string' || (!timestampChecked && !isTimestampText(lastModifiedAt))) {
     return reject(line, 'field "last_modified_at" is missing or not an RFC 3339 timestamp (e.g. 2026-01-15T10:30:00Z); it orders versions of a record', id);
   }
 

@@ -1,7 +1,9 @@
+import { isUtf8 } from 'node:buffer';
+
 /** One line of input, numbered from 1 as an editor would show it. */
 export interface Line {
   lineNumber: number;
-  text: string;
+  readonly text: string;
   /**
    * Set on a line longer than the reader's cap: it was skipped as it streamed,
    * never held. `text` is then only its first EXCERPT_BYTES bytes.
@@ -19,6 +21,39 @@ export interface LineOptions {
   maxLineBytes?: number;
   /** Updated as the reader runs: the most bytes it held of a line that had not ended yet. */
   stats?: { maxCarriedBytes: number };
+  /**
+   * Yield lines as their bytes (BytesLine), decoded only when asked: the
+   * loader scans and encodes them as bytes (envelope-bytes.ts). Without it a
+   * line is decoded as it is read, and holds no reference to its input chunk.
+   */
+  bytes?: boolean;
+  /** Added to every line number (an HTTP run numbers its batches' lines on from the batches before). */
+  lineOffset?: number;
+}
+
+/**
+ * A line kept as the bytes it was read as: a range of an input chunk, not a
+ * copy. `utf8` says whether the bytes are valid UTF-8 (checked natively, a
+ * chunk at a time); only such a line may be read as bytes, any other is read
+ * from its decoded text, where each invalid sequence is U+FFFD, as ever.
+ */
+export class BytesLine implements Line {
+  private decoded: string | undefined;
+
+  constructor(
+    readonly lineNumber: number,
+    readonly buf: Buffer,
+    readonly start: number,
+    readonly end: number,
+    readonly utf8: boolean,
+    text?: string,
+  ) {
+    this.decoded = text;
+  }
+
+  get text(): string {
+    return (this.decoded ??= this.buf.toString('utf8', this.start, this.end));
+  }
 }
 
 const NEWLINE = 0x0a;
@@ -51,7 +86,8 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
   let carryBytes = 0;
   // The line being skipped (longer than the cap): its excerpt and length so far.
   let skipped: { excerpt: Buffer; bytes: number } | undefined;
-  let lineNumber = 0;
+  const asBytes = options.bytes === true;
+  let lineNumber = options.lineOffset ?? 0;
   const tooLong = (excerpt: Buffer, bytes: number): Line => ({
     lineNumber,
     text: excerpt.toString('utf8'),
@@ -89,21 +125,24 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
         skipped = undefined;
       } else {
         const joined = Buffer.concat(carry, carryBytes);
-        const line = decode(joined, 0, joined.length);
-        if (line !== null) out.push({ lineNumber, text: line });
+        const line = lineOf(joined, 0, joined.length, lineNumber, asBytes, undefined);
+        if (line !== null) out.push(line);
       }
       carry = [];
       carryBytes = 0;
       start = nl + 1;
       nl = chunk.indexOf(NEWLINE, start);
     }
+    // Whether the chunk's whole lines are valid UTF-8: one native check for
+    // all of them (a newline is never inside a multi-byte character).
+    const valid = asBytes && nl !== -1 ? isUtf8(chunk.subarray(start, chunk.lastIndexOf(NEWLINE))) : undefined;
     for (; nl !== -1; nl = chunk.indexOf(NEWLINE, start)) {
       lineNumber++;
       if (nl - start > limit) {
         out.push(tooLong(Buffer.from(chunk.subarray(start, start + EXCERPT_BYTES)), nl - start));
       } else {
-        const line = decode(chunk, start, nl);
-        if (line !== null) out.push({ lineNumber, text: line });
+        const line = lineOf(chunk, start, nl, lineNumber, asBytes, valid);
+        if (line !== null) out.push(line);
       }
       start = nl + 1;
       if (out.length === MAX_LINES_PER_YIELD) {
@@ -121,8 +160,8 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
   } else if (carryBytes > 0) {
     lineNumber++;
     const last = Buffer.concat(carry, carryBytes);
-    const line = decode(last, 0, last.length);
-    if (line !== null) yield [{ lineNumber, text: line }];
+    const line = lineOf(last, 0, last.length, lineNumber, asBytes, undefined);
+    if (line !== null) yield [line];
   }
 }
 
@@ -131,12 +170,21 @@ export async function* readLines(input: AsyncIterable<Buffer | string>, options:
   for await (const lines of readLineChunks(input, options)) yield* lines;
 }
 
-function decode(buf: Buffer, start: number, end: number): string | null {
+/**
+ * The line of buf[start, end), or null when it is blank. `valid`: whether the
+ * bytes are known to be valid UTF-8 (undefined: not checked yet).
+ */
+function lineOf(buf: Buffer, start: number, end: number, lineNumber: number, asBytes: boolean, valid: boolean | undefined): Line | null {
   if (end > start && buf[end - 1] === 0x0d) end--;
-  const text = buf.toString('utf8', start, end);
   // A line that starts with a printable ASCII character (a JSON line starts
-  // with "{") is not blank: only other lines pay for trim().
-  const first = text.charCodeAt(0);
-  if (first > 0x20 && first < 0x7f) return text;
-  return text.trim().length === 0 ? null : text;
+  // with "{") is not blank: only other lines are decoded here, for trim().
+  const first = buf[start];
+  let text: string | undefined;
+  if (first === undefined || first <= 0x20 || first >= 0x7f || !asBytes) {
+    text = buf.toString('utf8', start, end);
+    const c = text.charCodeAt(0);
+    if (!(c > 0x20 && c < 0x7f) && text.trim().length === 0) return null;
+    if (!asBytes) return { lineNumber, text };
+  }
+  return new BytesLine(lineNumber, buf, start, end, valid === true || isUtf8(buf.subarray(start, end)), text);
 }

@@ -3,10 +3,13 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
+import { ROW_FULL, ROW_SLOW, writeRecordBytes } from '../encode/record-bytes.js';
+import { BytesRecord } from '../input/bytes-record.js';
 import type { ErrorCode } from '../errors.js';
 import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
 import type { MergeOptions } from '../merge/merge.js';
 import type { RunCounts } from './runs.js';
+import type { ObjectDef } from '../catalog/definition.js';
 import type { RowFormat } from '../stage/stage.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
@@ -247,8 +250,7 @@ function append(buf: BatchBuffer, copy: CopyState, row: string): number | Promis
  * (a lost connection), the batch is replayed from its kept bytes, and a row
  * that was only in flight would be lost (issue 8 regression).
  */
-async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string): Promise<number> {
-  const full = seal(buf);
+async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string, full = seal(buf)): Promise<number> {
   let big: Buffer | undefined;
   let n: number;
   if (row.length * 3 <= WRITE_CHUNK) {
@@ -262,6 +264,32 @@ async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string):
   if (full) await write(copy, full);
   if (big) await write(copy, big);
   return n;
+}
+
+/**
+ * Writes a record read as bytes straight into the chunk (record-bytes.ts);
+ * undefined when encodeRecord must write it. A row that does not fit the
+ * chunk goes into the next one, and only then is the full one sent (as
+ * appendAfterFlush does, for a replay).
+ */
+function appendBytes(buf: BatchBuffer, copy: CopyState, record: BytesRecord, def: ObjectDef, lead: string): number | undefined | Promise<number> {
+  const end = writeRecordBytes(record, def, buf.stats, buf.problems, lead, buf.pending, buf.used);
+  if (end >= 0) {
+    const n = end - buf.used;
+    buf.used = end;
+    return n;
+  }
+  if (end === ROW_SLOW || buf.used === 0) return undefined;
+  return appendBytesAfterFlush(buf, copy, record, def, lead);
+}
+
+async function appendBytesAfterFlush(buf: BatchBuffer, copy: CopyState, record: BytesRecord, def: ObjectDef, lead: string): Promise<number> {
+  const full = seal(buf);
+  const end = writeRecordBytes(record, def, buf.stats, buf.problems, lead, buf.pending, 0);
+  if (end === ROW_FULL || end === ROW_SLOW) return appendAfterFlush(buf, copy, encodeRecord(record, def, buf.stats, buf.problems, lead), full);
+  buf.used = end;
+  if (full) await write(copy, full);
+  return end;
 }
 
 /** An open COPY and the first error it reported (the server's or the connection's). */
@@ -330,6 +358,14 @@ async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, co
           buf.repeatedIds = true;
           buf.ids = undefined;
         }
+      }
+    }
+    if (!ctx.encodeRow && record instanceof BytesRecord) {
+      const n = appendBytes(buf, copy, record, ctx.merge.def, lead);
+      if (n !== undefined) {
+        buf.records++;
+        buf.bytes += typeof n === 'number' ? n : await n;
+        continue;
       }
     }
     const row = ctx.encodeRow ? ctx.encodeRow(record, buf, lead) : encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);

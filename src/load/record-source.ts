@@ -30,7 +30,12 @@ export interface LineSourceOptions {
 export function lineSource(input: AsyncIterable<Buffer | string>, options: LineSourceOptions = {}): LineSource {
   const { signal } = options;
   const offset = options.lineOffset ?? 0;
-  const chunks = readLineChunks(input, options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes });
+  // Lines stay bytes: the loader scans and encodes them without decoding them (envelope-bytes.ts).
+  const chunks = readLineChunks(input, {
+    bytes: true,
+    lineOffset: offset,
+    ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
+  });
   let lines: Line[] = [];
   let next = 0;
   let head: Parsed | undefined;
@@ -76,8 +81,8 @@ export function lineSource(input: AsyncIterable<Buffer | string>, options: LineS
       if (head !== undefined || done) return head;
       if (next < lines.length) {
         const line = lines[next++]!;
-        lastLine = line.lineNumber;
-        head = parseEnvelope(offset === 0 ? line : { ...line, lineNumber: offset + line.lineNumber });
+        lastLine = line.lineNumber - offset;
+        head = parseEnvelope(line);
         return head;
       }
       return read();

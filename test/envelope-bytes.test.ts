@@ -1,0 +1,199 @@
+import { describe, expect, it } from 'vitest';
+import { commonObject } from '../src/catalog/common.js';
+import type { ObjectDef } from '../src/catalog/definition.js';
+import { newEncodeStats, type EncodeStats } from '../src/encode/copy-text.js';
+import { encodeRecord, type Problem } from '../src/encode/record.js';
+import { ROW_FULL, ROW_SLOW, writeRecordBytes } from '../src/encode/record-bytes.js';
+import { isTimestampBytes, isTimestampText } from '../src/encode/values.js';
+import { BytesRecord } from '../src/input/bytes-record.js';
+import { parseEnvelope, type Parsed, type RecordEnvelope } from '../src/input/envelope.js';
+import { BytesLine, readLineChunks, type Line } from '../src/input/lines.js';
+import { DEF, mutate, random, SEEDS, TS } from './support/envelope-lines.js';
+
+// The byte path (lines kept as bytes, envelope-bytes.ts, record-bytes.ts)
+// must land exactly what the text path lands: for every line, the same
+// reject or the same COPY bytes, the same problems and the same counts of
+// stripped NULs and replaced surrogates.
+
+const CONTACTS = commonObject('crm_contacts')!;
+const DATA_ONLY: ObjectDef = { ...DEF, columns: DEF.columns.filter((c) => c.source.from === 'data') };
+const DEFS = [DEF, DATA_ONLY, CONTACTS];
+
+/** Lines that reach each case of the byte encoder. */
+const EXTRA: string[] = [
+  `{"id":"t","last_modified_at":"${TS}","data":{"text":"a\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti","jsonb":{"s":"a\\"b\\\\c\\/\\b\\f\\n\\r\\t"},"list":["\\u0041\\u00e9\\u20ac\\ud83d\\ude00"]}}`,
+  `{"id":"u","last_modified_at":"${TS}","data":{"text":"\\u0000\\u005c\\u0009\\u000a\\u000d\\u0008\\u001f\\u007f\\u0080\\u07ff\\u0800\\uffff","jsonb":{"\\u0000":"\\u005c\\u0022\\u0000"}}}`,
+  `{"id":"s","last_modified_at":"${TS}","data":{"text":"\\ud800\\udc00\\ud800\\ud800\\udc00\\udc00x\\ud800","jsonb":["\\uDBFF\\uDFFF","\\uDC00\\uD800","\\ud800\\\\udc00"]},"raw_data":{"s":"\\ud800"}}`,
+  `{"id":"w","last_modified_at":"${TS}","raw_data":{\t"a" :\r\n[1,\t2]},"data":{"jsonb":[ 1 ,\t{"b":"c\\\\"} ],"list":[\n]}}`,
+  `{"id":"n","last_modified_at":"${TS}","data":{"text":"","timestamptz":"","date":"","boolean":"","jsonb":null,"list":null,"bigint":null}}`,
+  `{"id":"ts","last_modified_at":"2026-01-15 10:30:00+01","data":{"timestamptz":"2026-02-29T10:30:00Z","date":"2024-02-29","boolean":true,"text":true}}`,
+  `{"id":"e","last_modified_at":"${TS}","raw_data":{"a":1e1000,"b":"e12345"},"data":{"jsonb":{"n":1E-1000},"list":[1e9999],"text":"e1234"}}`,
+  `{"id":"\\u00e9\\t\\\\","last_modified_at":"2026-01-15T10:30:0\\u0030Z","data":{"text":"éé"}}`,
+  `{"id":"cjk","last_modified_at":"${TS}","data":{"text":"日本語","first_name":"日本","last_name":"𝄞𝄞𝄞"}}`,
+  `{"id":"wide","last_modified_at":"${TS}","data":{${Array.from({ length: 400 }, (_, k) => `"text${k}":"v${k}"`).join(',')},"text":"x"}}`,
+  `{"id":"k","last_modified_at":"${TS}","data":{"t\\u0065xt":"escaped name"}}`,
+  `{"id":"x","last_modified_at":"${TS}","data":{"jsonb":{"long":"${'x'.repeat(17000)}"},"list":[${'1,'.repeat(9000)}1]},"raw_data":[${'9'.repeat(17000)}]}`,
+  `{"id":"raw only","last_modified_at":"${TS}","raw_data":{"text":"r","bigint":1,"obj":{}}}`,
+  `{"id":"bad data","last_modified_at":"${TS}","data":[1]}`,
+  `{"id":"str data","last_modified_at":"${TS}","data":"x"}`,
+  `{"id":7,"last_modified_at":"${TS}","data":{"text":1.50,"boolean":"TRUE","bigint":"12","numeric":-0.0,"double precision":1e5}}`,
+];
+
+/** Byte-level damage the text mutations cannot make: invalid UTF-8, raw NUL and control bytes. */
+const BYTE_PIECES = [[0x80], [0xc3], [0xff], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc0, 0xaf], [0x00], [0x0d], [0x1f], [0xe2, 0x82]];
+
+function mutateBytes(line: Buffer, rnd: () => number): Buffer {
+  const piece = Buffer.from(BYTE_PIECES[Math.floor(rnd() * BYTE_PIECES.length)]!);
+  const at = Math.floor(rnd() * (line.length + 1));
+  return Buffer.concat([line.subarray(0, at), piece, line.subarray(at)]);
+}
+
+/** The lines of one input, read as the loader reads them (as bytes). */
+async function bytesLines(input: Buffer): Promise<Line[]> {
+  const out: Line[] = [];
+  async function* once(): AsyncGenerator<Buffer> {
+    yield input;
+  }
+  for await (const lines of readLineChunks(once(), { bytes: true })) out.push(...lines);
+  return out;
+}
+
+interface Landed {
+  row?: string;
+  reject?: unknown;
+  problems: Problem[];
+  stats: unknown;
+}
+
+/** The text path, as before: the line decoded, scanned as text, encoded as a string, written as UTF-8. */
+function textPath(line: Line, def: ObjectDef): Landed {
+  const parsed = parseEnvelope({ lineNumber: line.lineNumber, text: line.text });
+  return landed(parsed, (record, stats, problems) => Buffer.from(encodeRecord(record, def, stats, problems, `${record.lineNumber}\t`)));
+}
+
+/** The byte path, as copy-writer.ts takes it. */
+function bytesPath(line: Line, def: ObjectDef, seen: { bytes: number; slow: number }): Landed {
+  return landed(parseEnvelope(line), (record, stats, problems) => {
+    const lead = `${record.lineNumber}\t`;
+    if (record instanceof BytesRecord) {
+      const out = Buffer.alloc(4 * record.lineBytes + 4096);
+      const end = writeRecordBytes(record, def, stats, problems, lead, out, 0);
+      if (end >= 0) {
+        seen.bytes++;
+        return out.subarray(0, end);
+      }
+      expect(end).toBe(ROW_SLOW);
+      seen.slow++;
+    }
+    return Buffer.from(encodeRecord(record, def, stats, problems, lead));
+  });
+}
+
+function landed(parsed: Parsed, encode: (record: RecordEnvelope, stats: EncodeStats, problems: Problem[]) => Buffer): Landed {
+  const stats = newEncodeStats();
+  const problems: Problem[] = [];
+  if ('reject' in parsed) return { reject: parsed.reject, problems, stats };
+  const row = encode(parsed.record, stats, problems);
+  return { row: row.toString('latin1'), problems, stats };
+}
+
+describe('the byte path against the text path', () => {
+  it('lands byte-identical rows, rejects, problems and counts on seeds and thousands of mutated lines', async () => {
+    const rnd = random(22);
+    const texts = [...SEEDS, ...EXTRA];
+    const inputs: Buffer[] = [];
+    for (let n = 0; n < 12_000; n++) {
+      const text = n < texts.length ? texts[n]! : mutate(texts[n % texts.length]!, rnd);
+      let bytes: Buffer = Buffer.from(text.replace(/\n/g, '\\n'), 'utf8');
+      if (n % 4 === 3) bytes = mutateBytes(bytes, rnd);
+      inputs.push(bytes, Buffer.from(n % 7 === 0 ? '\r\n' : '\n'));
+    }
+    const lines = await bytesLines(Buffer.concat(inputs));
+    const seen = { bytes: 0, slow: 0, lines: 0, invalidUtf8: 0, rejects: 0 };
+    for (const line of lines) {
+      seen.lines++;
+      if (line instanceof BytesLine && !line.utf8) seen.invalidUtf8++;
+      for (const def of DEFS) {
+        const a = textPath(line, def);
+        const b = bytesPath(line, def, seen);
+        expect(b, line.text).toEqual(a);
+        if (a.reject && def === DEF) seen.rejects++;
+      }
+    }
+    // Every kind of line is reached: rows the byte path wrote, rows it left to the text path, rejects, invalid UTF-8.
+    expect(seen.lines).toBeGreaterThan(11_000);
+    expect(seen.bytes).toBeGreaterThan(3_000);
+    expect(seen.slow).toBeGreaterThan(100);
+    expect(seen.rejects).toBeGreaterThan(1_000);
+    expect(seen.invalidUtf8).toBeGreaterThan(500);
+  });
+
+  it('counts a NUL stripped and a surrogate replaced as the text path does', async () => {
+    const [line] = await bytesLines(Buffer.from(`{"id":"a","last_modified_at":"${TS}","data":{"text":"a\\u0000b\\udc00","jsonb":["\\u0000","\\ud800"]}}\n`));
+    const b = bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0 });
+    expect(b.stats).toEqual({ nulStripped: 2, surrogatesReplaced: 2 });
+    expect(b.row).toContain('\tab\uFFFD'.replace('\uFFFD', '\xef\xbf\xbd'));
+    expect(b).toEqual(textPath(line!, DATA_ONLY));
+  });
+
+  it('reads an invalid UTF-8 line from its text, with U+FFFD as before', async () => {
+    const bytes = Buffer.concat([Buffer.from(`{"id":"a","last_modified_at":"${TS}","data":{"text":"a`), Buffer.from([0xff, 0xc3]), Buffer.from('"}}\n')]);
+    const [line] = await bytesLines(bytes);
+    expect(line).toBeInstanceOf(BytesLine);
+    expect((line as BytesLine).utf8).toBe(false);
+    const parsed = parseEnvelope(line!);
+    if (!('record' in parsed)) throw new Error('expected a record');
+    expect(parsed.record).not.toBeInstanceOf(BytesRecord);
+    expect(bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0 }).row).toContain('a\xef\xbf\xbd\xef\xbf\xbd');
+  });
+
+  it('writes nothing and counts nothing when the chunk has no room', async () => {
+    const [line] = await bytesLines(Buffer.from(`{"id":"a","last_modified_at":"${TS}","data":{"text":"\\u0000","bigint":"x"}}\n`));
+    const parsed = parseEnvelope(line!);
+    if (!('record' in parsed) || !(parsed.record instanceof BytesRecord)) throw new Error('expected a record read as bytes');
+    const stats = newEncodeStats();
+    const problems: Problem[] = [];
+    const out = Buffer.alloc(64);
+    expect(writeRecordBytes(parsed.record, DATA_ONLY, stats, problems, '1\t', out, 0)).toBe(ROW_FULL);
+    expect(writeRecordBytes(parsed.record, DATA_ONLY, stats, problems, '1\t', Buffer.alloc(4096), 4000)).toBe(ROW_FULL);
+    expect(stats).toEqual(newEncodeStats());
+    expect(problems).toEqual([]);
+    const end = writeRecordBytes(parsed.record, DATA_ONLY, stats, problems, '1\t', Buffer.alloc(4096), 0);
+    expect(end).toBeGreaterThan(0);
+    expect(stats.nulStripped).toBe(1);
+    expect(problems.map((p) => p.column)).toEqual(['d_bigint']);
+  });
+});
+
+describe('isTimestampBytes', () => {
+  it('answers as isTimestampText on valid, edge and mutated timestamps', () => {
+    const rnd = random(23);
+    const seeds = [
+      TS,
+      '2026-01-15T10:30:00.123456789Z',
+      '2024-02-29T23:59:59Z',
+      '2023-02-29T00:00:00Z',
+      '0000-01-01T00:00:00Z',
+      '2026-12-28T00:00:60Z',
+      '2026-01-15T10:30:00.Z',
+      '2026-01-15T10:30:00.1234567890Z',
+      '2026-01-15 10:30:00+01:00',
+      '2026-01-15t10:30:00z',
+      '2026-01-31T24:00:00Z',
+    ];
+    const chars = '0123456789-:.TZtz +';
+    let fast = 0;
+    for (let n = 0; n < 20_000; n++) {
+      let t = seeds[n % seeds.length]!;
+      if (n >= seeds.length) {
+        const at = Math.floor(rnd() * t.length);
+        const c = chars[Math.floor(rnd() * chars.length)]!;
+        t = rnd() < 0.7 ? t.slice(0, at) + c + t.slice(at + 1) : rnd() < 0.5 ? t.slice(0, at) + t.slice(at + 1) : t.slice(0, at) + c + t.slice(at);
+      }
+      const b = Buffer.from('"' + t + '"', 'latin1');
+      expect(isTimestampBytes(b, 1, b.length - 1), t).toBe(isTimestampText(t));
+      if (isTimestampText(t)) fast++;
+    }
+    expect(fast).toBeGreaterThan(2_000);
+  });
+});
