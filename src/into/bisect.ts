@@ -57,8 +57,8 @@ export function isRecordError(err: unknown): boolean {
   return state === '42501' && /row-level security/i.test((err as Error).message);
 }
 
-/** The statements of one part: run in order with the part's first and last input line. */
-export type PartRunner = (lo: number, hi: number) => Promise<PartCounts>;
+/** The statements of one part: run in order with the part's first and last input line, and how many staged rows it holds. */
+export type PartRunner = (lo: number, hi: number, rows: number) => Promise<PartCounts>;
 
 async function inSavepoint<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
   await client.query('SAVEPOINT pgland_part');
@@ -116,16 +116,18 @@ async function stagedRecord(client: pg.ClientBase, plan: IntoPlan, stage: string
  */
 export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: string, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
   const total = zeroPart();
-  const { rows } = await client.query<{ lo: string | null; hi: string | null }>(`SELECT min(${q(LINE)}) AS lo, max(${q(LINE)}) AS hi FROM ${stage}`);
+  const { rows } = await client.query<{ lo: string | null; hi: string | null; n: string }>(
+    `SELECT min(${q(LINE)}) AS lo, max(${q(LINE)}) AS hi, count(*) AS n FROM ${stage}`,
+  );
   if (rows[0]!.lo === null) return total;
-  const whole = await inSavepoint(client, () => run(Number(rows[0]!.lo), Number(rows[0]!.hi)));
+  const whole = await inSavepoint(client, () => run(Number(rows[0]!.lo), Number(rows[0]!.hi), Number(rows[0]!.n)));
   if (whole.ok) return whole.value;
   const lines = (await client.query<{ l: string }>(`SELECT ${q(LINE)} AS l FROM ${stage} ORDER BY 1`)).rows.map((r) => Number(r.l));
 
   const part = async (i: number, j: number, knownFailing: unknown): Promise<void> => {
     let err = knownFailing;
     if (err === undefined) {
-      const r = await inSavepoint(client, () => run(lines[i]!, lines[j - 1]!));
+      const r = await inSavepoint(client, () => run(lines[i]!, lines[j - 1]!, j - i));
       if (r.ok) {
         add(total, r.value);
         return;

@@ -18,7 +18,7 @@ import type { ObjectLease } from '../load/lease.js';
 import { connectIfFree, RunSession } from '../load/session.js';
 import { begin } from '../sql/transaction.js';
 import { qualify } from '../sql/ident.js';
-import { applyStaged, type PartCounts } from './bisect.js';
+import { applyStaged, type PartCounts, type PartRunner } from './bisect.js';
 import { groupsOfDeletedSql, setGroupsSql } from './groups.js';
 import { evaluate } from './mapping.js';
 import { mergeIntoSql, type MergeShape } from './merge-into.js';
@@ -108,12 +108,12 @@ function keptOnly(loop: Loop): FillContext {
 }
 
 /** The run's statements for one part of a staged batch (bisect.ts). */
-function partRunner(client: pg.ClientBase, plan: IntoPlan, shape: MergeShape): (lo: number, hi: number) => Promise<PartCounts> {
+function partRunner(client: pg.ClientBase, plan: IntoPlan, shape: MergeShape): PartRunner {
   const dedup = !shape.distinctKeys;
   const before = groupsOfDeletedSql(plan, shape.stage, dedup, shape.deletes);
   const merge = mergeIntoSql(plan, shape);
   const after = setGroupsSql(plan, shape.stage, dedup);
-  return async (lo, hi) => {
+  return async (lo, hi, staged) => {
     let removed = 0;
     let added = 0;
     if (before) removed += (await client.query(before, [lo, hi])).rowCount ?? 0;
@@ -125,7 +125,7 @@ function partRunner(client: pg.ClientBase, plan: IntoPlan, shape: MergeShape): (
     }
     const r = rows[0]!;
     return {
-      records: Number(r.records),
+      records: r.records === null ? staged : Number(r.records),
       inserted: Number(r.inserted),
       updated: Number(r.updated),
       deleted: Number(r.deleted),

@@ -6,7 +6,7 @@ import type { IntoPlan, PlannedColumn } from './validate.js';
  * The merge of a staged batch into the customer's own table: ONE statement
  * per batch (or per part of a batch being bisected, see bisect.ts), over the
  * staged rows whose input line is between $1 and $2. Every statement returns
- * one row: records (distinct keys), inserted, updated, deleted, skipped
+ * one row: records (distinct keys; NULL without DISTINCT ON, see tail), inserted, updated, deleted, skipped
  * (no row matched), first_key (a returned key, for insertedId).
  */
 
@@ -81,8 +81,13 @@ function live(plan: IntoPlan, alias = 'src'): string {
 
 const matchOn = (plan: IntoPlan): string => `t.${v(plan.match!)} = src.${v(plan.match!)}`;
 
-function tail(counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
-  return `SELECT (SELECT count(*) FROM src)::bigint AS records,
+/**
+ * The statement's one row. `records` is NULL when src is the staged rows as
+ * they are (no DISTINCT ON): the caller knows how many rows it staged, and
+ * counting them again would read the staging table once more.
+ */
+function tail(dedup: boolean, counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
+  return `SELECT ${dedup ? '(SELECT count(*) FROM src)::bigint' : 'NULL::bigint'} AS records,
   ${counts.inserted}::bigint AS inserted, ${counts.updated}::bigint AS updated,
   ${counts.deleted}::bigint AS deleted, ${counts.skipped}::bigint AS skipped,
   ${counts.key ?? 'NULL::text[]'} AS first_key`;
@@ -97,7 +102,7 @@ ins AS (
   SELECT ${cols.map((c) => valueOf(c, 'src')).join(', ')} FROM src WHERE ${live(plan)}
   ORDER BY src.${q(LINE)}${returning}
 )
-${tail({
+${tail(false, {
   inserted: '(SELECT count(*) FROM ins)',
   updated: '0',
   deleted: '0',
@@ -116,7 +121,7 @@ upd AS (
   WHERE ${matchOn(plan)} AND ${live(plan)} AND ${changeGuard(plan, 'src')}
   RETURNING src.${q(LINE)} AS line
 )
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '0',
   updated: '(SELECT count(DISTINCT line) FROM upd)',
   deleted: '0',
@@ -166,7 +171,7 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
   const deletes = plan.applyDeletes && shape.deletes;
   if (deletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
   return `WITH ${ctes.join(',\n')}
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '(SELECT count(*) FILTER (WHERE inserted) FROM merged)',
   updated: '(SELECT count(*) FILTER (WHERE NOT inserted) FROM merged)',
   deleted: deletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
@@ -177,7 +182,7 @@ ${tail({
 export function deleteSql(plan: IntoPlan, shape: MergeShape): string {
   return `WITH ${srcCte(plan, !shape.distinctKeys, shape.stage)},
 ${removedCte(plan, 'true')}
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '0',
   updated: '0',
   deleted: '(SELECT count(DISTINCT line) FROM removed)',
