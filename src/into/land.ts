@@ -311,6 +311,15 @@ async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: numbe
 /** Lands the input batch by batch (see the top of this file). */
 export async function landIntoBatches(run: IntoLoop): Promise<void> {
   const loop: Loop = { ...run, chunks: new ChunkPool(), keys: new IdSet(run.batchSize) };
+  try {
+    await landAll(loop);
+  } finally {
+    // The run's free chunks go to the process's next runs (copy-writer.ts).
+    loop.chunks.retire();
+  }
+}
+
+async function landAll(loop: Loop): Promise<void> {
   let batch = await landAlone(loop, 1, newBatch(loop));
   if (!batch) return;
   const client = await connectIfFree(loop.pool, HELPER_WAIT_MS);

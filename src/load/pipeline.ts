@@ -4,7 +4,7 @@ import type { MergeOptions } from '../merge/merge.js';
 import { copyLandedSql, copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
 import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type BatchContext, type LastBatch, type RecordSource } from './copy-writer.js';
 import { alreadyCommitted, commitBatch, completeLanded, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
-import { begin, beginWith } from '../sql/transaction.js';
+import { beginWith } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
 import { connectIfFree, RunSession } from './session.js';
