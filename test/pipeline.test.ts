@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination } from '../src/index.js';
 import { freshDatabase, terminateBackends, type TestDatabase } from './support/db.js';
 import { contact, streamOf } from './support/records.js';
-import { until } from './support/until.js';
+import { loseStagedRows, pipeTables as pipeTablesOf, runBackends } from './support/run-backends.js';
 
 // Issue 8: after its first batch, a merged run stages batch n+1 on a helper
 // connection while batch n merges on the run's own. These tests break each
@@ -46,19 +46,7 @@ function expectAllAt(names: Map<string, string>, n: number, version: number): vo
   for (const i of range(n)) expect(names.get(contact(i).id)).toBe(`Last${i} v${version}`);
 }
 
-/** The backends of a destination: the run's own is its lease's holder (src/load/lease.ts), the others are helpers. */
-async function backends(app: string): Promise<{ run: number[]; helper: number[] }> {
-  const { rows: tables } = await db.pool.query<{ t: string }>(
-    `SELECT format('%I.%I', n.nspname, c.relname) AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = '_pgland_leases'`,
-  );
-  const holders = tables.length === 0 ? 'SELECT NULL::int AS holder_pid' : tables.map((r) => `SELECT holder_pid FROM ${r.t}`).join(' UNION ALL ');
-  const { rows } = await db.pool.query<{ pid: number; locked: boolean }>(
-    `SELECT a.pid, a.pid IN (SELECT holder_pid FROM (${holders}) h WHERE holder_pid IS NOT NULL) AS locked
-       FROM pg_stat_activity a WHERE a.application_name = $1`,
-    [app],
-  );
-  return { run: rows.filter((r) => r.locked).map((r) => r.pid), helper: rows.filter((r) => !r.locked).map((r) => r.pid) };
-}
+const backends = (app: string): Promise<{ run: number[]; helper: number[] }> => runBackends(db.pool, app);
 
 /**
  * Version 2 of records 0..799, terminating the loader's run connection or its
@@ -84,13 +72,7 @@ function killing(app: string, which: 'run' | 'helper', at: number[]): { input: A
   };
 }
 
-async function pipeTables(schema: string): Promise<string[]> {
-  const { rows } = await db.pool.query(
-    `SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relname LIKE '\\_pgland\\_pipe\\_%' ORDER BY relname`,
-    [schema],
-  );
-  return rows.map((r) => r.relname as string);
-}
+const pipeTables = (schema: string): Promise<string[]> => pipeTablesOf(db.pool, schema);
 
 describe('pipelined batches (issue 8)', () => {
   it('lands a merged run exactly, in order, and leaves no staging table behind', async () => {
@@ -150,19 +132,9 @@ describe('pipelined batches (issue 8)', () => {
     async function* input(): AsyncGenerator<string> {
       for (const i of range(500)) {
         if (i === 295) {
-          // Batch 3 (records 200..299) is being COPYed into the run's staging
-          // table _1. Queued behind that COPY, this takes the table as soon as
-          // the helper commits, before the merge can read it, and deletes 10
-          // staged rows, as a server restart would empty it.
+          // Batch 3 (records 200..299) is being COPYed into the run's staging table _1: 10 of its rows go.
           const [, one] = await stagingTables('p_lost');
-          meddled = meddler.query(`BEGIN; LOCK TABLE p_lost.${one} IN ACCESS EXCLUSIVE MODE;
-            DELETE FROM p_lost.${one} WHERE ctid IN (SELECT ctid FROM p_lost.${one} LIMIT 10); COMMIT`);
-          await until('the meddler queued behind the COPY', async () => {
-            const { rowCount } = await db.pool.query(`SELECT 1 FROM pg_locks WHERE relation = $1::regclass AND mode = 'AccessExclusiveLock' AND NOT granted`, [
-              `p_lost.${one}`,
-            ]);
-            return rowCount! > 0;
-          });
+          meddled = (await loseStagedRows(meddler, db.pool, `p_lost.${one}`)).done;
         }
         yield JSON.stringify(contact(i, 2)) + '\n';
       }

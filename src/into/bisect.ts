@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Reject } from '../input/envelope.js';
 import { sqlState } from '../errors.js';
 import { quoteIdent as q } from '../sql/ident.js';
-import { INTO_STAGE, LINE, RECORD_ID, staged } from './stage.js';
+import { LINE, RECORD_ID, staged } from './stage.js';
 import type { IntoPlan } from './validate.js';
 
 /**
@@ -57,8 +57,8 @@ export function isRecordError(err: unknown): boolean {
   return state === '42501' && /row-level security/i.test((err as Error).message);
 }
 
-/** The statements of one part: run in order with the part's first and last input line. */
-export type PartRunner = (lo: number, hi: number) => Promise<PartCounts>;
+/** The statements of one part: run in order with the part's first and last input line, and how many staged rows it holds. */
+export type PartRunner = (lo: number, hi: number, rows: number) => Promise<PartCounts>;
 
 async function inSavepoint<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; err: unknown }> {
   await client.query('SAVEPOINT pgland_part');
@@ -74,24 +74,24 @@ async function inSavepoint<T>(client: pg.ClientBase, fn: () => Promise<T>): Prom
 }
 
 /** Why the table refused one record, naming the constraint (or the column whose type refused the value). */
-async function reason(client: pg.ClientBase, plan: IntoPlan, line: number, err: unknown): Promise<string> {
+async function reason(client: pg.ClientBase, plan: IntoPlan, stage: string, line: number, err: unknown): Promise<string> {
   const e = err as { message: string; constraint?: string; column?: string; detail?: string; table?: string };
   const state = sqlState(err);
   let where = '';
   if (e.constraint) where = ` [constraint ${q(e.constraint)}${e.table ? ` of ${q(e.table)}` : ''}]`;
   else if (e.column) where = ` [column ${q(e.column)}]`;
   else if (state?.startsWith('22')) {
-    const column = await refusingColumn(client, plan, line);
+    const column = await refusingColumn(client, plan, stage, line);
     if (column) where = ` [column ${q(column)}]`;
   }
   return `the table refused the record: ${e.message}${where}${e.detail ? `; ${e.detail}` : ''} (SQLSTATE ${state})`;
 }
 
 /** The first staged value of the line that its column's type refuses. */
-async function refusingColumn(client: pg.ClientBase, plan: IntoPlan, line: number): Promise<string | undefined> {
+async function refusingColumn(client: pg.ClientBase, plan: IntoPlan, stage: string, line: number): Promise<string | undefined> {
   for (const c of staged(plan)) {
     const probe = await inSavepoint(client, () =>
-      client.query(`SELECT s.${q(c.stage!)}::${c.column.castType} FROM ${q(INTO_STAGE)} s WHERE s.${q(LINE)} = $1`, [line]),
+      client.query(`SELECT s.${q(c.stage!)}::${c.column.castType} FROM ${stage} s WHERE s.${q(LINE)} = $1`, [line]),
     );
     if (!probe.ok) return c.column.name;
   }
@@ -99,33 +99,35 @@ async function refusingColumn(client: pg.ClientBase, plan: IntoPlan, line: numbe
 }
 
 /** The staged values of a refused record, by column name, for the rejects table. */
-async function stagedRecord(client: pg.ClientBase, plan: IntoPlan, line: number): Promise<{ id: string | null; text: string }> {
+async function stagedRecord(client: pg.ClientBase, plan: IntoPlan, stage: string, line: number): Promise<{ id: string | null; text: string }> {
   const cols = staged(plan);
   const pairs = cols.map((c, i) => `$${i + 2}::text, s.${q(c.stage!)}`);
   const { rows } = await client.query<{ id: string; text: string }>(
-    `SELECT s.${q(RECORD_ID)} AS id, json_build_object(${pairs.length > 0 ? pairs.join(', ') : "'line', $1"})::text AS text FROM ${q(INTO_STAGE)} s WHERE s.${q(LINE)} = $1`,
+    `SELECT s.${q(RECORD_ID)} AS id, json_build_object(${pairs.length > 0 ? pairs.join(', ') : "'line', $1"})::text AS text FROM ${stage} s WHERE s.${q(LINE)} = $1`,
     [line, ...cols.map((c) => c.column.name)],
   );
   return { id: rows[0]?.id ?? null, text: rows[0]?.text ?? '' };
 }
 
 /**
- * Applies the staged batch (input lines `lines`, ascending): whole, or, when
+ * Applies the batch staged in `stage` (input lines `lines`, ascending): whole, or, when
  * the table refuses a record, by halves. Refused records are added to
  * `rejects`.
  */
-export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
+export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: string, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
   const total = zeroPart();
-  const { rows } = await client.query<{ lo: string | null; hi: string | null }>(`SELECT min(${q(LINE)}) AS lo, max(${q(LINE)}) AS hi FROM ${q(INTO_STAGE)}`);
+  const { rows } = await client.query<{ lo: string | null; hi: string | null; n: string }>(
+    `SELECT min(${q(LINE)}) AS lo, max(${q(LINE)}) AS hi, count(*) AS n FROM ${stage}`,
+  );
   if (rows[0]!.lo === null) return total;
-  const whole = await inSavepoint(client, () => run(Number(rows[0]!.lo), Number(rows[0]!.hi)));
+  const whole = await inSavepoint(client, () => run(Number(rows[0]!.lo), Number(rows[0]!.hi), Number(rows[0]!.n)));
   if (whole.ok) return whole.value;
-  const lines = (await client.query<{ l: string }>(`SELECT ${q(LINE)} AS l FROM ${q(INTO_STAGE)} ORDER BY 1`)).rows.map((r) => Number(r.l));
+  const lines = (await client.query<{ l: string }>(`SELECT ${q(LINE)} AS l FROM ${stage} ORDER BY 1`)).rows.map((r) => Number(r.l));
 
   const part = async (i: number, j: number, knownFailing: unknown): Promise<void> => {
     let err = knownFailing;
     if (err === undefined) {
-      const r = await inSavepoint(client, () => run(lines[i]!, lines[j - 1]!));
+      const r = await inSavepoint(client, () => run(lines[i]!, lines[j - 1]!, j - i));
       if (r.ok) {
         add(total, r.value);
         return;
@@ -133,8 +135,8 @@ export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, run: Pa
       err = r.err;
     }
     if (j - i === 1) {
-      const rec = await stagedRecord(client, plan, lines[i]!);
-      rejects.push({ lineNumber: lines[i]!, recordId: rec.id, reason: await reason(client, plan, lines[i]!, err), rawText: rec.text });
+      const rec = await stagedRecord(client, plan, stage, lines[i]!);
+      rejects.push({ lineNumber: lines[i]!, recordId: rec.id, reason: await reason(client, plan, stage, lines[i]!, err), rawText: rec.text });
       return;
     }
     const mid = (i + j) >> 1;

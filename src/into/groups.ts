@@ -21,11 +21,11 @@ const guard = (plan: IntoPlan): string =>
     : '';
 
 /** Group rows of the records this batch deletes (delete mode, or deletions applied by upsert and sync, when it has any). */
-export function groupsOfDeletedSql(plan: IntoPlan, dedup: boolean, deletes = true): string | undefined {
+export function groupsOfDeletedSql(plan: IntoPlan, stage: string, dedup: boolean, deletes = true): string | undefined {
   const g = plan.groups;
   if (!g || (plan.action !== 'delete' && !(plan.applyDeletes && deletes))) return undefined;
   const which = plan.action === 'delete' ? 'true' : `src.${q(DELETED)}`;
-  return `WITH ${srcCte(plan, dedup)}
+  return `WITH ${srcCte(plan, dedup, stage)}
 DELETE FROM ${g.table.qualified} AS g
 USING src JOIN ${plan.table.qualified} AS t ON t.${q(plan.match!.column.name)} = src.${q(plan.match!.column.name)}
 WHERE ${which}${guard(plan)} AND g.${q(g.key.name)} = t.${q(g.ref.name)}`;
@@ -37,13 +37,13 @@ WHERE ${which}${guard(plan)} AND g.${q(g.key.name)} = t.${q(g.ref.name)}`;
  * row exists (enrich touches no other) and, when a column holds the version,
  * whose version is the row's.
  */
-export function setGroupsSql(plan: IntoPlan, dedup: boolean): string | undefined {
+export function setGroupsSql(plan: IntoPlan, stage: string, dedup: boolean): string | undefined {
   const g = plan.groups;
   if (!g || plan.action === 'delete') return undefined;
   const key = q(g.key.name);
   const name = q(g.name.name);
   const ctes = [
-    srcCte(plan, dedup),
+    srcCte(plan, dedup, stage),
     `recs AS MATERIALIZED (
   SELECT DISTINCT ON (t.${q(g.ref.name)}) t.${q(g.ref.name)} AS k, src.${q(GROUPS)} AS names
   FROM src JOIN ${plan.table.qualified} AS t ON t.${q(plan.match!.column.name)} = src.${q(plan.match!.column.name)}

@@ -1,16 +1,18 @@
 import { quoteIdent as q } from '../sql/ident.js';
-import { DELETED, GROUPS, INTO_STAGE, LINE, RECORD_ID, staged, VERSION } from './stage.js';
+import { DELETED, GROUPS, LINE, RECORD_ID, staged, VERSION } from './stage.js';
 import type { IntoPlan, PlannedColumn } from './validate.js';
 
 /**
  * The merge of a staged batch into the customer's own table: ONE statement
  * per batch (or per part of a batch being bisected, see bisect.ts), over the
  * staged rows whose input line is between $1 and $2. Every statement returns
- * one row: records (distinct keys), inserted, updated, deleted, skipped
+ * one row: records (distinct keys; NULL without DISTINCT ON, see tail), inserted, updated, deleted, skipped
  * (no row matched), first_key (a returned key, for insertedId).
  */
 
 export interface MergeShape {
+  /** The staging table the batch is in, quoted (stage.ts): the connection's temporary one, or one of a pipelined run's. */
+  stage: string;
   /** No two staged records share a matching value: no DISTINCT ON (a sort) needed. */
   distinctKeys: boolean;
   /** The table had rows when the run began: read each row before upserting, so unchanged ones are not written. */
@@ -26,7 +28,7 @@ export interface MergeShape {
 const v = (c: PlannedColumn): string => q(c.column.name);
 
 /** The staged rows of lines $1..$2, values cast to the columns' types; one per matching value. */
-export function srcCte(plan: IntoPlan, dedup: boolean): string {
+export function srcCte(plan: IntoPlan, dedup: boolean, stage: string): string {
   const cols = [`s.${q(LINE)}`, `s.${q(RECORD_ID)}`, `s.${q(VERSION)}`, `s.${q(DELETED)}`];
   if (plan.groups) cols.push(`s.${q(GROUPS)}`);
   // The staged text's own name and the column's name differ, so every output name is unambiguous.
@@ -38,7 +40,7 @@ export function srcCte(plan: IntoPlan, dedup: boolean): string {
   // written to a tuplestore (spilled to disk at a batch of 50,000) and read back.
   return `src AS ${dedup && key ? '' : 'NOT MATERIALIZED '}(
   SELECT ${distinct}${cols.join(', ')}
-  FROM ${q(INTO_STAGE)} s
+  FROM ${stage} s
   WHERE s.${q(LINE)} BETWEEN $1 AND $2${order}
 )`;
 }
@@ -79,23 +81,28 @@ function live(plan: IntoPlan, alias = 'src'): string {
 
 const matchOn = (plan: IntoPlan): string => `t.${v(plan.match!)} = src.${v(plan.match!)}`;
 
-function tail(counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
-  return `SELECT (SELECT count(*) FROM src)::bigint AS records,
+/**
+ * The statement's one row. `records` is NULL when src is the staged rows as
+ * they are (no DISTINCT ON): the caller knows how many rows it staged, and
+ * counting them again would read the staging table once more.
+ */
+function tail(dedup: boolean, counts: { inserted: string; updated: string; deleted: string; skipped: string; key?: string }): string {
+  return `SELECT ${dedup ? '(SELECT count(*) FROM src)::bigint' : 'NULL::bigint'} AS records,
   ${counts.inserted}::bigint AS inserted, ${counts.updated}::bigint AS updated,
   ${counts.deleted}::bigint AS deleted, ${counts.skipped}::bigint AS skipped,
   ${counts.key ?? 'NULL::text[]'} AS first_key`;
 }
 
-export function insertSql(plan: IntoPlan): string {
+export function insertSql(plan: IntoPlan, shape: Pick<MergeShape, 'stage'>): string {
   const cols = written(plan, true);
   const returning = plan.returning.length > 0 ? `\n  RETURNING ${plan.returning.map(q).join(', ')}` : '\n  RETURNING 1';
-  return `WITH ${srcCte(plan, false)},
+  return `WITH ${srcCte(plan, false, shape.stage)},
 ins AS (
   INSERT INTO ${plan.table.qualified} (${cols.map(v).join(', ')})
   SELECT ${cols.map((c) => valueOf(c, 'src')).join(', ')} FROM src WHERE ${live(plan)}
   ORDER BY src.${q(LINE)}${returning}
 )
-${tail({
+${tail(false, {
   inserted: '(SELECT count(*) FROM ins)',
   updated: '0',
   deleted: '0',
@@ -107,14 +114,14 @@ ${tail({
 
 export function updateSql(plan: IntoPlan, shape: MergeShape): string {
   const cols = written(plan, false);
-  return `WITH ${srcCte(plan, !shape.distinctKeys)},
+  return `WITH ${srcCte(plan, !shape.distinctKeys, shape.stage)},
 upd AS (
   UPDATE ${plan.table.qualified} AS t SET ${cols.length === 0 ? `${v(plan.match!)} = t.${v(plan.match!)}` : cols.map((c) => `${v(c)} = ${valueOf(c, 'src')}`).join(', ')}
   FROM src
   WHERE ${matchOn(plan)} AND ${live(plan)} AND ${changeGuard(plan, 'src')}
   RETURNING src.${q(LINE)} AS line
 )
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '0',
   updated: '(SELECT count(DISTINCT line) FROM upd)',
   deleted: '0',
@@ -135,7 +142,7 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
   const cols = written(plan, true);
   const updates = written(plan, false);
   const from = shape.prefilter ? 'changed' : 'src';
-  const ctes = [srcCte(plan, !shape.distinctKeys)];
+  const ctes = [srcCte(plan, !shape.distinctKeys, shape.stage)];
   if (shape.prefilter) {
     // Most records of a repeated sync change nothing, and ON CONFLICT DO
     // UPDATE locks (so writes) a conflicting row before its WHERE is checked:
@@ -164,7 +171,7 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
   const deletes = plan.applyDeletes && shape.deletes;
   if (deletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
   return `WITH ${ctes.join(',\n')}
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '(SELECT count(*) FILTER (WHERE inserted) FROM merged)',
   updated: '(SELECT count(*) FILTER (WHERE NOT inserted) FROM merged)',
   deleted: deletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
@@ -173,9 +180,9 @@ ${tail({
 }
 
 export function deleteSql(plan: IntoPlan, shape: MergeShape): string {
-  return `WITH ${srcCte(plan, !shape.distinctKeys)},
+  return `WITH ${srcCte(plan, !shape.distinctKeys, shape.stage)},
 ${removedCte(plan, 'true')}
-${tail({
+${tail(!shape.distinctKeys, {
   inserted: '0',
   updated: '0',
   deleted: '(SELECT count(DISTINCT line) FROM removed)',
@@ -187,7 +194,7 @@ ${tail({
 export function mergeIntoSql(plan: IntoPlan, shape: MergeShape): string {
   switch (plan.action) {
     case 'insert':
-      return insertSql(plan);
+      return insertSql(plan, shape);
     case 'update':
       return updateSql(plan, shape);
     case 'upsert':

@@ -3,6 +3,7 @@ import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from '../
 import { valueExcerpt } from '../encode/values.js';
 import { MAX_REJECT_TEXT, type RecordEnvelope, type Reject } from '../input/envelope.js';
 import { quoteIdent as q } from '../sql/ident.js';
+import { createUnloggedStageSql } from '../load/pipelined.js';
 import { compile, type Accessor } from './mapping.js';
 import { textValue } from '../input/json-text.js';
 import type { IntoPlan, PlannedColumn } from './validate.js';
@@ -21,15 +22,31 @@ export const VERSION = '_pgland_lm';
 export const DELETED = '_pgland_deleted';
 export const GROUPS = '_pgland_groups';
 
-export function createIntoStageSql(plan: IntoPlan): string {
+function stageColumns(plan: IntoPlan): string[] {
   const cols = [`${q(LINE)} bigint`, `${q(RECORD_ID)} text`, `${q(VERSION)} timestamptz`, `${q(DELETED)} boolean`];
   if (plan.groups) cols.push(`${q(GROUPS)} text[]`);
   for (const c of staged(plan)) cols.push(`${q(c.stage!)} text`);
-  return `CREATE TEMP TABLE ${q(INTO_STAGE)} (${cols.join(', ')}) ON COMMIT DROP`;
+  return cols;
 }
 
-export function copyIntoStageSql(): string {
-  return `COPY ${q(INTO_STAGE)} FROM STDIN`;
+/** The connection's staging table of a batch landed on its own, dropped at its commit. */
+export const TEMP_STAGE = q(INTO_STAGE);
+
+export function createIntoStageSql(plan: IntoPlan): string {
+  return `CREATE TEMP TABLE ${TEMP_STAGE} (${stageColumns(plan).join(', ')}) ON COMMIT DROP`;
+}
+
+/**
+ * One of a pipelined run's two staging tables (load/pipelined.ts): in
+ * pgland's schema, never the customer's; staged on the helper connection,
+ * merged on the run's.
+ */
+export function createIntoPipeStageSql(plan: IntoPlan, table: string): string {
+  return createUnloggedStageSql(table, stageColumns(plan));
+}
+
+export function copyIntoStageSql(table = TEMP_STAGE): string {
+  return `COPY ${table} FROM STDIN`;
 }
 
 export function staged(plan: IntoPlan): PlannedColumn[] {

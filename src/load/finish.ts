@@ -251,11 +251,7 @@ export function prepareRunParts(
       unseen AS (
         DELETE FROM ${qualify(o.schema, '_pgland_full_refresh_seen')} WHERE run_id IN (SELECT run_id FROM abandoned))`,
     columns: `(SELECT count(*) FROM abandoned) AS abandoned,
-             (SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE n.nspname = ${p(5)} AND c.relkind = 'r' AND c.relname LIKE ${p(6)}
-                 AND NOT EXISTS (SELECT 1 FROM ${runs} r
-                                  WHERE r.status = 'running' AND r.run_id NOT IN (SELECT run_id FROM abandoned)
-                                    AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%')) AS orphans,
+             ${orphanStagesSql(runs, p(5), p(6), 'AND r.run_id NOT IN (SELECT run_id FROM abandoned)')} AS orphans,
              ${checkLanded ? `EXISTS (SELECT 1 FROM ${qualify(o.schema, o.def.table)} WHERE ${q(P.provider)} = ${p(1)} AND ${q(P.customerId)} = ${p(2)})` : 'NULL::boolean'} AS has_rows`,
     values: [o.provider, o.customerId, o.def.object, o.runId, o.schema, PIPELINE_STAGE_PATTERN],
   };
@@ -289,6 +285,37 @@ export async function prepareRun(
     const { rows } = await client.query<PreparedRun>(preparedIf({ text: `WITH ${parts.ctes} SELECT ${parts.columns}`, values: parts.values }, prepare));
     r = rows[0]!;
   }
-  for (const name of r.orphans) await client.query(`DROP TABLE IF EXISTS ${qualify(o.schema, name)}`);
+  await dropTables(client, o.schema, r.orphans);
   return { abandoned: Number(r.abandoned), format: r.has_rows === false ? 'landed' : 'stage' };
+}
+
+/**
+ * The names of the schema's pipelined staging tables (stage.ts) whose run is
+ * no longer running, as a text[] expression; `andRun` narrows the running
+ * runs (r) further.
+ */
+function orphanStagesSql(runs: string, schemaParam: string, patternParam: string, andRun = ''): string {
+  return `(SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = ${schemaParam} AND c.relkind = 'r' AND c.relname LIKE ${patternParam}
+                 AND NOT EXISTS (SELECT 1 FROM ${runs} r
+                                  WHERE r.status = 'running' ${andRun}
+                                    AND c.relname LIKE '_pgland_pipe_' || replace(r.run_id::text, '-', '') || '%'))`;
+}
+
+async function dropTables(client: pg.PoolClient, schema: string, names: string[]): Promise<void> {
+  for (const name of names) await client.query(`DROP TABLE IF EXISTS ${qualify(schema, name)}`);
+}
+
+/**
+ * Drops the pipelined staging tables that runs no longer running left in the
+ * schema (a run drops its own at its end unless its connection was lost or
+ * it was killed first). For a load into an own table; a load of a landed
+ * object does this in prepareRun.
+ */
+export async function dropOrphanStages(client: pg.PoolClient, schema: string): Promise<void> {
+  const { rows } = await client.query<{ orphans: string[] }>(`SELECT ${orphanStagesSql(qualify(schema, '_pgland_runs'), '$1', '$2')} AS orphans`, [
+    schema,
+    PIPELINE_STAGE_PATTERN,
+  ]);
+  await dropTables(client, schema, rows[0]!.orphans);
 }

@@ -1,24 +1,14 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { isRetryable } from '../connection/retry.js';
 import type { MergeOptions } from '../merge/merge.js';
 import { copyLandedSql, copyStageSql, createPipelineStageSql, pipelineStageTables, type RowFormat } from '../stage/stage.js';
-import {
-  CancelledError,
-  ChunkPool,
-  copyBatch,
-  InputError,
-  newBatchBuffer,
-  type BatchBuffer,
-  type BatchContext,
-  type LastBatch,
-  type RecordSource,
-} from './copy-writer.js';
+import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type BatchContext, type LastBatch, type RecordSource } from './copy-writer.js';
 import { alreadyCommitted, commitBatch, completeLanded, isKeyConflict, mergeStaged, recordBatch, runBatch, type BatchOutcome } from './batch.js';
-import { begin, beginWith } from '../sql/transaction.js';
+import { beginWith } from '../sql/transaction.js';
 import { IdSet } from './id-set.js';
 import type { ObjectLease } from './lease.js';
 import { connectIfFree, RunSession } from './session.js';
+import { beginCounting, HELPER_WAIT_MS, isFinal, pipelineBatches, restageIfNeeded, retrying, stageOnHelper } from './pipelined.js';
 import { zeroCounts } from './runs.js';
 
 /**
@@ -27,9 +17,6 @@ import { zeroCounts } from './runs.js';
  * each such batch is COPYed twice.
  */
 const MAX_KEY_CONFLICTS = 3;
-
-/** How long a run waits for a free pool connection to pipeline with before it goes on alone. */
-const HELPER_WAIT_MS = 250;
 
 /** What the batch loop needs of its run. */
 export interface BatchLoop {
@@ -61,11 +48,6 @@ function done(loop: Loop, outcome: BatchOutcome | 'already-committed', buf: Batc
   loop.chunks.release(buf);
 }
 
-/** The error ends the run: not retryable, or not after this many attempts. */
-function isFinal(loop: BatchLoop, err: unknown, attempt: number): boolean {
-  return err instanceof InputError || err instanceof CancelledError || !isRetryable(err) || attempt >= loop.batchRetries;
-}
-
 function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): BatchContext {
   return {
     merge,
@@ -76,23 +58,6 @@ function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): Bat
     lease: loop.lease,
     ...(loop.lastBatch ? { lastBatch: loop.lastBatch } : {}),
   };
-}
-
-/**
- * Runs one step of a batch on a session's connection; after a transient
- * failure, reconnects (checking the lease on the run's connection) and runs
- * it again as a replay, up to batch_retries times.
- */
-async function retrying<T>(loop: Loop, session: RunSession, batchNo: number, step: (client: pg.PoolClient, replay: boolean) => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await step(session.client!, attempt > 0);
-    } catch (err) {
-      if (isFinal(loop, err, attempt)) throw err;
-      loop.log.warn({ batchNo, attempt: attempt + 1, err: { message: (err as Error).message } }, 'batch failed on a transient error: replaying');
-      await session.reopen(attempt + 1);
-    }
-  }
 }
 
 /**
@@ -184,55 +149,23 @@ async function landAll(loop: Loop): Promise<void> {
 async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number): Promise<void> {
   const tables = pipelineStageTables(loop.merge.schema, loop.merge.runId);
   for (const t of tables) await loop.session.client!.query(createPipelineStageSql(t, loop.merge.def));
-  let merging: Promise<void> | undefined;
   try {
-    for (let batchNo = firstBatchNo; ; batchNo++) {
-      // Reading the input, staging: overlaps the previous batch's merge.
-      let buf: BatchBuffer | undefined;
-      let table = '';
-      let failure: unknown;
-      try {
-        if ((await loop.source.peek()) !== undefined) {
-          buf = newBatchBuffer('stage', loop.chunks, loop.ids);
-          table = tables[batchNo % 2]!;
-          await stageOnHelper(loop, helper, batchNo, buf, table);
-        }
-      } catch (err) {
-        failure = err;
-      }
-      // The previous batch's merge ends first, whatever happened to this one:
-      // it comes first in the input, and so does its failure.
-      if (merging) await merging;
-      merging = undefined;
-      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the batch's error, rethrown
-      if (failure !== undefined) throw failure;
-      if (!buf) return;
-      const staged = buf;
-      const stagedIn = table;
-      const no = batchNo;
-      merging = mergeOnRun(loop, no, staged, stagedIn);
-      merging.catch(() => undefined); // awaited above, or below when the loop ends early
-    }
+    await pipelineBatches<{ buf: BatchBuffer; table: string }>(
+      firstBatchNo,
+      async (batchNo) => {
+        // Reading the input, staging: overlaps the previous batch's merge.
+        if ((await loop.source.peek()) === undefined) return undefined;
+        const buf = newBatchBuffer('stage', loop.chunks, loop.ids);
+        const table = tables[batchNo % 2]!;
+        await stageOnHelper(loop, helper, batchNo, copyStageSql(loop.merge.def, 'stage', table), batchContext(loop, batchNo), loop.source, buf);
+        return { buf, table };
+      },
+      (batchNo, { buf, table }) => mergeOnRun(loop, batchNo, buf, table),
+    );
   } finally {
-    if (merging) await merging.catch(() => undefined);
     // Left behind when this fails (a lost connection): the next run of the schema drops them (finish.ts).
     await loop.session.client?.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`).catch(() => undefined);
   }
-}
-
-/** Stages a batch on the helper and commits it there; stages it again on a new connection after a transient failure. */
-async function stageOnHelper(loop: Loop, helper: RunSession, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
-  const ctx = batchContext(loop, batchNo);
-  await retrying(loop, helper, batchNo, async (client) => {
-    await begin(client);
-    try {
-      await copyBatch(client, copyStageSql(loop.merge.def, 'stage', table), ctx, loop.source, buf);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
-  });
 }
 
 /** Merges a staged batch on the run's connection, replaying after a transient failure. */
@@ -244,12 +177,10 @@ async function mergeOnRun(loop: Loop, batchNo: number, buf: BatchBuffer, table: 
 }
 
 /**
- * One pipelined batch's transaction: the merge of what the helper staged,
- * the batch's records, and the staging table emptied for the batch after
- * next. When the staging table does not hold exactly the batch (a server
- * restart empties unlogged tables; a COMMIT whose answer was lost and whose
- * batch was staged again doubles it), the batch is COPYed again from its kept
- * bytes first, in this transaction.
+ * One pipelined batch's transaction: the merge of what the helper staged
+ * (staged again first when the table does not hold exactly the batch, see
+ * restageIfNeeded), the batch's records, and the staging table emptied for
+ * the batch after next.
  */
 async function mergeStagedBatch(
   client: pg.PoolClient,
@@ -261,13 +192,9 @@ async function mergeStagedBatch(
 ): Promise<BatchOutcome | 'already-committed'> {
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   // BEGIN and the count in one round trip, the TRUNCATE with the COMMIT: across a link each is 40 ms a batch.
-  const counted = beginWith<{ n: string }>(client, `SELECT count(*) AS n FROM ${table}`);
+  const counted = beginCounting(client, table);
   try {
-    const { rows } = await counted;
-    if (Number(rows[0]!.n) !== buf.records) {
-      await client.query(`TRUNCATE ${table}`);
-      await copyBatch(client, copyStageSql(ctx.merge.def, 'stage', table), ctx, source, buf);
-    }
+    await restageIfNeeded(client, table, await counted, copyStageSql(ctx.merge.def, 'stage', table), ctx, source, buf);
     const counts = zeroCounts();
     const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
     await recordBatch(client, ctx, buf, counts, maxLastModified);

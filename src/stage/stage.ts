@@ -83,7 +83,8 @@ export function copyStageSql(def: ObjectDef, format: RowFormat = 'stage', table 
 }
 
 /**
- * The two staging tables of a pipelined run (load/pipeline.ts): regular
+ * The two staging tables of a pipelined run (load/pipeline.ts, and a load
+ * into an own table, into/run.ts), in pgland's schema: regular
  * tables, since a batch is staged on one connection and merged on another,
  * UNLOGGED (a staged batch needs no crash safety: its rows are kept until it
  * commits) and without autovacuum (they are emptied by every merge).
@@ -97,7 +98,14 @@ export function pipelineStageTables(schema: string, runId: string): [string, str
 export const PIPELINE_STAGE_PATTERN = '\\_pgland\\_pipe\\_%';
 
 export function createPipelineStageSql(table: string, def: ObjectDef): string {
-  const cols = columns(def, 'stage').map((c) => `${quoteIdent(c.name)} ${c.type}`);
+  return createUnloggedStageSql(
+    table,
+    columns(def, 'stage').map((c) => `${quoteIdent(c.name)} ${c.type}`),
+  );
+}
+
+/** A pipelined run's staging table with these column definitions (a load into an own table has its own, src/into/stage.ts). */
+export function createUnloggedStageSql(table: string, cols: string[]): string {
   return `CREATE UNLOGGED TABLE ${table} (\n  ${cols.join(',\n  ')}\n) WITH (autovacuum_enabled = false)`;
 }
 
