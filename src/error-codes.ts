@@ -56,6 +56,13 @@ export const ERROR_CODES = {
     cause: 'a commit named batches that were not staged, or batches were staged that it did not name; nothing of the run landed',
     fix: 'stage the missing batches (`PUT /runs/{id}/batches/{n}`) and commit again, or abort the run',
   },
+  batches_lost: {
+    status: 409,
+    retryable: false,
+    cause:
+      'a commit found batches that a serve process held in its open transaction and lost (it stopped, its connection was cut, or the run was idle past `PGLAND_HELD_RUN_IDLE_MS`); nothing of the run landed',
+    fix: 'send the batches named in `context.lost` again (`PUT /runs/{id}/batches/{n}`, same numbers) and commit again',
+  },
   body_timeout: {
     status: 408,
     retryable: false,
@@ -387,6 +394,12 @@ export const ERROR_CODES = {
     retryable: false,
     cause: 'a batch or commit for a run that was already committed or aborted',
     fix: 'open a new run',
+  },
+  run_held_elsewhere: {
+    status: 503,
+    retryable: true,
+    cause: 'the commit reached a serve process other than the one that holds the run in its open transaction, and that one is alive',
+    fix: 'send the commit again after Retry-After; it lands once it reaches the holding process, or after that process lets the run go',
   },
   schema_create_denied: {
     status: 502,

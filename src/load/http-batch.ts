@@ -67,7 +67,9 @@ export async function stageBatch(
     if (!(await staged(client, run))) throw new RunClosedError(run.runId);
     if (options.batchNo !== undefined) {
       const { rows } = await client.query(`SELECT * FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
-      if (rows[0]) {
+      // A batch its holder lost (held-ledger.ts) is sent again: it is staged anew.
+      if (rows[0]?.lost === true) await client.query(`DELETE FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
+      else if (rows[0]) {
         await client.query('ROLLBACK');
         return { ...batchOf(rows[0] as BatchRow), alreadyStaged: true };
       }
@@ -103,7 +105,7 @@ export async function stageBatch(
   }
 }
 
-interface BatchRow {
+export interface BatchRow {
   batch_no: number;
   first_line: string;
   lines: string;
@@ -113,7 +115,7 @@ interface BatchRow {
   problems: string;
 }
 
-function batchOf(r: BatchRow): Omit<StagedBatch, 'alreadyStaged'> {
+export function batchOf(r: BatchRow): Omit<StagedBatch, 'alreadyStaged'> {
   return {
     batchNo: r.batch_no,
     firstLine: Number(r.first_line) + 1,

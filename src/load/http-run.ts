@@ -143,7 +143,9 @@ export async function openHttpRun(pool: pg.Pool, run: HttpRun): Promise<void> {
         rejected      bigint NOT NULL,
         problems      bigint NOT NULL,
         nul_stripped  bigint NOT NULL,
-        received_at   timestamptz NOT NULL DEFAULT now())`);
+        received_at   timestamptz NOT NULL DEFAULT now(),
+        held_by       uuid,              -- landed in this holder's open transaction (held-ledger.ts)
+        lost          boolean NOT NULL DEFAULT false)`);
       await client.query(`CREATE TABLE ${t.notes} (
         kind           text NOT NULL CHECK (kind IN ('reject', 'problem')),
         line_number    bigint NOT NULL,
@@ -169,12 +171,12 @@ export interface HttpRunOutcome {
   evolution?: EvolutionReport;
 }
 
-async function runStatus(client: pg.PoolClient, run: HttpRun): Promise<RunStatus | undefined> {
+export async function runStatus(client: pg.PoolClient, run: HttpRun): Promise<RunStatus | undefined> {
   const { rows } = await client.query<{ status: RunStatus }>(`SELECT status FROM ${qualify(run.schema, '_pgland_runs')} WHERE run_id = $1::uuid`, [run.runId]);
   return rows[0]?.status;
 }
 
-async function watermarkOf(client: pg.PoolClient, run: HttpRun): Promise<Date | null> {
+export async function watermarkOf(client: pg.Pool | pg.ClientBase, run: HttpRun): Promise<Date | null> {
   const { rows } = await client.query<{ high_water_mark: Date }>(
     `SELECT high_water_mark FROM ${qualify(run.schema, '_pgland_watermarks')} WHERE provider = $1 AND customer_id = $2 AND object = $3`,
     [run.provider, run.customerId, run.def.object],
@@ -182,7 +184,7 @@ async function watermarkOf(client: pg.PoolClient, run: HttpRun): Promise<Date | 
   return rows[0]?.high_water_mark ?? null;
 }
 
-function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
+export function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
   return {
     runId: run.runId,
     provider: run.provider,
@@ -204,7 +206,7 @@ function runRow(run: HttpRun): Parameters<typeof insertRunSql>[1] {
  * deletes) and the tenant has no row in the table yet. Asked under the
  * object's lease, in the commit's transaction.
  */
-async function firstLoad(client: pg.PoolClient, o: MergeOptions): Promise<boolean> {
+export async function firstLoad(client: pg.PoolClient, o: MergeOptions): Promise<boolean> {
   const everyRecordInserted = (o.write === 'upsert' || o.write === 'insert') && o.deleteMode === 'soft' && !o.ignoreDeletes && o.matchColumn === 'id';
   if (!everyRecordInserted) return false;
   const { rowCount } = await client.query(
@@ -243,7 +245,7 @@ async function insertStage(client: pg.PoolClient, o: MergeOptions, counts: RunCo
  * without its "one version per key" sort of every staged row (a million rows
  * of 700 bytes, on disk); counting distinct ids sorts the ids alone.
  */
-async function stagedOnce(client: pg.PoolClient, stage: string): Promise<boolean> {
+export async function stagedOnce(client: pg.PoolClient, stage: string): Promise<boolean> {
   const { rows } = await client.query<{ once: boolean }>(`SELECT count(*) = count(DISTINCT "id") AS once FROM ${stage}`);
   return rows[0]!.once;
 }
@@ -338,7 +340,7 @@ async function landStage(
 }
 
 /** A commit that failed for good: the run is recorded as failed and its stage dropped; nothing landed. */
-async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string, lease: ObjectLease): Promise<void> {
+export async function recordFailure(client: pg.PoolClient, run: HttpRun, error: string, lease: ObjectLease): Promise<void> {
   const t = stagingTables(run);
   await inTransaction(client, async () => {
     await lockStage(client, run.runId);

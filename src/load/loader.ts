@@ -87,7 +87,7 @@ function firstLoadPossible(o: MergeOptions): boolean {
 }
 
 /** The lead of a landed-format row: tenant and run (see stage.ts). */
-function landedLead(o: MergeOptions): string {
+export function landedLead(o: MergeOptions): string {
   const stats = newEncodeStats();
   return `${copyText(o.provider, stats)}\t${copyText(o.customerId, stats)}\t${o.runId}\t`;
 }

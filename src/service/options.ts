@@ -44,6 +44,8 @@ const settings = z.object({
   upload_timeout_ms: int(1000, 86_400_000).default(LIMIT_DEFAULTS.uploadTimeoutMs),
   max_uploads_per_destination: int(1, 1000).default(LIMIT_DEFAULTS.maxUploadsPerDestination),
   max_open_runs_per_destination: int(1, 100_000).default(LIMIT_DEFAULTS.maxOpenRunsPerDestination),
+  held_run_idle_ms: int(1000, 86_400_000).default(600_000),
+  no_held_runs: flag,
   run_ttl_hours: z.coerce
     .number()
     .positive()
@@ -74,6 +76,8 @@ export const SERVE_ENV: Record<string, string> = {
   allow_query_actions: 'PGLAND_ALLOW_QUERY_ACTIONS',
   allow_networks: 'PGLAND_ALLOW_NETWORKS',
   max_batch_bytes: 'PGLAND_MAX_BATCH_BYTES',
+  held_run_idle_ms: 'PGLAND_HELD_RUN_IDLE_MS',
+  no_held_runs: 'PGLAND_NO_HELD_RUNS',
   max_record_bytes: 'PGLAND_MAX_RECORD_BYTES',
   body_idle_timeout_ms: 'PGLAND_BODY_IDLE_TIMEOUT_MS',
   upload_timeout_ms: 'PGLAND_UPLOAD_TIMEOUT_MS',
@@ -144,6 +148,8 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): 
       uploadTimeoutMs: s.upload_timeout_ms,
       maxUploadsPerDestination: s.max_uploads_per_destination,
       maxOpenRunsPerDestination: s.max_open_runs_per_destination,
+      holdRuns: !s.no_held_runs,
+      heldRunIdleMs: s.held_run_idle_ms,
       runTtlHours: s.run_ttl_hours,
       sender: {
         retryBaseMs: s.webhook_retry_base_ms,

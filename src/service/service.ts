@@ -69,6 +69,10 @@ export interface ServiceOptions {
   maxUploadsPerDestination?: number;
   /** Open runs per destination; opening another gets 429. Default 50. */
   maxOpenRunsPerDestination?: number;
+  /** Hold an HTTP run in one open transaction where its batches arrive (docs/service.md, "How a run is held"). Default true. */
+  holdRuns?: boolean;
+  /** A held run with no batch and no commit for this long is rolled back, its batches lost until sent again. Default 10 min. */
+  heldRunIdleMs?: number;
   sender?: Partial<SenderOptions>;
   scheduler?: Partial<SchedulerOptions>;
   log?: Logger;
@@ -122,6 +126,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     bodyTimeouts: { idleMs: options.bodyIdleTimeoutMs ?? LIMIT_DEFAULTS.bodyIdleTimeoutMs, totalMs: uploadTimeoutMs },
     maxUploadsPerDestination: options.maxUploadsPerDestination ?? LIMIT_DEFAULTS.maxUploadsPerDestination,
     maxOpenRunsPerDestination: options.maxOpenRunsPerDestination ?? LIMIT_DEFAULTS.maxOpenRunsPerDestination,
+    holdRuns: options.holdRuns ?? true,
+    heldRunIdleMs: options.heldRunIdleMs ?? 600_000,
   });
   const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake(), egress }, options.scheduler ?? {});
   scheduler.on('error', (err: Error) => events.emit('error', err));
@@ -221,6 +227,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         cut.unref();
         await app.close();
         clearTimeout(cut);
+        // Held runs roll back: their clients send those batches again to another process.
+        await ingest.letGo('the service is stopping');
         await sender.stop({ flush: true, timeoutMs: Math.min(timeoutMs, 10_000) });
         await pools.closeAll();
         await ctl.close();

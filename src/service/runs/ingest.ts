@@ -6,6 +6,8 @@ import type { Destination } from '../../destination.js';
 import { PglandError } from '../../errors.js';
 import { InputError } from '../../load/copy-writer.js';
 import { stageBatch, type StagedBatch } from '../../load/http-batch.js';
+import { checkHeldBatches } from '../../load/held-ledger.js';
+import { HeldRun, RunNotHeldError } from '../../load/held-run.js';
 import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun, type SentBatches } from '../../load/http-run.js';
 import { mergeSql } from '../../merge/merge.js';
 import type { Logger } from '../../log.js';
@@ -45,6 +47,10 @@ export interface IngestDeps {
   maxUploadsPerDestination: number;
   /** Open runs per destination (each holds a staging table there). */
   maxOpenRunsPerDestination: number;
+  /** Hold runs in one open transaction where their batches arrive (held-run.ts); false: always the staged path. */
+  holdRuns: boolean;
+  /** A held run with no batch and no commit for this long is rolled back (its batches lost). */
+  heldRunIdleMs: number;
 }
 
 /** The body was larger than max_batch_bytes once decompressed. */
@@ -82,9 +88,46 @@ export class Ingest {
   /** Commits in flight in this process: a second commit of the same run waits its turn elsewhere. */
   private readonly committing = new Set<string>();
   private readonly uploads: UploadSlots;
+  /** Runs this process holds (held-run.ts), and runs it is starting to hold. */
+  private readonly held = new Map<string, HeldRun>();
+  private readonly holding = new Map<string, Promise<HeldRun | undefined>>();
 
   constructor(private readonly deps: IngestDeps) {
     this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
+  }
+
+  /**
+   * The run's holder in this process: the one there is, or a new one when
+   * the run can be held here. A held run keeps a connection of the
+   * destination's pool for its whole run: at most a third of the pool's
+   * connections hold runs, the rest serve everything else.
+   */
+  private async holderOf(r: RunRecord, dest: Destination, run: HttpRun): Promise<HeldRun | undefined> {
+    const have = this.held.get(r.id);
+    if (have || !this.deps.holdRuns) return have;
+    const pending = this.holding.get(r.id);
+    if (pending) return pending;
+    const max = Math.max(1, Math.floor((dest.pool.options.max ?? 10) / 3));
+    if ([...this.held.values()].filter((h) => h.destinationId === r.destination_id).length >= max) return undefined;
+    const { log } = this.deps;
+    const starting = HeldRun.start({ pool: dest.pool, destinationId: r.destination_id!, idleMs: this.deps.heldRunIdleMs, log, onEnd: () => this.held.delete(r.id) }, run)
+      .then((h) => {
+        if (h) this.held.set(r.id, h);
+        return h;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof RunClosedError) throw err;
+        log.warn({ runId: r.id, err: { message: (err as Error).message } }, 'could not hold the run: its batches are staged');
+        return undefined;
+      })
+      .finally(() => this.holding.delete(r.id));
+    this.holding.set(r.id, starting);
+    return starting;
+  }
+
+  /** Rolls back the runs this process holds (shutdown): their clients send those batches again. */
+  async letGo(reason: string): Promise<void> {
+    await Promise.all([...this.held.values()].map((h) => h.rollback(reason)));
   }
 
   private httpRunOf(r: RunRecord, dest: Destination): HttpRun {
@@ -167,17 +210,28 @@ export class Ingest {
   async stage(id: string, body: AsyncIterable<Buffer | string> | undefined, batchNo?: number): Promise<StagedBatch> {
     const { ctl, pools, metrics } = this.deps;
     const r = await getRun(ctl.pool, ctl, id);
-    if (r.origin !== 'http' || r.status !== 'open') throw new RunClosedError(id);
+    if (r.origin !== 'http' || r.status !== 'open') {
+      await this.held.get(id)?.rollback('the run is no longer open');
+      throw new RunClosedError(id);
+    }
     if (!body) throw new InputError('a batch needs a body: NDJSON records, Content-Type application/x-ndjson');
     const release = this.uploads.take(r.destination_id!);
     try {
       const dest = await pools.get(r.destination_id!);
       const stop = metrics.batchSeconds.startTimer({ step: 'stage' });
       const input = withBodyTimeouts(guarded(body, this.deps.maxBatchBytes), this.deps.bodyTimeouts);
-      const staged = await stageBatch(dest.pool, this.httpRunOf(r, dest), input, {
-        ...(batchNo === undefined ? {} : { batchNo }),
-        maxRecordBytes: dest.config.max_record_bytes,
-      });
+      const run = this.httpRunOf(r, dest);
+      const options = { ...(batchNo === undefined ? {} : { batchNo }), maxRecordBytes: dest.config.max_record_bytes };
+      const holder = await this.holderOf(r, dest, run);
+      let staged: StagedBatch | undefined;
+      if (holder) {
+        staged = await holder.land(input, options).catch((err: unknown) => {
+          // Let go before this batch began: it is staged.
+          if (err instanceof RunNotHeldError) return undefined;
+          throw err;
+        });
+      }
+      staged ??= await stageBatch(dest.pool, run, input, options);
       stop();
       return staged;
     } finally {
@@ -200,10 +254,22 @@ export class Ingest {
       const stop = metrics.batchSeconds.startTimer({ step: 'commit' });
       let outcome;
       try {
-        outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
+        const holder = this.held.get(id);
+        outcome = await holder?.commit(sent).catch((err: unknown) => {
+          if (err instanceof RunNotHeldError) return undefined;
+          throw err;
+        });
+        if (!outcome) {
+          // Held by another process, or lost by a holder that is gone: refused, naming what to send again.
+          await checkHeldBatches(dest.pool, run);
+          outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
+        }
       } catch (err) {
         // Nothing was decided: the client may commit again later.
-        if (isRetryable(err) || (err instanceof PglandError && (err.code === 'object_locked' || err.code === 'batches_differ')))
+        if (
+          isRetryable(err) ||
+          (err instanceof PglandError && ['object_locked', 'batches_differ', 'batches_lost', 'run_held_elsewhere'].includes(err.code))
+        )
           await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
         throw err;
       }
@@ -259,6 +325,7 @@ export class Ingest {
     }
     try {
       const dest = await pools.get(r.destination_id!);
+      await this.held.get(id)?.rollback('aborted');
       const counts = await abortHttpRun(dest.pool, this.httpRunOf(r, dest));
       metrics.runsFinished.inc({ origin: 'http', status: 'cancelled' });
       await finishControlRun(ctl.pool, ctl, id, { status: 'cancelled', counts, watermark: null, error: 'aborted before commit: nothing of it landed' });

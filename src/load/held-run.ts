@@ -1,0 +1,458 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { traitsOf } from '../connection/pool.js';
+import { isRetryable } from '../connection/retry.js';
+import { describeError, PglandError } from '../errors.js';
+import type { MergeOptions } from '../merge/merge.js';
+import type { EvolutionReport } from '../schema/apply.js';
+import { evolveInTransaction } from '../schema/evolve.js';
+import { qualify, quoteIdent } from '../sql/ident.js';
+import { begin, inTransaction } from '../sql/transaction.js';
+import { copyLandedSql, copyStageSql, createStageSql, STAGE_TABLE } from '../stage/stage.js';
+import { completeLanded, keepNotes, mergeStaged } from './batch.js';
+import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type FillContext } from './copy-writer.js';
+import { abandonStaleRuns, recordOutcome } from './finish.js';
+import { batchOf, type BatchRow, type StagedBatch } from './http-batch.js';
+import {
+  checkSentBatches,
+  firstLoad,
+  mergeOptionsOf,
+  recordFailure,
+  RunClosedError,
+  runRow,
+  stagedOnce,
+  stagingTables,
+  watermarkOf,
+  type HttpRun,
+  type HttpRunOutcome,
+  type SentBatches,
+} from './http-run.js';
+import { checkHeldBatches, ensureHeldColumns, holderLockSql, markLost } from './held-ledger.js';
+import { IdSet } from './id-set.js';
+import { ObjectLease } from './lease.js';
+import { landedLead } from './loader.js';
+import { lineSource, type LineSource } from './record-source.js';
+import { addRunCountsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from './runs.js';
+import { Spool } from './spool.js';
+
+/** The run is no longer held by this process (it ended, or was let go): the caller takes the staged path. */
+export class RunNotHeldError extends Error {}
+
+export interface HeldRunContext {
+  pool: pg.Pool;
+  /** The service's name of the destination, to count the runs held on its pool. */
+  destinationId: string;
+  /** A held run that gets no batch and no commit for this long is rolled back; its batches are lost. */
+  idleMs: number;
+  log: Logger;
+  /** Called once when the run is no longer held (committed, failed, rolled back). */
+  onEnd: () => void;
+}
+
+/** The advisory lock key lockStage (http-run.ts) takes per transaction, here for the session: batches take turns across processes. */
+const stageLockSql = (fn: 'pg_advisory_lock' | 'pg_advisory_unlock', runId: string): { text: string; values: unknown[] } => ({
+  text: `SELECT ${fn}(hashtextextended('pgland.stage.' || $1::text, 0))`,
+  values: [runId],
+});
+
+/**
+ * An HTTP run held in ONE open transaction by the serve process its batches
+ * reach (docs/service.md, "Ingest: how a run is held"). The process takes
+ * the object's lease, evolves the table in a transaction of its own, then
+ * opens the run's transaction on a dedicated connection and lands each
+ * batch in it with the engine of `pgland load`: a first load COPYs straight
+ * into the landed table, any other run COPYs into a temporary staging table
+ * and merges per batch. Each batch is a savepoint: one that fails leaves
+ * nothing and the run goes on. Nothing is visible to readers until the
+ * commit, which lands what other processes staged the old way, records the
+ * outcome and COMMITs: every row is written once, and the commit's work is
+ * spread over the batches. The ledger (held-ledger.ts) records each held
+ * batch as it lands, so that a holder that dies leaves its batches named as
+ * lost rather than silently missing.
+ */
+export class HeldRun {
+  private tail: Promise<unknown> = Promise.resolve();
+  private ended = false;
+  private idle: NodeJS.Timeout | undefined;
+  private readonly chunks = new ChunkPool();
+  private readonly ids = new IdSet(0);
+  private readonly lead: string;
+  /** The merge of held batches: the temporary staging table, not the run's stage. */
+  private readonly heldMerge: MergeOptions;
+
+  private constructor(
+    private readonly ctx: HeldRunContext,
+    readonly run: HttpRun,
+    private readonly o: MergeOptions,
+    private readonly lease: ObjectLease,
+    private readonly client: pg.PoolClient,
+    private readonly token: string,
+    /** 'landed' while the run is a first load whose batches met no key twice. */
+    private format: 'landed' | 'stage',
+    private readonly evolution: EvolutionReport,
+  ) {
+    this.lead = landedLead(o);
+    this.heldMerge = { ...o };
+    delete this.heldMerge.stageTable;
+    this.armIdle();
+  }
+
+  /**
+   * Holds the run, or answers undefined when it cannot be held here: the
+   * destination is reached through a pooler (a session lock and a long
+   * transaction need a connection of their own), or another run or
+   * write-through holds the object's lease.
+   */
+  static async start(ctx: HeldRunContext, run: HttpRun): Promise<HeldRun | undefined> {
+    if (traitsOf(ctx.pool).pooler.mode !== 'none') return undefined;
+    const token = randomUUID();
+    const key = { schema: run.schema, provider: run.provider, customerId: run.customerId, object: run.def.object };
+    let lease: ObjectLease;
+    try {
+      lease = await ObjectLease.take(ctx.pool, key, token, 0, ctx.log);
+    } catch (err) {
+      if (err instanceof PglandError && err.code === 'object_locked') return undefined;
+      throw err;
+    }
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await ctx.pool.connect();
+      if (client.listenerCount('error') === 0) client.on('error', () => undefined);
+      // The lease's holder is this connection: once it is gone, the next run takes the lease at once.
+      await lease.bind(client);
+      await client.query(holderLockSql(token));
+      const { rows } = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [stagingTables(run).stage]);
+      if (!rows[0]!.ok) throw new RunClosedError(run.runId);
+      await ensureHeldColumns(client, run);
+      // As `pgland load` does at run start, in a transaction of its own: no
+      // ACCESS EXCLUSIVE lock is kept across the run.
+      const c = client;
+      const evolution = await inTransaction(c, () => evolveInTransaction(c, run.schema, run.def, run.runId));
+      await begin(client);
+      await client.query(insertRunSql(run.schema, runRow(run)));
+      const o = mergeOptionsOf(run);
+      await abandonStaleRuns(client, o, run.def.object);
+      await client.query(createStageSql(run.def));
+      if (evolution.problems > 0) await client.query(addRunCountsSql(run.schema, run.runId, { ...zeroCounts(), problems: evolution.problems }, null));
+      const first = await firstLoad(client, o);
+      // Nothing of the tenant is landed: a full refresh has nothing to delete.
+      if (first) o.trackSeen = false;
+      ctx.log.info({ runId: run.runId, firstLoad: first }, 'run held: its batches land in one open transaction');
+      return new HeldRun(ctx, run, o, lease, client, token, first ? 'landed' : 'stage', evolution);
+    } catch (err) {
+      client?.release(true);
+      await lease.release();
+      throw err;
+    }
+  }
+
+  get destinationId(): string {
+    return this.ctx.destinationId;
+  }
+
+  /** One request at a time: batches land in turn, the commit after them. */
+  private queued<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(() => {
+      if (this.ended) throw new RunNotHeldError();
+      return fn();
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => void this.rollback('no batch and no commit came within the idle timeout'), this.ctx.idleMs);
+    this.idle.unref();
+  }
+
+  /** Lands one request's records in the run's transaction (see stageBatch for the answer and a batch number sent again). */
+  land(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number } = {}): Promise<StagedBatch> {
+    return this.queued(() => this.landNow(input, options));
+  }
+
+  private async landNow(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number }): Promise<StagedBatch> {
+    clearTimeout(this.idle);
+    const { pool } = this.ctx;
+    const c = this.client;
+    const t = stagingTables(this.run);
+    try {
+      await c.query(stageLockSql('pg_advisory_lock', this.run.runId));
+    } catch (err) {
+      await this.end(true);
+      throw err;
+    }
+    try {
+      // The ledger is read and written on other connections, in their own
+      // transactions: the run's transaction takes no lock on it, so an abort
+      // elsewhere can drop it.
+      if (!(await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(this.run.runId);
+      if (options.batchNo !== undefined) {
+        const { rows } = await pool.query<BatchRow & { lost: boolean }>(`SELECT * FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
+        if (rows[0] && !rows[0].lost) return { ...batchOf(rows[0]), alreadyStaged: true };
+        if (rows[0]) await pool.query(`DELETE FROM ${t.batches} WHERE batch_no = $1 AND lost`, [options.batchNo]);
+      }
+      const { rows } = await pool.query<{ next_no: number; offset: string }>(
+        `SELECT coalesce(max(batch_no), 0) + 1 AS next_no, coalesce(max(first_line + lines), 0) AS offset FROM ${t.batches}`,
+      );
+      const batchNo = options.batchNo ?? rows[0]!.next_no;
+      const offset = Number(rows[0]!.offset);
+      await this.savepoint('SAVEPOINT pgland_held_batch');
+      try {
+        const b = await this.landBatch(input, batchNo, offset, options.maxRecordBytes);
+        // Recorded before the savepoint is released: a batch the ledger does not name never lands.
+        const inserted = await pool.query<BatchRow>(
+          `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid) RETURNING *`,
+          [batchNo, offset, b.lines, b.buf.rowsRead, b.buf.records, b.buf.rejects.length, b.buf.problems.length, b.buf.stats.nulStripped, this.token],
+        );
+        await this.savepoint('RELEASE SAVEPOINT pgland_held_batch');
+        return { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
+      } catch (err) {
+        await this.savepoint('ROLLBACK TO SAVEPOINT pgland_held_batch');
+        throw err;
+      }
+    } finally {
+      if (!this.ended) {
+        await c.query(stageLockSql('pg_advisory_unlock', this.run.runId)).catch(() => undefined);
+        this.armIdle();
+      }
+    }
+  }
+
+  /** A statement on the run's connection that must not fail: when it does, the run's transaction is gone and the run ends (its batches lost). */
+  private async savepoint(sql: string): Promise<void> {
+    try {
+      await this.client.query(sql);
+    } catch (err) {
+      await this.end(true);
+      throw err;
+    }
+  }
+
+  /**
+   * A batch in the run's transaction, as `pgland load` lands one: a first
+   * load COPYs straight into the landed table, other runs stage and merge.
+   * A first-load batch that meets a key already landed (an id sent twice)
+   * is landed again through the merge from its spooled body, and the run's
+   * later batches are merged.
+   */
+  private async landBatch(
+    input: AsyncIterable<Buffer | string>,
+    batchNo: number,
+    offset: number,
+    maxLineBytes: number | undefined,
+  ): Promise<{ buf: BatchBuffer; lines: number }> {
+    const c = this.client;
+    const o = this.o;
+    const fill: FillContext = { merge: o, batchSize: Infinity, batchBytes: Infinity, landedLead: this.lead };
+    const sourceOf = (body: AsyncIterable<Buffer | string>): LineSource =>
+      lineSource(body, { lineOffset: offset, ...(maxLineBytes === undefined ? {} : { maxLineBytes }) });
+    const counts = zeroCounts();
+    let maxLastModified: Date | string | null = null;
+    let buf: BatchBuffer | undefined;
+    let source: LineSource;
+    const spool = this.format === 'landed' ? await Spool.open() : undefined;
+    try {
+      if (spool) {
+        buf = newBatchBuffer('landed', this.chunks, this.ids, false);
+        source = sourceOf(spool.tee(input));
+        await c.query('SAVEPOINT pgland_held_copy');
+        try {
+          await copyBatch(c, copyLandedSql(o.schema, o.def), fill, source, buf);
+          maxLastModified = await completeLanded(c, o, buf, counts);
+          await c.query('RELEASE SAVEPOINT pgland_held_copy');
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== '23505') throw err;
+          await c.query('ROLLBACK TO SAVEPOINT pgland_held_copy');
+          this.ctx.log.debug({ runId: o.runId, batchNo }, 'a key of this held first load is already landed: the rest of the run is merged');
+          this.format = 'stage';
+          // The whole body must be in the spool before it is read again.
+          for (let item = await source.peek(); item !== undefined; item = await source.peek()) source.take();
+          this.chunks.release(buf);
+          buf = undefined;
+          Object.assign(counts, zeroCounts());
+        }
+      }
+      if (!buf) {
+        buf = newBatchBuffer('stage', this.chunks, this.ids, false);
+        source = sourceOf(spool ? spool.replay() : input);
+        await copyBatch(c, copyStageSql(o.def, 'stage'), fill, source, buf);
+        maxLastModified = await mergeStaged(c, { ...this.heldMerge, distinctIds: !buf.repeatedIds }, buf.records, counts);
+        await c.query(`TRUNCATE ${quoteIdent(STAGE_TABLE)}`);
+      }
+      await keepNotes(c, o, buf, counts);
+      await c.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
+      await c.query(`INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [
+        o.runId,
+        batchNo,
+        buf.rowsRead,
+      ]);
+      return { buf, lines: source!.lastLine };
+    } finally {
+      if (buf) this.chunks.release(buf);
+      await spool?.close();
+    }
+  }
+
+  /**
+   * Commits the run: checks the client's batch list against the ledger (a
+   * difference, or batches another holder lost, refuses the commit and the
+   * run stays held, so that the corrected upload can still land), lands
+   * what other processes staged, records the outcome (a full refresh's
+   * deletions only now, the watermark, the status) and COMMITs, the lease's
+   * fence last. A failure past the checks ends the run: a transient one
+   * leaves its held batches lost (the client sends them again), any other
+   * records the run as failed.
+   */
+  commit(sent: SentBatches | undefined): Promise<HttpRunOutcome> {
+    return this.queued(() => this.commitNow(sent));
+  }
+
+  private async commitNow(sent: SentBatches | undefined): Promise<HttpRunOutcome> {
+    clearTimeout(this.idle);
+    const { pool } = this.ctx;
+    const c = this.client;
+    const run = this.run;
+    const t = stagingTables(run);
+    try {
+      // Batches staged elsewhere and still in flight finish first.
+      await c.query(stageLockSql('pg_advisory_lock', run.runId));
+      if (!(await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(run.runId);
+      await checkHeldBatches(pool, run, this.token);
+      if (sent !== undefined) {
+        const { rows } = await pool.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} ORDER BY batch_no`);
+        checkSentBatches(
+          run.runId,
+          rows.map((r) => r.batch_no),
+          sent,
+        );
+      }
+    } catch (err) {
+      if (err instanceof RunClosedError || !(err instanceof PglandError)) {
+        await this.end(true);
+      } else {
+        await c.query(stageLockSql('pg_advisory_unlock', run.runId)).catch(() => undefined);
+        this.armIdle();
+      }
+      throw err;
+    }
+    let status: RunStatus;
+    let error: string | undefined;
+    try {
+      status = await this.landAndFinish();
+    } catch (err) {
+      if (isRetryable(err) || !(err instanceof Error) || (err as { code?: unknown }).code === 'lease_lost') {
+        await this.end(true);
+        throw err;
+      }
+      error = describeError(err);
+      try {
+        await c.query('ROLLBACK');
+        await recordFailure(c, run, error, this.lease);
+      } catch (failed) {
+        await this.end(true);
+        throw failed;
+      }
+      status = 'failed';
+    }
+    await this.end(false);
+    const counts = await readRunCounts(pool, run.schema, run.runId);
+    const watermark = await watermarkOf(pool, run);
+    return {
+      status,
+      counts,
+      watermark,
+      ...(this.evolution.action !== 'none' ? { evolution: this.evolution } : {}),
+      ...(error !== undefined ? { error } : {}),
+    };
+  }
+
+  /** The commit's work in the run's transaction; answers the status it recorded. */
+  private async landAndFinish(): Promise<RunStatus> {
+    const c = this.client;
+    const o = this.o;
+    const run = this.run;
+    const t = stagingTables(run);
+    const totals = (
+      await c.query<{ batches: string; rows_read: string; records: string; nul: string; in_stage: string }>(
+        `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
+                coalesce(sum(nul_stripped), 0) AS nul, (SELECT count(*) FROM ${t.stage}) AS in_stage
+           FROM ${t.batches} WHERE held_by IS NULL`,
+      )
+    ).rows[0]!;
+    const counts: RunCounts = zeroCounts();
+    counts.batches = Number(totals.batches);
+    counts.rowsRead = Number(totals.rows_read);
+    counts.nulStripped = Number(totals.nul);
+    const records = Number(totals.records);
+    if (Number(totals.in_stage) !== records) {
+      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`, {
+        hint: 'nothing of the run landed: open a new run and send its batches again',
+        context: { runId: run.runId },
+      });
+    }
+    // Batches staged by other processes: merged as the staged path merges them.
+    const maxLastModified =
+      records > 0 ? await mergeStaged(c, { ...o, distinctIds: o.matchColumn === 'id' && (await stagedOnce(c, t.stage)) }, records, counts) : null;
+    const rejected = await c.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
+       SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
+      [run.runId],
+    );
+    const problems = await c.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_problems')} (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
+       SELECT $1::uuid, line_number, record_id, field, column_name, reason, value_excerpt FROM ${t.notes} WHERE kind = 'problem'`,
+      [run.runId],
+    );
+    counts.rejected = rejected.rowCount ?? 0;
+    counts.problems += problems.rowCount ?? 0;
+    await c.query(addRunCountsSql(run.schema, run.runId, counts, maxLastModified));
+    await c.query(
+      `INSERT INTO ${qualify(run.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read)
+       SELECT $1::uuid, batch_no, rows_read FROM ${t.batches} WHERE held_by IS NULL`,
+      [run.runId],
+    );
+    await c.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    const merged = await readRunCounts(c, run.schema, run.runId);
+    const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
+    await recordOutcome(c, o, { full: run.mode === 'full', status, error: null });
+    const fence = await this.lease.releasingFenceCte(1);
+    const { rows } = await c.query<{ renewed: string }>({ text: `WITH ${fence.text} SELECT count(*) AS renewed FROM fence`, values: fence.values });
+    this.lease.fenceHeld(rows[0]!.renewed);
+    await c.query('COMMIT');
+    this.lease.committedRelease();
+    return status;
+  }
+
+  /**
+   * Rolls the run back (idle timeout, shutdown, abort): its held batches are
+   * marked lost in the ledger, and the client sends them again.
+   */
+  async rollback(reason: string): Promise<void> {
+    await this.queued(async () => {
+      this.ctx.log.warn({ runId: this.run.runId, reason }, 'held run rolled back: its batches are lost until sent again');
+      await this.end(true);
+    }).catch((err: unknown) => {
+      if (!(err instanceof RunNotHeldError)) throw err;
+    });
+  }
+
+  /** Ends the hold: with `lost`, the transaction is rolled back and its batches marked lost (before the holder's lock goes with the connection). */
+  private async end(lost: boolean): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.idle);
+    if (lost) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      await markLost(this.ctx.pool, this.run, this.token).catch((err: unknown) =>
+        this.ctx.log.warn({ runId: this.run.runId, err: { message: (err as Error).message } }, 'could not mark held batches lost: the next commit finds their holder gone'),
+      );
+    }
+    // Destroyed: its session locks (the holder's, the stage's) go with it.
+    this.client.release(true);
+    await this.lease.release();
+    this.ctx.onEnd();
+  }
+}
