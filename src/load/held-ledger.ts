@@ -90,5 +90,9 @@ export async function checkHeldBatches(pool: pg.Pool, run: Pick<HttpRun, 'schema
     await markLost(pool, run, token);
   }
   const { rows: lost } = await pool.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} WHERE lost ORDER BY batch_no`);
-  if (lost.length > 0) throw new BatchesLostError(run.runId, lost.map((r) => r.batch_no));
+  if (lost.length > 0)
+    throw new BatchesLostError(
+      run.runId,
+      lost.map((r) => r.batch_no),
+    );
 }

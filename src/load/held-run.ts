@@ -95,6 +95,8 @@ export class HeldRun {
     this.lead = landedLead(o);
     this.heldMerge = { ...o };
     delete this.heldMerge.stageTable;
+    // A connection lost while idle: the run's transaction is gone, its batches with it.
+    client.on('error', () => void this.rollback('its connection was lost'));
     this.armIdle();
   }
 
@@ -388,10 +390,14 @@ export class HeldRun {
     counts.nulStripped = Number(totals.nul);
     const records = Number(totals.records);
     if (Number(totals.in_stage) !== records) {
-      throw new PglandError('stage_lost', `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`, {
-        hint: 'nothing of the run landed: open a new run and send its batches again',
-        context: { runId: run.runId },
-      });
+      throw new PglandError(
+        'stage_lost',
+        `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`,
+        {
+          hint: 'nothing of the run landed: open a new run and send its batches again',
+          context: { runId: run.runId },
+        },
+      );
     }
     // Batches staged by other processes: merged as the staged path merges them.
     const maxLastModified =
@@ -447,7 +453,10 @@ export class HeldRun {
     if (lost) {
       await this.client.query('ROLLBACK').catch(() => undefined);
       await markLost(this.ctx.pool, this.run, this.token).catch((err: unknown) =>
-        this.ctx.log.warn({ runId: this.run.runId, err: { message: (err as Error).message } }, 'could not mark held batches lost: the next commit finds their holder gone'),
+        this.ctx.log.warn(
+          { runId: this.run.runId, err: { message: (err as Error).message } },
+          'could not mark held batches lost: the next commit finds their holder gone',
+        ),
       );
     }
     // Destroyed: its session locks (the holder's, the stage's) go with it.

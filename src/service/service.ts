@@ -129,6 +129,8 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     holdRuns: options.holdRuns ?? true,
     heldRunIdleMs: options.heldRunIdleMs ?? 600_000,
   });
+  // A destination whose config changed or that was deleted: its pool closes, and the runs held on it roll back.
+  pools.onClose((id) => ingest.letGo('the destination changed', id));
   const scheduler = new Scheduler({ ctl, box, pools, metrics, log, onEnqueued: () => sender.wake(), egress }, options.scheduler ?? {});
   scheduler.on('error', (err: Error) => events.emit('error', err));
 

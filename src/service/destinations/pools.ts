@@ -11,6 +11,8 @@ import type { DestinationStore } from './destination-store.js';
  */
 export class DestinationPools {
   private readonly open = new Map<string, Promise<Destination>>();
+  /** Called before a destination's pool is closed: work that keeps a connection for long (a held run) lets it go. */
+  private readonly closing: ((id: string) => Promise<void>)[] = [];
 
   constructor(
     private readonly store: DestinationStore,
@@ -44,9 +46,14 @@ export class DestinationPools {
     return dest;
   }
 
+  onClose(fn: (id: string) => Promise<void>): void {
+    this.closing.push(fn);
+  }
+
   async forget(id: string): Promise<void> {
     const dest = this.open.get(id);
     this.open.delete(id);
+    await Promise.all(this.closing.map((fn) => fn(id).catch(() => undefined)));
     await closeQuietly(dest, this.log);
   }
 

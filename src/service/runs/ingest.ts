@@ -110,7 +110,10 @@ export class Ingest {
     const max = Math.max(1, Math.floor((dest.pool.options.max ?? 10) / 3));
     if ([...this.held.values()].filter((h) => h.destinationId === r.destination_id).length >= max) return undefined;
     const { log } = this.deps;
-    const starting = HeldRun.start({ pool: dest.pool, destinationId: r.destination_id!, idleMs: this.deps.heldRunIdleMs, log, onEnd: () => this.held.delete(r.id) }, run)
+    const starting = HeldRun.start(
+      { pool: dest.pool, destinationId: r.destination_id!, idleMs: this.deps.heldRunIdleMs, log, onEnd: () => this.held.delete(r.id) },
+      run,
+    )
       .then((h) => {
         if (h) this.held.set(r.id, h);
         return h;
@@ -125,9 +128,10 @@ export class Ingest {
     return starting;
   }
 
-  /** Rolls back the runs this process holds (shutdown): their clients send those batches again. */
-  async letGo(reason: string): Promise<void> {
-    await Promise.all([...this.held.values()].map((h) => h.rollback(reason)));
+  /** Rolls back the runs this process holds (of one destination, or all at shutdown): their clients send those batches again. */
+  async letGo(reason: string, destinationId?: string): Promise<void> {
+    const runs = [...this.held.values()].filter((h) => destinationId === undefined || h.destinationId === destinationId);
+    await Promise.all(runs.map((h) => h.rollback(reason)));
   }
 
   private httpRunOf(r: RunRecord, dest: Destination): HttpRun {
@@ -266,10 +270,7 @@ export class Ingest {
         }
       } catch (err) {
         // Nothing was decided: the client may commit again later.
-        if (
-          isRetryable(err) ||
-          (err instanceof PglandError && ['object_locked', 'batches_differ', 'batches_lost', 'run_held_elsewhere'].includes(err.code))
-        )
+        if (isRetryable(err) || (err instanceof PglandError && ['object_locked', 'batches_differ', 'batches_lost', 'run_held_elsewhere'].includes(err.code)))
           await moveRun(ctl.pool, ctl, id, ['committing'], 'open');
         throw err;
       }

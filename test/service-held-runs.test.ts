@@ -1,0 +1,252 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDestination, type Destination } from '../src/index.js';
+import type { Service } from '../src/service/service.js';
+import { freshDatabase, type TestDatabase } from './support/db.js';
+import { contact, ndjson, streamOf, type TestRecord } from './support/records.js';
+import { call, startTestService } from './support/service.js';
+import { until } from './support/until.js';
+
+// Issue 15: a run held in one open transaction by the serve process its
+// batches reach (src/load/held-run.ts), and what happens when batches and
+// the commit reach another process, or the holder goes away.
+
+let db: TestDatabase;
+/** Two serve processes sharing one control database, as behind a load balancer. */
+let a: Service;
+let b: Service;
+let destId: string;
+/** `pgland load`, into another schema of the same database: the reference. */
+let reference: Destination;
+
+const NDJSON = { 'content-type': 'application/x-ndjson' };
+const object = { provider: 'salesforce', object: 'crm_contacts' };
+
+beforeAll(async () => {
+  db = await freshDatabase('service_held_runs');
+  a = await startTestService(db);
+  b = await startTestService(db);
+  const created = await call(a, 'POST', '/destinations', { json: { name: 'main', config: db.config({ schema: 'landing' }) } });
+  expect(created.status).toBe(201);
+  destId = created.body.id;
+  reference = await openDestination(db.config({ schema: 'reference' }));
+});
+afterAll(async () => {
+  await b?.stop();
+  await a?.stop();
+  await reference?.close();
+  await db?.drop();
+});
+
+async function openRun(customer: string, mode: 'full' | 'incremental' = 'incremental', svc = a): Promise<string> {
+  const r = await call(svc, 'POST', '/runs', { json: { destination_id: destId, ...object, customer_id: customer, mode } });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.id as string;
+}
+
+function put(svc: Service, run: string, n: number, records: readonly unknown[]): ReturnType<typeof call> {
+  return call(svc, 'PUT', `/runs/${run}/batches/${n}`, { body: ndjson(records), headers: NDJSON });
+}
+
+/** A tenant's rows, every column but those a run sets for itself (its id, when it landed). */
+async function rowsOf(schema: string, customer: string): Promise<unknown[]> {
+  const { rows } = await db.pool.query(
+    `SELECT to_jsonb(t) - '_pgland_run_id' - '_pgland_landed_at' - '_pgland_deleted_at' AS r,
+            (_pgland_deleted_at IS NOT NULL) AS has_deleted_at
+       FROM ${schema}.crm_contacts t WHERE _pgland_customer_id = $1 ORDER BY id`,
+    [customer],
+  );
+  return rows;
+}
+
+/** The lease of the tenant's object, and the backend that holds it. */
+async function held(customer: string): Promise<{ pid: number } | undefined> {
+  const { rows } = await db.pool.query<{ pid: number }>(
+    `SELECT holder_pid AS pid FROM landing._pgland_leases WHERE provider = $1 AND customer_id = $2 AND object = $3`,
+    [object.provider, customer, object.object],
+  );
+  return rows[0];
+}
+
+async function countOf(customer: string): Promise<number> {
+  const exists = await db.pool.query(`SELECT to_regclass('landing.crm_contacts') IS NOT NULL AS ok`);
+  if (!exists.rows[0].ok) return 0;
+  const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = $1`, [customer]);
+  return rows[0].n as number;
+}
+
+/** 3,000 contacts; the third batch repeats 100 ids of the first, newer, and deletes 10. */
+function firstRun(): TestRecord[][] {
+  const all = Array.from({ length: 3000 }, (_, i) => contact(i));
+  const repeats = Array.from({ length: 100 }, (_, i) => ({ ...contact(i, 2), ...(i < 10 ? { is_deleted: true } : {}) }));
+  return [all.slice(0, 1000), all.slice(1000, 2000), [...all.slice(2000), ...repeats]];
+}
+
+/** A 10% increment of it: 200 updated, 100 new. */
+function increment(): TestRecord[][] {
+  const updated = Array.from({ length: 200 }, (_, i) => contact(500 + i, 3));
+  const added = Array.from({ length: 100 }, (_, i) => contact(5000 + i, 3));
+  return [updated, added];
+}
+
+describe('held runs (issue 15)', () => {
+  it('a held first load and a held increment land exactly what `pgland load` lands; nothing is visible before commit', async () => {
+    const customer = 'exact';
+    for (const [mode, batches] of [
+      ['full', firstRun()],
+      ['incremental', increment()],
+    ] as const) {
+      const run = await openRun(customer, mode);
+      for (const [i, records] of batches.entries()) {
+        const r = await put(a, run, i + 1, records);
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        // Held: the object's lease is taken, by a live backend of this process.
+        expect(await held(customer)).toBeDefined();
+      }
+      const before = await countOf(customer);
+      expect(before).toBe(mode === 'full' ? 0 : 3000); // nothing of this run, to another connection
+      const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: batches.length } });
+      expect(done.status, JSON.stringify(done.body)).toBe(200);
+      expect(done.body.status).toBe('succeeded');
+      const loaded = await reference.load({ kind: 'common', ...object, customerId: customer, mode, input: streamOf(batches.flat()) });
+      expect(loaded.status).toBe('succeeded');
+      expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+      expect(await held(customer)).toBeUndefined(); // the lease ended with the commit
+    }
+    const { rows } = await db.pool.query(`SELECT relname FROM pg_class WHERE relnamespace = 'landing'::regnamespace AND relname LIKE '\\_pgland\\_stage\\_%'`);
+    expect(rows).toEqual([]);
+  });
+
+  it('refuses a commit naming 3 batches when 2 were sent, keeps the run held, and lands the corrected upload exactly', async () => {
+    const customer = 'corrected';
+    const batches = firstRun();
+    const run = await openRun(customer, 'full');
+    await put(a, run, 1, batches[0]!);
+    await put(a, run, 3, batches[2]!);
+    const refused = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error.code).toBe('batches_differ');
+    expect(refused.body.error.message).toContain('batch 2 named by the commit was not staged');
+    expect(await countOf(customer)).toBe(0);
+    expect((await call(a, 'GET', `/runs/${run}`)).body.status).toBe('open');
+    expect(await held(customer)).toBeDefined();
+    await put(a, run, 2, batches[1]!);
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf([...batches[0]!, ...batches[2]!, ...batches[1]!]) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+  });
+
+  it('an aborted held run leaves nothing, and lets the object go', async () => {
+    const customer = 'aborted';
+    const run = await openRun(customer, 'full');
+    await put(a, run, 1, firstRun()[0]!);
+    expect(await held(customer)).toBeDefined();
+    const aborted = await call(a, 'POST', `/runs/${run}/abort`);
+    expect(aborted.status, JSON.stringify(aborted.body)).toBe(200);
+    expect(aborted.body.status).toBe('cancelled');
+    expect(await countOf(customer)).toBe(0);
+    expect(await held(customer)).toBeUndefined();
+    const { rows } = await db.pool.query(`SELECT status FROM landing._pgland_runs WHERE run_id = $1`, [run]);
+    expect(rows).toEqual([{ status: 'cancelled' }]);
+  });
+
+  it('batches and the commit on two processes land exactly; the commit is refused elsewhere while the holder lives', async () => {
+    const customer = 'two-processes';
+    const batches = firstRun();
+    const run = await openRun(customer, 'full', b);
+    expect((await put(a, run, 1, batches[0]!)).status).toBe(200); // a holds the run
+    expect((await put(b, run, 2, batches[1]!)).status).toBe(200); // staged by b
+    expect((await put(a, run, 3, batches[2]!)).status).toBe(200);
+    const elsewhere = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(elsewhere.status, JSON.stringify(elsewhere.body)).toBe(503);
+    expect(elsewhere.body.error.code).toBe('run_held_elsewhere');
+    expect(elsewhere.headers.get('retry-after')).toBe('1');
+    expect((await call(b, 'GET', `/runs/${run}`)).body.status).toBe('open');
+    expect(await countOf(customer)).toBe(0);
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.counts).toMatchObject({ batches: 3, rows_read: 3100 });
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf(batches.flat()) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    // Committed again, anywhere: the same outcome.
+    const again = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(again.body).toMatchObject({ status: 'succeeded', counts: done.body.counts });
+  });
+
+  it('a holder whose connection dies: the commit elsewhere names the lost batches; sent again, they land exactly', async () => {
+    const customer = 'holder-died';
+    const batches = firstRun();
+    const run = await openRun(customer, 'full');
+    await put(a, run, 1, batches[0]!);
+    await put(b, run, 2, batches[1]!);
+    await put(a, run, 3, batches[2]!);
+    const holder = await held(customer);
+    expect(holder?.pid).toBeGreaterThan(0);
+    await db.pool.query('SELECT pg_terminate_backend($1)', [holder!.pid]);
+    await until('the holder backend to end', async () => (await db.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [holder!.pid])).rowCount === 0);
+    const refused = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error.code).toBe('batches_lost');
+    expect(refused.body.error.message).toContain('batches 1, 3 were held by a serve process that stopped');
+    // Without a batch list, too: nothing is committed silently short.
+    expect((await call(b, 'POST', `/runs/${run}/commit`)).body.error.code).toBe('batches_lost');
+    expect(await countOf(customer)).toBe(0);
+    // Sent again (to b, which may hold the run now: its lease went with the holder's connection).
+    expect((await put(b, run, 1, batches[0]!)).body).toMatchObject({ batch_no: 1, already_staged: false });
+    expect((await put(b, run, 3, batches[2]!)).body).toMatchObject({ batch_no: 3, already_staged: false });
+    const done = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf(batches.flat()) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+  });
+
+  it('a stopped holder rolls its runs back: their batches are named lost', async () => {
+    const c = await startTestService(db);
+    const customer = 'holder-stopped';
+    const run = await openRun(customer, 'incremental');
+    await put(c, run, 1, [contact(1), contact(2)]);
+    await c.stop();
+    const refused = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'batches_lost', message: expect.stringContaining('batch 1 was held by a serve process') });
+    await put(a, run, 1, [contact(1), contact(2)]);
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+    expect(done.body).toMatchObject({ status: 'succeeded', counts: { inserted: 2 } });
+  });
+
+  it('rolls a held run back after the idle timeout: its batches are lost, the object is free again', async () => {
+    const c = await startTestService(db, { heldRunIdleMs: 300 });
+    try {
+      const customer = 'idle';
+      const run = await openRun(customer, 'incremental', c);
+      await put(c, run, 1, [contact(1)]);
+      expect(await held(customer)).toBeDefined();
+      await until('the idle timeout to let the run go', async () => (await held(customer)) === undefined);
+      const refused = await call(c, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+      expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+      expect(refused.body.error).toMatchObject({ code: 'batches_lost', message: expect.stringContaining('batch 1 was held') });
+      await put(c, run, 1, [contact(1)]);
+      const done = await call(c, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+      expect(done.body).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('a write-through of the object waits for a held run (and is refused after lock_timeout_ms)', async () => {
+    const customer = 'write-through';
+    // Before the run: a destination whose config changes gets a new pool, and the runs held on the old one are lost.
+    const upd = await call(a, 'PUT', `/destinations/${destId}`, { json: { config: db.config({ schema: 'landing', lock_timeout_ms: 200 }) } });
+    expect(upd.status).toBe(200);
+    const run = await openRun(customer, 'incremental');
+    await put(a, run, 1, [contact(1)]);
+    expect(await held(customer)).toBeDefined();
+    const wt = await call(a, 'POST', `/destinations/${destId}/records`, { json: { ...object, customer_id: customer, records: [contact(2)] } });
+    expect(wt.status, JSON.stringify(wt.body)).toBe(409);
+    expect(wt.body.error.code).toBe('object_locked');
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 1 } });
+    expect(done.body).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+    const after = await call(a, 'POST', `/destinations/${destId}/records`, { json: { ...object, customer_id: customer, records: [contact(2)] } });
+    expect(after.body).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+  });
+});
