@@ -11,17 +11,18 @@ import { qualify, quoteIdent } from '../sql/ident.js';
 import { begin, inTransaction } from '../sql/transaction.js';
 import { copyLandedSql, copyStageSql, createStageSql, STAGE_TABLE } from '../stage/stage.js';
 import { completeLanded, keepNotes, mergeStaged } from './batch.js';
-import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type FillContext } from './copy-writer.js';
+import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type FillContext, type RecordSource } from './copy-writer.js';
+import type { Parsed } from '../input/envelope.js';
 import { abandonStaleRuns, recordOutcome } from './finish.js';
 import { batchOf, type BatchRow, type StagedBatch } from './http-batch.js';
 import {
   checkSentBatches,
   firstLoad,
+  landStagedRows,
   mergeOptionsOf,
   recordFailure,
   RunClosedError,
   runRow,
-  stagedOnce,
   stagingTables,
   watermarkOf,
   type HttpRun,
@@ -34,7 +35,46 @@ import { ObjectLease } from './lease.js';
 import { landedLead } from './loader.js';
 import { lineSource, type LineSource } from './record-source.js';
 import { addRunCountsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from './runs.js';
-import { Spool } from './spool.js';
+
+/** How many ids a held first load keeps the hashes of (16 bytes each at most); past them, its batches are merged. */
+const RUN_IDS = 2 ** 21;
+
+/**
+ * The input up to the first record whose id the run has landed already (or
+ * may have: an id that is not well-formed UTF-16 may land equal to another):
+ * a first load's COPY ends there, and the rest goes through the merge.
+ */
+class UntilRepeat implements RecordSource {
+  repeated = false;
+  constructor(
+    private readonly inner: LineSource,
+    private readonly seen: IdSet,
+  ) {}
+
+  peek(): Parsed | undefined | Promise<Parsed | undefined> {
+    if (this.repeated) return undefined;
+    const item = this.inner.peek();
+    return item instanceof Promise ? item.then((i) => this.check(i)) : this.check(item);
+  }
+
+  private check(item: Parsed | undefined): Parsed | undefined {
+    if (item === undefined || 'reject' in item) return item;
+    const id = item.record.id;
+    if (!id.isWellFormed() || this.seen.addRepeats(id)) {
+      this.repeated = true;
+      return undefined;
+    }
+    return item;
+  }
+
+  take(): void {
+    this.inner.take();
+  }
+
+  throwIfCancelled(): void {
+    this.inner.throwIfCancelled();
+  }
+}
 
 /** The run is no longer held by this process (it ended, or was let go): the caller takes the staged path. */
 export class RunNotHeldError extends Error {}
@@ -77,6 +117,8 @@ export class HeldRun {
   private idle: NodeJS.Timeout | undefined;
   private readonly chunks = new ChunkPool();
   private readonly ids = new IdSet(0);
+  /** A first load's landed ids, hashed (id-set.ts): up to about two million, then the run merges. */
+  private readonly runIds = new IdSet(RUN_IDS, RUN_IDS * 2);
   private readonly lead: string;
   /** The merge of held batches: the temporary staging table, not the run's stage. */
   private readonly heldMerge: MergeOptions;
@@ -207,7 +249,7 @@ export class HeldRun {
         const inserted = await pool.query<BatchRow>(
           `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid) RETURNING *`,
-          [batchNo, offset, b.lines, b.buf.rowsRead, b.buf.records, b.buf.rejects.length, b.buf.problems.length, b.buf.stats.nulStripped, this.token],
+          [batchNo, offset, b.lines, b.rowsRead, b.records, b.rejected, b.problems, b.nulStripped, this.token],
         );
         await this.savepoint('RELEASE SAVEPOINT pgland_held_batch');
         return { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
@@ -236,68 +278,68 @@ export class HeldRun {
   /**
    * A batch in the run's transaction, as `pgland load` lands one: a first
    * load COPYs straight into the landed table, other runs stage and merge.
-   * A first-load batch that meets a key already landed (an id sent twice)
-   * is landed again through the merge from its spooled body, and the run's
-   * later batches are merged.
+   * A first load keeps the hashes of the ids it landed (runIds): its COPY
+   * stops before an id already landed (sent twice), and the rest of the
+   * batch, from that record on, is staged and merged; so are the run's later
+   * batches. The body is read once.
    */
   private async landBatch(
     input: AsyncIterable<Buffer | string>,
     batchNo: number,
     offset: number,
     maxLineBytes: number | undefined,
-  ): Promise<{ buf: BatchBuffer; lines: number }> {
+  ): Promise<{ rowsRead: number; records: number; rejected: number; problems: number; nulStripped: number; lines: number }> {
     const c = this.client;
     const o = this.o;
     const fill: FillContext = { merge: o, batchSize: Infinity, batchBytes: Infinity, landedLead: this.lead };
-    const sourceOf = (body: AsyncIterable<Buffer | string>): LineSource =>
-      lineSource(body, { lineOffset: offset, ...(maxLineBytes === undefined ? {} : { maxLineBytes }) });
-    const counts = zeroCounts();
-    let maxLastModified: Date | string | null = null;
-    let buf: BatchBuffer | undefined;
-    let source: LineSource;
-    const spool = this.format === 'landed' ? await Spool.open() : undefined;
+    const source = lineSource(input, { lineOffset: offset, ...(maxLineBytes === undefined ? {} : { maxLineBytes }) });
+    const parts: { buf: BatchBuffer; counts: RunCounts; maxLastModified: Date | string | null }[] = [];
     try {
-      if (spool) {
-        buf = newBatchBuffer('landed', this.chunks, this.ids, false);
-        source = sourceOf(spool.tee(input));
-        await c.query('SAVEPOINT pgland_held_copy');
+      if (this.format === 'landed') {
+        const buf = newBatchBuffer('landed', this.chunks, this.ids, false);
+        const upToRepeat = new UntilRepeat(source, this.runIds);
         try {
-          await copyBatch(c, copyLandedSql(o.schema, o.def), fill, source, buf);
-          maxLastModified = await completeLanded(c, o, buf, counts);
-          await c.query('RELEASE SAVEPOINT pgland_held_copy');
+          await copyBatch(c, copyLandedSql(o.schema, o.def), fill, upToRepeat, buf);
         } catch (err) {
-          if ((err as { code?: unknown }).code !== '23505') throw err;
-          await c.query('ROLLBACK TO SAVEPOINT pgland_held_copy');
-          this.ctx.log.debug({ runId: o.runId, batchNo }, 'a key of this held first load is already landed: the rest of the run is merged');
+          // A key landed already that the hashes did not see: the batch fails (the client sends it again) and the run merges from now on.
+          if ((err as { code?: unknown }).code === '23505') this.format = 'stage';
+          throw err;
+        }
+        const counts = zeroCounts();
+        parts.push({ buf, counts, maxLastModified: await completeLanded(c, o, buf, counts) });
+        if (upToRepeat.repeated) {
+          this.ctx.log.debug({ runId: o.runId, batchNo }, 'an id of this held first load is already landed: the rest of the run is merged');
           this.format = 'stage';
-          // The whole body must be in the spool before it is read again.
-          for (let item = await source.peek(); item !== undefined; item = await source.peek()) source.take();
-          this.chunks.release(buf);
-          buf = undefined;
-          Object.assign(counts, zeroCounts());
         }
       }
-      if (!buf) {
-        buf = newBatchBuffer('stage', this.chunks, this.ids, false);
-        source = sourceOf(spool ? spool.replay() : input);
+      if (this.format === 'stage' && (parts.length === 0 || (await source.peek()) !== undefined)) {
+        const buf = newBatchBuffer('stage', this.chunks, this.ids, false);
         await copyBatch(c, copyStageSql(o.def, 'stage'), fill, source, buf);
-        maxLastModified = await mergeStaged(c, { ...this.heldMerge, distinctIds: !buf.repeatedIds }, buf.records, counts);
+        const counts = zeroCounts();
+        parts.push({ buf, counts, maxLastModified: await mergeStaged(c, { ...this.heldMerge, distinctIds: !buf.repeatedIds }, buf.records, counts) });
         await c.query(`TRUNCATE ${quoteIdent(STAGE_TABLE)}`);
       }
-      await keepNotes(c, o, buf, counts);
-      await c.query(addRunCountsSql(o.schema, o.runId, counts, maxLastModified));
+      const total = { rowsRead: 0, records: 0, rejected: 0, problems: 0, nulStripped: 0, lines: source.lastLine };
+      for (const [i, part] of parts.entries()) {
+        await keepNotes(c, o, part.buf, part.counts);
+        if (i > 0) part.counts.batches = 0; // one batch, in two parts
+        await c.query(addRunCountsSql(o.schema, o.runId, part.counts, part.maxLastModified));
+        total.rowsRead += part.buf.rowsRead;
+        total.records += part.buf.records;
+        total.rejected += part.buf.rejects.length;
+        total.problems += part.buf.problems.length;
+        total.nulStripped += part.buf.stats.nulStripped;
+      }
       await c.query(`INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [
         o.runId,
         batchNo,
-        buf.rowsRead,
+        total.rowsRead,
       ]);
-      return { buf, lines: source!.lastLine };
+      return total;
     } finally {
-      if (buf) this.chunks.release(buf);
-      await spool?.close();
+      for (const part of parts) this.chunks.release(part.buf);
     }
   }
-
   /**
    * Commits the run: checks the client's batch list against the ledger (a
    * difference, or batches another holder lost, refuses the commit and the
@@ -377,49 +419,8 @@ export class HeldRun {
     const o = this.o;
     const run = this.run;
     const t = stagingTables(run);
-    const totals = (
-      await c.query<{ batches: string; rows_read: string; records: string; nul: string; in_stage: string }>(
-        `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
-                coalesce(sum(nul_stripped), 0) AS nul, (SELECT count(*) FROM ${t.stage}) AS in_stage
-           FROM ${t.batches} WHERE held_by IS NULL`,
-      )
-    ).rows[0]!;
-    const counts: RunCounts = zeroCounts();
-    counts.batches = Number(totals.batches);
-    counts.rowsRead = Number(totals.rows_read);
-    counts.nulStripped = Number(totals.nul);
-    const records = Number(totals.records);
-    if (Number(totals.in_stage) !== records) {
-      throw new PglandError(
-        'stage_lost',
-        `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`,
-        {
-          hint: 'nothing of the run landed: open a new run and send its batches again',
-          context: { runId: run.runId },
-        },
-      );
-    }
-    // Batches staged by other processes: merged as the staged path merges them.
-    const maxLastModified =
-      records > 0 ? await mergeStaged(c, { ...o, distinctIds: o.matchColumn === 'id' && (await stagedOnce(c, t.stage)) }, records, counts) : null;
-    const rejected = await c.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
-       SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
-      [run.runId],
-    );
-    const problems = await c.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_problems')} (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
-       SELECT $1::uuid, line_number, record_id, field, column_name, reason, value_excerpt FROM ${t.notes} WHERE kind = 'problem'`,
-      [run.runId],
-    );
-    counts.rejected = rejected.rowCount ?? 0;
-    counts.problems += problems.rowCount ?? 0;
-    await c.query(addRunCountsSql(run.schema, run.runId, counts, maxLastModified));
-    await c.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read)
-       SELECT $1::uuid, batch_no, rows_read FROM ${t.batches} WHERE held_by IS NULL`,
-      [run.runId],
-    );
+    // Batches staged by other processes: landed as the staged path lands them.
+    await landStagedRows(c, run, o, { stagedOnly: true });
     await c.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
     const merged = await readRunCounts(c, run.schema, run.runId);
     const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';

@@ -251,6 +251,72 @@ export async function stagedOnce(client: pg.PoolClient, stage: string): Promise<
 }
 
 /**
+ * Lands what the run's stage holds, in the caller's transaction: checks that
+ * the stage still holds every record the ledger says was staged (a server
+ * restart empties unlogged tables), lands them (with `firstLoad`, INSERTed as
+ * they are when the tenant has no rows, otherwise merged with the batch
+ * merge statement), records their rejects, problems, counters and batches.
+ * With `stagedOnly`, the ledger's batches landed elsewhere (held-run.ts) are
+ * left out. Answers whether the stage was INSERTed as it is.
+ */
+export async function landStagedRows(
+  client: pg.PoolClient,
+  run: HttpRun,
+  o: MergeOptions,
+  options: { firstLoad?: boolean; stagedOnly?: boolean },
+): Promise<{ direct: boolean }> {
+  const t = stagingTables(run);
+  const where = options.stagedOnly ? 'WHERE held_by IS NULL' : '';
+  const totals = (
+    await client.query<{ batches: string; rows_read: string; records: string; nul: string; in_stage: string }>(
+      `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
+              coalesce(sum(nul_stripped), 0) AS nul, (SELECT count(*) FROM ${t.stage}) AS in_stage FROM ${t.batches} ${where}`,
+    )
+  ).rows[0]!;
+  const counts = zeroCounts();
+  counts.batches = Number(totals.batches);
+  counts.rowsRead = Number(totals.rows_read);
+  counts.nulStripped = Number(totals.nul);
+  const records = Number(totals.records);
+  if (Number(totals.in_stage) !== records) {
+    throw new PglandError(
+      'stage_lost',
+      `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`,
+      {
+        hint: 'nothing of the run landed: open a new run and send its batches again',
+        context: { runId: run.runId },
+      },
+    );
+  }
+  let maxLastModified: Date | null;
+  const direct = options.firstLoad && records > 0 && (await firstLoad(client, o)) ? await insertStage(client, o, counts) : undefined;
+  if (direct) {
+    maxLastModified = direct.maxLastModified;
+  } else {
+    maxLastModified = await mergeStaged(client, { ...o, distinctIds: o.matchColumn === 'id' && (await stagedOnce(client, t.stage)) }, records, counts);
+  }
+  const rejected = await client.query(
+    `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
+     SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
+    [run.runId],
+  );
+  const problems = await client.query(
+    `INSERT INTO ${qualify(run.schema, '_pgland_problems')} (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
+     SELECT $1::uuid, line_number, record_id, field, column_name, reason, value_excerpt FROM ${t.notes} WHERE kind = 'problem'`,
+    [run.runId],
+  );
+  counts.rejected = rejected.rowCount ?? 0;
+  counts.problems += problems.rowCount ?? 0;
+  await client.query(addRunCountsSql(run.schema, run.runId, counts, maxLastModified));
+  await client.query(
+    `INSERT INTO ${qualify(run.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read)
+     SELECT $1::uuid, batch_no, rows_read FROM ${t.batches} ${where}`,
+    [run.runId],
+  );
+  return { direct: direct !== undefined };
+}
+
+/**
  * The commit: under the object's lease, in ONE transaction, the run is
  * recorded, the landed table evolved (a value it cannot re-land is a problem
  * of the run), the whole stage landed (a first load INSERTed as it is,
@@ -282,54 +348,9 @@ async function landStage(
     await client.query(insertRunSql(run.schema, runRow(run)));
     const evolution = await evolveInTransaction(client, run.schema, run.def, run.runId);
     await abandonStaleRuns(client, o, run.def.object);
-    const totals = (
-      await client.query<{ batches: string; rows_read: string; records: string; nul: string; in_stage: string }>(
-        `SELECT count(*) AS batches, coalesce(sum(rows_read), 0) AS rows_read, coalesce(sum(records), 0) AS records,
-                coalesce(sum(nul_stripped), 0) AS nul, (SELECT count(*) FROM ${t.stage}) AS in_stage FROM ${t.batches}`,
-      )
-    ).rows[0]!;
-    const counts = zeroCounts();
-    counts.batches = Number(totals.batches);
-    counts.rowsRead = Number(totals.rows_read);
-    counts.nulStripped = Number(totals.nul);
-    const records = Number(totals.records);
-    if (Number(totals.in_stage) !== records) {
-      throw new PglandError(
-        'stage_lost',
-        `run ${run.runId} staged ${records} records but ${totals.in_stage} are left (the destination server restarted, which empties unlogged tables)`,
-        {
-          hint: 'nothing of the run landed: open a new run and send its batches again',
-          context: { runId: run.runId },
-        },
-      );
-    }
-    let maxLastModified: Date | null;
-    const direct = records > 0 && (await firstLoad(client, o)) ? await insertStage(client, o, counts) : undefined;
-    if (direct) {
-      maxLastModified = direct.maxLastModified;
-      // Nothing of the tenant was landed: a full refresh has nothing to delete.
-      o.trackSeen = false;
-    } else {
-      maxLastModified = await mergeStaged(client, { ...o, distinctIds: o.matchColumn === 'id' && (await stagedOnce(client, t.stage)) }, records, counts);
-    }
-    const rejected = await client.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_rejects')} (run_id, line_number, record_id, reason, raw_text)
-       SELECT $1::uuid, line_number, record_id, reason, raw_text FROM ${t.notes} WHERE kind = 'reject'`,
-      [run.runId],
-    );
-    const problems = await client.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_problems')} (run_id, line_number, record_id, field, column_name, reason, value_excerpt)
-       SELECT $1::uuid, line_number, record_id, field, column_name, reason, value_excerpt FROM ${t.notes} WHERE kind = 'problem'`,
-      [run.runId],
-    );
-    counts.rejected = rejected.rowCount ?? 0;
-    counts.problems += problems.rowCount ?? 0;
-    await client.query(addRunCountsSql(run.schema, run.runId, counts, maxLastModified));
-    await client.query(
-      `INSERT INTO ${qualify(run.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read)
-       SELECT $1::uuid, batch_no, rows_read FROM ${t.batches}`,
-      [run.runId],
-    );
+    const { direct } = await landStagedRows(client, run, o, { firstLoad: true });
+    // Nothing of the tenant was landed: a full refresh has nothing to delete.
+    if (direct) o.trackSeen = false;
     await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
     const merged = await readRunCounts(client, run.schema, run.runId);
     const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';

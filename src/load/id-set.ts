@@ -19,9 +19,10 @@ export class IdSet {
   private readonly maxCapacity: number;
   private size = 0;
 
-  constructor(expected: number) {
+  /** `maxSlots`: the largest table (a power of two), 8 bytes a slot; half of it can be filled. */
+  constructor(expected: number, maxSlots = MAX_CAPACITY) {
     let capacity = MIN_CAPACITY;
-    while (capacity < expected * 2 && capacity < MAX_CAPACITY) capacity *= 2;
+    while (capacity < expected * 2 && capacity < maxSlots) capacity *= 2;
     this.maxCapacity = capacity;
     this.slots = new Uint32Array(MIN_CAPACITY * 2);
     this.mask = MIN_CAPACITY - 1;
