@@ -398,8 +398,9 @@ export const ERROR_CODES = {
   run_held_elsewhere: {
     status: 503,
     retryable: true,
-    cause: 'the commit reached a serve process other than the one that holds the run in its open transaction, and that one is alive',
-    fix: 'send the commit again after Retry-After; it lands once it reaches the holding process, or after that process lets the run go',
+    cause:
+      'the commit reached a serve process other than the one that holds the run in its open transaction; that one is alive but did not answer the carried commit in time',
+    fix: 'send the commit again after Retry-After; `GET /runs/{id}` shows whether the holder committed it meanwhile',
   },
   schema_create_denied: {
     status: 502,

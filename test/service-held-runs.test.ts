@@ -150,27 +150,63 @@ describe('held runs (issue 15)', () => {
     expect(rows).toEqual([{ status: 'cancelled' }]);
   });
 
-  it('batches and the commit on two processes land exactly; the commit is refused elsewhere while the holder lives', async () => {
+  it('batches and the commit on two processes land exactly: a commit that reaches another process is carried to the holder', async () => {
     const customer = 'two-processes';
     const batches = firstRun();
     const run = await openRun(customer, 'full', b);
     expect((await put(a, run, 1, batches[0]!)).status).toBe(200); // a holds the run
     expect((await put(b, run, 2, batches[1]!)).status).toBe(200); // staged by b
     expect((await put(a, run, 3, batches[2]!)).status).toBe(200);
-    const elsewhere = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
-    expect(elsewhere.status, JSON.stringify(elsewhere.body)).toBe(503);
-    expect(elsewhere.body.error.code).toBe('run_held_elsewhere');
-    expect(elsewhere.headers.get('retry-after')).toBe('1');
+    // The batch list is checked by the holder; its refusal is b's answer, and the run stays held.
+    const short = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 4 } });
+    expect(short.status, JSON.stringify(short.body)).toBe(409);
+    expect(short.body.error).toMatchObject({ code: 'batches_differ', message: expect.stringContaining('batch 4 named by the commit was not staged') });
     expect((await call(b, 'GET', `/runs/${run}`)).body.status).toBe('open');
     expect(await countOf(customer)).toBe(0);
-    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    const done = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
-    expect(done.body.counts).toMatchObject({ batches: 3, rows_read: 3100 });
+    expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 3, rows_read: 3100 } });
     await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf(batches.flat()) });
     expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
     // Committed again, anywhere: the same outcome.
-    const again = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    const again = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
     expect(again.body).toMatchObject({ status: 'succeeded', counts: done.body.counts });
+  });
+
+  it('answers 503 run_held_elsewhere when the live holder does not answer in time, changing nothing', async () => {
+    // A process that holds nothing itself: every batch it gets is staged.
+    const c = await startTestService(db, { holdRuns: false, heldCommitWaitMs: 200 });
+    const holder = await db.pool.connect();
+    try {
+      const customer = 'silent-holder';
+      const run = await openRun(customer, 'incremental', c);
+      await put(c, run, 1, [contact(1)]); // staged
+      // A holder that lives but does not listen: a batch in the ledger held by a session that keeps the holder's lock.
+      const token = '00000000-0000-4000-8000-000000000001';
+      await holder.query(`SELECT pg_advisory_lock(hashtextextended('pgland.held.' || $1::text, 0))`, [token]);
+      const ledger = `landing._pgland_stage_${run.replace(/-/g, '')}_batches`;
+      await db.pool.query(
+        `INSERT INTO ${ledger} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by) VALUES (2, 1, 1, 1, 1, 0, 0, 0, $1)`,
+        [token],
+      );
+      const refused = await call(c, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+      expect(refused.body.error.code).toBe('run_held_elsewhere');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect((await call(c, 'GET', `/runs/${run}`)).body.status).toBe('open');
+      expect(await countOf(customer)).toBe(0);
+      // That holder goes: its batch is named lost.
+      await holder.query(`SELECT pg_advisory_unlock_all()`);
+      const lost = await call(c, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      expect(lost.status, JSON.stringify(lost.body)).toBe(409);
+      expect(lost.body.error).toMatchObject({ code: 'batches_lost', message: expect.stringContaining('batch 2 was held') });
+      await put(c, run, 2, [contact(2)]);
+      const done = await call(c, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      expect(done.body).toMatchObject({ status: 'succeeded', counts: { inserted: 2 } });
+    } finally {
+      holder.release();
+      await c.stop();
+    }
   });
 
   it('a holder whose connection dies: the commit elsewhere names the lost batches; sent again, they land exactly', async () => {

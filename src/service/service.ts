@@ -73,6 +73,8 @@ export interface ServiceOptions {
   holdRuns?: boolean;
   /** A held run with no batch and no commit for this long is rolled back, its batches lost until sent again. Default 10 min. */
   heldRunIdleMs?: number;
+  /** How long a commit of a run another process holds waits for that process to commit it; then 503 run_held_elsewhere. Default 2 min. */
+  heldCommitWaitMs?: number;
   sender?: Partial<SenderOptions>;
   scheduler?: Partial<SchedulerOptions>;
   log?: Logger;
@@ -128,6 +130,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     maxOpenRunsPerDestination: options.maxOpenRunsPerDestination ?? LIMIT_DEFAULTS.maxOpenRunsPerDestination,
     holdRuns: options.holdRuns ?? true,
     heldRunIdleMs: options.heldRunIdleMs ?? 600_000,
+    heldCommitWaitMs: options.heldCommitWaitMs ?? 120_000,
   });
   // A destination whose config changed or that was deleted: its pool closes, and the runs held on it roll back.
   pools.onClose((id) => ingest.letGo('the destination changed', id));
@@ -195,6 +198,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   try {
     sender.start();
     await scheduler.start({ work: options.jobs ?? true });
+    if (api) await ingest.startRelay();
     await app.listen({ port: options.port ?? 8080, host });
     const address = app.server.address();
     if (address && typeof address === 'object') url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -204,6 +208,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     await scheduler.stop({ timeoutMs: 1000 }).catch(() => undefined);
     await sender.stop();
     await app.close().catch(() => undefined);
+    await ingest.stopRelay();
     await pools.closeAll();
     await ctl.close();
     throw err;
@@ -231,6 +236,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
         clearTimeout(cut);
         // Held runs roll back: their clients send those batches again to another process.
         await ingest.letGo('the service is stopping');
+        await ingest.stopRelay();
         await sender.stop({ flush: true, timeoutMs: Math.min(timeoutMs, 10_000) });
         await pools.closeAll();
         await ctl.close();

@@ -77,7 +77,7 @@ export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
         ...batchSchema,
         summary: 'Stage a batch',
         description:
-          "The body is NDJSON records (gzip accepted), streamed into the run's staging table in one transaction. Line numbers continue across batches. 415 before anything is read when the Content-Type is not application/x-ndjson or application/jsonl; 408 when the body stalls (body_idle_timeout_ms) or takes too long (upload_timeout_ms), nothing staged; 429 (with Retry-After) when the destination already has max_uploads_per_destination uploads in flight.",
+          "The body is NDJSON records (gzip accepted), streamed into the run's held transaction (the process that holds the run) or its staging table, in one savepoint or transaction. Line numbers continue across batches. 415 before anything is read when the Content-Type is not application/x-ndjson or application/jsonl; 408 when the body stalls (body_idle_timeout_ms) or takes too long (upload_timeout_ms), nothing staged; 429 (with Retry-After) when the destination already has max_uploads_per_destination uploads in flight.",
         params: S.idParams,
       },
     },
@@ -119,7 +119,7 @@ export function runRoutes(app: HttpApp, ctx: ServiceContext): void {
       schema: {
         summary: 'Commit a run',
         description:
-          'Checks that the batches staged are the ones the body names ({"batches": N} or their numbers; 409 batches_differ otherwise, nothing changes), merges everything staged in one transaction, then applies a full refresh\'s deletions and moves the watermark. 200 when the run succeeded or is partial, 422 when it failed (nothing landed), 409 when another run of the object holds its lock past lock_timeout_ms (the run stays open: commit again), 503 on a transient failure (commit again).',
+          'Checks that the batches staged are the ones the body names ({"batches": N} or their numbers; 409 batches_differ otherwise, nothing changes), lands everything staged or held in one transaction, then applies a full refresh\'s deletions and moves the watermark. A run held by another serve process is committed there (docs/service.md, "How a run is held"). 200 when the run succeeded or is partial, 422 when it failed (nothing landed), 409 when another run of the object holds its lock past lock_timeout_ms (the run stays open: commit again), 409 batches_lost naming batches a holder that is gone lost (send them again, then commit), 503 on a transient failure or when the holder did not answer in time (commit again).',
         tags,
         params: S.idParams,
         body: S.commitBody,

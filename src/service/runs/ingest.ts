@@ -6,7 +6,8 @@ import type { Destination } from '../../destination.js';
 import { PglandError } from '../../errors.js';
 import { InputError } from '../../load/copy-writer.js';
 import { stageBatch, type StagedBatch } from '../../load/http-batch.js';
-import { checkHeldBatches } from '../../load/held-ledger.js';
+import { checkHeldBatches, RunHeldElsewhereError } from '../../load/held-ledger.js';
+import { CommitRelay, relayedError } from './commit-relay.js';
 import { HeldRun, RunNotHeldError } from '../../load/held-run.js';
 import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun, type SentBatches } from '../../load/http-run.js';
 import { mergeSql } from '../../merge/merge.js';
@@ -51,6 +52,8 @@ export interface IngestDeps {
   holdRuns: boolean;
   /** A held run with no batch and no commit for this long is rolled back (its batches lost). */
   heldRunIdleMs: number;
+  /** How long a commit of a run held by another process waits for that process's answer (commit-relay.ts). */
+  heldCommitWaitMs: number;
 }
 
 /** The body was larger than max_batch_bytes once decompressed. */
@@ -92,8 +95,32 @@ export class Ingest {
   private readonly held = new Map<string, HeldRun>();
   private readonly holding = new Map<string, Promise<HeldRun | undefined>>();
 
+  private readonly relay: CommitRelay;
+
   constructor(private readonly deps: IngestDeps) {
     this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
+    this.relay = new CommitRelay(deps.ctl, deps.log, async (id, sent) => {
+      if (!this.held.has(id)) return false;
+      await this.commit(id, sent);
+      return true;
+    });
+  }
+
+  /** Listens for commits of the runs this process holds that reach other processes. */
+  startRelay(): Promise<void> {
+    return this.relay.start();
+  }
+
+  stopRelay(): Promise<void> {
+    return this.relay.stop();
+  }
+
+  /** A commit of a run another live process holds, carried to it; its answer, or 503 run_held_elsewhere without one. */
+  private async commitElsewhere(id: string, sent: SentBatches | undefined, refused: RunHeldElsewhereError): Promise<RunView> {
+    const answer = await this.relay.forward(id, sent, this.deps.heldCommitWaitMs);
+    if (!answer) throw refused;
+    if (!answer.ok) throw relayedError(answer);
+    return viewOf(await getRun(this.deps.ctl.pool, this.deps.ctl, id));
   }
 
   /**
@@ -264,8 +291,14 @@ export class Ingest {
           throw err;
         });
         if (!outcome) {
-          // Held by another process, or lost by a holder that is gone: refused, naming what to send again.
-          await checkHeldBatches(dest.pool, run);
+          // Held by another process (carried there), or lost by a holder that is gone (refused, naming what to send again).
+          try {
+            await checkHeldBatches(dest.pool, run);
+          } catch (err) {
+            if (!(err instanceof RunHeldElsewhereError)) throw err;
+            this.committing.delete(id); // the holder commits it, maybe in this very process
+            return await this.commitElsewhere(id, sent, err);
+          }
           outcome = await commitHttpRun({ pool: dest.pool, lockTimeoutMs: dest.config.lock_timeout_ms }, run, sent);
         }
       } catch (err) {
