@@ -150,6 +150,19 @@ describe('held runs (issue 15)', () => {
     expect(rows).toEqual([{ status: 'cancelled' }]);
   });
 
+  it('an abort that reaches another process lets the holder go at once', async () => {
+    const customer = 'aborted-elsewhere';
+    const run = await openRun(customer, 'full');
+    await put(a, run, 1, firstRun()[0]!);
+    expect(await held(customer)).toBeDefined();
+    const aborted = await call(b, 'POST', `/runs/${run}/abort`);
+    expect(aborted.status, JSON.stringify(aborted.body)).toBe(200);
+    expect(aborted.body.status).toBe('cancelled');
+    // Not at the idle timeout (10 minutes here): the object is free again at once.
+    await until('the holder to let the run go', async () => (await held(customer)) === undefined, 10_000);
+    expect(await countOf(customer)).toBe(0);
+  });
+
   it('batches and the commit on two processes land exactly: a commit that reaches another process is carried to the holder', async () => {
     const customer = 'two-processes';
     const batches = firstRun();

@@ -15,6 +15,8 @@ interface Request {
   id: string;
   runId: string;
   sent?: SentBatches;
+  /** The run was aborted: its holder rolls it back (no answer). */
+  abort?: true;
 }
 
 export type RelayAnswer = { id: string; ok: true } | { id: string; ok: false; code: string; message: string; hint?: string };
@@ -36,8 +38,12 @@ export class CommitRelay {
   constructor(
     private readonly ctl: ControlDb,
     private readonly log: Logger,
-    /** Commits the run if this process holds it; false when it does not. */
-    private readonly commitHere: (runId: string, sent: SentBatches | undefined) => Promise<boolean>,
+    private readonly here: {
+      /** Commits the run if this process holds it; false when it does not. */
+      commit: (runId: string, sent: SentBatches | undefined) => Promise<boolean>;
+      /** Rolls the run back if this process holds it. */
+      abort: (runId: string) => Promise<void>;
+    },
   ) {}
 
   async start(): Promise<void> {
@@ -79,9 +85,13 @@ export class CommitRelay {
     } catch {
       return;
     }
+    if (req.abort) {
+      await this.here.abort(req.runId).catch(() => undefined);
+      return;
+    }
     let answer: RelayAnswer;
     try {
-      if (!(await this.commitHere(req.runId, req.sent))) return;
+      if (!(await this.here.commit(req.runId, req.sent))) return;
       answer = { id: req.id, ok: true };
     } catch (err) {
       const e = err instanceof PglandError ? err : undefined;
@@ -96,6 +106,14 @@ export class CommitRelay {
     await this.ctl.pool
       .query('SELECT pg_notify($1, $2)', [ANSWERS, JSON.stringify(answer)])
       .catch((err: unknown) => this.log.warn({ runId: req.runId, err: { message: (err as Error).message } }, 'commit relay: could not answer'));
+  }
+
+  /** Tells the holder of an aborted run, if another process holds it, to roll it back; nothing is waited for. */
+  async abort(runId: string): Promise<void> {
+    const req: Request = { id: randomUUID(), runId, abort: true };
+    await this.ctl.pool
+      .query('SELECT pg_notify($1, $2)', [REQUESTS, JSON.stringify(req)])
+      .catch((err: unknown) => this.log.warn({ runId, err: { message: (err as Error).message } }, 'commit relay: could not tell the holder'));
   }
 
   /**

@@ -99,10 +99,13 @@ export class Ingest {
 
   constructor(private readonly deps: IngestDeps) {
     this.uploads = new UploadSlots(deps.maxUploadsPerDestination);
-    this.relay = new CommitRelay(deps.ctl, deps.log, async (id, sent) => {
-      if (!this.held.has(id)) return false;
-      await this.commit(id, sent);
-      return true;
+    this.relay = new CommitRelay(deps.ctl, deps.log, {
+      commit: async (id, sent) => {
+        if (!this.held.has(id)) return false;
+        await this.commit(id, sent);
+        return true;
+      },
+      abort: async (id) => this.held.get(id)?.rollback('aborted by a request to another process'),
     });
   }
 
@@ -242,7 +245,8 @@ export class Ingest {
     const { ctl, pools, metrics } = this.deps;
     const r = await getRun(ctl.pool, ctl, id);
     if (r.origin !== 'http' || r.status !== 'open') {
-      await this.held.get(id)?.rollback('the run is no longer open');
+      // Ended elsewhere (a commit in flight may still be refused, and the run held on).
+      if (r.status !== 'committing') await this.held.get(id)?.rollback('the run is no longer open');
       throw new RunClosedError(id);
     }
     if (!body) throw new InputError('a batch needs a body: NDJSON records, Content-Type application/x-ndjson');
@@ -359,7 +363,10 @@ export class Ingest {
     }
     try {
       const dest = await pools.get(r.destination_id!);
-      await this.held.get(id)?.rollback('aborted');
+      const holder = this.held.get(id);
+      await holder?.rollback('aborted');
+      // Held by another process: it lets the run go now (its open transaction holds the run's row, which the abort records).
+      if (!holder) await this.relay.abort(id);
       const counts = await abortHttpRun(dest.pool, this.httpRunOf(r, dest));
       metrics.runsFinished.inc({ origin: 'http', status: 'cancelled' });
       await finishControlRun(ctl.pool, ctl, id, { status: 'cancelled', counts, watermark: null, error: 'aborted before commit: nothing of it landed' });
