@@ -33,7 +33,7 @@ export function holderLockSql(token: string): { text: string; values: unknown[] 
 }
 
 /** Whether the holder `token` still holds its run: its lock cannot be taken (tried in a statement's own transaction). */
-async function holderAlive(pool: pg.Pool, token: string): Promise<boolean> {
+async function holderAlive(pool: pg.Pool | pg.ClientBase, token: string): Promise<boolean> {
   const { rows } = await pool.query<{ free: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended('pgland.held.' || $1::text, 0)) AS free`, [token]);
   return !rows[0]!.free;
 }
@@ -64,7 +64,7 @@ export class BatchesLostError extends PglandError {
 }
 
 /** Marks the batches of holder `token` lost (its transaction rolled back); a ledger already dropped has nothing to mark. */
-export async function markLost(pool: pg.Pool, run: Pick<HttpRun, 'schema' | 'runId'>, token: string): Promise<void> {
+export async function markLost(pool: pg.Pool | pg.ClientBase, run: Pick<HttpRun, 'schema' | 'runId'>, token: string): Promise<void> {
   const t = stagingTables(run);
   const { rows } = await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches]);
   if (!rows[0]!.ok) return;
@@ -76,7 +76,7 @@ export async function markLost(pool: pg.Pool, run: Pick<HttpRun, 'schema' | 'run
  * holder elsewhere is refused (retryable); the batches of holders that are
  * gone are marked lost; lost batches refuse the commit, naming them.
  */
-export async function checkHeldBatches(pool: pg.Pool, run: Pick<HttpRun, 'schema' | 'runId'>, except?: string): Promise<void> {
+export async function checkHeldBatches(pool: pg.Pool | pg.ClientBase, run: Pick<HttpRun, 'schema' | 'runId'>, except?: string): Promise<void> {
   const t = stagingTables(run);
   const { rows: exists } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'held_by' AND NOT attisdropped`,

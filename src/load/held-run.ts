@@ -218,12 +218,16 @@ export class HeldRun {
 
   private async landNow(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number }): Promise<StagedBatch> {
     clearTimeout(this.idle);
-    const { pool } = this.ctx;
     const c = this.client;
     const t = stagingTables(this.run);
+    // The ledger's connection is had before the stage's lock is taken: a
+    // holder never waits for a pool connection while batches staged
+    // elsewhere (each holding a connection of their process) wait for it.
+    const ledger = await this.ledgerConnection();
     try {
       await c.query(stageLockSql('pg_advisory_lock', this.run.runId));
     } catch (err) {
+      ledger.release();
       await this.end(true);
       throw err;
     }
@@ -231,13 +235,13 @@ export class HeldRun {
       // The ledger is read and written on other connections, in their own
       // transactions: the run's transaction takes no lock on it, so an abort
       // elsewhere can drop it.
-      if (!(await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(this.run.runId);
+      if (!(await ledger.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(this.run.runId);
       if (options.batchNo !== undefined) {
-        const { rows } = await pool.query<BatchRow & { lost: boolean }>(`SELECT * FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
+        const { rows } = await ledger.query<BatchRow & { lost: boolean }>(`SELECT * FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
         if (rows[0] && !rows[0].lost) return { ...batchOf(rows[0]), alreadyStaged: true };
-        if (rows[0]) await pool.query(`DELETE FROM ${t.batches} WHERE batch_no = $1 AND lost`, [options.batchNo]);
+        if (rows[0]) await ledger.query(`DELETE FROM ${t.batches} WHERE batch_no = $1 AND lost`, [options.batchNo]);
       }
-      const { rows } = await pool.query<{ next_no: number; offset: string }>(
+      const { rows } = await ledger.query<{ next_no: number; offset: string }>(
         `SELECT coalesce(max(batch_no), 0) + 1 AS next_no, coalesce(max(first_line + lines), 0) AS offset FROM ${t.batches}`,
       );
       const batchNo = options.batchNo ?? rows[0]!.next_no;
@@ -246,7 +250,7 @@ export class HeldRun {
       try {
         const b = await this.landBatch(input, batchNo, offset, options.maxRecordBytes);
         // Recorded before the savepoint is released: a batch the ledger does not name never lands.
-        const inserted = await pool.query<BatchRow>(
+        const inserted = await ledger.query<BatchRow>(
           `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid) RETURNING *`,
           [batchNo, offset, b.lines, b.rowsRead, b.records, b.rejected, b.problems, b.nulStripped, this.token],
@@ -262,7 +266,15 @@ export class HeldRun {
         await c.query(stageLockSql('pg_advisory_unlock', this.run.runId)).catch(() => undefined);
         this.armIdle();
       }
+      ledger.release();
     }
+  }
+
+  /** A pool connection for the ledger; a failure of it reaches the query in flight, not an unheard 'error'. */
+  private async ledgerConnection(): Promise<pg.PoolClient> {
+    const ledger = await this.ctx.pool.connect();
+    if (ledger.listenerCount('error') === 0) ledger.on('error', () => undefined);
+    return ledger;
   }
 
   /** A statement on the run's connection that must not fail: when it does, the run's transaction is gone and the run ends (its batches lost). */
@@ -360,13 +372,14 @@ export class HeldRun {
     const c = this.client;
     const run = this.run;
     const t = stagingTables(run);
+    const ledger = await this.ledgerConnection(); // before the stage's lock, as in landNow
     try {
       // Batches staged elsewhere and still in flight finish first.
       await c.query(stageLockSql('pg_advisory_lock', run.runId));
-      if (!(await pool.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(run.runId);
-      await checkHeldBatches(pool, run, this.token);
+      if (!(await ledger.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [t.batches])).rows[0]!.ok) throw new RunClosedError(run.runId);
+      await checkHeldBatches(ledger, run, this.token);
       if (sent !== undefined) {
-        const { rows } = await pool.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} ORDER BY batch_no`);
+        const { rows } = await ledger.query<{ batch_no: number }>(`SELECT batch_no FROM ${t.batches} ORDER BY batch_no`);
         checkSentBatches(
           run.runId,
           rows.map((r) => r.batch_no),
@@ -374,6 +387,7 @@ export class HeldRun {
         );
       }
     } catch (err) {
+      ledger.release();
       if (err instanceof RunClosedError || !(err instanceof PglandError)) {
         await this.end(true);
       } else {
@@ -382,6 +396,7 @@ export class HeldRun {
       }
       throw err;
     }
+    ledger.release();
     let status: RunStatus;
     let error: string | undefined;
     try {
