@@ -24,33 +24,54 @@ export async function copyLines(client: pg.ClientBase, sql: string, onLine: Line
   const stream = client.query(copyTo(sql));
   // The start of a line not yet complete, in pieces: a row larger than many
   // chunks is joined once, when its newline arrives, not once per chunk.
+  // Only that line is joined: the rest of the chunk is read where it is.
   let pending: Buffer[] = [];
   let lines = 0;
   let failed: { error: unknown } | undefined;
+  /** Hands over the lines of src from `at` on; returns where the incomplete last one starts. */
+  const deliver = async (src: Buffer, at: number): Promise<number> => {
+    for (let nl = src.indexOf(0x0a, at); nl >= 0; nl = src.indexOf(0x0a, at)) {
+      const wait = onLine(src, at, nl);
+      at = nl + 1;
+      lines++;
+      if (wait) await wait;
+    }
+    return at;
+  };
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (failed) continue;
-    if (pending.length > 0 && chunk.indexOf(0x0a) < 0) {
-      pending.push(chunk);
-      continue;
-    }
-    const src = pending.length > 0 ? Buffer.concat([...pending, chunk]) : chunk;
-    pending = [];
     let at = 0;
-    try {
-      for (let nl = src.indexOf(0x0a, at); nl >= 0; nl = src.indexOf(0x0a, at)) {
-        const wait = onLine(src, at, nl);
-        at = nl + 1;
-        lines++;
-        if (wait) await wait;
+    if (pending.length > 0) {
+      const nl = chunk.indexOf(0x0a);
+      if (nl < 0) {
+        pending.push(chunk);
+        continue;
       }
-    } catch (error) {
-      failed = { error };
+      pending.push(chunk.subarray(0, nl + 1));
+      const joined = Buffer.concat(pending);
+      pending = [];
+      at = nl + 1;
+      try {
+        await deliver(joined, 0);
+      } catch (error) {
+        failed = { error };
+      }
+    }
+    if (!failed) {
+      try {
+        at = await deliver(chunk, at);
+      } catch (error) {
+        failed = { error };
+      }
+    }
+    if (failed) {
       if (abandon) {
         abandon();
         break;
       }
+      continue;
     }
-    if (at < src.length) pending.push(src.subarray(at));
+    if (at < chunk.length) pending.push(chunk.subarray(at));
   }
   if (failed) throw failed.error;
   return lines;

@@ -1,5 +1,5 @@
 import type { CopyRowWriter } from './copy-json.js';
-import type { ReadFormat, VersionOf } from './output.js';
+import type { ReadFormat, VersionSpec } from './output.js';
 
 /*
  * The read's output lines, written into a buffer of bytes as rows arrive and
@@ -17,6 +17,9 @@ const CHUNK = 256 * 1024;
 
 export type Emit = (chunk: Buffer) => void | Promise<void>;
 
+const LAST_MODIFIED = Buffer.from(',"last_modified_at":"');
+const RAW_DATA = Buffer.from('","raw_data":');
+
 export class JsonLines {
   private buf = Buffer.allocUnsafe(2 * CHUNK);
   private at = 0;
@@ -28,7 +31,7 @@ export class JsonLines {
     private readonly format: ReadFormat,
     streamJson: string,
     keyAt: number,
-    private readonly version: VersionOf,
+    private readonly version: VersionSpec,
     private readonly emit: Emit,
   ) {
     this.keyAt = keyAt;
@@ -36,21 +39,43 @@ export class JsonLines {
   }
 
   /** Writes the row just split by the writer; returns the sink's promise when a chunk was handed over. */
-  row(cursor: string, line: Buffer): void | Promise<void> {
-    // Every byte of the line may become six (\u00XX) in the id and again in the row.
-    this.room(this.prefix.length + 12 * this.writer.lineBytes + this.writer.overhead + 128);
+  row(src: Buffer): void | Promise<void> {
+    const { writer } = this;
+    const n = writer.lineBytes;
+    // Every byte of the line may become six (\u00XX) in the id and again in the row; then the line itself, and one byte.
+    this.room(this.prefix.length + 12 * n + writer.overhead + 128 + n + 1);
     const out = this.buf;
+    // The line is copied once to the end of the output buffer, so that its
+    // fields are copied within one buffer (copyWithin), without a view per copy.
+    const line = out.length - n - 1;
+    src.copy(out, line, writer.lineStart, writer.lineStart + n);
+    out[line + n] = 0x5c; // a backslash after the line: a search for one stops there
+    writer.moveLine(line);
     let o = this.at;
-    o += this.prefix.copy(out, o);
+    out.set(this.prefix, o);
+    o += this.prefix.length;
     if (this.format === 'ndjson') {
-      o = this.writer.writeStringField(line, this.keyAt, out, o);
-      o += out.write(`,"last_modified_at":"${this.version(cursor)}","raw_data":`, o, 'latin1');
+      o = writer.writeStringField(out, this.keyAt, out, o);
+      out.set(LAST_MODIFIED, o);
+      o = this.writeVersion(out, o + LAST_MODIFIED.length);
+      out.set(RAW_DATA, o);
+      o += RAW_DATA.length;
     }
-    o = this.writer.writeObject(line, out, o);
+    o = writer.writeObject(out, out, o);
     out[o++] = 0x7d; // }
     out[o++] = 0x0a;
     this.at = o;
     if (this.at >= CHUNK) return this.flush();
+  }
+
+  /** last_modified_at's time (ASCII), from the cursor's bytes when it is a time in the usual form, else from its text. */
+  private writeVersion(out: Buffer, o: number): number {
+    const { cursorAt, kind, of } = this.version;
+    if (kind !== undefined) {
+      const end = this.writer.writeVersionField(out, cursorAt, kind, out, o);
+      if (end >= 0) return end;
+    }
+    return o + out.write(of(this.writer.text(out, cursorAt)), o, 'latin1');
   }
 
   /** Appends a whole line of text (a Singer SCHEMA or STATE). */
@@ -70,7 +95,7 @@ export class JsonLines {
     return this.emit(chunk);
   }
 
-  /** Makes room for `bytes` more (the buffer holds twice a chunk: only a row larger than a chunk needs more). */
+  /** Makes room for `bytes` more, the line's copy included (the buffer holds twice a chunk: only a row larger than a chunk needs more). */
   private room(bytes: number): void {
     if (this.at + bytes <= this.buf.length) return;
     const bigger = Buffer.allocUnsafe(this.at + bytes);

@@ -40,6 +40,26 @@ export function versionOf(kind: ColumnKind, readStart: Date): VersionOf {
   return () => fallback;
 }
 
+/** How a row's last_modified_at is written: its cursor field and how it becomes a time. */
+export interface VersionSpec {
+  cursorAt: number;
+  /** The cursor column's kind when its text is the output of the built-in type (written from its bytes), else undefined. */
+  kind: ColumnKind | undefined;
+  /** The time from the cursor's text, for every other cursor (and other forms of a time: infinity, BC…). */
+  of: VersionOf;
+}
+
+/**
+ * versionOf for a read's rows, the cursor being field `cursorAt` of each: a
+ * built-in time type's text is also written straight from its bytes
+ * (src/read/copy-json.ts, writeIsoVersion), the same time without a string.
+ */
+export function versionSpec(cursor: SourceColumn, cursorAt: number, readStart: Date): VersionSpec {
+  const k = cursor.kind;
+  const fromBytes = !cursor.serverJson && (k === 'timestamptz' || k === 'timestamp' || k === 'date');
+  return { cursorAt, kind: fromBytes ? k : undefined, of: versionOf(k, readStart) };
+}
+
 /** A column's JSON Schema, as its values appear in row_to_json. */
 function propertyOf(c: SourceColumn, nullable: boolean): Record<string, unknown> {
   const t = (type: string): string | string[] => (nullable ? [type, 'null'] : type);

@@ -1,6 +1,6 @@
 import type { SourceColumn } from './describe.js';
 import { JsonLines } from './json-lines.js';
-import { bookmarkOf, schemaLine, stateLine, versionOf, type ReadFormat, type ReadState } from './output.js';
+import { bookmarkOf, schemaLine, stateLine, versionSpec, type ReadFormat, type ReadState } from './output.js';
 import type { Position } from './page.js';
 import { prepareRead, readPages, type ReadSpec, type RowSink } from './reader.js';
 import { readSnapshot } from './snapshot.js';
@@ -56,7 +56,7 @@ export async function readSource(conn: SourceConnection, spec: ReadSpec, out: Re
   let broken = false;
   try {
     const prepared = await prepareRead(client, spec);
-    const version = versionOf(prepared.cursorColumn.kind, new Date());
+    const version = versionSpec(prepared.cursorColumn, prepared.codec.cursorAt, new Date());
     const stateAt = (p: Position | undefined): ReadState =>
       p ? { ...previous, bookmarks: { ...previous.bookmarks, [stream]: bookmarkOf(p, spec.cursor, spec.key) } } : previous;
     const emit = out.writeBytes ? out.writeBytes.bind(out) : (chunk: Buffer) => out.write(chunk.toString('utf8'));
@@ -66,7 +66,7 @@ export async function readSource(conn: SourceConnection, spec: ReadSpec, out: Re
       await lines.flush();
     }
     const sink: RowSink = {
-      row: (cursor, _key, src) => lines.row(cursor, src),
+      row: (src) => lines.row(src),
       async pageEnd(position, rows) {
         if (format === 'singer') lines.text(stateLine(stateAt(position)));
         await lines.flush();

@@ -121,8 +121,8 @@ export function malformedRow(): PglandError {
 
 /** Where a read's rows go, as they arrive. */
 export interface RowSink {
-  /** One row: its cursor and key, and its COPY text, split by `writer` (which writes its JSON). Return a promise to make the read wait. */
-  row(cursor: string, key: string, src: Buffer): void | Promise<void>;
+  /** One row: its COPY text, split by `writer` (which writes its JSON). Return a promise to make the read wait. */
+  row(src: Buffer): void | Promise<void>;
   /** After each page that had rows, once its transaction has ended: where the read stands. */
   pageEnd(position: Position, rows: number): Promise<void>;
   /** Within a snapshot read (which has one page): rows read so far, now and then. */
@@ -165,7 +165,7 @@ export async function readPages(
       if (same) return;
       last = { cursor, key };
       emitted++;
-      return sink.row(cursor, key, src);
+      return sink.row(src);
     };
     await client.query(PAGE_SETTINGS);
     let received: number;

@@ -69,7 +69,6 @@ export async function readSnapshot(
   sink: RowSink,
   signal?: AbortSignal,
 ): Promise<{ rows: number; pages: number; position: Position | undefined }> {
-  const { cursorAt, keyAt } = prepared.codec;
   const { writer } = prepared;
   const cancelled = (): PglandError => new PglandError('cancelled', 'the read was cancelled', { hint: 'run it again: it starts from the last saved state' });
   if (signal?.aborted) throw cancelled();
@@ -97,7 +96,7 @@ export async function readSnapshot(
           if (!writer.split(src, s, e)) throw malformedRow();
           rows++;
           if (rows % PROGRESS_EVERY === 0) sink.progress?.(rows);
-          return sink.row(writer.text(src, cursorAt), writer.text(src, keyAt), src);
+          return sink.row(src);
         },
         () => {
           abandoned = true;
