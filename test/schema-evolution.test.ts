@@ -292,6 +292,38 @@ async function roundTrips<T>(fn: () => Promise<T>): Promise<{ result: T; trips: 
   }
 }
 
+describe('a change that waits for its table', () => {
+  it('gives way to readers while another transaction holds the table, and lands once it is done', async () => {
+    const d = await seeded('ev_wait');
+    const holder = new pg.Client({ connectionString: db.url });
+    const reader = new pg.Client({ connectionString: db.url });
+    await holder.connect();
+    await reader.connect();
+    try {
+      // A long report (or a held HTTP run of another tenant) keeps the table in use.
+      await holder.query('BEGIN');
+      await holder.query('SELECT count(*) FROM ev_wait.custom_deal');
+      const v2 = schemaOf({ ...V1.properties, Stage: { type: 'string' } });
+      const run = d.load({ ...obj(v2), input: streamOf(deals(3, 2)) });
+      await until('the ALTER waits for the table', async () => {
+        const { rows } = await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE%ev_wait%'`);
+        return rows.length > 0;
+      });
+      // A reader behind the waiting ALTER gets through once the ALTER gives way (a few seconds), not when the holder ends.
+      const read = reader.query('SELECT count(*) AS n FROM ev_wait.custom_deal').then(() => 'read');
+      const holderDone = new Promise<'holder'>((resolve) => setTimeout(resolve, 9_000, 'holder'));
+      expect(await Promise.race([read, holderDone])).toBe('read');
+      await holder.query('COMMIT');
+      const r = await run;
+      expect(r.status).toBe('succeeded');
+      expect(r.evolution).toMatchObject({ action: 'alter', reasons: ['new column stage text'] });
+    } finally {
+      await holder.end().catch(() => undefined);
+      await reader.end().catch(() => undefined);
+    }
+  }, 60_000);
+});
+
 describe('the table check a process remembers (issue 20)', () => {
   it('a remembered table is checked by the statement that records the run: 7 round trips a first sync, 8 an increment', async () => {
     const d = await remembered('ck_trips');

@@ -4,6 +4,8 @@ import type { ObjectDef } from '../catalog/definition.js';
 import { fitIdent, qualify } from '../sql/ident.js';
 import { beginWith } from '../sql/transaction.js';
 import { inlineParams } from '../sql/inline.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PglandError, sqlState } from '../errors.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { RUN_SETTING } from './lost-values.js';
 import { planEvolution, planFromState } from './plan.js';
@@ -24,18 +26,52 @@ export interface Evolved {
  * table, and the plan is made under that lock.
  */
 export async function evolveTable(client: pg.ClientBase, schema: string, def: ObjectDef, runId: string): Promise<Evolved> {
-  try {
-    // BEGIN, the table's lock and the run's setting in one round trip.
-    await beginWith(client, inlineParams(lockTableSql(schema, def, runId)));
-    const state = await readTable(client, schema, def.table);
-    const report = await applyPlan(client, await planFromState(client, schema, def, state));
-    await client.query('COMMIT');
-    return { report, ...(report.action === 'none' && report.executed.length === 0 ? { upToDate: state.shape } : {}) };
-  } catch (err) {
-    // The rollback's own failure (a lost connection) must not hide the error.
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
+  const deadline = Date.now() + DDL_WAIT_TOTAL_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // BEGIN, the table's lock and the run's setting in one round trip.
+      await beginWith(client, inlineParams(lockTableSql(schema, def, runId)));
+      const state = await readTable(client, schema, def.table);
+      const plan = await planFromState(client, schema, def, state);
+      // A change waits for its table's lock a short while at a time: while it waits, every reader of the table waits behind it.
+      if (plan.steps.length > 0) await client.query(`SET LOCAL lock_timeout = '${DDL_LOCK_WAIT_MS}ms'`);
+      const report = await applyPlan(client, plan);
+      await client.query('COMMIT');
+      return { report, ...(report.action === 'none' && report.executed.length === 0 ? { upToDate: state.shape } : {}) };
+    } catch (err) {
+      // The rollback's own failure (a lost connection) must not hide the error.
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (!lockNotAvailable(err)) throw err;
+      if (Date.now() >= deadline) throw tableBusy(schema, def, err);
+      await sleep(Math.min(DDL_LOCK_WAIT_MS, 250 * attempt));
+    }
   }
+}
+
+/**
+ * How long a change of a landed table waits for the table's lock at a time,
+ * and in all. Another transaction may hold the table for long: a customer's
+ * report, another tenant's batch, an HTTP run held open across its batches
+ * (docs/service.md). An ALTER waiting in the lock queue makes every reader of
+ * the table wait behind it, so it gives up after a few seconds, lets the
+ * readers through, and tries again.
+ */
+const DDL_LOCK_WAIT_MS = 3_000;
+const DDL_WAIT_TOTAL_MS = 60_000;
+
+function lockNotAvailable(err: unknown): boolean {
+  return sqlState(err) === '55P03' || sqlState((err as { cause?: unknown } | null)?.cause) === '55P03';
+}
+
+function tableBusy(schema: string, def: ObjectDef, err: unknown): PglandError {
+  return new PglandError(
+    'evolution_failed',
+    `evolving ${schema}.${def.table} failed: another transaction held the table for more than ${DDL_WAIT_TOTAL_MS / 1000} s (tried ${DDL_LOCK_WAIT_MS / 1000} s at a time, so that readers were not kept waiting)`,
+    {
+      hint: 'nothing was changed; run again once it is done. pg_stat_activity shows the transactions on the table: a long query, or a run of another tenant (an HTTP run is held until its commit)',
+      cause: err,
+    },
+  );
 }
 
 /** The table's lock and the run's setting (the setting is the transaction's alone). */
