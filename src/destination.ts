@@ -88,7 +88,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
   const log = options.log ?? silentLogger();
   // The tunnel opens first and closes last; every pool connection is a channel of it.
   const tunnel = await openTunnelFor(cfg, log);
-  // The schema's migrations are checked while the pool finds out whether a connection pooler is in front (pool.ts).
+  // The first use of the pool: a failure ends it (pool.ts, openPool).
   const migrated = async (pool: pg.Pool): Promise<void> => {
     const client = await pool.connect();
     try {

@@ -250,6 +250,8 @@ export function traitsOf(pool: pg.Pool): PoolTraits {
  * a gate (the service's connection budget) bounds the connections of every
  * process together: each connection, the probe's too, waits for a slot
  * before it opens; the pooler check's two take their slots together.
+ * `firstUse` (a destination's migrations) runs once the pool is ready; its
+ * failure ends the pool.
  */
 export async function openPool(
   given: DestinationConfig,
@@ -257,7 +259,7 @@ export async function openPool(
   max = 4,
   tunnel?: Tunnel,
   gate?: ConnectionGate,
-  alongside?: (pool: pg.Pool) => Promise<void>,
+  firstUse?: (pool: pg.Pool) => Promise<void>,
 ): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
   const Client = gate ? gatedClient(gate, cfg.connect_timeout_ms) : GuardedClient;
@@ -276,20 +278,8 @@ export async function openPool(
   // An idle client whose backend goes away emits 'error' on the pool; without a
   // listener that would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));
-  // Without a gate, the caller's first work (a destination's migrations
-  // check) runs on the pool while the pooler check runs on two connections
-  // of its own: across a link each is several round trips. Under a gate the
-  // check takes two slots at once, which the pool's connection could hold.
-  const early =
-    alongside && !gate
-      ? alongside(pool).then(
-          () => undefined,
-          (err: unknown) => ({ err }),
-        )
-      : undefined;
   try {
     const pooler = await checkPooler(cfg, config, startupOptions, gate);
-    // A statement-mode pooler is refused whatever the work alongside said (it may have failed on a transaction).
     if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
     if (pooler.mode === 'transaction') {
       log.warn(
@@ -298,13 +288,11 @@ export async function openPool(
       );
     }
     traits.set(pool, { pooler, leaseTtlMs: cfg.lease_ttl_ms, clientConfig: config });
-    const failed = early ? await early : undefined;
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the work alongside's own error
-    if (failed) throw failed.err;
-    if (alongside && !early) await alongside(pool);
+    // After the check, not beside it: the check holds two connections, and a
+    // role limited to two (test/first-load-overlap) must still open.
+    if (firstUse) await firstUse(pool);
     return pool;
   } catch (err) {
-    if (early) await early;
     await endPool(pool).catch(() => undefined);
     throw err;
   }
