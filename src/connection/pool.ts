@@ -166,13 +166,17 @@ function gatedClient(gate: ConnectionGate, connectTimeoutMs: number): typeof Gua
   };
 }
 
-async function tryConnect(config: GuardedClientConfig, Client: typeof GuardedClient = GuardedClient): Promise<void> {
+/** Connects; the connection is ended unless `keep` (then it is the caller's). */
+async function tryConnect(config: GuardedClientConfig, Client: typeof GuardedClient = GuardedClient, keep = false): Promise<pg.Client | undefined> {
   const client = new Client(config);
   client.on('error', () => undefined);
+  let kept = false;
   try {
     await client.connect();
+    kept = keep;
+    return keep ? client : undefined;
   } finally {
-    await client.end().catch(() => undefined);
+    if (!kept) await client.end().catch(() => undefined);
   }
 }
 
@@ -182,21 +186,27 @@ async function tryConnectSettling(
   ssl: false | pg.ClientConfig['ssl'],
   tunnel?: Tunnel,
   Client?: typeof GuardedClient,
-): Promise<boolean> {
+  keep = false,
+): Promise<{ startupOptions: boolean; client?: pg.Client }> {
   try {
-    await tryConnect(clientConfig(cfg, ssl, tunnel), Client);
-    return true;
+    const client = await tryConnect(clientConfig(cfg, ssl, tunnel), Client, keep);
+    return { startupOptions: true, ...(client ? { client } : {}) };
   } catch (err) {
     if (!isStartupParameterRejected(err)) throw err;
-    await tryConnect(clientConfig(cfg, ssl, tunnel, false), Client);
-    return false;
+    const client = await tryConnect(clientConfig(cfg, ssl, tunnel, false), Client, keep);
+    return { startupOptions: false, ...(client ? { client } : {}) };
   }
 }
 
-/** What the probe found: the TLS options, and whether the startup settings were accepted. */
+/**
+ * What the probe found: the TLS options, and whether the startup settings
+ * were accepted; with `keep`, its connection, open (the pooler check's
+ * first: a connection fewer to open, several round trips across a link).
+ */
 export interface Probed {
   ssl: false | pg.ClientConfig['ssl'];
   startupOptions: boolean;
+  client?: pg.Client;
 }
 
 /**
@@ -206,14 +216,14 @@ export interface Probed {
  * probe tries TLS first and falls back to a plain connection as libpq does;
  * the pool keeps what the probe found.
  */
-export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel, Client?: typeof GuardedClient): Promise<Probed> {
+export async function probeConnection(cfg: DestinationConfig, tunnel?: Tunnel, Client?: typeof GuardedClient, keep = false): Promise<Probed> {
   const ssl = tlsOptions(cfg);
   try {
-    return { ssl, startupOptions: await tryConnectSettling(cfg, ssl, tunnel, Client) };
+    return { ssl, ...(await tryConnectSettling(cfg, ssl, tunnel, Client, keep)) };
   } catch (err) {
     if (cfg.sslmode === 'prefer' && preferFallsBack(err)) {
       try {
-        return { ssl: false, startupOptions: await tryConnectSettling(cfg, false, tunnel, Client) };
+        return { ssl: false, ...(await tryConnectSettling(cfg, false, tunnel, Client, keep)) };
       } catch (plainErr) {
         throw explain(plainErr, connectTarget(cfg));
       }
@@ -263,7 +273,8 @@ export async function openPool(
 ): Promise<pg.Pool> {
   const cfg = await loadConfigFiles(given);
   const Client = gate ? gatedClient(gate, cfg.connect_timeout_ms) : GuardedClient;
-  const { ssl, startupOptions } = await probeConnection(cfg, tunnel, Client);
+  // Without a gate the probe's connection stays open for the pooler check (under one, the check takes its two slots together).
+  const { ssl, startupOptions, client: probe } = await probeConnection(cfg, tunnel, Client, !gate);
   if (cfg.sslmode === 'prefer' && ssl === false) log.warn({ host: cfg.host }, 'the server does not offer TLS: connected without encryption (sslmode=prefer)');
   const config = clientConfig(cfg, ssl, tunnel, startupOptions);
   const pool = new pg.Pool({
@@ -279,7 +290,7 @@ export async function openPool(
   // listener that would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'idle connection lost'));
   try {
-    const pooler = await checkPooler(cfg, config, startupOptions, gate);
+    const pooler = await checkPooler(cfg, config, startupOptions, gate, probe);
     if (pooler.mode === 'statement') throw refusePooler(pooler, cfg.host, cfg.port);
     if (pooler.mode === 'transaction') {
       log.warn(
@@ -299,9 +310,15 @@ export async function openPool(
 }
 
 /** detectPooler, its failure explained. It holds two connections at once: under a gate, both slots are taken together. */
-async function checkPooler(cfg: DestinationConfig, config: GuardedClientConfig, startupOptions: boolean, gate?: ConnectionGate): Promise<PoolerReport> {
+async function checkPooler(
+  cfg: DestinationConfig,
+  config: GuardedClientConfig,
+  startupOptions: boolean,
+  gate?: ConnectionGate,
+  probe?: pg.Client,
+): Promise<PoolerReport> {
   const checkSlots = gate ? await gate.acquireAll(2) : [];
-  return detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient)
+  return detectPooler(config, !startupOptions, gate ? gatedClient(preTaken([...checkSlots]), cfg.connect_timeout_ms) : GuardedClient, probe)
     .catch((err: unknown) => {
       throw explain(err, connectTarget(cfg));
     })

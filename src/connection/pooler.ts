@@ -67,12 +67,18 @@ async function connected(config: GuardedClientConfig, Client: typeof GuardedClie
  * direct connection. `startupRejected`: the first connection attempt was
  * refused for its startup parameters (a pooler, of whatever mode).
  */
-export async function detectPooler(config: GuardedClientConfig, startupRejected: boolean, Client: typeof GuardedClient = GuardedClient): Promise<PoolerReport> {
+export async function detectPooler(
+  config: GuardedClientConfig,
+  startupRejected: boolean,
+  Client: typeof GuardedClient = GuardedClient,
+  /** A connection already open with `config` (the probe's), used as A and ended here. */
+  given?: pg.Client,
+): Promise<PoolerReport> {
   const evidence: string[] = [];
   if (startupRejected) evidence.push("the server refused pgland's startup parameters (options, statement_timeout), as PgBouncer does");
   // B connects while A asks for its pid: across a link, round trips are most of the check's time.
   const connectingB = connected(config, Client);
-  const a = await connected(config, Client).catch(async (err: unknown) => {
+  const a = await (given ? Promise.resolve(given) : connected(config, Client)).catch(async (err: unknown) => {
     await connectingB.then(
       (c) => c.end(),
       () => undefined,

@@ -9,7 +9,7 @@ import { PglandError, sqlState } from '../errors.js';
 import { applyPlan, type EvolutionReport } from './apply.js';
 import { RUN_SETTING } from './lost-values.js';
 import { planEvolution, planFromState } from './plan.js';
-import { readTable } from './introspect.js';
+import { readTableSql, tableStateOf } from './introspect.js';
 
 /** What evolveTable did. */
 export interface Evolved {
@@ -29,9 +29,12 @@ export async function evolveTable(client: pg.ClientBase, schema: string, def: Ob
   const deadline = Date.now() + DDL_WAIT_TOTAL_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      // BEGIN, the table's lock and the run's setting in one round trip.
-      await beginWith(client, inlineParams(lockTableSql(schema, def, runId)));
-      const state = await readTable(client, schema, def.table);
+      // BEGIN, the table's lock, the run's setting and the table's state in one round trip.
+      const { rows } = await beginWith<{ shape: string }>(
+        client,
+        `${inlineParams(lockTableSql(schema, def, runId))}; ${inlineParams(readTableSql(schema, def.table))}`,
+      );
+      const state = tableStateOf(rows[0]!.shape);
       const plan = await planFromState(client, schema, def, state);
       // A change waits for its table's lock a short while at a time: while it waits, every reader of the table waits behind it.
       if (plan.steps.length > 0) await client.query(`SET LOCAL lock_timeout = '${DDL_LOCK_WAIT_MS}ms'`);

@@ -104,8 +104,17 @@ export interface TableState {
  * check reads both, and across a 40 ms link each statement is 40 ms.
  */
 export async function readTable(client: pg.ClientBase, schema: string, table: string): Promise<TableState> {
-  const { rows } = await client.query<{ shape: string }>(`SELECT ${tableShapeSql(schema, '$1', '$2')} AS shape`, [qualify(schema, table), table]);
-  const shape = rows[0]!.shape;
+  const { rows } = await client.query<{ shape: string }>(readTableSql(schema, table));
+  return tableStateOf(rows[0]!.shape);
+}
+
+/** readTable's statement: one column, `shape`. */
+export function readTableSql(schema: string, table: string): { text: string; values: unknown[] } {
+  return { text: `SELECT ${tableShapeSql(schema, '$1', '$2')} AS shape`, values: [qualify(schema, table), table] };
+}
+
+/** The state readTableSql's `shape` describes. */
+export function tableStateOf(shape: string): TableState {
   return { ...parseShape(shape), shape };
 }
 
