@@ -96,6 +96,8 @@ export class ObjectLease {
   private renewing: Promise<void> | undefined;
   private lostError: PglandError | undefined;
   private released = false;
+  /** The final transaction's fence was handed out (releasingFenceCte): a renewal's answer no longer counts. */
+  private releasing = false;
   /** The connection recorded as the holder when the lease was taken (takeOn): bind() on it has nothing to do. */
   private boundTo: pg.ClientBase | undefined;
   private readonly table: string;
@@ -240,7 +242,11 @@ export class ObjectLease {
   async releasingFenceCte(firstParam: number): Promise<{ text: string; values: unknown[] }> {
     if (this.lostError) throw this.lostError;
     this.stopHeartbeat();
-    await this.renewing;
+    // A renewal in flight is not waited for, and its answer no longer
+    // counts: in a transaction that already fenced (a run's last batch, a
+    // held HTTP run) it waits for this transaction's own lock on the row,
+    // and waiting for it here would wait for ever.
+    this.releasing = true;
     const p = (i: number): string => `$${firstParam + i}`;
     return {
       text: `fence AS (DELETE FROM ${this.table}
@@ -304,7 +310,7 @@ export class ObjectLease {
         if (this.renewing) return;
         this.renewing = this.beat()
           .then((held) => {
-            if (held) return;
+            if (held || this.releasing) return;
             // The run's next write transaction fails on the fence.
             this.log.error({ ...this.key }, 'the lease on this object was taken over by another run: this run stops');
             this.lose();
@@ -319,6 +325,7 @@ export class ObjectLease {
 
   /** After a final transaction failed (releasingFenceCte stopped the heartbeat): the run goes on, and so does its lease. */
   resumeHeartbeat(): void {
+    this.releasing = false;
     if (this.heartbeat || this.released || this.lostError) return;
     this.startHeartbeat();
   }
