@@ -276,7 +276,8 @@ async function mergeStaged(client: pg.PoolClient, loop: Loop, batchNo: number, b
 /** Batches from `firstBatchNo` on, the first of them possibly read ahead already, pipelined with the helper. */
 async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number, first: Batch): Promise<void> {
   const tables = pipelineStageTables(loop.st.schema, loop.st.runId);
-  for (const t of tables) await loop.session.client!.query(createIntoPipeStageSql(loop.st.plan, t));
+  // Both tables in one round trip, as for landed tables (src/load/pipeline.ts).
+  await loop.session.client!.query(tables.map((t) => createIntoPipeStageSql(loop.st.plan, t)).join(';\n'));
   let pending: Batch | undefined = first;
   try {
     await pipelineBatches<{ batch: Batch; table: string }>(
