@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDestination, type Destination } from '../src/index.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { streamOf } from './support/records.js';
+import { until } from './support/until.js';
 
 // Issue 20: an incremental run ends in the transaction of its last batch
 // (src/load/loader.ts, LastBatch): one COMMIT for both.
@@ -178,4 +179,83 @@ describe("an incremental run's end in its last batch", () => {
     expect(await leases('early')).toBe(0);
     expect(await watermark('early')).toBe('2026-05-02');
   });
+});
+
+describe("a heartbeat's renewal in flight when the run ends", () => {
+  // The heartbeat renews the lease on a connection of its own. In the last
+  // batch's transaction the batch's fence has locked the lease's row, so a
+  // renewal sent then waits for that transaction's COMMIT. The final fence
+  // must not wait for the renewal (each would wait for the other, out of
+  // the server's sight), and the renewal's answer after the COMMIT (the row
+  // is gone) is not a lost lease. The test holds the batch's fence until
+  // the server shows a renewal waiting on the row, then lets the run end.
+  let leased: Destination;
+  const logged: string[] = [];
+  beforeAll(async () => {
+    const { pino } = await import('pino');
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+    // lease_ttl_ms at its least (1 s): a heartbeat every third of it.
+    leased = await openDestination(db.config({ schema: 'run_end', batch_size: 5, lease_ttl_ms: 1000 }), { log });
+  });
+  afterAll(async () => {
+    await leased?.close();
+  });
+
+  const blockedRenewals = async (): Promise<number> => {
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE %' AND query LIKE '%SET expires_at%'`,
+    );
+    return rows[0].n;
+  };
+
+  it('the run ends, once, without waiting for the renewal, and the renewal does not report the lease lost', async () => {
+    const run = (version: number) =>
+      leased.load({
+        kind: 'common',
+        object: 'crm_contacts',
+        provider: 'hubspot',
+        customerId: 'beat',
+        mode: 'incremental',
+        input: streamOf(contacts(4, version)),
+      });
+    expect((await run(1)).status).toBe('succeeded');
+    let held = 0;
+    // Bounded: a final fence that waits for the renewal waits for ever. The
+    // renewal's backend is then ended, so that the run, and the file, end.
+    const bounded = async <T>(p: Promise<T>): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), 20_000)));
+      const first = await Promise.race([p, stuck]);
+      clearTimeout(timer);
+      if (first !== 'stuck') return first;
+      await db.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE %' AND query LIKE '%SET expires_at%'`,
+      );
+      await p.catch(() => undefined);
+      throw new Error('the run did not end: its final fence waited for the renewal, which waited for the fence');
+    };
+    const { result, sent } = await statements(
+      () => bounded(run(2)),
+      (text, _client, send) => {
+        // The batch's fence (recordBatch): answered only once a renewal waits for the row it locked.
+        if (!text.includes('fence AS (UPDATE')) return undefined;
+        return send().then(async (answer) => {
+          held = await until('a heartbeat renewal waiting for the lease row', async () => (await blockedRenewals()) || undefined, 10_000);
+          return answer;
+        });
+      },
+    );
+    expect(held).toBe(1);
+    expect(result.status).toBe('succeeded');
+    expect(result.counts.updated).toBe(4);
+    expect(commits(sent)).toBe(1);
+    expect(await leases('beat')).toBe(0);
+    // The renewal ran to its end after the COMMIT (it found no row) without a word of a lost lease.
+    await until('the renewal answered', async () => (await blockedRenewals()) === 0, 10_000);
+    // The next run takes the lease at once.
+    expect((await run(3)).status).toBe('succeeded');
+    expect(logged.filter((l) => /taken over|lost/.test(l))).toEqual([]);
+  }, 60_000);
 });
