@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { openDestination } from '../destination.js';
 import { PglandError } from '../errors.js';
@@ -10,6 +9,7 @@ import { EXIT } from './exit.js';
 import { progressLine } from './progress.js';
 import { cancelOnSignals } from './signals.js';
 import { resolveTarget } from './target.js';
+import { openInput } from './input-file.js';
 
 /** `pgland load --into SCHEMA.TABLE …`: the customer's own table (docs/own-tables.md). */
 export interface IntoFlags {
@@ -80,7 +80,7 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
   try {
     const dest = await openDestination(target.config, { log, env: process.env, overrides: { batch_size: flags.batchSize } });
     try {
-      const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
+      const input = openInput(flags.input);
       const progress = progressLine();
       const cancel = cancelOnSignals(log);
       try {
@@ -103,7 +103,7 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
       } finally {
         cancel.dispose();
         // Refused before reading: a file stream opened for nothing is closed.
-        if (input !== process.stdin) (input as ReturnType<typeof createReadStream>).destroy();
+        if (input !== process.stdin) input.destroy();
       }
     } finally {
       await dest.close();

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { ObjectKind } from '../catalog/definition.js';
 import { openDestination } from '../destination.js';
@@ -11,6 +10,7 @@ import { EXIT } from './exit.js';
 import { progressLine, summary } from './progress.js';
 import { cancelOnSignals } from './signals.js';
 import { resolveTarget } from './target.js';
+import { openInput } from './input-file.js';
 
 export interface LoadFlags {
   config?: string;
@@ -63,7 +63,7 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
       overrides: { batch_size: flags.batchSize, max_record_bytes: flags.maxRecordBytes },
     });
     try {
-      const input = flags.input === '-' ? process.stdin : createReadStream(flags.input);
+      const input = openInput(flags.input);
       const progress = progressLine();
       const cancel = cancelOnSignals(runLog);
       const result = await dest.load({
