@@ -93,21 +93,53 @@ describe("an incremental run's end in its last batch", () => {
     expect(await leases('many')).toBe(0);
   });
 
-  it('a pipelined increment ends in the merge of its last batch, with the staging table emptied in the same round trip', async () => {
-    expect((await load('pipe', contacts(12, 1))).status).toBe('succeeded');
-    const { result, sent } = await statements(() => load('pipe', contacts(12, 2)));
+  const pipeTables = async (): Promise<number> =>
+    (await db.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'run_end' AND tablename LIKE '\\_pgland\\_pipe\\_%'`)).rows[0].n;
+
+  // 12 records: the last batch reads the end itself; 10: it fills up just as the input ends, and the helper's read of the next finds nothing.
+  it.each([
+    ['pipe', 12, 3],
+    ['pipe-even', 10, 2],
+  ])('a pipelined increment (%s) ends in the merge of its last batch, which drops the staging tables in the same round trip', async (customer, n, batches) => {
+    expect((await load(customer, contacts(n, 1))).status).toBe('succeeded');
+    const { result, sent } = await statements(() => load(customer, contacts(n, 2)));
     expect(result.status).toBe('succeeded');
-    expect(result.counts).toMatchObject({ updated: 12, batches: 3 });
-    // The run's end is sent once, with the last batch's TRUNCATE and COMMIT; no transaction of its own.
+    expect(result.counts).toMatchObject({ updated: n, batches });
+    // The run's end is sent once, with the last batch's DROP and COMMIT; no transaction of its own, no DROP after it.
     const ends = sent.filter((t) => /_pgland_watermarks/.test(t));
     expect(ends).toHaveLength(1);
-    expect(ends[0]).toMatch(/^TRUNCATE [^;]+; WITH fence AS \(DELETE[\s\S]*; COMMIT$/);
-    expect(await watermark('pipe')).toBe('2026-05-02');
-    expect(await leases('pipe')).toBe(0);
+    expect(ends[0]).toMatch(/^DROP TABLE IF EXISTS [^;]+; WITH fence AS \(DELETE[\s\S]*; COMMIT$/);
+    expect(sent.filter((t) => /^DROP TABLE/.test(t))).toHaveLength(1);
+    expect(await pipeTables()).toBe(0);
+    expect(await watermark(customer)).toBe('2026-05-02');
+    expect(await leases(customer)).toBe(0);
     const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n FROM run_end.crm_contacts WHERE _pgland_customer_id = 'pipe' AND _pgland_raw_data->>'firstname' = 'v2'`,
+      `SELECT count(*)::int AS n FROM run_end.crm_contacts WHERE _pgland_customer_id = $1 AND _pgland_raw_data->>'firstname' = 'v2'`,
+      [customer],
     );
-    expect(rows[0].n).toBe(12);
+    expect(rows[0].n).toBe(n);
+  });
+
+  it('a pipelined increment stages batch 2 on the helper while batch 1 merges', async () => {
+    expect((await load('overlap', contacts(12, 1))).status).toBe('succeeded');
+    // Batch 1's merge (from the run's temporary stage) is held until the helper has begun batch 2's COPY:
+    // one waiting for the other's commit would time out here.
+    let copying = false;
+    let held = 0;
+    const { result, sent } = await statements(
+      () => load('overlap', contacts(12, 2)),
+      (text, _client, send) => {
+        if (/^COPY [^(]*_pgland_pipe_/.test(text)) copying = true;
+        if (!/^WITH src AS NOT MATERIALIZED \(SELECT \* FROM pg_temp\./.test(text)) return undefined;
+        held++;
+        return until('the helper staging batch 2', () => copying, 10_000).then(send);
+      },
+    );
+    expect(result.status).toBe('succeeded');
+    expect(result.counts).toMatchObject({ updated: 12, batches: 3 });
+    // The merge was held (once), and went on only once the helper had begun.
+    expect(held).toBe(1);
+    expect(sent.some((t) => /^COPY [^(]*_pgland_pipe_/.test(t))).toBe(true);
   });
 
   it('a reject in the last batch ends the run partial, in the same transaction', async () => {

@@ -80,7 +80,8 @@ export function isKeyConflict(err: unknown, buf: BatchBuffer): boolean {
  * source straight into COPY; when anything fails (the input, the connection,
  * the server) the COPY stream is destroyed so the server aborts it, and the
  * transaction rolls back: nothing of the batch lands. The caller may replay a
- * batch after a retryable failure with the same buffer.
+ * batch after a retryable failure with the same buffer. `filled`: called
+ * once the batch has taken its last record from the source (copyBatch).
  */
 export async function runBatch(
   client: pg.PoolClient,
@@ -88,6 +89,7 @@ export async function runBatch(
   source: RecordSource,
   buf: BatchBuffer,
   replay: boolean,
+  filled?: () => void,
 ): Promise<BatchOutcome | 'already-committed'> {
   const o = ctx.merge;
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
@@ -101,7 +103,7 @@ export async function runBatch(
   const opening = direct ? begin(client) : beginWith(client, reusable?.text ?? createStageSql(o.def, buf.format));
   try {
     await opening;
-    await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format, reusable?.table), ctx, source, buf);
+    await copyBatch(client, direct ? copyLandedSql(o.schema, o.def) : copyStageSql(o.def, buf.format, reusable?.table), ctx, source, buf, filled);
     const counts = zeroCounts();
     let maxLastModified: Date | string | null;
     if (direct) {

@@ -66,20 +66,20 @@ function batchContext(loop: BatchLoop, batchNo: number, merge = loop.merge): Bat
  * not commit, replayed from its kept bytes (it may have committed: its
  * COMMIT's answer may have been lost).
  */
-async function landOne(loop: Loop, batchNo: number, format: RowFormat, kept?: BatchBuffer): Promise<boolean> {
+async function landOne(loop: Loop, batchNo: number, format: RowFormat, kept?: BatchBuffer, filled?: () => void): Promise<boolean> {
   if (!kept && (await loop.source.peek()) === undefined) return false;
   const buf = kept ?? newBatchBuffer(format, loop.chunks, loop.ids);
   const ctx = batchContext(loop, batchNo);
   const outcome = await retrying(loop, loop.session, batchNo, async (client, replay) => {
     try {
-      return await runBatch(client, ctx, loop.source, buf, replay || kept !== undefined);
+      return await runBatch(client, ctx, loop.source, buf, replay || kept !== undefined, filled);
     } catch (err) {
       if (!isKeyConflict(err, buf)) throw err;
       // Rolled back on a healthy connection: the same batch again, through the merge.
       buf.conflicted = true;
       loop.keyConflicts++;
       loop.log.debug({ batchNo }, 'a key of this batch is already landed: replaying it through the merge');
-      return runBatch(client, ctx, loop.source, buf, replay || kept !== undefined);
+      return runBatch(client, ctx, loop.source, buf, replay || kept !== undefined, filled);
     }
   });
   done(loop, outcome, buf);
@@ -107,30 +107,83 @@ export async function landBatches(run: BatchLoop): Promise<void> {
 }
 
 async function landAll(loop: Loop): Promise<void> {
-  let batchNo = 1;
-  if (loop.format === 'landed') {
-    const next = await landFirstLoad(loop);
-    if (next === undefined) return;
-    batchNo = next;
-  } else if (!(await landOne(loop, batchNo++, loop.format))) return;
+  if (loop.format !== 'landed') return landStaged(loop);
+  let batchNo = await landFirstLoad(loop);
+  if (batchNo === undefined) return;
   while (loop.format === 'landed' && loop.keyConflicts < MAX_KEY_CONFLICTS) {
     if (!(await landOne(loop, batchNo++, 'landed'))) return;
   }
   if ((await loop.source.peek()) === undefined) return;
-
-  const client = await connectIfFree(loop.pool, HELPER_WAIT_MS);
-  if (!client) {
+  const helper = await helperSession(loop);
+  if (!helper) {
     while (await landOne(loop, batchNo++, 'stage'));
     return;
   }
+  await pipelineOn(helper, () => landPipelined(loop, helper, batchNo));
+}
+
+/**
+ * A run whose batches are staged and merged. Batch 1 lands on the run's
+ * connection; once it has taken its last record, if the input goes on, the
+ * helper connection is opened and batch 2 staged while batch 1 merges and
+ * commits: across a link, the helper's connection, the staging tables and
+ * batch 2's COPY are no longer round trips after batch 1's. A run of one
+ * batch opens no second connection.
+ */
+async function landStaged(loop: Loop): Promise<void> {
+  let setFilled!: (filled: boolean) => void;
+  const filled = new Promise<boolean>((resolve) => (setFilled = resolve));
+  const first = landOne(loop, 1, loop.format, undefined, () => setFilled(true));
+  // Settles `filled` when batch 1 ends without taking a record (an empty input) or fails first.
+  void first.then(
+    () => setFilled(false),
+    () => setFilled(false),
+  );
+  // The run's connection belongs to batch 1 until `first` settles: nothing else may queue a query on it.
+  const more = (await filled) && (await peekAfter(loop, first)) !== undefined;
+  const helper = more ? await helperSession(loop) : undefined;
+  if (!helper) {
+    if (!(await first)) return;
+    for (let batchNo = 2; await landOne(loop, batchNo, 'stage'); batchNo++);
+    return;
+  }
+  await pipelineOn(helper, () =>
+    landPipelined(
+      loop,
+      helper,
+      2,
+      first.then(() => undefined),
+    ),
+  );
+}
+
+/** The next record, once batch 1 has taken its last; undefined when the input ended (or batch 1 failed: `first` says why). */
+async function peekAfter(loop: Loop, first: Promise<boolean>): Promise<unknown> {
+  try {
+    return await loop.source.peek();
+  } catch (err) {
+    // The input's error: batch 1 settles first (it took no part of the failed line), then the error ends the run.
+    await first.catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A helper connection for the pipeline, if the pool has one free within HELPER_WAIT_MS (a role's connection limit may leave none). */
+async function helperSession(loop: Loop): Promise<RunSession | undefined> {
+  const client = await connectIfFree(loop.pool, HELPER_WAIT_MS);
+  if (!client) return undefined;
   const helper = new RunSession(loop.pool);
   await helper.open(client);
+  return helper;
+}
+
+/** Runs the pipeline with its helper, then gives the helper back; after a failure its state is in doubt and its connection is not reused. */
+async function pipelineOn(helper: RunSession, run: () => Promise<void>): Promise<void> {
   let failed = true;
   try {
-    await landPipelined(loop, helper, batchNo);
+    await run();
     failed = false;
   } finally {
-    // After a failure the helper's state is in doubt: its connection is not reused.
     await helper.close(failed);
   }
 }
@@ -146,33 +199,53 @@ async function landAll(loop: Loop): Promise<void> {
  * through a transaction-mode pooler a temporary table would stay on one
  * server connection.
  */
-async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number): Promise<void> {
+async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: number, merging?: Promise<void>): Promise<void> {
   const tables = pipelineStageTables(loop.merge.schema, loop.merge.runId);
-  // Both tables in one round trip (a simple query with two statements): across a link each is 40 ms.
-  await loop.session.client!.query(tables.map((t) => createPipelineStageSql(t, loop.merge.def)).join(';\n'));
+  try {
+    // Both tables in one round trip (a simple query with two statements), on
+    // the helper: the run's connection may still be merging batch 1.
+    await helper.client!.query(tables.map((t) => createPipelineStageSql(t, loop.merge.def)).join(';\n'));
+  } catch (err) {
+    await merging?.catch(() => undefined);
+    throw err;
+  }
+  const state: Pipelined = { tables, endedBefore: undefined, dropped: false };
   try {
     await pipelineBatches<{ buf: BatchBuffer; table: string }>(
       firstBatchNo,
       async (batchNo) => {
         // Reading the input, staging: overlaps the previous batch's merge.
-        if ((await loop.source.peek()) === undefined) return undefined;
+        if ((await loop.source.peek()) === undefined) {
+          state.endedBefore = batchNo;
+          return undefined;
+        }
         const buf = newBatchBuffer('stage', loop.chunks, loop.ids);
         const table = tables[batchNo % 2]!;
         await stageOnHelper(loop, helper, batchNo, copyStageSql(loop.merge.def, 'stage', table), batchContext(loop, batchNo), loop.source, buf);
         return { buf, table };
       },
-      (batchNo, { buf, table }) => mergeOnRun(loop, batchNo, buf, table),
+      (batchNo, { buf, table }) => mergeOnRun(loop, state, batchNo, buf, table),
+      merging,
     );
   } finally {
     // Left behind when this fails (a lost connection): the next run of the schema drops them (finish.ts).
-    await loop.session.client?.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`).catch(() => undefined);
+    if (!state.dropped) await loop.session.client?.query(`DROP TABLE IF EXISTS ${tables.join(', ')}`).catch(() => undefined);
   }
 }
 
+/** What the merges of a pipelined run share. */
+interface Pipelined {
+  tables: string[];
+  /** The batch number at which the input was found ended (no record for it): the batch before it is the run's last. */
+  endedBefore: number | undefined;
+  /** The last batch's transaction dropped the staging tables. */
+  dropped: boolean;
+}
+
 /** Merges a staged batch on the run's connection, replaying after a transient failure. */
-async function mergeOnRun(loop: Loop, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
+async function mergeOnRun(loop: Loop, state: Pipelined, batchNo: number, buf: BatchBuffer, table: string): Promise<void> {
   const ctx = batchContext(loop, batchNo, { ...loop.merge, stageTable: table });
-  const outcome = await retrying(loop, loop.session, batchNo, (client, replay) => mergeStagedBatch(client, ctx, loop.source, buf, table, replay));
+  const outcome = await retrying(loop, loop.session, batchNo, (client, replay) => mergeStagedBatch(client, ctx, loop.source, buf, table, replay, state));
   done(loop, outcome, buf);
   loop.log.debug({ batchNo }, 'batch committed');
 }
@@ -181,7 +254,9 @@ async function mergeOnRun(loop: Loop, batchNo: number, buf: BatchBuffer, table: 
  * One pipelined batch's transaction: the merge of what the helper staged
  * (staged again first when the table does not hold exactly the batch, see
  * restageIfNeeded), the batch's records, and the staging table emptied for
- * the batch after next.
+ * the batch after next. The batch that ends the input ends the run with it
+ * (LastBatch) and drops both staging tables: the helper found no record for
+ * the batch after it while it merged, or the batch itself read the end.
  */
 async function mergeStagedBatch(
   client: pg.PoolClient,
@@ -190,6 +265,7 @@ async function mergeStagedBatch(
   buf: BatchBuffer,
   table: string,
   replay: boolean,
+  state: Pipelined,
 ): Promise<BatchOutcome | 'already-committed'> {
   if (replay && (await alreadyCommitted(client, ctx))) return 'already-committed';
   // BEGIN and the count in one round trip, the TRUNCATE with the COMMIT: across a link each is 40 ms a batch.
@@ -200,7 +276,11 @@ async function mergeStagedBatch(
     const maxLastModified = await mergeStaged(client, { ...ctx.merge, distinctIds: !buf.repeatedIds }, buf.records, counts);
     await recordBatch(client, ctx, buf, counts, maxLastModified);
     source.throwIfCancelled();
-    await commitBatch(client, ctx, buf, counts, `TRUNCATE ${table}`);
+    // Known only now for a batch that filled up just as the input ended: the helper's read of the next one found nothing.
+    if (state.endedBefore === ctx.batchNo + 1) buf.endsInput = true;
+    const last = ctx.lastBatch !== undefined && buf.endsInput;
+    await commitBatch(client, ctx, buf, counts, last ? `DROP TABLE IF EXISTS ${state.tables.join(', ')}` : `TRUNCATE ${table}`);
+    if (last) state.dropped = true;
     return { counts, maxLastModified };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -113,8 +113,10 @@ export async function pipelineBatches<T>(
   firstBatchNo: number,
   stage: (batchNo: number) => Promise<T | undefined>,
   merge: (batchNo: number, staged: T) => Promise<void>,
+  /** The merge of the batch before firstBatchNo, when it is still running (pipeline.ts, landStaged). */
+  merging?: Promise<void>,
 ): Promise<void> {
-  let merging: Promise<void> | undefined;
+  merging?.catch(() => undefined); // awaited below
   try {
     for (let batchNo = firstBatchNo; ; batchNo++) {
       let staged: T | undefined;
