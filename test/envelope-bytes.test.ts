@@ -37,6 +37,17 @@ const EXTRA: string[] = [
   `{"id":"bad data","last_modified_at":"${TS}","data":[1]}`,
   `{"id":"str data","last_modified_at":"${TS}","data":"x"}`,
   `{"id":7,"last_modified_at":"${TS}","data":{"text":1.50,"boolean":"TRUE","bigint":"12","numeric":-0.0,"double precision":1e5}}`,
+  // raw_data without data, as pgland read writes a row: typed columns from raw_data's members, as the parsed path lands them.
+  `{"id":"r1","last_modified_at":"${TS}","raw_data":{"text":"a\tb\u00e9","boolean":true,"bigint":1.0,"numeric":1.50,"double precision":1e5,"timestamptz":"2026-01-15T10:30:00+00:00","date":"","jsonb":[{"a": 1, "b": "c\\"}],"obj":{"k": "v\u0000\ud800"}}}`,
+  `{"id":"r2","last_modified_at":"${TS}","raw_data":{"text":1.50,"jsonb":"str","obj":[1],"boolean":"TRUE","bigint":"12","numeric":"x","double precision":-0,"timestamptz":"2026-02-30","date":"2024-02-29"}}`,
+  `{"id":"r3","last_modified_at":"${TS}","raw_data":{"text":12345678901234567890,"numeric":1.10000000000000000000001,"bigint":12345678901234567890,"double precision":1e-400,"jsonb":{"n":1e1000},"obj":{"m":1E+400}}}`,
+  `{"id":"r4","last_modified_at":"${TS}","raw_data":{"t\u0065xt":"escaped name","text":"plain"}}`,
+  `{"id":"r5","last_modified_at":"${TS}","raw_data":{"text":"a"},"raw_data":[1],"is_deleted":true}`,
+  `{"id":"r6","last_modified_at":"${TS}","raw_data":[1],"raw_data":{"text":"b","text":"c","obj":{}}}`,
+  `{"id":"r7","last_modified_at":"${TS}","raw_data":{"text":"r","bigint":1.0,"numeric":1.50,"jsonb":"s"},"data":{"text":"d"}}`,
+  `{"id":"r8","last_modified_at":"${TS}","raw_data": {\t"text" : "x" ,\r\n"jsonb" : [ 1 ,\t2 ] , "boolean" : false } }`,
+  `{"id":"r9","last_modified_at":"${TS}","raw_data":{"__proto__":{"x":1},"obj":{"__proto__":1},"constructor":"c","text":"\u65e5本"}}`,
+  `{"id":"r10","last_modified_at":"${TS}","raw_data":{"jsonb":{"long":"${'y'.repeat(17000)}"},"text":"${'z'.repeat(3000)}"},"data":null}`,
 ];
 
 /** Byte-level damage the text mutations cannot make: invalid UTF-8, raw NUL and control bytes. */
@@ -72,14 +83,16 @@ function textPath(line: Line, def: ObjectDef): Landed {
 }
 
 /** The byte path, as copy-writer.ts takes it. */
-function bytesPath(line: Line, def: ObjectDef, seen: { bytes: number; slow: number }): Landed {
+function bytesPath(line: Line, def: ObjectDef, seen: { bytes: number; slow: number; rawOnly: number }): Landed {
   return landed(parseEnvelope(line), (record, stats, problems) => {
     const lead = `${record.lineNumber}\t`;
     if (record instanceof BytesRecord) {
-      const out = Buffer.alloc(4 * record.lineBytes + 4096);
+      // Room for any row: a field taken the slow way needs room for 3 bytes a character besides the reserve.
+      const out = Buffer.alloc(8 * record.lineBytes + 4096);
       const end = writeRecordBytes(record, def, stats, problems, lead, out, 0);
       if (end >= 0) {
         seen.bytes++;
+        if (record.scan.members === undefined && record.scan.rawMembers !== undefined && def.columns.some((c) => c.source.from === 'raw_data')) seen.rawOnly++;
         return out.subarray(0, end);
       }
       expect(end).toBe(ROW_SLOW);
@@ -109,7 +122,7 @@ describe('the byte path against the text path', () => {
       inputs.push(bytes, Buffer.from(n % 7 === 0 ? '\r\n' : '\n'));
     }
     const lines = await bytesLines(Buffer.concat(inputs));
-    const seen = { bytes: 0, slow: 0, lines: 0, invalidUtf8: 0, rejects: 0 };
+    const seen = { bytes: 0, slow: 0, rawOnly: 0, lines: 0, invalidUtf8: 0, rejects: 0 };
     for (const line of lines) {
       seen.lines++;
       if (line instanceof BytesLine && !line.utf8) seen.invalidUtf8++;
@@ -120,9 +133,11 @@ describe('the byte path against the text path', () => {
         if (a.reject && def === DEF) seen.rejects++;
       }
     }
-    // Every kind of line is reached: rows the byte path wrote, rows it left to the text path, rejects, invalid UTF-8.
+    // Every kind of line is reached: rows the byte path wrote (raw_data only among them), rows it left to the text path, rejects, invalid UTF-8.
     expect(seen.lines).toBeGreaterThan(11_000);
     expect(seen.bytes).toBeGreaterThan(3_000);
+    // Rows with typed columns from raw_data and no data (a read's output) are written by the byte path too.
+    expect(seen.rawOnly).toBeGreaterThan(200);
     expect(seen.slow).toBeGreaterThan(100);
     expect(seen.rejects).toBeGreaterThan(1_000);
     expect(seen.invalidUtf8).toBeGreaterThan(500);
@@ -130,7 +145,7 @@ describe('the byte path against the text path', () => {
 
   it('counts a NUL stripped and a surrogate replaced as the text path does', async () => {
     const [line] = await bytesLines(Buffer.from(`{"id":"a","last_modified_at":"${TS}","data":{"text":"a\\u0000b\\udc00","jsonb":["\\u0000","\\ud800"]}}\n`));
-    const b = bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0 });
+    const b = bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0, rawOnly: 0 });
     expect(b.stats).toEqual({ nulStripped: 2, surrogatesReplaced: 2 });
     expect(b.row).toContain('\tab\uFFFD'.replace('\uFFFD', '\xef\xbf\xbd'));
     expect(b).toEqual(textPath(line!, DATA_ONLY));
@@ -144,7 +159,7 @@ describe('the byte path against the text path', () => {
     const parsed = parseEnvelope(line!);
     if (!('record' in parsed)) throw new Error('expected a record');
     expect(parsed.record).not.toBeInstanceOf(BytesRecord);
-    expect(bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0 }).row).toContain('a\xef\xbf\xbd\xef\xbf\xbd');
+    expect(bytesPath(line!, DATA_ONLY, { bytes: 0, slow: 0, rawOnly: 0 }).row).toContain('a\xef\xbf\xbd\xef\xbf\xbd');
   });
 
   it('writes nothing and counts nothing when the chunk has no room', async () => {

@@ -3,7 +3,7 @@ import type { BytesRecord } from '../input/bytes-record.js';
 import { SPECIAL_ESCAPE, SPECIAL_EXPONENT } from '../input/envelope-bytes.js';
 import { OPEN_BRACE, OPEN_BRACKET, QUOTE } from '../input/json-text.js';
 import { copyText, LONG_NUMBER_TEXT, type EncodeStats } from './copy-text.js';
-import { memberText, rawField, scannedField, type Problem } from './record.js';
+import { parsedField, rawField, scannedField, type Problem } from './record.js';
 import { inlineWidth, isTimestampBytes, TYPED_ROW_BUDGET } from './values.js';
 
 /**
@@ -34,7 +34,7 @@ const NULL_FIELD = [BACKSLASH, 0x4e]; // \N
 /** What each object's columns need, found once: their keys as UTF-8. */
 interface Plan {
   keys: Buffer[];
-  /** Some column is read from raw_data: a record without data lands those as encodeRecord's parsed path does. */
+  /** Some column is read from raw_data. */
   fromRaw: boolean;
 }
 const plans = new WeakMap<ObjectDef, Plan>();
@@ -51,8 +51,9 @@ function planOf(def: ObjectDef): Plan {
 export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: EncodeStats, problems: Problem[], lead: string, out: Buffer, at: number): number {
   const { scan, src } = record;
   const members = scan.members;
+  const rawMembers = scan.rawMembers;
   const plan = planOf(def);
-  if (scan.escapedNames || (members === undefined && plan.fromRaw)) return ROW_SLOW;
+  if (scan.escapedNames || (plan.fromRaw && scan.rawEscapedNames)) return ROW_SLOW;
   // What is copied from the line takes at most twice its bytes: room for that is checked once.
   const reserve = 2 * record.lineBytes + 4 * (def.columns.length + 5);
   const limit = out.length;
@@ -88,23 +89,18 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
     const column = columns[n]!;
     out[p++] = TAB;
     const from = p;
-    if (column.source.from !== 'data') {
-      const field = scannedField(record, column, memberText(record, record.dataMembers!, column), false, stats, problems);
-      if (field !== null && p + 3 * field.length + reserve > limit) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_FULL);
-      p = writeField(out, p, field);
-      if (field !== null) width += widthOf(out, from, p, column);
-      continue;
-    }
-    const k = members === undefined ? -1 : memberAt(src, members, plan.keys[n]!);
-    const c = k === -1 ? 0x6e : src[members![k + 2]!];
+    const fromData = column.source.from === 'data';
+    const spans = fromData ? members : rawMembers;
+    const k = spans === undefined ? -1 : memberAt(src, spans, plan.keys[n]!);
+    const c = k === -1 ? 0x6e : src[spans![k + 2]!];
     if (c === 0x6e) {
       // Absent or null: NULL, whatever the column's type.
       p = writeNull(out, p);
       continue;
     }
-    const vs = members![k + 2]!;
-    const ve = members![k + 3]!;
-    const flags = members![k + 4]!;
+    const vs = spans![k + 2]!;
+    const ve = spans![k + 3]!;
+    const flags = spans![k + 4]!;
     switch (column.type) {
       case 'text':
         if (c === QUOTE) p = (flags & SPECIAL_ESCAPE) === 0 ? copyBytes(src, vs + 1, ve - 1, out, p) : unescapeText(src, vs + 1, ve - 1, out, p, stats);
@@ -136,8 +132,10 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
         break;
     }
     if (p === from && !(column.type === 'text' && c === QUOTE)) {
-      // Not one of the cases above: encodeRecord's way, from the member's text.
-      const field = scannedField(record, column, src.toString('utf8', vs, ve), false, stats, problems);
+      // Not one of the cases above: encodeRecord's way, from the member's text (without data, its parsed path's).
+      const text = src.toString('utf8', vs, ve);
+      const field =
+        fromData || members !== undefined ? scannedField(record, column, text, false, stats, problems) : parsedField(record, column, text, stats, problems);
       if (field !== null && p + 3 * field.length + reserve > limit) return undo(problems, stats, problemsBefore, nulBefore, surrogatesBefore, ROW_FULL);
       p = writeField(out, p, field);
       if (field === null) continue;

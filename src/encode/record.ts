@@ -125,6 +125,22 @@ export function scannedField(
 }
 
 /**
+ * One typed column's COPY field of a record without data's members, as
+ * encodeRecord's parsed path gives it, from its member's text in raw_data
+ * (undefined when absent): the value JSON.parse gives, with the text as sent
+ * for a number, an object or an array (SentTexts).
+ */
+export function parsedField(record: RecordEnvelope, column: ColumnDef, text: string | undefined, stats: EncodeStats, problems: Problem[]): string | null {
+  if (text === undefined) return null;
+  const value = textValue(text);
+  const exact = typeof value === 'number' || (typeof value === 'object' && value !== null) ? text : undefined;
+  const converted = convert(value, column.type, stats, column.shape, exact);
+  if (converted.ok) return converted.field;
+  problems.push(problem(record, column, converted.reason, exact ?? value));
+  return null;
+}
+
+/**
  * A typed field straight from its text as sent, on a line whose texts are
  * COPY fields as they stand (RecordEnvelope.asIs): a string without escapes
  * for text, a valid timestamp string, an object or array for jsonb. The same

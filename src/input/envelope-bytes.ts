@@ -28,6 +28,14 @@ export interface BytesEnvelope {
   rawStart: number;
   rawEnd: number;
   rawFlags: number;
+  /**
+   * When raw_data is an object: its members, as `members` holds data's. A
+   * read's output (pgland read) carries every column in raw_data and no data:
+   * its typed columns are copied from these, as data's are.
+   */
+  rawMembers: number[] | undefined;
+  /** Some member name of raw_data has an escape. */
+  rawEscapedNames: boolean;
   /** data's text, likewise. */
   dataStart: number;
   dataEnd: number;
@@ -325,6 +333,8 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number): BytesE
     rawStart: -1,
     rawEnd: -1,
     rawFlags: 0,
+    rawMembers: undefined,
+    rawEscapedNames: false,
     dataStart: -1,
     dataEnd: -1,
     members: undefined,
@@ -350,17 +360,26 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number): BytesE
     line |= flags;
     flags = 0;
     let to: number;
-    if (name === 'data' && from < end && b[from] === OPEN_BRACE) {
-      // data's members are found as it is checked: one pass.
+    if ((name === 'data' || name === 'raw_data') && from < end && b[from] === OPEN_BRACE) {
+      // The payloads' members are found as they are checked: one pass.
       const spans: number[] = [];
       to = memberSpans(b, from, end, 1, spans);
-      out.members = spans;
-      out.escapedNames = escapedName;
+      if (name === 'data') {
+        out.members = spans;
+        out.escapedNames = escapedName;
+      } else {
+        out.rawMembers = spans;
+        out.rawEscapedNames = escapedName;
+      }
     } else {
       to = valueEnd(b, from, end, 1);
+      // A later duplicate that is not an object replaces the members (the last one wins, as in JSON.parse).
       if (name === 'data') {
         out.members = undefined;
         out.escapedNames = false;
+      } else if (name === 'raw_data') {
+        out.rawMembers = undefined;
+        out.rawEscapedNames = false;
       }
     }
     if (to === -1) return undefined;
