@@ -59,14 +59,29 @@ export function isTimestampText(text: string): boolean {
 
 /**
  * isTimestampText of the bytes b[start, end) (ASCII text read as latin1).
- * The common form, YYYY-MM-DDTHH:MM:SS[.fraction]Z up to the 28th of a
- * month, is checked on the bytes (the same ranges as TIMESTAMP_CHECK); any
- * other form goes to isTimestampText.
+ * The common forms, YYYY-MM-DDTHH:MM:SS[.fraction] then Z or an offset
+ * ±HH:MM (what pgland read writes), up to the 28th of a month, are checked on
+ * the bytes (the same ranges as TIMESTAMP_CHECK); any other form goes to
+ * isTimestampText.
  */
 export function isTimestampBytes(b: Uint8Array, start: number, end: number): boolean {
   const n = end - start;
-  if (n >= 20 && n <= 30 && b[end - 1] === 0x5a && b[start + 10] === 0x54 && isCommonTimestamp(b, start, end)) return true;
+  if (n >= 20 && n <= 35 && b[start + 10] === 0x54) {
+    const zone = b[end - 1] === 0x5a ? end - 1 : offsetStart(b, start, end);
+    if (zone !== -1 && isCommonTimestamp(b, start, zone)) return true;
+  }
   return isTimestampText(Buffer.from(b.buffer, b.byteOffset + start, n).toString('latin1'));
+}
+
+/** Where an offset ±HH:MM (HH at most 15, as TIMESTAMP_CHECK) ends b[start, end), or -1. */
+function offsetStart(b: Uint8Array, start: number, end: number): number {
+  const at = end - 6;
+  if (at < start) return -1;
+  const sign = b[at];
+  if ((sign !== 0x2b && sign !== 0x2d) || b[end - 3] !== 0x3a) return -1;
+  const hours = twoDigits(b, at + 1);
+  const minutes = twoDigits(b, end - 2);
+  return hours >= 0 && hours <= 15 && minutes >= 0 && minutes <= 59 ? at : -1;
 }
 
 /** The two-digit number at b[i], or -1 when either byte is not a digit. */
@@ -76,8 +91,8 @@ function twoDigits(b: Uint8Array, i: number): number {
   return hi >= 0 && hi <= 9 && lo >= 0 && lo <= 9 ? hi * 10 + lo : -1;
 }
 
-/** YYYY-MM-DDTHH:MM:SS[.d{1,9}]Z, day at most 28, year not 0 (T and Z are checked by the caller). */
-function isCommonTimestamp(b: Uint8Array, s: number, end: number): boolean {
+/** YYYY-MM-DDTHH:MM:SS[.d{1,9}] before the zone at `zone`, day at most 28, year not 0 (T and the zone are checked by the caller). */
+function isCommonTimestamp(b: Uint8Array, s: number, zone: number): boolean {
   const century = twoDigits(b, s);
   const year = twoDigits(b, s + 2);
   const month = twoDigits(b, s + 5);
@@ -90,9 +105,10 @@ function isCommonTimestamp(b: Uint8Array, s: number, end: number): boolean {
     return false;
   if (b[s + 4] !== 0x2d || b[s + 7] !== 0x2d || b[s + 13] !== 0x3a || b[s + 16] !== 0x3a) return false;
   let i = s + 19;
-  if (i === end - 1) return true;
-  if (b[i] !== 0x2e || i + 2 > end - 1) return false;
-  for (i++; i < end - 1; i++) if (!(b[i]! >= 0x30 && b[i]! <= 0x39)) return false;
+  if (i === zone) return true;
+  // A fraction of 1 to 9 digits.
+  if (b[i] !== 0x2e || zone - i < 2 || zone - i > 10) return false;
+  for (i++; i < zone; i++) if (!(b[i]! >= 0x30 && b[i]! <= 0x39)) return false;
   return true;
 }
 
