@@ -38,15 +38,18 @@ const EXTRA: string[] = [
   `{"id":"str data","last_modified_at":"${TS}","data":"x"}`,
   `{"id":7,"last_modified_at":"${TS}","data":{"text":1.50,"boolean":"TRUE","bigint":"12","numeric":-0.0,"double precision":1e5}}`,
   // raw_data without data, as pgland read writes a row: typed columns from raw_data's members, as the parsed path lands them.
-  `{"id":"r1","last_modified_at":"${TS}","raw_data":{"text":"a\tb\u00e9","boolean":true,"bigint":1.0,"numeric":1.50,"double precision":1e5,"timestamptz":"2026-01-15T10:30:00+00:00","date":"","jsonb":[{"a": 1, "b": "c\\"}],"obj":{"k": "v\u0000\ud800"}}}`,
+  `{"id":"r1","last_modified_at":"${TS}","raw_data":{"text":"a\\tb\\u00e9","boolean":true,"bigint":1.0,"numeric":1.50,"double precision":1e5,"timestamptz":"2026-01-15T10:30:00+00:00","date":"","jsonb":[{"a": 1, "b": "c\\\\"}],"obj":{"k": "v\\u0000\\ud800"}}}`,
   `{"id":"r2","last_modified_at":"${TS}","raw_data":{"text":1.50,"jsonb":"str","obj":[1],"boolean":"TRUE","bigint":"12","numeric":"x","double precision":-0,"timestamptz":"2026-02-30","date":"2024-02-29"}}`,
   `{"id":"r3","last_modified_at":"${TS}","raw_data":{"text":12345678901234567890,"numeric":1.10000000000000000000001,"bigint":12345678901234567890,"double precision":1e-400,"jsonb":{"n":1e1000},"obj":{"m":1E+400}}}`,
-  `{"id":"r4","last_modified_at":"${TS}","raw_data":{"t\u0065xt":"escaped name","text":"plain"}}`,
+  `{"id":"r4","last_modified_at":"${TS}","raw_data":{"t\\u0065xt":"escaped name","text":"plain"}}`,
   `{"id":"r5","last_modified_at":"${TS}","raw_data":{"text":"a"},"raw_data":[1],"is_deleted":true}`,
   `{"id":"r6","last_modified_at":"${TS}","raw_data":[1],"raw_data":{"text":"b","text":"c","obj":{}}}`,
   `{"id":"r7","last_modified_at":"${TS}","raw_data":{"text":"r","bigint":1.0,"numeric":1.50,"jsonb":"s"},"data":{"text":"d"}}`,
-  `{"id":"r8","last_modified_at":"${TS}","raw_data": {\t"text" : "x" ,\r\n"jsonb" : [ 1 ,\t2 ] , "boolean" : false } }`,
-  `{"id":"r9","last_modified_at":"${TS}","raw_data":{"__proto__":{"x":1},"obj":{"__proto__":1},"constructor":"c","text":"\u65e5本"}}`,
+  `{"id":"r8","last_modified_at":"${TS}","raw_data": {\t"text" : "x" ,\r"jsonb" : [ 1 ,\t2 ] , "boolean" : false } }`,
+  `{"id":"r9","last_modified_at":"${TS}","raw_data":{"__proto__":{"x":1},"obj":{"__proto__":1},"constructor":"c","text":"\\u65e5本"}}`,
+  // Rows the byte path leaves to encodeRecord (an escaped name in data), their raw_data members read from the bytes.
+  `{"id":"r11","last_modified_at":"${TS}","data":{"t\\u0065xt":"d"},"raw_data":{"bo\\u006flean":true,"text":"r","bigint":1.0,"text":"last"}}`,
+  `{"id":"r12","last_modified_at":"${TS}","data":{"t\\u0065xt":"d"},"raw_data":{"text":"r\\n","numeric":1.50,"obj":{"a":[1]},"jsonb":"s"}}`,
   `{"id":"r10","last_modified_at":"${TS}","raw_data":{"jsonb":{"long":"${'y'.repeat(17000)}"},"text":"${'z'.repeat(3000)}"},"data":null}`,
 ];
 

@@ -1,7 +1,6 @@
 import type { BytesEnvelope } from './envelope-bytes.js';
 import type { MemberTexts } from './envelope-scan.js';
 import type { RecordEnvelope } from './envelope.js';
-import { memberTexts } from './json-text.js';
 
 /**
  * A record read from its line's bytes (envelope-bytes.ts): the id, version
@@ -18,7 +17,7 @@ export class BytesRecord implements RecordEnvelope {
   private rawTextValue: string | undefined;
   private dataTextValue: string | undefined;
   private members: MemberTexts | undefined;
-  private rawMembersValue: Map<string, string> | undefined | null = null;
+  private rawMembersValue: MemberTexts | undefined;
   private rawDataValue: unknown;
   private dataValue: Record<string, unknown> | undefined;
 
@@ -57,12 +56,11 @@ export class BytesRecord implements RecordEnvelope {
     return (this.members ??= new BytesMembers(this.src, spans, this.scan.escapedNames));
   }
 
-  get rawMembers(): Map<string, string> | undefined {
-    if (this.rawMembersValue === null) {
-      const text = this.rawText;
-      this.rawMembersValue = text?.charCodeAt(0) === 0x7b ? memberTexts(text) : undefined;
-    }
-    return this.rawMembersValue;
+  /** raw_data's members, looked up in the line's bytes as data's are (the scan found them). */
+  get rawMembers(): MemberTexts | undefined {
+    const spans = this.scan.rawMembers;
+    if (spans === undefined) return undefined;
+    return (this.rawMembersValue ??= new BytesMembers(this.src, spans, this.scan.rawEscapedNames));
   }
 
   get rawData(): unknown {
