@@ -7,8 +7,8 @@ import { ROW_FULL, ROW_SLOW, writeRecordBytes } from '../src/encode/record-bytes
 import { isTimestampBytes, isTimestampText } from '../src/encode/values.js';
 import { BytesRecord } from '../src/input/bytes-record.js';
 import { parseEnvelope, type Parsed, type RecordEnvelope } from '../src/input/envelope.js';
-import { BytesLine, readLineChunks, type Line } from '../src/input/lines.js';
-import { DEF, mutate, random, SEEDS, TS } from './support/envelope-lines.js';
+import { BytesLine, type Line } from '../src/input/lines.js';
+import { bytesLines, DEF, mutate, random, SEEDS, TS } from './support/envelope-lines.js';
 
 // The byte path (lines kept as bytes, envelope-bytes.ts, record-bytes.ts)
 // must land exactly what the text path lands: for every line, the same
@@ -60,16 +60,6 @@ function mutateBytes(line: Buffer, rnd: () => number): Buffer {
   const piece = Buffer.from(BYTE_PIECES[Math.floor(rnd() * BYTE_PIECES.length)]!);
   const at = Math.floor(rnd() * (line.length + 1));
   return Buffer.concat([line.subarray(0, at), piece, line.subarray(at)]);
-}
-
-/** The lines of one input, read as the loader reads them (as bytes). */
-async function bytesLines(input: Buffer): Promise<Line[]> {
-  const out: Line[] = [];
-  async function* once(): AsyncGenerator<Buffer> {
-    yield input;
-  }
-  for await (const lines of readLineChunks(once(), { bytes: true })) out.push(...lines);
-  return out;
 }
 
 interface Landed {

@@ -61,15 +61,7 @@ export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: Enc
   const problemsBefore = problems.length;
   const nulBefore = stats.nulStripped;
   const surrogatesBefore = stats.surrogatesReplaced;
-  let p = writeText(out, at, lead);
-  // The id and version: their bytes when they were strings without escapes, else their values.
-  if (scan.idStart >= 0 && src[scan.idStart] === QUOTE) p = copyBytes(src, scan.idStart + 1, scan.idEnd - 1, out, p);
-  else p = writeText(out, p, copyText(record.id, stats));
-  out[p++] = TAB;
-  if (scan.lmStart >= 0 && src[scan.lmStart] === QUOTE) p = copyBytes(src, scan.lmStart + 1, scan.lmEnd - 1, out, p);
-  else p = writeText(out, p, record.lastModifiedAt);
-  out[p++] = TAB;
-  out[p++] = record.isDeleted ? 0x74 : 0x66;
+  let p = writeEnvelopeFields(record, stats, out, writeText(out, at, lead));
   out[p++] = TAB;
 
   const { rawStart, rawEnd } = scan;
@@ -156,8 +148,25 @@ function undo(problems: Problem[], stats: EncodeStats, problemsBefore: number, n
   return code;
 }
 
+/**
+ * The id, version and deletion flag as COPY fields, tab-separated (no tab
+ * after the last): the id's and version's bytes when they were strings
+ * without escapes, else their values. Room for them is checked by the caller.
+ */
+export function writeEnvelopeFields(record: BytesRecord, stats: EncodeStats, out: Buffer, p: number): number {
+  const { scan, src } = record;
+  if (scan.idStart >= 0 && src[scan.idStart] === QUOTE) p = copyBytes(src, scan.idStart + 1, scan.idEnd - 1, out, p);
+  else p = writeText(out, p, copyText(record.id, stats));
+  out[p++] = TAB;
+  if (scan.lmStart >= 0 && src[scan.lmStart] === QUOTE) p = copyBytes(src, scan.lmStart + 1, scan.lmEnd - 1, out, p);
+  else p = writeText(out, p, record.lastModifiedAt);
+  out[p++] = TAB;
+  out[p++] = record.isDeleted ? 0x74 : 0x66;
+  return p;
+}
+
 /** Index in `members` of the member named `key` (the last of duplicates), or -1. */
-function memberAt(src: Buffer, members: number[], key: Buffer): number {
+export function memberAt(src: Buffer, members: number[], key: Buffer): number {
   const n = key.length;
   for (let k = members.length - 5; k >= 0; k -= 5) {
     const a = members[k]!;
@@ -186,7 +195,7 @@ function widthOf(out: Buffer, from: number, to: number, column: ColumnDef): numb
   return inlineWidth(units, column.type);
 }
 
-function writeNull(out: Buffer, p: number): number {
+export function writeNull(out: Buffer, p: number): number {
   out[p] = NULL_FIELD[0]!;
   out[p + 1] = NULL_FIELD[1]!;
   return p + 2;
@@ -197,7 +206,7 @@ function writeField(out: Buffer, p: number, field: string | null): number {
 }
 
 /** Writes text as UTF-8 (room for 3 bytes a unit is checked by the caller). */
-function writeText(out: Buffer, p: number, text: string): number {
+export function writeText(out: Buffer, p: number, text: string): number {
   const n = text.length;
   if (n <= 32) {
     let i = 0;
@@ -212,7 +221,7 @@ function writeText(out: Buffer, p: number, text: string): number {
 }
 
 /** Copies src[start, end) to out at p. */
-function copyBytes(src: Buffer, start: number, end: number, out: Buffer, p: number): number {
+export function copyBytes(src: Buffer, start: number, end: number, out: Buffer, p: number): number {
   const n = end - start;
   if (n > 48) return p + src.copy(out, p, start, end);
   for (let i = 0; i < n; i++) out[p + i] = src[start + i]!;
@@ -296,7 +305,7 @@ function writeReplacement(out: Buffer, p: number): number {
  * newline and CR escaped for COPY, NUL removed and a lone surrogate U+FFFD
  * (both counted).
  */
-function unescapeText(src: Buffer, start: number, end: number, out: Buffer, p: number, stats: EncodeStats): number {
+export function unescapeText(src: Buffer, start: number, end: number, out: Buffer, p: number, stats: EncodeStats): number {
   for (let i = start; i < end; i++) {
     const c = src[i]!;
     if (c !== BACKSLASH) {
@@ -337,7 +346,7 @@ function unescapeText(src: Buffer, start: number, end: number, out: Buffer, p: n
  * those escaped, \u0000 removed, a lone surrogate escape U+FFFD (both
  * counted), a pair and any other non-ASCII escape written as the character.
  */
-function copyJsonBytes(src: Buffer, start: number, end: number, flags: number, out: Buffer, p: number, stats: EncodeStats): number {
+export function copyJsonBytes(src: Buffer, start: number, end: number, flags: number, out: Buffer, p: number, stats: EncodeStats): number {
   if (flags === 0) return copyBytes(src, start, end, out, p);
   for (let i = start; i < end; i++) {
     const c = src[i]!;

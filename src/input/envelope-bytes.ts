@@ -212,6 +212,31 @@ function valueEnd(b: Buffer, i: number, end: number, outer: number): number {
   }
 }
 
+/** The SPECIAL_ flags of the value valueSpan scanned last. */
+export let spanFlags = 0;
+
+/**
+ * Index just past the JSON value at `i` in text a scan accepted (a member's
+ * text, see BytesEnvelope.members), or -1; its SPECIAL_ flags in spanFlags.
+ */
+export function valueSpan(b: Buffer, i: number, end: number): number {
+  flags = 0;
+  const to = valueEnd(b, i, end, 0);
+  spanFlags = flags;
+  flags = 0;
+  return to;
+}
+
+/** Index of the first byte at or after `i` that is not JSON whitespace. */
+export function skipBlank(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
 /** At a member's name: index of its value (space skipped), or -1. */
 function memberStart(b: Buffer, i: number, end: number): number {
   if (i >= end || b[i] !== QUOTE) return -1;

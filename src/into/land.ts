@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ChunkPool, copyBatch, newBatchBuffer, readAhead, type BatchBuffer, type FillContext, type RecordSource } from '../load/copy-writer.js';
 import { IdSet } from '../load/id-set.js';
-import type { Reject } from '../input/envelope.js';
+import type { RecordEnvelope, Reject } from '../input/envelope.js';
 import {
   beginCounting,
   HELPER_WAIT_MS,
@@ -20,9 +20,8 @@ import { begin } from '../sql/transaction.js';
 import { qualify } from '../sql/ident.js';
 import { applyStaged, type PartCounts, type PartRunner } from './bisect.js';
 import { groupsOfDeletedSql, setGroupsSql } from './groups.js';
-import { evaluate } from './mapping.js';
 import { mergeIntoSql, type MergeShape } from './merge-into.js';
-import { copyIntoStageSql, createIntoPipeStageSql, createIntoStageSql, intoRowEncoder, TEMP_STAGE } from './stage.js';
+import { copyIntoStageSql, createIntoPipeStageSql, createIntoStageSql, TEMP_STAGE, type IntoRowEncoder } from './stage.js';
 import type { IntoPlan } from './validate.js';
 
 /**
@@ -44,7 +43,7 @@ export interface RunState {
   counts: RunCounts;
   groups: { added: number; removed: number };
   insertedKey: unknown;
-  encoder: ReturnType<typeof intoRowEncoder>;
+  encoder: IntoRowEncoder;
   /** The table's lease (src/load/lease.ts): its fence ends every batch's transaction. */
   lease: ObjectLease;
 }
@@ -86,25 +85,33 @@ function newBatch(loop: Loop): Batch {
 function fillContext(loop: Loop, batch: Batch): FillContext {
   const { st, keys } = loop;
   const encoder = st.encoder;
-  const matchExpr = st.plan.match?.mapping.expr;
+  const matching = st.plan.match !== undefined;
   // One batch is encoded at a time: the previous one's keys are no longer needed.
   keys.clear();
+  const check = (record: RecordEnvelope): void => {
+    if (matching && !batch.repeated && encoder.repeats(keys, record)) batch.repeated = true;
+  };
   return {
     batchSize: loop.batchSize,
     batchBytes: loop.batchBytes,
     landedLead: '',
     encodeRow: (record, b, lead) => {
       const row = encoder.encode(record, b, lead);
-      // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
-      if (row !== '' && matchExpr && !batch.repeated && keys.addRepeats(String(encoder.lastMatch() ?? evaluate(matchExpr, record)))) batch.repeated = true;
+      if (row !== '') check(record);
       return row;
+    },
+    encodeBytes: (record, b, lead, out, at) => {
+      const end = encoder.encodeBytes(record, b, lead, out, at);
+      if (end >= 0) check(record);
+      return end;
     },
   };
 }
 
 /** For a batch whose records were all read: sends its kept rows, reads none. */
 function keptOnly(loop: Loop): FillContext {
-  return { batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: '', encodeRow: loop.st.encoder.encode };
+  const { encode, encodeBytes } = loop.st.encoder;
+  return { batchSize: loop.batchSize, batchBytes: loop.batchBytes, landedLead: '', encodeRow: encode, encodeBytes };
 }
 
 /** The run's statements for one part of a staged batch (bisect.ts). */

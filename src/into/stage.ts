@@ -1,11 +1,12 @@
-import type { BatchBuffer } from '../load/copy-writer.js';
-import { copyJson, copyJsonText, copyRow, copyText, type EncodeStats } from '../encode/copy-text.js';
-import { valueExcerpt } from '../encode/values.js';
+import type { BatchBuffer, BytesRowWriter } from '../load/copy-writer.js';
+import type { IdSet } from '../load/id-set.js';
+import { copyRow, copyText } from '../encode/copy-text.js';
 import { MAX_REJECT_TEXT, type RecordEnvelope, type Reject } from '../input/envelope.js';
 import { quoteIdent as q } from '../sql/ident.js';
 import { createUnloggedStageSql } from '../load/pipelined.js';
-import { compile, type Accessor } from './mapping.js';
-import { textValue } from '../input/json-text.js';
+import { columnField, compileColumns, countIn, groupsField, NO_GROUPS, type BatchTally, type LastMatch } from './fields.js';
+import { compile, evaluate } from './mapping.js';
+import { intoBytesWriter } from './stage-bytes.js';
 import type { IntoPlan, PlannedColumn } from './validate.js';
 
 /**
@@ -22,7 +23,7 @@ export const VERSION = '_pgland_lm';
 export const DELETED = '_pgland_deleted';
 export const GROUPS = '_pgland_groups';
 
-function stageColumns(plan: IntoPlan): string[] {
+function stageColumnsSql(plan: IntoPlan): string[] {
   const cols = [`${q(LINE)} bigint`, `${q(RECORD_ID)} text`, `${q(VERSION)} timestamptz`, `${q(DELETED)} boolean`];
   if (plan.groups) cols.push(`${q(GROUPS)} text[]`);
   for (const c of staged(plan)) cols.push(`${q(c.stage!)} text`);
@@ -33,7 +34,7 @@ function stageColumns(plan: IntoPlan): string[] {
 export const TEMP_STAGE = q(INTO_STAGE);
 
 export function createIntoStageSql(plan: IntoPlan): string {
-  return `CREATE TEMP TABLE ${TEMP_STAGE} (${stageColumns(plan).join(', ')}) ON COMMIT DROP`;
+  return `CREATE TEMP TABLE ${TEMP_STAGE} (${stageColumnsSql(plan).join(', ')}) ON COMMIT DROP`;
 }
 
 /**
@@ -42,7 +43,7 @@ export function createIntoStageSql(plan: IntoPlan): string {
  * merged on the run's.
  */
 export function createIntoPipeStageSql(plan: IntoPlan, table: string): string {
-  return createUnloggedStageSql(table, stageColumns(plan));
+  return createUnloggedStageSql(table, stageColumnsSql(plan));
 }
 
 export function copyIntoStageSql(table = TEMP_STAGE): string {
@@ -51,92 +52,6 @@ export function copyIntoStageSql(table = TEMP_STAGE): string {
 
 export function staged(plan: IntoPlan): PlannedColumn[] {
   return plan.columns.filter((c) => c.stage !== undefined);
-}
-
-function kindOf(v: unknown): string {
-  return Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
-
-/** A JSON array of scalars as a PostgreSQL array literal (then escaped for COPY). */
-function arrayLiteral(items: readonly unknown[]): string | undefined {
-  const parts: string[] = [];
-  for (const item of items) {
-    if (item === null || item === undefined) parts.push('NULL');
-    else if (typeof item === 'string') parts.push('"' + item.replace(/[\\"]/g, '\\$&') + '"');
-    else if (typeof item === 'number' && Number.isFinite(item)) parts.push(String(item));
-    else if (typeof item === 'boolean') parts.push(item ? 't' : 'f');
-    else return undefined;
-  }
-  return '{' + parts.join(',') + '}';
-}
-
-/** Whether JSON text is a number (it starts like one: valid JSON, so it is one). */
-function isNumberText(text: string): boolean {
-  const c = text.charCodeAt(0);
-  return c === 0x2d || (c >= 0x30 && c <= 0x39);
-}
-
-const INTEGER_TEXT = /^-?\d+$/;
-
-/**
- * For a column whose type keeps every digit of a number as written, which
- * numbers land as sent rather than as JSON.parse reads them (12345678901234567890
- * and 1.10000000000000000000001 would be rounded): every number into a text
- * column ("numbers as written") or a numeric one; into another numeric type
- * (integers, floats, money), an integer written without fraction or exponent,
- * so that 1.0 and 1e2 still reach an integer column as 1 and 100. Other
- * columns take String() of the parsed number, as before.
- */
-function numberAsSent(col: PlannedColumn['column']): ((text: string) => boolean) | undefined {
-  if (col.category === 'S' || col.typname === 'numeric') return () => true;
-  if (col.category === 'N') return (text) => INTEGER_TEXT.test(text);
-  return undefined;
-}
-
-/** A mapped value as COPY text for its column's type, or the reason it cannot be one. */
-function field(c: PlannedColumn, value: unknown, stats: EncodeStats): { ok: true; text: string | null } | { ok: false; reason: string } {
-  const col = c.column;
-  if (value === null || value === undefined) {
-    if (col.notNull) return { ok: false, reason: `null value in column ${q(col.name)} violates its NOT NULL constraint (mapped from ${c.mapping.expr.text})` };
-    return { ok: true, text: null };
-  }
-  const json = col.typname === 'json' || col.typname === 'jsonb';
-  if (json) return { ok: true, text: copyJson(value, stats) };
-  switch (typeof value) {
-    case 'string':
-      return { ok: true, text: copyText(value, stats) };
-    case 'number':
-      return Number.isFinite(value)
-        ? { ok: true, text: String(value) }
-        : { ok: false, reason: `column ${q(col.name)}: ${c.mapping.expr.text} is not a finite number` };
-    case 'boolean':
-      return { ok: true, text: col.category === 'B' ? (value ? 't' : 'f') : String(value) };
-    default:
-      // Objects and arrays: below.
-      break;
-  }
-  if (Array.isArray(value) && col.category === 'A') {
-    const literal = arrayLiteral(value);
-    if (literal !== undefined) return { ok: true, text: copyText(literal, stats) };
-  }
-  if (col.category === 'S') return { ok: true, text: copyJson(value, stats) };
-  return { ok: false, reason: `column ${q(col.name)} is ${col.display} and ${c.mapping.expr.text} is ${kindOf(value)} ${valueExcerpt(value)}` };
-}
-
-function groupsField(
-  plan: IntoPlan,
-  from: Accessor,
-  record: RecordEnvelope,
-  stats: EncodeStats,
-): { ok: true; text: string | null } | { ok: false; reason: string } {
-  const value = from.value(record);
-  // No list at all: the record's groups are left as they are.
-  if (value === null || value === undefined) return { ok: true, text: null };
-  const names = typeof value === 'string' ? [value] : value;
-  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' && typeof n !== 'number' && n !== null)) {
-    return { ok: false, reason: `groups: ${plan.groups!.from.text} must be a list of group names (strings), got ${kindOf(value)} ${valueExcerpt(value)}` };
-  }
-  return { ok: true, text: copyText(arrayLiteral(names.filter((n) => n !== null).map(String))!, stats) };
 }
 
 function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
@@ -156,78 +71,67 @@ function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
   return '';
 }
 
+export interface IntoRowEncoder {
+  /** The record's staging row, or '' when it is not staged (see intoRowEncoder). */
+  encode: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string;
+  /** The same row written into `out` at `at` for a record read as bytes: the position past it, ROW_FULL or ROW_SLOW (then encode). */
+  encodeBytes: BytesRowWriter;
+  skipped: (buf: BatchBuffer) => number;
+  /** Whether the matching value of the record staged last repeats one seen since `keys` was cleared (it is added). */
+  repeats: (keys: IdSet, record: RecordEnvelope) => boolean;
+  /** How many records of the batch are deletions the mode applies (upsert, sync): none, no DELETE in the merge. */
+  deletions: (buf: BatchBuffer) => number;
+}
+
 /**
  * The row encoder given to the batch buffer (load/copy-writer.ts): one
  * staging row per record, or '' when the record is not staged: rejected here
  * (a value of the wrong shape, a null into NOT NULL, no matching value), with
- * why; or a deletion the mode skips, counted per batch by `skipped`.
+ * why; or a deletion the mode skips, counted per batch by `skipped`. A
+ * record read as bytes is written by stage-bytes.ts's writer, the same bytes.
  */
-export function intoRowEncoder(plan: IntoPlan): {
-  encode: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string;
-  skipped: (buf: BatchBuffer) => number;
-  /** The matching value of the record encoded last (undefined before any, or when it was not read). */
-  lastMatch: () => unknown;
-  /** How many records of the batch are deletions the mode applies (upsert, sync): none, no DELETE in the merge. */
-  deletions: (buf: BatchBuffer) => number;
-} {
-  const cols = staged(plan).map((c) => ({
-    c,
-    get: compile(c.mapping.expr),
-    jsonb: c.column.typname === 'jsonb',
-    asSent: numberAsSent(c.column),
-  }));
+export function intoRowEncoder(plan: IntoPlan): IntoRowEncoder {
+  const cols = compileColumns(plan, staged(plan));
   const groupsFrom = plan.groups ? compile(plan.groups.from) : undefined;
-  const skips = new WeakMap<BatchBuffer, number>();
-  const deletions = new WeakMap<BatchBuffer, number>();
-  let lastMatch: unknown;
+  const tally: BatchTally = { skips: new WeakMap(), deletions: new WeakMap() };
+  const matchExpr = plan.match?.mapping.expr;
+  const last: LastMatch = { src: undefined, start: 0, end: 0, value: undefined };
   const encode = (record: RecordEnvelope, buf: BatchBuffer, lead: string): string => {
-    lastMatch = undefined;
+    last.src = undefined;
+    last.value = undefined;
     if (record.isDeleted && plan.skipDeleted) {
-      skips.set(buf, (skips.get(buf) ?? 0) + 1);
+      countIn(tally.skips, buf);
       return '';
     }
     const fields: (string | null)[] = [copyText(record.id, buf.stats), record.lastModifiedAt, record.isDeleted ? 't' : 'f'];
     const deleting = plan.action === 'delete' || (record.isDeleted && plan.applyDeletes);
     // Counted before the record is encoded: one rejected below only makes the merge look for a deletion in vain.
-    if (record.isDeleted && plan.applyDeletes) deletions.set(buf, (deletions.get(buf) ?? 0) + 1);
+    if (record.isDeleted && plan.applyDeletes) countIn(tally.deletions, buf);
     if (plan.groups) {
-      const g = deleting ? { ok: true as const, text: null } : groupsField(plan, groupsFrom!, record, buf.stats);
+      const g = deleting ? NO_GROUPS : groupsField(plan, groupsFrom!, record, buf.stats);
       if (!g.ok) return reject(buf, record, g.reason);
       fields.push(g.text);
     }
-    for (const { c, get, jsonb, asSent } of cols) {
+    for (const col of cols) {
       // A deletion needs only the matching value, and the version when a column holds it.
-      if (deleting && c !== plan.match && c !== plan.lastModified) {
+      if (deleting && !col.keptOnDelete) {
         fields.push(null);
         continue;
       }
-      // The text as sent of a path into data or raw_data: parsed only as far as the column needs.
-      const text = get.text?.(record);
-      if (text !== undefined && text !== 'null') {
-        // A jsonb value lands as sent, never parsed (jsonb keeps no spelling; json would keep the sender's).
-        if (jsonb) {
-          fields.push(copyJsonText(text, buf.stats) ?? copyJson(textValue(text), buf.stats));
-          continue;
-        }
-        // A number lands with the digits the sender wrote where the column keeps them all (see numberAsSent).
-        if (asSent && isNumberText(text) && asSent(text)) {
-          fields.push(text);
-          if (c === plan.match) lastMatch = textValue(text);
-          continue;
-        }
-      }
-      const value = text === undefined ? get.value(record) : text === 'null' ? null : textValue(text);
-      if (c === plan.match) {
-        if (value === null || value === undefined) {
-          return reject(buf, record, `the match column ${q(c.column.name)} has no value: ${c.mapping.expr.text} is missing or null in this record`);
-        }
-        lastMatch = value;
-      }
-      const f = field(c, value, buf.stats);
+      const f = columnField(col, record, buf.stats);
       if (!f.ok) return reject(buf, record, f.reason);
+      if (col.match) last.value = f.match;
       fields.push(f.text);
     }
     return copyRow(fields, lead);
   };
-  return { encode, skipped: (buf) => skips.get(buf) ?? 0, lastMatch: () => lastMatch, deletions: (buf) => deletions.get(buf) ?? 0 };
+  return {
+    encode,
+    encodeBytes: intoBytesWriter(plan, cols, groupsFrom, tally, last),
+    skipped: (buf) => tally.skips.get(buf) ?? 0,
+    deletions: (buf) => tally.deletions.get(buf) ?? 0,
+    // Keys compared as the text staged; two spellings of one value (01 and 1) are caught by the merge's DISTINCT ON.
+    repeats: (keys, record) =>
+      last.src !== undefined ? keys.addRepeatsBytes(last.src, last.start, last.end) : keys.addRepeats(String(last.value ?? evaluate(matchExpr!, record))),
+  };
 }

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { newEncodeStats, type EncodeStats } from '../encode/copy-text.js';
 import { encodeRecord, type Problem } from '../encode/record.js';
-import { ROW_FULL, ROW_SLOW, writeRecordBytes } from '../encode/record-bytes.js';
+import { ROW_SLOW, writeRecordBytes } from '../encode/record-bytes.js';
 import { BytesRecord } from '../input/bytes-record.js';
 import type { ErrorCode } from '../errors.js';
 import type { Parsed, RecordEnvelope, Reject } from '../input/envelope.js';
@@ -72,7 +72,18 @@ export interface LastBatch {
  * encoder, which returns '' for a record it rejected (kept in buf.rejects).
  */
 export type FillContext = Pick<BatchContext, 'batchSize' | 'batchBytes' | 'landedLead'> &
-  ({ merge: Pick<MergeOptions, 'def'>; encodeRow?: undefined } | { encodeRow: (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string });
+  ({ merge: Pick<MergeOptions, 'def'>; encodeRow?: undefined; encodeBytes?: undefined } | { encodeRow: RowEncoder; encodeBytes?: BytesRowWriter });
+
+/** A record's row as a string; '' when it is not staged. */
+export type RowEncoder = (record: RecordEnvelope, buf: BatchBuffer, lead: string) => string;
+
+/**
+ * A record read as bytes written as its row straight into `out` at `at`
+ * (record-bytes.ts): the position past the row, ROW_FULL when `out` has no
+ * room for it, ROW_SLOW when the row encoder must take the record; nothing
+ * written nor counted for either.
+ */
+export type BytesRowWriter = (record: BytesRecord, buf: BatchBuffer, lead: string, out: Buffer, at: number) => number;
 
 /**
  * What a batch has taken from the input so far. It outlives a failed attempt:
@@ -266,30 +277,47 @@ async function appendAfterFlush(buf: BatchBuffer, copy: CopyState, row: string, 
   return n;
 }
 
-/**
- * Writes a record read as bytes straight into the chunk (record-bytes.ts);
- * undefined when encodeRecord must write it. A row that does not fit the
- * chunk goes into the next one, and only then is the full one sent (as
- * appendAfterFlush does, for a replay).
- */
-function appendBytes(buf: BatchBuffer, copy: CopyState, record: BytesRecord, def: ObjectDef, lead: string): number | undefined | Promise<number> {
-  const end = writeRecordBytes(record, def, buf.stats, buf.problems, lead, buf.pending, buf.used);
-  if (end >= 0) {
-    const n = end - buf.used;
-    buf.used = end;
-    return n;
-  }
-  if (end === ROW_SLOW || buf.used === 0) return undefined;
-  return appendBytesAfterFlush(buf, copy, record, def, lead);
+/** How a batch's records become rows: as a string, and (when it can) straight from a record read as bytes. */
+interface Encoders {
+  row: RowEncoder;
+  bytes: BytesRowWriter | undefined;
 }
 
-async function appendBytesAfterFlush(buf: BatchBuffer, copy: CopyState, record: BytesRecord, def: ObjectDef, lead: string): Promise<number> {
+/**
+ * Writes a record read as bytes straight into the chunk (`bytes`) and counts
+ * it; false when `row` must take it. A row that does not fit the chunk goes
+ * into the next one, and only then is the full one sent (as appendAfterFlush
+ * does, for a replay): the record is counted as soon as its row is kept.
+ */
+function appendBytes(buf: BatchBuffer, copy: CopyState, record: BytesRecord, enc: Encoders, lead: string): boolean | Promise<void> {
+  const end = enc.bytes!(record, buf, lead, buf.pending, buf.used);
+  if (end >= 0) {
+    buf.records++;
+    buf.bytes += end - buf.used;
+    buf.used = end;
+    return true;
+  }
+  if (end === ROW_SLOW || buf.used === 0) return false;
+  return appendBytesAfterFlush(buf, copy, record, enc, lead);
+}
+
+async function appendBytesAfterFlush(buf: BatchBuffer, copy: CopyState, record: BytesRecord, enc: Encoders, lead: string): Promise<void> {
   const full = seal(buf);
-  const end = writeRecordBytes(record, def, buf.stats, buf.problems, lead, buf.pending, 0);
-  if (end === ROW_FULL || end === ROW_SLOW) return appendAfterFlush(buf, copy, encodeRecord(record, def, buf.stats, buf.problems, lead), full);
-  buf.used = end;
-  if (full) await write(copy, full);
-  return end;
+  const end = enc.bytes!(record, buf, lead, buf.pending, 0);
+  if (end >= 0) {
+    buf.records++;
+    buf.bytes += end;
+    buf.used = end;
+    if (full) await write(copy, full);
+    return;
+  }
+  const row = enc.row(record, buf, lead);
+  if (row === '') {
+    if (full) await write(copy, full);
+    return;
+  }
+  buf.records++;
+  buf.bytes += await appendAfterFlush(buf, copy, row, full);
 }
 
 /** An open COPY and the first error it reported (the server's or the connection's). */
@@ -325,8 +353,17 @@ async function write(copy: CopyState, chunk: Buffer): Promise<void> {
   });
 }
 
+/** A landed object's rows: record.ts's encoder, and record-bytes.ts's for records read as bytes. */
+function landedEncoders(def: ObjectDef): Encoders {
+  return {
+    row: (record, b, lead) => encodeRecord(record, def, b.stats, b.problems, lead),
+    bytes: (record, b, lead, out, at) => writeRecordBytes(record, def, b.stats, b.problems, lead, out, at),
+  };
+}
+
 /** Reads records into the batch (and the open COPY) until it is full or the input ends. */
 async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, copy: CopyState): Promise<void> {
+  const enc: Encoders = ctx.encodeRow ? { row: ctx.encodeRow, bytes: ctx.encodeBytes } : landedEncoders(ctx.merge.def);
   while (!buf.complete) {
     if (buf.records >= ctx.batchSize || buf.bytes >= ctx.batchBytes) break;
     // Awaited only when the input must be read: a promise per record cost more than encoding it.
@@ -360,15 +397,12 @@ async function fill(buf: BatchBuffer, ctx: FillContext, source: RecordSource, co
         }
       }
     }
-    if (!ctx.encodeRow && record instanceof BytesRecord) {
-      const n = appendBytes(buf, copy, record, ctx.merge.def, lead);
-      if (n !== undefined) {
-        buf.records++;
-        buf.bytes += typeof n === 'number' ? n : await n;
-        continue;
-      }
+    if (record instanceof BytesRecord && enc.bytes) {
+      const done = appendBytes(buf, copy, record, enc, lead);
+      if (done instanceof Promise) await done;
+      if (done !== false) continue;
     }
-    const row = ctx.encodeRow ? ctx.encodeRow(record, buf, lead) : encodeRecord(record, ctx.merge.def, buf.stats, buf.problems, lead);
+    const row = enc.row(record, buf, lead);
     if (row === '') continue;
     buf.records++;
     const n = append(buf, copy, row);

@@ -50,6 +50,25 @@ export class IdSet {
     return this.place(h1, h2);
   }
 
+  /**
+   * addRepeats of the UTF-8 text src[start, end) (valid UTF-8): the same
+   * hashes as its string's, read from the bytes while they are ASCII (one
+   * byte a UTF-16 unit), from the decoded string otherwise.
+   */
+  addRepeatsBytes(src: Buffer, start: number, end: number): boolean {
+    let h1 = 0x811c9dc5;
+    let h2 = 0x9747b28c;
+    for (let i = start; i < end; i++) {
+      const c = src[i]!;
+      if (c >= 0x80) return this.addRepeats(src.toString('utf8', start, end));
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+      h2 ^= h2 >>> 15;
+    }
+    if (this.size >= this.limit && !this.grow()) return true;
+    return this.place((h1 | 1) >>> 0, h2 >>> 0);
+  }
+
   /** Puts a pair of hashes in its slot; true when it was there already. */
   private place(h1: number, h2: number): boolean {
     for (let slot = (h1 ^ (h2 >>> 7)) & this.mask; ; slot = (slot + 1) & this.mask) {

@@ -1,6 +1,7 @@
 import { contact } from '../../bench/generate.js';
 import type { ObjectDef } from '../../src/catalog/definition.js';
 import { MAX_JSON_DEPTH } from '../../src/encode/values.js';
+import { readLineChunks, type Line } from '../../src/input/lines.js';
 
 /** Lines for the tests of the envelope scans (envelope-scan, envelope-bytes): seeds, and mutations of them. */
 
@@ -103,4 +104,14 @@ export function mutate(text: string, rnd: () => number): string {
     else t = t.slice(0, at) + piece + t.slice(at + piece.length);
   }
   return t;
+}
+
+/** The lines of one input, read as the loader reads them (as bytes). */
+export async function bytesLines(input: Buffer): Promise<Line[]> {
+  const out: Line[] = [];
+  async function* once(): AsyncGenerator<Buffer> {
+    yield input;
+  }
+  for await (const lines of readLineChunks(once(), { bytes: true })) out.push(...lines);
+  return out;
 }
