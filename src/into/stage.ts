@@ -5,16 +5,17 @@ import { MAX_REJECT_TEXT, type RecordEnvelope, type Reject } from '../input/enve
 import { quoteIdent as q } from '../sql/ident.js';
 import { createUnloggedStageSql } from '../load/pipelined.js';
 import { columnField, compileColumns, countIn, groupsField, NO_GROUPS, type BatchTally, type LastMatch } from './fields.js';
-import { compile, evaluate } from './mapping.js';
+import { compile, evaluate, isLastModified } from './mapping.js';
 import { intoBytesWriter } from './stage-bytes.js';
 import type { IntoPlan, PlannedColumn } from './validate.js';
 
 /**
  * The staging table of a load into an own table: the record's line, id,
- * version and deletion flag, its group names, then each mapped value as text.
- * Values are cast to the column's type by the merge, not by COPY: a value the
- * type refuses then fails one record (found by bisection, merge-into.ts), not
- * the COPY of the whole batch.
+ * version and deletion flag, its group names, then each mapped value, as
+ * text unless the encoder guarantees the column's type takes it (stagedType).
+ * Values staged as text are cast to the column's type by the merge, not by
+ * COPY: a value the type refuses then fails one record (found by bisection,
+ * merge-into.ts), not the COPY of the whole batch.
  */
 export const INTO_STAGE = '_pgland_into';
 export const LINE = '_pgland_line';
@@ -23,10 +24,26 @@ export const VERSION = '_pgland_lm';
 export const DELETED = '_pgland_deleted';
 export const GROUPS = '_pgland_groups';
 
+/**
+ * The type a mapped value is staged as: the column's own where the encoder
+ * only ever writes what that type's input takes, so that the COPY (on the
+ * helper connection, beside the merge) reads it once and the merge casts
+ * nothing; text otherwise. text columns; jsonb (valid JSON, with what jsonb
+ * refuses taken out, as for landed tables: encode/copy-text.ts); a
+ * timestamptz column mapped from last_modified_at (the envelope checked it,
+ * and the version column is staged as timestamptz already).
+ */
+export function stagedType(c: PlannedColumn): string {
+  const { typname } = c.column;
+  if (typname === 'text' || typname === 'jsonb') return c.column.castType;
+  if (typname === 'timestamptz' && isLastModified(c.mapping.expr)) return c.column.castType;
+  return 'text';
+}
+
 function stageColumnsSql(plan: IntoPlan): string[] {
   const cols = [`${q(LINE)} bigint`, `${q(RECORD_ID)} text`, `${q(VERSION)} timestamptz`, `${q(DELETED)} boolean`];
   if (plan.groups) cols.push(`${q(GROUPS)} text[]`);
-  for (const c of staged(plan)) cols.push(`${q(c.stage!)} text`);
+  for (const c of staged(plan)) cols.push(`${q(c.stage!)} ${stagedType(c)}`);
   return cols;
 }
 
