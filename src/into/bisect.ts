@@ -110,17 +110,15 @@ async function stagedRecord(client: pg.ClientBase, plan: IntoPlan, stage: string
 }
 
 /**
- * Applies the batch staged in `stage` (input lines `lines`, ascending): whole, or, when
- * the table refuses a record, by halves. Refused records are added to
- * `rejects`.
+ * Applies the batch staged in `stage`, `rows` rows (the caller knows how
+ * many it staged: no scan to count them): whole, or, when the table refuses
+ * a record, by halves. Refused records are added to `rejects`.
  */
-export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: string, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
+export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: string, rows: number, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
   const total = zeroPart();
-  const { rows } = await client.query<{ lo: string | null; hi: string | null; n: string }>(
-    `SELECT min(${q(LINE)}) AS lo, max(${q(LINE)}) AS hi, count(*) AS n FROM ${stage}`,
-  );
-  if (rows[0]!.lo === null) return total;
-  const whole = await inSavepoint(client, () => run(Number(rows[0]!.lo), Number(rows[0]!.hi), Number(rows[0]!.n)));
+  if (rows === 0) return total;
+  // The whole batch as one part: every input line (the table holds only the batch).
+  const whole = await inSavepoint(client, () => run(0, Number.MAX_SAFE_INTEGER, rows));
   if (whole.ok) return whole.value;
   const lines = (await client.query<{ l: string }>(`SELECT ${q(LINE)} AS l FROM ${stage} ORDER BY 1`)).rows.map((r) => Number(r.l));
 

@@ -168,7 +168,8 @@ async function applyBatch(client: pg.PoolClient, st: RunState, batchNo: number, 
   const shape: MergeShape = { stage, distinctKeys: !(batch.repeated || batch.replayed), prefilter: st.hadRows, deletes: st.encoder.deletions(buf) > 0 };
   // Records the table refused: kept apart from the encoder's rejects, which a replay does not encode again.
   const refused: Reject[] = [];
-  const part = await applyStaged(client, st.plan, stage, partRunner(client, st.plan, shape), refused);
+  // The table holds exactly the batch's rows: COPYed just now, or checked by restageIfNeeded.
+  const part = await applyStaged(client, st.plan, stage, buf.records, partRunner(client, st.plan, shape), refused);
   const rejects = [...buf.rejects, ...refused];
   const counts = zeroCounts();
   counts.batches = 1;
