@@ -14,9 +14,10 @@ import { completeLanded, keepNotes, mergeStaged } from './batch.js';
 import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type FillContext, type RecordSource } from './copy-writer.js';
 import type { Parsed } from '../input/envelope.js';
 import { abandonStaleRuns, recordOutcome } from './finish.js';
-import { batchOf, type BatchRow, type StagedBatch } from './http-batch.js';
+import { batchOf, stageHeldBatch, type BatchRow, type StagedBatch } from './http-batch.js';
 import {
   checkSentBatches,
+  dropHeldBatchTables,
   firstLoad,
   landStagedRows,
   mergeOptionsOf,
@@ -38,6 +39,29 @@ import { addRunCountsSql, insertRunSql, readRunCounts, zeroCounts, type RunCount
 
 /** How many ids a held first load keeps the hashes of (16 bytes each at most); past them, its batches are merged. */
 const RUN_IDS = 2 ** 21;
+
+/**
+ * How many batches a held run stages in tables of their own (stageHeld).
+ * The run's transaction keeps a lock on each table it merged from until it
+ * ends, and the server's lock table is shared by every session: past this
+ * many, the run's batches are staged and merged in its transaction, one at
+ * a time.
+ */
+const MAX_HELD_TABLES = 100;
+
+/** A batch staged for a held run whose merge failed: the commit fails with it (or, when the failure is transient, the run's batches are lost). */
+export class HeldMergeError extends Error {
+  constructor(batchNo: number, cause: unknown) {
+    super(`batch ${batchNo} was staged but could not be merged in the held run: ${describeError(cause)}`, { cause });
+  }
+}
+
+/** One part of a batch landed in the run's transaction (a first load's batch may have two: COPYed, then merged). */
+interface LandedPart {
+  buf: BatchBuffer;
+  counts: RunCounts;
+  maxLastModified: Date | string | null;
+}
 
 /**
  * The input up to the first record whose id the run has landed already (or
@@ -113,6 +137,13 @@ const stageLockSql = (fn: 'pg_advisory_lock' | 'pg_advisory_unlock', runId: stri
  */
 export class HeldRun {
   private tail: Promise<unknown> = Promise.resolve();
+  /** The merges of batches staged in tables of their own, in turn on the run's connection; never rejects. */
+  private merges: Promise<void> = Promise.resolve();
+  /** Every merge but the last one: the next batch is staged once they are done, beside the last one. */
+  private mergesButLast: Promise<void> = Promise.resolve();
+  /** The first merge that failed (its batch rolled back to its savepoint): the commit fails with it. */
+  private mergeFailure: HeldMergeError | undefined;
+  private heldTables = 0;
   private ended = false;
   private idle: NodeJS.Timeout | undefined;
   private readonly chunks = new ChunkPool();
@@ -213,11 +244,69 @@ export class HeldRun {
 
   /** Lands one request's records in the run's transaction (see stageBatch for the answer and a batch number sent again). */
   land(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number } = {}): Promise<StagedBatch> {
-    return this.queued(() => this.landNow(input, options));
+    return this.queued(() => (this.format === 'stage' && this.heldTables < MAX_HELD_TABLES ? this.stageHeld(input, options) : this.landNow(input, options)));
+  }
+
+  /**
+   * A batch of a run that merges, overlapped as `pgland load` pipelines its
+   * batches (pipeline.ts): staged on a pool connection into a table of its
+   * own and committed there (with its ledger row), answered, then merged in
+   * the run's transaction while the next batch is staged. One merge at most
+   * runs beside a batch being staged: the batch waits for the merges before
+   * the last one. A merge that fails is the commit's failure (mergeHeld).
+   */
+  private async stageHeld(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number }): Promise<StagedBatch> {
+    clearTimeout(this.idle);
+    try {
+      await this.mergesButLast;
+      if (this.ended) throw new RunNotHeldError();
+      const { staged, table, buf } = await stageHeldBatch(this.ctx.pool, this.run, input, options, { token: this.token, chunks: this.chunks, ids: this.ids });
+      if (table !== undefined && buf !== undefined) {
+        this.heldTables++;
+        this.mergesButLast = this.merges;
+        this.merges = this.merges.then(() => this.mergeHeld(staged.batchNo, table, buf));
+      }
+      return staged;
+    } finally {
+      if (!this.ended) this.armIdle();
+    }
+  }
+
+  /**
+   * Merges a batch staged by stageHeld in the run's transaction, in a
+   * savepoint, and records it there as landBatch does. A failure rolls the
+   * batch back to its savepoint and is kept for the commit, which fails with
+   * it: the batch's answer was given, so the run cannot land without it.
+   * The later batches are not merged. When the transaction itself is gone,
+   * the run ends and its batches are lost (the commit names them).
+   */
+  private async mergeHeld(batchNo: number, table: string, buf: BatchBuffer): Promise<void> {
+    if (this.ended || this.mergeFailure) return;
+    const c = this.client;
+    try {
+      await this.savepoint('SAVEPOINT pgland_held_batch');
+      const counts = zeroCounts();
+      const maxLastModified = await mergeStaged(c, { ...this.heldMerge, stageTable: table, distinctIds: !buf.repeatedIds }, buf.records, counts);
+      await this.recordParts(batchNo, [{ buf, counts, maxLastModified }]);
+      await this.savepoint('RELEASE SAVEPOINT pgland_held_batch');
+    } catch (err) {
+      if (this.ended) return;
+      try {
+        await c.query('ROLLBACK TO SAVEPOINT pgland_held_batch');
+      } catch {
+        await this.end(true);
+        return;
+      }
+      this.mergeFailure = new HeldMergeError(batchNo, err);
+      this.ctx.log.warn({ runId: this.run.runId, batchNo, err: { message: (err as Error).message } }, 'a held batch could not be merged: the commit will fail');
+    }
   }
 
   private async landNow(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number }): Promise<StagedBatch> {
     clearTimeout(this.idle);
+    // The run's connection is free once the batches staged before are merged.
+    await this.merges;
+    if (this.ended) throw new RunNotHeldError();
     const c = this.client;
     const t = stagingTables(this.run);
     // The ledger's connection is had before the stage's lock is taken: a
@@ -305,7 +394,7 @@ export class HeldRun {
     const o = this.o;
     const fill: FillContext = { merge: o, batchSize: Infinity, batchBytes: Infinity, landedLead: this.lead };
     const source = lineSource(input, { lineOffset: offset, ...(maxLineBytes === undefined ? {} : { maxLineBytes }) });
-    const parts: { buf: BatchBuffer; counts: RunCounts; maxLastModified: Date | string | null }[] = [];
+    const parts: LandedPart[] = [];
     try {
       if (this.format === 'landed') {
         const buf = newBatchBuffer('landed', this.chunks, this.ids, false);
@@ -331,26 +420,37 @@ export class HeldRun {
         parts.push({ buf, counts, maxLastModified: await mergeStaged(c, { ...this.heldMerge, distinctIds: !buf.repeatedIds }, buf.records, counts) });
         await c.query(`TRUNCATE ${quoteIdent(STAGE_TABLE)}`);
       }
+      await this.recordParts(batchNo, parts);
       const total = { rowsRead: 0, records: 0, rejected: 0, problems: 0, nulStripped: 0, lines: source.lastLine };
-      for (const [i, part] of parts.entries()) {
-        await keepNotes(c, o, part.buf, part.counts);
-        if (i > 0) part.counts.batches = 0; // one batch, in two parts
-        await c.query(addRunCountsSql(o.schema, o.runId, part.counts, part.maxLastModified));
-        total.rowsRead += part.buf.rowsRead;
-        total.records += part.buf.records;
-        total.rejected += part.buf.rejects.length;
-        total.problems += part.buf.problems.length;
-        total.nulStripped += part.buf.stats.nulStripped;
+      for (const { buf } of parts) {
+        total.rowsRead += buf.rowsRead;
+        total.records += buf.records;
+        total.rejected += buf.rejects.length;
+        total.problems += buf.problems.length;
+        total.nulStripped += buf.stats.nulStripped;
       }
-      await c.query(`INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [
-        o.runId,
-        batchNo,
-        total.rowsRead,
-      ]);
       return total;
     } finally {
       for (const part of parts) this.chunks.release(part.buf);
     }
+  }
+
+  /** A landed batch's rejects, problems and counters, and the batch itself, recorded in the run's transaction. */
+  private async recordParts(batchNo: number, parts: LandedPart[]): Promise<void> {
+    const c = this.client;
+    const o = this.o;
+    let rowsRead = 0;
+    for (const [i, part] of parts.entries()) {
+      await keepNotes(c, o, part.buf, part.counts);
+      if (i > 0) part.counts.batches = 0; // one batch, in two parts
+      await c.query(addRunCountsSql(o.schema, o.runId, part.counts, part.maxLastModified));
+      rowsRead += part.buf.rowsRead;
+    }
+    await c.query(`INSERT INTO ${qualify(o.schema, '_pgland_run_batches')} (run_id, batch_no, rows_read) VALUES ($1::uuid, $2, $3)`, [
+      o.runId,
+      batchNo,
+      rowsRead,
+    ]);
   }
   /**
    * Commits the run: checks the client's batch list against the ledger (a
@@ -368,6 +468,9 @@ export class HeldRun {
 
   private async commitNow(sent: SentBatches | undefined): Promise<HttpRunOutcome> {
     clearTimeout(this.idle);
+    // The batches answered before are merged first (one that failed fails the commit, below).
+    await this.merges;
+    if (this.ended) throw new RunNotHeldError();
     const { pool } = this.ctx;
     const c = this.client;
     const run = this.run;
@@ -434,9 +537,11 @@ export class HeldRun {
     const o = this.o;
     const run = this.run;
     const t = stagingTables(run);
+    if (this.mergeFailure) throw this.mergeFailure;
     // Batches staged by other processes: landed as the staged path lands them.
     await landStagedRows(c, run, o, { stagedOnly: true });
     await c.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    await dropHeldBatchTables(c, run);
     const merged = await readRunCounts(c, run.schema, run.runId);
     const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
     await recordOutcome(c, o, { full: run.mode === 'full', status, error: null });
@@ -454,6 +559,7 @@ export class HeldRun {
    */
   async rollback(reason: string): Promise<void> {
     await this.queued(async () => {
+      await this.merges;
       this.ctx.log.warn({ runId: this.run.runId, reason }, 'held run rolled back: its batches are lost until sent again');
       await this.end(true);
     }).catch((err: unknown) => {
@@ -474,6 +580,8 @@ export class HeldRun {
           'could not mark held batches lost: the next commit finds their holder gone',
         ),
       );
+      // The tables its batches were staged in: the run's end drops them otherwise.
+      await dropHeldBatchTables(this.ctx.pool, this.run).catch(() => undefined);
     }
     // Destroyed: its session locks (the holder's, the stage's) go with it.
     this.client.release(true);

@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import type { Problem } from '../encode/record.js';
 import type { Reject } from '../input/envelope.js';
-import { copyStageSql } from '../stage/stage.js';
-import { ChunkPool, copyBatch, newBatchBuffer, type FillContext } from './copy-writer.js';
-import { lockStage, mergeOptionsOf, RunClosedError, staged, stagingTables, type HttpRun } from './http-run.js';
+import { copyStageSql, createPipelineStageSql } from '../stage/stage.js';
+import { ChunkPool, copyBatch, newBatchBuffer, type BatchBuffer, type FillContext } from './copy-writer.js';
+import { heldBatchTable, lockStage, mergeOptionsOf, RunClosedError, staged, stagingTables, type HttpRun } from './http-run.js';
 import { IdSet } from './id-set.js';
 import { lineSource } from './record-source.js';
 import { begin } from '../sql/transaction.js';
@@ -44,6 +44,25 @@ function notesSql(table: string, rejects: Reject[], problems: Problem[]): { text
 }
 
 /**
+ * Where a held run (held-run.ts) stages a batch it merges later: a table of
+ * the batch's own (heldBatchTable), its ledger row marked as the holder's.
+ * The batch's rejects and problems stay with its buffer, for the merge to
+ * record in the run's transaction.
+ */
+export interface HeldStage {
+  token: string;
+  chunks: ChunkPool;
+  ids: IdSet;
+}
+
+/** A held batch staged for its merge: its table and its buffer (rows sent, rejects and problems kept). */
+export interface StagedForMerge {
+  staged: StagedBatch;
+  table?: string;
+  buf?: BatchBuffer;
+}
+
+/**
  * Stages one request's NDJSON records, in one transaction: COPY into the
  * run's stage with the COPY writer of `pgland load` (copy-writer.ts), keep
  * the lines that could not be landed and the values that did not fit, record
@@ -58,9 +77,36 @@ export async function stageBatch(
   input: AsyncIterable<Buffer | string>,
   options: { batchNo?: number; maxRecordBytes?: number } = {},
 ): Promise<StagedBatch> {
+  return (await stageOn(pool, run, input, options)).staged;
+}
+
+/**
+ * The same for a batch of a held run: COPYed into a table of its own,
+ * created in the same transaction, and committed there; the holder merges
+ * it in the run's transaction afterwards, while the next batch is staged.
+ */
+export function stageHeldBatch(
+  pool: pg.Pool,
+  run: HttpRun,
+  input: AsyncIterable<Buffer | string>,
+  options: { batchNo?: number; maxRecordBytes?: number },
+  held: HeldStage,
+): Promise<StagedForMerge> {
+  return stageOn(pool, run, input, options, held);
+}
+
+async function stageOn(
+  pool: pg.Pool,
+  run: HttpRun,
+  input: AsyncIterable<Buffer | string>,
+  options: { batchNo?: number; maxRecordBytes?: number },
+  held?: HeldStage,
+): Promise<StagedForMerge> {
   const t = stagingTables(run);
   const client = await pool.connect();
+  if (held && client.listenerCount('error') === 0) client.on('error', () => undefined);
   let broken = false;
+  let buf: BatchBuffer | undefined;
   try {
     await begin(client);
     await lockStage(client, run.runId);
@@ -71,7 +117,7 @@ export async function stageBatch(
       if (rows[0]?.lost === true) await client.query(`DELETE FROM ${t.batches} WHERE batch_no = $1`, [options.batchNo]);
       else if (rows[0]) {
         await client.query('ROLLBACK');
-        return { ...batchOf(rows[0] as BatchRow), alreadyStaged: true };
+        return { staged: { ...batchOf(rows[0] as BatchRow), alreadyStaged: true } };
       }
     }
     const { rows } = await client.query<{ next_no: number; offset: string }>(
@@ -79,20 +125,24 @@ export async function stageBatch(
     );
     const batchNo = options.batchNo ?? rows[0]!.next_no;
     const offset = Number(rows[0]!.offset);
+    // A table left by a holder that died with this batch number (its transaction, and the batch, are gone).
+    const table = held ? heldBatchTable(run, batchNo) : t.stage;
+    if (held) await client.query(`DROP TABLE IF EXISTS ${table}; ${createPipelineStageSql(table, run.def)}`);
 
     const source = lineSource(input, { lineOffset: offset, ...(options.maxRecordBytes === undefined ? {} : { maxLineBytes: options.maxRecordBytes }) });
-    const buf = newBatchBuffer('stage', new ChunkPool(), new IdSet(0), false);
+    buf = held ? newBatchBuffer('stage', held.chunks, held.ids, false) : newBatchBuffer('stage', new ChunkPool(), new IdSet(0), false);
     const ctx: FillContext = { merge: mergeOptionsOf(run), batchSize: Infinity, batchBytes: Infinity, landedLead: '' };
-    await copyBatch(client, copyStageSql(run.def, 'stage', t.stage), ctx, source, buf);
+    await copyBatch(client, copyStageSql(run.def, 'stage', table), ctx, source, buf);
 
-    if (buf.rejects.length + buf.problems.length > 0) await client.query(notesSql(t.notes, buf.rejects, buf.problems));
+    if (!held && buf.rejects.length + buf.problems.length > 0) await client.query(notesSql(t.notes, buf.rejects, buf.problems));
     const inserted = await client.query<BatchRow>(
-      `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-      [batchNo, offset, source.lastLine, buf.rowsRead, buf.records, buf.rejects.length, buf.problems.length, buf.stats.nulStripped],
+      `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid) RETURNING *`,
+      [batchNo, offset, source.lastLine, buf.rowsRead, buf.records, buf.rejects.length, buf.problems.length, buf.stats.nulStripped, held?.token ?? null],
     );
     await client.query('COMMIT');
-    return { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
+    const done = { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
+    return held ? { staged: done, table, buf } : { staged: done };
   } catch (err) {
     try {
       await client.query('ROLLBACK');
@@ -101,6 +151,8 @@ export async function stageBatch(
     }
     throw err;
   } finally {
+    // Its rows are sent: the chunks go back for the next batch, the rejects and problems stay for the merge.
+    if (held && buf) held.chunks.release(buf);
     client.release(broken);
   }
 }

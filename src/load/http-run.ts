@@ -53,6 +53,29 @@ export function stagingTables(run: Pick<HttpRun, 'schema' | 'runId'>): { stage: 
   };
 }
 
+/**
+ * The table a held run stages batch `batchNo` in (held-run.ts): an unlogged
+ * table of the destination schema, filled and committed on another
+ * connection, then merged in the run's open transaction.
+ */
+export function heldBatchTable(run: Pick<HttpRun, 'schema' | 'runId'>, batchNo: number): string {
+  return qualify(run.schema, `${stagingTables(run).stageName}_h${batchNo}`);
+}
+
+/**
+ * Drops the run's held batch tables, in the caller's transaction: at its
+ * end (commit, failure, abort), those of its holders, the one committing
+ * and any that died before dropping theirs.
+ */
+export async function dropHeldBatchTables(client: pg.Pool | pg.ClientBase, run: Pick<HttpRun, 'schema' | 'runId'>): Promise<void> {
+  const pattern = `${stagingTables(run).stageName.replace(/_/g, '\\_')}\\_h%`;
+  const { rows } = await client.query<{ relname: string }>(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname LIKE $2`,
+    [run.schema, pattern],
+  );
+  if (rows.length > 0) await client.query(`DROP TABLE IF EXISTS ${rows.map((r) => qualify(run.schema, r.relname)).join(', ')}`);
+}
+
 export function mergeOptionsOf(run: HttpRun): MergeOptions {
   return {
     schema: run.schema,
@@ -352,6 +375,7 @@ async function landStage(
     // Nothing of the tenant was landed: a full refresh has nothing to delete.
     if (direct) o.trackSeen = false;
     await client.query(`DROP TABLE ${t.stage}, ${t.batches}, ${t.notes}`);
+    await dropHeldBatchTables(client, run);
     const merged = await readRunCounts(client, run.schema, run.runId);
     const status: RunStatus = merged.rejected > 0 || merged.problems > 0 ? 'partial' : 'succeeded';
     await recordOutcome(client, o, { full: run.mode === 'full', status, error: null });
@@ -367,6 +391,7 @@ export async function recordFailure(client: pg.PoolClient, run: HttpRun, error: 
     await lockStage(client, run.runId);
     if ((await runStatus(client, run)) === undefined) await client.query(insertRunSql(run.schema, runRow(run)));
     await client.query(`DROP TABLE IF EXISTS ${t.stage}, ${t.batches}, ${t.notes}`);
+    await dropHeldBatchTables(client, run);
     await client.query(`DELETE FROM ${qualify(run.schema, '_pgland_full_refresh_seen')} WHERE run_id = $1::uuid`, [run.runId]);
     await client.query(finishRunSql(run.schema, run.runId, 'failed', error));
     await lease.fence(client);
@@ -457,6 +482,7 @@ export async function abortHttpRun(pool: pg.Pool, run: HttpRun): Promise<RunCoun
         counts.rowsRead = Number(rows[0]!.rows_read);
       }
       await client.query(`DROP TABLE IF EXISTS ${t.stage}, ${t.batches}, ${t.notes}`);
+      await dropHeldBatchTables(client, run);
       if ((await runStatus(client, run)) === undefined) {
         await client.query(insertRunSql(run.schema, runRow(run)));
         await client.query(addRunCountsSql(run.schema, run.runId, counts, null));
