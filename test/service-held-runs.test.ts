@@ -282,6 +282,137 @@ describe('held runs (issue 15)', () => {
     }
   });
 
+  /** A tenant with 3,000 contacts landed, and the batches of its increment: each record changes. */
+  async function landedTenant(customer: string): Promise<TestRecord[][]> {
+    const first = await openRun(customer, 'incremental');
+    await put(a, first, 1, firstRun().flat());
+    expect((await call(a, 'POST', `/runs/${first}/commit`, { json: { batches: 1 } })).body.status).toBe('succeeded');
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'incremental', input: streamOf(firstRun().flat()) });
+    return [0, 1, 2].map((b) => Array.from({ length: 100 }, (_, i) => contact(b * 1000 + i, 5)));
+  }
+
+  /** The held batch tables of a run (held-run.ts): a table per batch, until the run ends. */
+  async function heldTables(run: string): Promise<string[]> {
+    const { rows } = await db.pool.query<{ relname: string }>(
+      `SELECT relname FROM pg_class WHERE relnamespace = 'landing'::regnamespace AND relname LIKE $1 ORDER BY relname`,
+      [`\\_pgland\\_stage\\_${run.replace(/-/g, '')}\\_h%`],
+    );
+    return rows.map((r) => r.relname);
+  }
+
+  /**
+   * Opens an increment of a landed tenant whose first batch's merge waits: a
+   * landed row it updates is locked in a transaction of its own (the
+   * blocker, to roll back), and the batch is sent.
+   */
+  async function blockedIncrement(customer: string): Promise<{ run: string; batches: TestRecord[][]; blocker: import('pg').PoolClient }> {
+    const batches = await landedTenant(customer);
+    const run = await openRun(customer, 'incremental');
+    const blocker = await db.pool.connect();
+    await blocker.query('BEGIN');
+    const { rowCount } = await blocker.query(`SELECT 1 FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND id = $2 FOR UPDATE`, [
+      customer,
+      batches[0]![0]!.id,
+    ]);
+    expect(rowCount).toBe(1);
+    expect((await put(a, run, 1, batches[0]!)).status).toBe(200);
+    await until('the merge of batch 1 to wait for the locked row', mergeWaits);
+    return { run, batches, blocker };
+  }
+
+  /** Whether a backend waits for a row lock (the held merge behind blockedIncrement's blocker). */
+  async function mergeWaits(): Promise<boolean> {
+    const { rowCount } = await db.pool.query(
+      `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%crm_contacts%'`,
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  it('an increment batch is answered once staged: the next one is staged while it merges, and the commit waits for both merges', async () => {
+    const customer = 'overlapped';
+    const { run, batches, blocker } = await blockedIncrement(customer);
+    try {
+      // Batch 2 is staged and answered while batch 1's merge waits: the two overlap.
+      const second = await put(a, run, 2, batches[1]!);
+      expect(second.status, JSON.stringify(second.body)).toBe(200);
+      expect(second.body).toMatchObject({ batch_no: 2, records: 100, already_staged: false });
+      expect(await mergeWaits()).toBe(true);
+      expect(await heldTables(run)).toHaveLength(2);
+      const ledger = await db.pool.query(`SELECT batch_no, held_by IS NOT NULL AS held FROM landing._pgland_stage_${run.replace(/-/g, '')}_batches ORDER BY 1`);
+      expect(ledger.rows).toEqual([
+        { batch_no: 1, held: true },
+        { batch_no: 2, held: true },
+      ]);
+      // The commit comes while both merges are outstanding: it waits for them.
+      const committing = call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer)); // nothing of the run is visible
+      await blocker.query('ROLLBACK');
+      const done = await committing;
+      expect(done.status, JSON.stringify(done.body)).toBe(200);
+      expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 2, rows_read: 200, updated: 200 } });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+    }
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'incremental', input: streamOf([...batches[0]!, ...batches[1]!]) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    expect(await heldTables(run)).toEqual([]);
+  });
+
+  it('a batch whose merge fails after it was answered fails the commit, naming it; nothing of the run lands', async () => {
+    const customer = 'merge-fails';
+    const batches = await landedTenant(customer);
+    const before = await rowsOf('landing', customer);
+    // The destination refuses one version of one record: its batch stages, and its merge fails.
+    const poisoned = batches[1]![7]!.id;
+    await db.pool.query(
+      `ALTER TABLE landing.crm_contacts ADD CONSTRAINT held_merge_fails CHECK (_pgland_customer_id <> '${customer}' OR id <> '${poisoned}' OR _pgland_last_modified_at < '2026-02-05') NOT VALID`,
+    );
+    try {
+      const run = await openRun(customer, 'incremental');
+      for (const [i, records] of batches.entries()) {
+        const r = await put(a, run, i + 1, records);
+        expect(r.status, JSON.stringify(r.body)).toBe(200); // staged: its merge comes after the answer
+      }
+      const failed = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+      expect(failed.status, JSON.stringify(failed.body)).toBe(422);
+      expect(failed.body.status).toBe('failed');
+      expect(failed.body.error).toContain('batch 2 was staged but could not be merged');
+      expect(failed.body.error).toContain('held_merge_fails');
+      expect(await rowsOf('landing', customer)).toEqual(before);
+      expect(await held(customer)).toBeUndefined();
+      expect(await heldTables(run)).toEqual([]);
+      const { rows } = await db.pool.query(`SELECT status FROM landing._pgland_runs WHERE run_id = $1`, [run]);
+      expect(rows).toEqual([{ status: 'failed' }]);
+    } finally {
+      await db.pool.query('ALTER TABLE landing.crm_contacts DROP CONSTRAINT held_merge_fails');
+    }
+  });
+
+  it('a holder that dies while merges are outstanding: the batches it answered are named lost; sent again, they land exactly', async () => {
+    const customer = 'died-merging';
+    const { run, batches, blocker } = await blockedIncrement(customer);
+    try {
+      expect((await put(a, run, 2, batches[1]!)).status).toBe(200);
+      const holder = await held(customer);
+      await db.pool.query('SELECT pg_terminate_backend($1)', [holder!.pid]);
+      await until('the holder to let the run go', async () => (await held(customer)) === undefined);
+    } finally {
+      await blocker.query('ROLLBACK');
+      blocker.release();
+    }
+    const refused = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'batches_lost', message: expect.stringContaining('batches 1, 2 were held') });
+    for (const [i, records] of batches.entries()) expect((await put(a, run, i + 1, records)).status).toBe(200);
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 3, updated: 300 } });
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'incremental', input: streamOf(batches.flat()) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    expect(await heldTables(run)).toEqual([]);
+  });
+
   it('a write-through of the object waits for a held run (and is refused after lock_timeout_ms)', async () => {
     const customer = 'write-through';
     // Before the run: a destination whose config changes gets a new pool, and the runs held on the old one are lost.
