@@ -359,7 +359,27 @@ describe('held runs (issue 15)', () => {
     expect(await heldTables(run)).toEqual([]);
   });
 
-  it('a batch whose merge fails after it was answered fails the commit, naming it; nothing of the run lands', async () => {
+  it('a full refresh of a landed tenant, its batches merged as they come: deletes what it did not deliver, at the commit only', async () => {
+    const customer = 'full-overlapped';
+    const batches = await landedTenant(customer);
+    const run = await openRun(customer, 'full');
+    for (const [i, records] of batches.entries()) expect((await put(a, run, i + 1, records)).status).toBe(200);
+    expect(await countOf(customer)).toBe(3000);
+    const { rows: before } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND _pgland_is_deleted`, [
+      customer,
+    ]);
+    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 3, updated: 300 } });
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf(batches.flat()) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    const { rows: after } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND _pgland_is_deleted`, [
+      customer,
+    ]);
+    expect(after[0].n).toBeGreaterThan(before[0].n + 2000); // the records not delivered, soft-deleted
+  });
+
+  it('a batch whose merge fails after it was answered fails the commit, naming it; nothing of the run lands, a full refresh deletes nothing', async () => {
     const customer = 'merge-fails';
     const batches = await landedTenant(customer);
     const before = await rowsOf('landing', customer);
@@ -369,7 +389,7 @@ describe('held runs (issue 15)', () => {
       `ALTER TABLE landing.crm_contacts ADD CONSTRAINT held_merge_fails CHECK (_pgland_customer_id <> '${customer}' OR id <> '${poisoned}' OR _pgland_last_modified_at < '2026-02-05') NOT VALID`,
     );
     try {
-      const run = await openRun(customer, 'incremental');
+      const run = await openRun(customer, 'full');
       for (const [i, records] of batches.entries()) {
         const r = await put(a, run, i + 1, records);
         expect(r.status, JSON.stringify(r.body)).toBe(200); // staged: its merge comes after the answer
