@@ -14,6 +14,8 @@ let db: TestDatabase;
 /** Two serve processes sharing one control database, as behind a load balancer. */
 let a: Service;
 let b: Service;
+/** A third, whose held runs overlap every batch's merge (the default leaves bodies up to 1 MiB to merge before their answers) and stage in 5 tables at most. */
+let o: Service;
 let destId: string;
 /** `pgland load`, into another schema of the same database: the reference. */
 let reference: Destination;
@@ -25,12 +27,14 @@ beforeAll(async () => {
   db = await freshDatabase('service_held_runs');
   a = await startTestService(db);
   b = await startTestService(db);
+  o = await startTestService(db, { heldOverlap: { smallBatchBytes: 0, maxTables: 5 } });
   const created = await call(a, 'POST', '/destinations', { json: { name: 'main', config: db.config({ schema: 'landing' }) } });
   expect(created.status).toBe(201);
   destId = created.body.id;
   reference = await openDestination(db.config({ schema: 'reference' }));
 });
 afterAll(async () => {
+  await o?.stop();
   await b?.stop();
   await a?.stop();
   await reference?.close();
@@ -102,6 +106,7 @@ describe('held runs (issue 15)', () => {
         // Held: the object's lease is taken, by a live backend of this process.
         expect(await held(customer)).toBeDefined();
       }
+      expect(await heldTables(run)).toEqual([]); // small batches: merged before their answers
       const before = await countOf(customer);
       expect(before).toBe(mode === 'full' ? 0 : 3000); // nothing of this run, to another connection
       const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: batches.length } });
@@ -291,6 +296,23 @@ describe('held runs (issue 15)', () => {
     return [0, 1, 2].map((b) => Array.from({ length: 100 }, (_, i) => contact(b * 1000 + i, 5)));
   }
 
+  /** Commits the run on `svc`, naming its batches: it lands what `pgland load` lands of their records, and its batch tables are gone. */
+  async function commitsExactly(
+    svc: Service,
+    run: string,
+    customer: string,
+    mode: 'full' | 'incremental',
+    batches: TestRecord[][],
+    counts: object,
+  ): Promise<void> {
+    const done = await call(svc, 'POST', `/runs/${run}/commit`, { json: { batches: batches.length } });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body).toMatchObject({ status: 'succeeded', counts });
+    await reference.load({ kind: 'common', ...object, customerId: customer, mode, input: streamOf(batches.flat()) });
+    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    expect(await heldTables(run)).toEqual([]);
+  }
+
   /** The held batch tables of a run (held-run.ts): a table per batch, until the run ends. */
   async function heldTables(run: string): Promise<string[]> {
     const { rows } = await db.pool.query<{ relname: string }>(
@@ -315,7 +337,7 @@ describe('held runs (issue 15)', () => {
       batches[0]![0]!.id,
     ]);
     expect(rowCount).toBe(1);
-    expect((await put(a, run, 1, batches[0]!)).status).toBe(200);
+    expect((await put(o, run, 1, batches[0]!)).status).toBe(200);
     await until('the merge of batch 1 to wait for the locked row', mergeWaits);
     return { run, batches, blocker };
   }
@@ -333,7 +355,7 @@ describe('held runs (issue 15)', () => {
     const { run, batches, blocker } = await blockedIncrement(customer);
     try {
       // Batch 2 is staged and answered while batch 1's merge waits: the two overlap.
-      const second = await put(a, run, 2, batches[1]!);
+      const second = await put(o, run, 2, batches[1]!);
       expect(second.status, JSON.stringify(second.body)).toBe(200);
       expect(second.body).toMatchObject({ batch_no: 2, records: 100, already_staged: false });
       expect(await mergeWaits()).toBe(true);
@@ -344,7 +366,7 @@ describe('held runs (issue 15)', () => {
         { batch_no: 2, held: true },
       ]);
       // The commit comes while both merges are outstanding: it waits for them.
-      const committing = call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      const committing = call(o, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
       expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer)); // nothing of the run is visible
       await blocker.query('ROLLBACK');
       const done = await committing;
@@ -361,18 +383,18 @@ describe('held runs (issue 15)', () => {
 
   it('a full refresh of a landed tenant, its batches merged as they come: deletes what it did not deliver, at the commit only', async () => {
     const customer = 'full-overlapped';
-    const batches = await landedTenant(customer);
+    // Bodies of 1.2 MB: past the size up to which a batch is merged before its answer, by default.
+    const batches = (await landedTenant(customer)).map((batch) =>
+      batch.map((r) => ({ ...r, raw_data: { ...(r.raw_data as Record<string, unknown>), Pad: 'x'.repeat(12_000) } })),
+    );
     const run = await openRun(customer, 'full');
     for (const [i, records] of batches.entries()) expect((await put(a, run, i + 1, records)).status).toBe(200);
+    expect(await heldTables(run)).toHaveLength(3);
     expect(await countOf(customer)).toBe(3000);
     const { rows: before } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND _pgland_is_deleted`, [
       customer,
     ]);
-    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
-    expect(done.status, JSON.stringify(done.body)).toBe(200);
-    expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 3, updated: 300 } });
-    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'full', input: streamOf(batches.flat()) });
-    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
+    await commitsExactly(a, run, customer, 'full', batches, { batches: 3, updated: 300 });
     const { rows: after } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND _pgland_is_deleted`, [
       customer,
     ]);
@@ -391,10 +413,10 @@ describe('held runs (issue 15)', () => {
     try {
       const run = await openRun(customer, 'full');
       for (const [i, records] of batches.entries()) {
-        const r = await put(a, run, i + 1, records);
+        const r = await put(o, run, i + 1, records);
         expect(r.status, JSON.stringify(r.body)).toBe(200); // staged: its merge comes after the answer
       }
-      const failed = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
+      const failed = await call(o, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
       expect(failed.status, JSON.stringify(failed.body)).toBe(422);
       expect(failed.body.status).toBe('failed');
       expect(failed.body.error).toContain('batch 2 was staged but could not be merged');
@@ -413,7 +435,7 @@ describe('held runs (issue 15)', () => {
     const customer = 'died-merging';
     const { run, batches, blocker } = await blockedIncrement(customer);
     try {
-      expect((await put(a, run, 2, batches[1]!)).status).toBe(200);
+      expect((await put(o, run, 2, batches[1]!)).status).toBe(200);
       const holder = await held(customer);
       await db.pool.query('SELECT pg_terminate_backend($1)', [holder!.pid]);
       await until('the holder to let the run go', async () => (await held(customer)) === undefined);
@@ -424,13 +446,18 @@ describe('held runs (issue 15)', () => {
     const refused = await call(b, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
     expect(refused.status, JSON.stringify(refused.body)).toBe(409);
     expect(refused.body.error).toMatchObject({ code: 'batches_lost', message: expect.stringContaining('batches 1, 2 were held') });
-    for (const [i, records] of batches.entries()) expect((await put(a, run, i + 1, records)).status).toBe(200);
-    const done = await call(a, 'POST', `/runs/${run}/commit`, { json: { batches: 3 } });
-    expect(done.status, JSON.stringify(done.body)).toBe(200);
-    expect(done.body).toMatchObject({ status: 'succeeded', counts: { batches: 3, updated: 300 } });
-    await reference.load({ kind: 'common', ...object, customerId: customer, mode: 'incremental', input: streamOf(batches.flat()) });
-    expect(await rowsOf('landing', customer)).toEqual(await rowsOf('reference', customer));
-    expect(await heldTables(run)).toEqual([]);
+    for (const [i, records] of batches.entries()) expect((await put(o, run, i + 1, records)).status).toBe(200);
+    await commitsExactly(o, run, customer, 'incremental', batches, { batches: 3, updated: 300 });
+  });
+
+  it('past its most batch tables, a held increment merges its next batches before their answers, and lands exactly', async () => {
+    const customer = 'many-batches';
+    await landedTenant(customer);
+    const batches = Array.from({ length: 8 }, (_, i) => [contact(i * 7, 6), contact(i * 7 + 1, 6)]);
+    const run = await openRun(customer, 'incremental');
+    for (const [i, records] of batches.entries()) expect((await put(o, run, i + 1, records)).status).toBe(200);
+    expect(await heldTables(run)).toHaveLength(5);
+    await commitsExactly(o, run, customer, 'incremental', batches, { batches: 8, updated: 16 });
   });
 
   it('a write-through of the object waits for a held run (and is refused after lock_timeout_ms)', async () => {

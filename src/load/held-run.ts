@@ -34,20 +34,31 @@ import { checkHeldBatches, ensureHeldColumns, holderLockSql, markLost } from './
 import { IdSet } from './id-set.js';
 import { ObjectLease } from './lease.js';
 import { landedLead } from './loader.js';
+import { readAhead } from './read-ahead.js';
 import { lineSource, type LineSource } from './record-source.js';
 import { addRunCountsSql, insertRunSql, readRunCounts, zeroCounts, type RunCounts, type RunStatus } from './runs.js';
 
 /** How many ids a held first load keeps the hashes of (16 bytes each at most); past them, its batches are merged. */
 const RUN_IDS = 2 ** 21;
 
-/**
- * How many batches a held run stages in tables of their own (stageHeld).
- * The run's transaction keeps a lock on each table it merged from until it
- * ends, and the server's lock table is shared by every session: past this
- * many, the run's batches are staged and merged in its transaction, one at
- * a time.
- */
-const MAX_HELD_TABLES = 100;
+/** Which batches of a held run that merges are staged in tables of their own, their merges overlapped (stageHeld). */
+export interface HeldOverlap {
+  /**
+   * A batch body up to this many bytes is merged before its answer, as a
+   * first load's is: for a small batch, a table of its own (created, its
+   * init fork synced, dropped) costs more than overlapping its merge saves.
+   */
+  smallBatchBytes: number;
+  /**
+   * How many tables a run stages in. The run's transaction keeps a lock on
+   * each table it merged from until it ends, and the server's lock table is
+   * shared by every session: past this many, the run's batches are merged
+   * before their answers.
+   */
+  maxTables: number;
+}
+
+export const HELD_OVERLAP: HeldOverlap = { smallBatchBytes: 1024 * 1024, maxTables: 100 };
 
 /** A batch staged for a held run whose merge failed: the commit fails with it (or, when the failure is transient, the run's batches are lost). */
 export class HeldMergeError extends Error {
@@ -100,8 +111,16 @@ class UntilRepeat implements RecordSource {
   }
 }
 
-/** The run is no longer held by this process (it ended, or was let go): the caller takes the staged path. */
-export class RunNotHeldError extends Error {}
+/**
+ * The run is no longer held by this process (it ended, or was let go): the
+ * caller takes the staged path, with `input` when the body was read ahead
+ * (it yields the whole body again).
+ */
+export class RunNotHeldError extends Error {
+  constructor(readonly input?: AsyncIterable<Buffer | string>) {
+    super('the run is not held by this process');
+  }
+}
 
 export interface HeldRunContext {
   pool: pg.Pool;
@@ -109,6 +128,7 @@ export interface HeldRunContext {
   destinationId: string;
   /** A held run that gets no batch and no commit for this long is rolled back; its batches are lost. */
   idleMs: number;
+  overlap: HeldOverlap;
   log: Logger;
   /** Called once when the run is no longer held (committed, failed, rolled back). */
   onEnd: () => void;
@@ -244,7 +264,19 @@ export class HeldRun {
 
   /** Lands one request's records in the run's transaction (see stageBatch for the answer and a batch number sent again). */
   land(input: AsyncIterable<Buffer | string>, options: { batchNo?: number; maxRecordBytes?: number } = {}): Promise<StagedBatch> {
-    return this.queued(() => (this.format === 'stage' && this.heldTables < MAX_HELD_TABLES ? this.stageHeld(input, options) : this.landNow(input, options)));
+    return this.queued(async () => {
+      if (this.format === 'landed' || this.heldTables >= this.ctx.overlap.maxTables) return this.landNow(input, options);
+      await this.mergesButLast;
+      if (this.ended) throw new RunNotHeldError();
+      const ahead = await readAhead(input, this.ctx.overlap.smallBatchBytes);
+      try {
+        return await (ahead.whole ? this.landNow(ahead.input, options) : this.stageHeld(ahead.input, options));
+      } catch (err) {
+        // Thrown before either read the input: the staged path gets it whole.
+        if (err instanceof RunNotHeldError) throw new RunNotHeldError(ahead.input);
+        throw err;
+      }
+    });
   }
 
   /**

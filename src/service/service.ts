@@ -22,6 +22,7 @@ import { Egress } from './outbound/egress.js';
 import { createHttp } from './http/server.js';
 import { pruneInbound } from './webhooks/inbound.js';
 import { Ingest } from './runs/ingest.js';
+import { HELD_OVERLAP, type HeldOverlap } from '../load/held-run.js';
 import { LIMIT_DEFAULTS } from './runs/limits.js';
 import { ServiceMetrics } from './ops/metrics.js';
 import { EndpointStore } from './webhooks/outbox.js';
@@ -75,6 +76,8 @@ export interface ServiceOptions {
   heldRunIdleMs?: number;
   /** How long a commit of a run another process holds waits for that process to commit it; then 503 run_held_elsewhere. Default 2 min. */
   heldCommitWaitMs?: number;
+  /** When a held run's batches overlap their merges (held-run.ts, HeldOverlap); the defaults otherwise. */
+  heldOverlap?: Partial<HeldOverlap>;
   sender?: Partial<SenderOptions>;
   scheduler?: Partial<SchedulerOptions>;
   log?: Logger;
@@ -131,6 +134,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
     holdRuns: options.holdRuns ?? true,
     heldRunIdleMs: options.heldRunIdleMs ?? 600_000,
     heldCommitWaitMs: options.heldCommitWaitMs ?? 120_000,
+    heldOverlap: { ...HELD_OVERLAP, ...options.heldOverlap },
   });
   // A destination whose config changed or that was deleted: its pool closes, and the runs held on it roll back.
   pools.onClose((id) => ingest.letGo('the destination changed', id));

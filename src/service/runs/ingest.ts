@@ -8,7 +8,7 @@ import { InputError } from '../../load/copy-writer.js';
 import { stageBatch, type StagedBatch } from '../../load/http-batch.js';
 import { checkHeldBatches, RunHeldElsewhereError } from '../../load/held-ledger.js';
 import { CommitRelay, relayedError } from './commit-relay.js';
-import { HeldRun, RunNotHeldError } from '../../load/held-run.js';
+import { HeldRun, RunNotHeldError, type HeldOverlap } from '../../load/held-run.js';
 import { abortHttpRun, commitHttpRun, openHttpRun, RunClosedError, type HttpRun, type SentBatches } from '../../load/http-run.js';
 import { mergeSql } from '../../merge/merge.js';
 import type { Logger } from '../../log.js';
@@ -54,6 +54,7 @@ export interface IngestDeps {
   heldRunIdleMs: number;
   /** How long a commit of a run held by another process waits for that process's answer (commit-relay.ts). */
   heldCommitWaitMs: number;
+  heldOverlap: HeldOverlap;
 }
 
 /** The body was larger than max_batch_bytes once decompressed. */
@@ -141,7 +142,14 @@ export class Ingest {
     if ([...this.held.values()].filter((h) => h.destinationId === r.destination_id).length >= max) return undefined;
     const { log } = this.deps;
     const starting = HeldRun.start(
-      { pool: dest.pool, destinationId: r.destination_id!, idleMs: this.deps.heldRunIdleMs, log, onEnd: () => this.held.delete(r.id) },
+      {
+        pool: dest.pool,
+        destinationId: r.destination_id!,
+        idleMs: this.deps.heldRunIdleMs,
+        overlap: this.deps.heldOverlap,
+        log,
+        onEnd: () => this.held.delete(r.id),
+      },
       run,
     )
       .then((h) => {
@@ -259,14 +267,16 @@ export class Ingest {
       const options = { ...(batchNo === undefined ? {} : { batchNo }), maxRecordBytes: dest.config.max_record_bytes };
       const holder = await this.holderOf(r, dest, run);
       let staged: StagedBatch | undefined;
+      let rest: AsyncIterable<Buffer | string> = input;
       if (holder) {
         staged = await holder.land(input, options).catch((err: unknown) => {
-          // Let go before this batch began: it is staged.
-          if (err instanceof RunNotHeldError) return undefined;
-          throw err;
+          // Let go before this batch began: it is staged (its body whole again when the holder read some of it ahead).
+          if (!(err instanceof RunNotHeldError)) throw err;
+          rest = err.input ?? input;
+          return undefined;
         });
       }
-      staged ??= await stageBatch(dest.pool, run, input, options);
+      staged ??= await stageBatch(dest.pool, run, rest, options);
       stop();
       return staged;
     } finally {
