@@ -136,9 +136,20 @@ async function stageOn(
 
     if (!held && buf.rejects.length + buf.problems.length > 0) await client.query(notesSql(t.notes, buf.rejects, buf.problems));
     const inserted = await client.query<BatchRow>(
-      `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped, held_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid) RETURNING *`,
-      [batchNo, offset, source.lastLine, buf.rowsRead, buf.records, buf.rejects.length, buf.problems.length, buf.stats.nulStripped, held?.token ?? null],
+      // held_by only when held: a ledger made by an earlier version has no such column (held-ledger.ts adds it when a run is held).
+      `INSERT INTO ${t.batches} (batch_no, first_line, lines, rows_read, records, rejected, problems, nul_stripped${held ? ', held_by' : ''})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8${held ? ', $9::uuid' : ''}) RETURNING *`,
+      [
+        batchNo,
+        offset,
+        source.lastLine,
+        buf.rowsRead,
+        buf.records,
+        buf.rejects.length,
+        buf.problems.length,
+        buf.stats.nulStripped,
+        ...(held ? [held.token] : []),
+      ],
     );
     await client.query('COMMIT');
     const done = { ...batchOf(inserted.rows[0]!), alreadyStaged: false };
