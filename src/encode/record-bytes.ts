@@ -1,6 +1,6 @@
 import type { ColumnDef, ObjectDef } from '../catalog/definition.js';
 import type { BytesRecord } from '../input/bytes-record.js';
-import { SPECIAL_ESCAPE, SPECIAL_EXPONENT } from '../input/envelope-bytes.js';
+import { rawMemberSpans, SPECIAL_ESCAPE, SPECIAL_EXPONENT } from '../input/envelope-bytes.js';
 import { OPEN_BRACE, OPEN_BRACKET, QUOTE } from '../input/json-text.js';
 import { copyText, LONG_NUMBER_TEXT, type EncodeStats } from './copy-text.js';
 import { parsedField, rawField, scannedField, type Problem } from './record.js';
@@ -51,8 +51,8 @@ function planOf(def: ObjectDef): Plan {
 export function writeRecordBytes(record: BytesRecord, def: ObjectDef, stats: EncodeStats, problems: Problem[], lead: string, out: Buffer, at: number): number {
   const { scan, src } = record;
   const members = scan.members;
-  const rawMembers = scan.rawMembers;
   const plan = planOf(def);
+  const rawMembers = plan.fromRaw ? rawMemberSpans(src, scan) : undefined;
   if (scan.escapedNames || (plan.fromRaw && scan.rawEscapedNames)) return ROW_SLOW;
   // What is copied from the line takes at most twice its bytes: room for that is checked once.
   const reserve = 2 * record.lineBytes + 4 * (def.columns.length + 5);

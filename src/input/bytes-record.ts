@@ -1,4 +1,4 @@
-import type { BytesEnvelope } from './envelope-bytes.js';
+import { rawMemberSpans, type BytesEnvelope } from './envelope-bytes.js';
 import type { MemberTexts } from './envelope-scan.js';
 import type { RecordEnvelope } from './envelope.js';
 
@@ -58,7 +58,7 @@ export class BytesRecord implements RecordEnvelope {
 
   /** raw_data's members, looked up in the line's bytes as data's are (the scan found them). */
   get rawMembers(): MemberTexts | undefined {
-    const spans = this.scan.rawMembers;
+    const spans = rawMemberSpans(this.src, this.scan);
     if (spans === undefined) return undefined;
     return (this.rawMembersValue ??= new BytesMembers(this.src, spans, this.scan.rawEscapedNames));
   }

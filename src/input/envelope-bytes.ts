@@ -29,13 +29,17 @@ export interface BytesEnvelope {
   rawEnd: number;
   rawFlags: number;
   /**
-   * When raw_data is an object: its members, as `members` holds data's. A
-   * read's output (pgland read) carries every column in raw_data and no data:
-   * its typed columns are copied from these, as data's are.
+   * When raw_data is an object: its members, as `members` holds data's, found
+   * by rawMemberSpans() when first asked for. A read's output (pgland read)
+   * carries every column in raw_data and no data: its typed columns are
+   * copied from these, as data's are. Found on demand, not by the scan:
+   * most inputs never ask, and a tenth of the scan's time went to them.
    */
   rawMembers: number[] | undefined;
-  /** Some member name of raw_data has an escape. */
+  /** Some member name of raw_data has an escape (set with rawMembers). */
   rawEscapedNames: boolean;
+  /** rawMemberSpans() has looked for raw_data's members. */
+  rawScanned: boolean;
   /** data's text, likewise. */
   dataStart: number;
   dataEnd: number;
@@ -360,6 +364,7 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number): BytesE
     rawFlags: 0,
     rawMembers: undefined,
     rawEscapedNames: false,
+    rawScanned: false,
     dataStart: -1,
     dataEnd: -1,
     members: undefined,
@@ -385,26 +390,18 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number): BytesE
     line |= flags;
     flags = 0;
     let to: number;
-    if ((name === 'data' || name === 'raw_data') && from < end && b[from] === OPEN_BRACE) {
-      // The payloads' members are found as they are checked: one pass.
+    if (name === 'data' && from < end && b[from] === OPEN_BRACE) {
+      // data's members are found as it is checked: one pass.
       const spans: number[] = [];
       to = memberSpans(b, from, end, 1, spans);
-      if (name === 'data') {
-        out.members = spans;
-        out.escapedNames = escapedName;
-      } else {
-        out.rawMembers = spans;
-        out.rawEscapedNames = escapedName;
-      }
+      out.members = spans;
+      out.escapedNames = escapedName;
     } else {
       to = valueEnd(b, from, end, 1);
       // A later duplicate that is not an object replaces the members (the last one wins, as in JSON.parse).
       if (name === 'data') {
         out.members = undefined;
         out.escapedNames = false;
-      } else if (name === 'raw_data') {
-        out.rawMembers = undefined;
-        out.rawEscapedNames = false;
       }
     }
     if (to === -1) return undefined;
@@ -447,6 +444,27 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number): BytesE
     if (c !== COMMA) return undefined;
     i = skipSpace(b, i + 1, end);
   }
+}
+
+/**
+ * raw_data's members (BytesEnvelope.rawMembers), found in the text the scan
+ * accepted the first time they are asked for; undefined when raw_data is not
+ * an object.
+ */
+export function rawMemberSpans(b: Buffer, scan: BytesEnvelope): number[] | undefined {
+  if (scan.rawScanned) return scan.rawMembers;
+  scan.rawScanned = true;
+  if (scan.rawStart < 0 || b[scan.rawStart] !== OPEN_BRACE) return undefined;
+  const saved = flags;
+  flags = 0;
+  const spans: number[] = [];
+  // Cannot fail: the scan accepted this text.
+  if (memberSpans(b, scan.rawStart, scan.rawEnd, 1, spans) !== -1) {
+    scan.rawMembers = spans;
+    scan.rawEscapedNames = escapedName;
+  }
+  flags = saved;
+  return scan.rawMembers;
 }
 
 function done(out: BytesEnvelope, lineFlags: number): BytesEnvelope {
