@@ -234,6 +234,11 @@ describe("raw_data's members, found only when asked for", () => {
     expect(scan.rawEscapedNames).toBe(false);
     expect(rawMemberSpans(line, scan)).toBe(spans);
   });
+  it("are found in the scan's own pass when the run asks for them, the same spans", () => {
+    const eager = scanEnvelopeBytes(line, 0, line.length, true)!;
+    expect(eager.rawScanned).toBe(true);
+    expect(eager.rawMembers).toEqual(rawMemberSpans(line, scanEnvelopeBytes(line, 0, line.length)!));
+  });
   it('are none when raw_data is not an object', () => {
     const other = Buffer.from(`{"id":"1","last_modified_at":"${TS}","raw_data":[1,2]}`);
     const scan = scanEnvelopeBytes(other, 0, other.length)!;

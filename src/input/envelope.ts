@@ -118,13 +118,13 @@ interface Fields {
  * does not accept is parsed with JSON.parse, which gives the reason it is
  * rejected (or, should the scan decline a valid line, the record as before).
  */
-export function parseEnvelope(line: Line): Parsed {
+export function parseEnvelope(line: Line, rawMembers = false): Parsed {
   if (line.tooLong) {
     const id = leadingStrings(line.text).get('id') ?? null;
     return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
   }
   if (line instanceof BytesLine && line.utf8) {
-    const parsed = parseBytes(line);
+    const parsed = parseBytes(line, rawMembers);
     if (parsed !== undefined) return parsed;
   }
   const scanned = scanEnvelope(line.text);
@@ -153,9 +153,9 @@ export function parseEnvelope(line: Line): Parsed {
  * The line read from its bytes (envelope-bytes.ts), never decoded whole;
  * undefined when the byte scan does not accept it, and its text must be read.
  */
-function parseBytes(line: BytesLine): Parsed | undefined {
+function parseBytes(line: BytesLine, rawMembers: boolean): Parsed | undefined {
   const { buf, start, end } = line;
-  const scanned = scanEnvelopeBytes(buf, start, end);
+  const scanned = scanEnvelopeBytes(buf, start, end, rawMembers);
   if (scanned === undefined) return undefined;
   // A version sent as a string without escapes is checked on its bytes (the same answer as on its text).
   const { lmStart, lmEnd } = scanned;

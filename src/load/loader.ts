@@ -307,7 +307,11 @@ export async function load(ctx: LoaderContext, req: LoadRequest): Promise<LoadRe
       batchSize: ctx.batchSize,
       batchBytes: ctx.batchBytes,
       batchRetries: ctx.batchRetries,
-      source: lineSource(req.input, { ...(req.signal ? { signal: req.signal } : {}), maxLineBytes: ctx.maxRecordBytes }),
+      source: lineSource(req.input, {
+        ...(req.signal ? { signal: req.signal } : {}),
+        maxLineBytes: ctx.maxRecordBytes,
+        rawMembers: def.columns.some((c) => c.source.from !== 'data'),
+      }),
       log: runLog,
       ...(ending ? { lastBatch: ending } : {}),
       committed(outcome, buf) {

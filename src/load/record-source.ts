@@ -19,6 +19,8 @@ export interface LineSourceOptions {
   lineOffset?: number;
   /** Lines longer than this are rejects, skipped unread (max_record_bytes; lines.ts has the default). */
   maxLineBytes?: number;
+  /** The run reads columns from raw_data: its members are found as each line is scanned (envelope-bytes.ts). */
+  rawMembers?: boolean;
 }
 
 /**
@@ -30,6 +32,7 @@ export interface LineSourceOptions {
 export function lineSource(input: AsyncIterable<Buffer | string>, options: LineSourceOptions = {}): LineSource {
   const { signal } = options;
   const offset = options.lineOffset ?? 0;
+  const rawMembers = options.rawMembers ?? false;
   // Lines stay bytes: the loader scans and encodes them without decoding them (envelope-bytes.ts).
   const chunks = readLineChunks(input, {
     bytes: true,
@@ -82,7 +85,7 @@ export function lineSource(input: AsyncIterable<Buffer | string>, options: LineS
       if (next < lines.length) {
         const line = lines[next++]!;
         lastLine = line.lineNumber - offset;
-        head = parseEnvelope(line);
+        head = parseEnvelope(line, rawMembers);
         return head;
       }
       return read();
