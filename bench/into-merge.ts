@@ -22,8 +22,9 @@ import { median } from './report.js';
  * backend's CPU read from /proc before and after each statement (the server
  * must be on this machine). A first-load batch goes into the empty table; an
  * increment batch into the table holding the whole first load. B's rows are
- * COPYed typed (its casts happen in its COPY, not timed here); pgland's as
- * text, cast by the statement.
+ * COPYed typed (its casts happen in its COPY, not timed here); pgland's
+ * text, jsonb and version columns are staged typed too, the others as text,
+ * cast by the statement (src/into/stage.ts).
  * Usage: node dist/bench/into-merge.js DATABASE_URL [batch=50000] [reps=5] [dataset-size=200000] [--explain]
  */
 
@@ -134,9 +135,9 @@ async function measure(client: pg.Client, batch: number, reps: number, size: num
     const statements: [string, string, unknown[]][] = [
       ['pgland', mergeIntoSql(plan, shape), [0, 1e15]],
       ['B', bStatement('bench_b_stage'), []],
-      // B's statement over pgland's staged text: B's statement and pgland's casts.
+      // B's statement over pgland's stage (typed where the encoder allows, text elsewhere): B's statement and pgland's casts.
       [
-        'B over the text stage',
+        "B over pgland's stage",
         bStatement(
           `(SELECT ${staged(plan)
             .map((c) => `s.${q(c.stage!)}::${c.column.castType} AS ${q(c.column.name)}`)
