@@ -1,9 +1,9 @@
-import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { newEncodeStats } from '../src/encode/copy-text.js';
 import { encodeRecord, type Problem } from '../src/encode/record.js';
 import { parseEnvelope } from '../src/input/envelope.js';
 import { readLineChunks } from '../src/input/lines.js';
+import { readFileChunks } from '../src/input/file-chunks.js';
 import { BytesRecord } from '../src/input/bytes-record.js';
 import { ROW_SLOW, writeRecordBytes } from '../src/encode/record-bytes.js';
 import { CONTACTS } from './csv.js';
@@ -36,10 +36,10 @@ async function once(path: string, upTo: Stage = 'bytes'): Promise<{ ms: number; 
   const out = Buffer.allocUnsafe(256 * 1024);
   let filled = 0;
   if (upTo === 'read') {
-    for await (const chunk of createReadStream(path)) bytes += (chunk as Buffer).length;
+    for await (const chunk of readFileChunks(path)) bytes += chunk.length;
   } else {
     // Lines as bytes, as the loader reads them (record-source.ts): decoded only when the byte scan declines one.
-    for await (const lines of readLineChunks(createReadStream(path), { bytes: true })) {
+    for await (const lines of readLineChunks(readFileChunks(path), { bytes: true })) {
       if (depth < STAGES.indexOf('parse')) {
         records += lines.length;
         continue;

@@ -80,7 +80,7 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
   try {
     const dest = await openDestination(target.config, { log, env: process.env, overrides: { batch_size: flags.batchSize } });
     try {
-      const input = openInput(flags.input);
+      const { input, close } = openInput(flags.input);
       const progress = progressLine();
       const cancel = cancelOnSignals(log);
       try {
@@ -102,8 +102,8 @@ export async function loadIntoCommand(flags: IntoFlags, log: Logger): Promise<nu
         return result.status === 'partial' ? EXIT.partial : EXIT.ok;
       } finally {
         cancel.dispose();
-        // Refused before reading: a file stream opened for nothing is closed.
-        if (input !== process.stdin) input.destroy();
+        // Refused before reading, or failed half way: the file is closed.
+        await close();
       }
     } finally {
       await dest.close();

@@ -63,23 +63,25 @@ export async function loadCommand(flags: LoadFlags, log: Logger): Promise<number
       overrides: { batch_size: flags.batchSize, max_record_bytes: flags.maxRecordBytes },
     });
     try {
-      const input = openInput(flags.input);
+      const { input, close } = openInput(flags.input);
       const progress = progressLine();
       const cancel = cancelOnSignals(runLog);
-      const result = await dest.load({
-        write,
-        matchColumn: flags.match,
-        ignoreDeletes,
-        signal: cancel.signal,
-        kind: flags.kind,
-        object: flags.object,
-        provider: flags.provider,
-        customerId: flags.customer,
-        mode: flags.mode,
-        input,
-        ...(declared ? { declared } : {}),
-        onProgress: (c) => progress.update(c),
-      });
+      const result = await dest
+        .load({
+          write,
+          matchColumn: flags.match,
+          ignoreDeletes,
+          signal: cancel.signal,
+          kind: flags.kind,
+          object: flags.object,
+          provider: flags.provider,
+          customerId: flags.customer,
+          mode: flags.mode,
+          input,
+          ...(declared ? { declared } : {}),
+          onProgress: (c) => progress.update(c),
+        })
+        .finally(close);
       cancel.dispose();
       progress.done(result);
       if (flags.json) {

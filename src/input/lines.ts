@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { isRecyclingInput } from './file-chunks.js';
 
 /** One line of input, numbered from 1 as an editor would show it. */
 export interface Line {
@@ -75,6 +76,12 @@ const MAX_LINES_PER_YIELD = 1024;
  * input rather than one per line (an async generator's round trip per line
  * was part of the 12% of a load's CPU profile spent in promises and
  * microtasks).
+ *
+ * Lines read as bytes are ranges of the input's chunks. From an input that
+ * recycles its chunks (file-chunks.ts), a chunk goes back to it once its
+ * lines have been yielded and the consumer has asked for more, and no line
+ * still being joined refers to it: a consumer must be done with a batch of
+ * lines (their bytes copied or decoded) before it asks for the next.
  */
 export async function* readLineChunks(input: AsyncIterable<Buffer | string>, options: LineOptions = {}): AsyncGenerator<Line[]> {
   const limit = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -87,6 +94,9 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
   // The line being skipped (longer than the cap): its excerpt and length so far.
   let skipped: { excerpt: Buffer; bytes: number } | undefined;
   const asBytes = options.bytes === true;
+  const recycler = isRecyclingInput(input) ? input : undefined;
+  // Chunks whose lines have all been yielded, to recycle once no carried piece refers to them.
+  let spent: Buffer[] = [];
   let lineNumber = options.lineOffset ?? 0;
   const tooLong = (excerpt: Buffer, bytes: number): Line => ({
     lineNumber,
@@ -133,6 +143,8 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
       start = nl + 1;
       nl = chunk.indexOf(NEWLINE, start);
     }
+    // The consumer asked for more lines: it is done with the chunks before this one.
+    if (recycler && spent.length > 0) spent = recycleUnheld(recycler, spent, carry);
     // Whether the chunk's whole lines are valid UTF-8: one native check for
     // all of them (a newline is never inside a multi-byte character).
     const valid = asBytes && nl !== -1 ? isUtf8(chunk.subarray(start, chunk.lastIndexOf(NEWLINE))) : undefined;
@@ -152,6 +164,7 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
       }
     }
     if (start < chunk.length) hold(chunk.subarray(start));
+    if (recycler) spent.push(chunk);
     if (out.length > 0) yield out;
   }
   if (skipped) {
@@ -163,6 +176,16 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
     const line = lineOf(last, 0, last.length, lineNumber, asBytes, undefined);
     if (line !== null) yield [line];
   }
+}
+
+/** Hands back the chunks no carried piece refers to; returns the others, to keep. */
+function recycleUnheld(recycler: { recycle(chunk: Buffer): void }, spent: Buffer[], carry: Buffer[]): Buffer[] {
+  const kept: Buffer[] = [];
+  for (const chunk of spent) {
+    if (carry.some((piece) => piece.buffer === chunk.buffer)) kept.push(chunk);
+    else recycler.recycle(chunk);
+  }
+  return kept;
 }
 
 /** The same, one line at a time, for readers that do little per line. */
