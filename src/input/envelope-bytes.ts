@@ -317,7 +317,8 @@ function memberSpans(b: Buffer, i: number, end: number, outer: number, spans: nu
     const c = b[i];
     if (c === CLOSE_BRACE) {
       flags |= seen;
-      spans.length = n;
+      // Setting the length is a call into the runtime even when it does not change.
+      if (spans.length !== n) spans.length = n;
       spansHint = n;
       return i + 1;
     }
