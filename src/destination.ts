@@ -8,7 +8,7 @@ import type { ConnectionGate } from './connection/gate.js';
 import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
-import { loadInto, type IntoRequest, type IntoResult } from './into/run.js';
+import type { IntoRequest, IntoResult } from './into/run.js';
 // The mapping parser of loadInto's callers (the service's POST /destinations/{id}/into), with the Destination it serves.
 export { mappingsFromObject } from './into/mapping.js';
 export type { IntoRequest } from './into/run.js';
@@ -132,7 +132,8 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     pool,
     schema: cfg.schema,
     load: loadOne,
-    loadInto: (o) => loadInto(ctx, o),
+    // Loaded when first used: a landed load is spared the own-table modules.
+    loadInto: async (o) => (await import('./into/run.js')).loadInto(ctx, o),
     loadMany: (list) => Promise.all(list.map((o) => limit(() => loadOne(o)))),
     watermark: (key) => readWatermark(pool, cfg.schema, key),
     plan: (object) => withClient(pool, async (c) => planEvolution(c, cfg.schema, await claimTable(c, cfg.schema, resolveObject(object)))),

@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
 
 export type { Logger };
 
@@ -62,6 +62,14 @@ function serializeErr(err: unknown): unknown {
 }
 
 /**
+ * pino-pretty, loaded when a logger is first made for a terminal: a run whose
+ * stderr is a file or a pipe (a job, a benchmark, CI) is spared its modules.
+ */
+function loadPretty(): typeof import('pino-pretty') {
+  return createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+}
+
+/**
  * pgland's logger: JSON lines on stderr (stdout belongs to command output and
  * to the Singer and Airbyte protocols), one readable line per entry when
  * stderr is a TTY.
@@ -72,7 +80,7 @@ export function createLogger(options: { level?: string; pretty?: boolean; output
   const base = { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: undefined, serializers: { err: serializeErr } };
   if (options.pretty ?? process.stderr.isTTY) {
     const output = options.output ?? stderrLines;
-    const format = prettyFactory({ ignore: 'pid,hostname', singleLine: true });
+    const format = loadPretty().prettyFactory({ ignore: 'pid,hostname', singleLine: true });
     return pino(base, { write: (line: string) => output.write(format(line)) });
   }
   if (options.output) {

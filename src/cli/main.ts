@@ -4,15 +4,9 @@ import { describeError, PglandError, type ErrorCode } from '../errors.js';
 import { createLogger } from '../log.js';
 import { PGLAND_VERSION } from '../package.js';
 import { addAirbyteCommand } from './airbyte.js';
-import { checkCommand } from './check.js';
-import { demoCommand } from './demo.js';
 import { EXIT, ExitError } from './exit.js';
-import { loadCommand } from './load.js';
-import { loadIntoCommand } from './load-into.js';
-import { planCommand } from './plan.js';
 import { addQueryCommands } from './query.js';
 import { addReadCommand } from './read.js';
-import { runsCommand, watermarkCommand } from './runs.js';
 import { SERVE_HELP } from './serve-help.js';
 import { addSingerCommand } from './singer.js';
 
@@ -39,6 +33,12 @@ const USAGE_CODES = new Set<ErrorCode>([
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
+/*
+ * Each command's code is imported when the command runs, not before: loading
+ * every command's modules (the service's HTTP server and job queue, the
+ * protocols, reading, own tables) cost each run about half a CPU-second
+ * more than Node itself, `pgland --version` included.
+ */
 async function main(argv: string[]): Promise<number> {
   const log = createLogger();
   const program = new Command()
@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
     .action(async (flags, cmd: Command) => {
       if (flags.into !== undefined) {
         const match = cmd.getOptionValueSource('match') === 'default' ? undefined : flags.match;
-        code = await loadIntoCommand({ ...flags, match }, log);
+        code = await (await import('./load-into.js')).loadIntoCommand({ ...flags, match }, log);
         return;
       }
       for (const [flag, value] of [
@@ -102,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
         if (value === undefined)
           throw new ExitError(EXIT.usage, `error: required option '${flag}' not specified (or give --into SCHEMA.TABLE to land into your own table)`);
       }
-      code = await loadCommand(flags, log);
+      code = await (await import('./load.js')).loadCommand(flags, log);
     });
 
   program
@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--json', 'print JSON')
     .addHelpText('after', ENV_HELP)
     .action(async (flags) => {
-      code = await runsCommand(flags, log);
+      code = await (await import('./runs.js')).runsCommand(flags, log);
     });
 
   program
@@ -131,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
         '\nExit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 config error. See docs/connecting.md.',
     )
     .action(async (flags) => {
-      code = await checkCommand(flags, log);
+      code = await (await import('./check.js')).checkCommand(flags, log);
     });
 
   program
@@ -145,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the plans as JSON')
     .addHelpText('after', ENV_HELP)
     .action(async (flags) => {
-      code = await planCommand(flags, log);
+      code = await (await import('./plan.js')).planCommand(flags, log);
     });
 
   program
@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--json', 'print JSON')
     .addHelpText('after', ENV_HELP)
     .action(async (flags) => {
-      code = await watermarkCommand(flags, log);
+      code = await (await import('./runs.js')).watermarkCommand(flags, log);
     });
 
   program
@@ -168,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--no-wait', 'stop the database when done, even on a terminal')
     .action(async (flags) => {
       // The demo prints its own story; the logger speaks only of trouble unless asked.
-      code = await demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
+      code = await (await import('./demo.js')).demoCommand(flags, process.env.PGLAND_LOG_LEVEL ? log : createLogger({ level: 'warn' }));
     });
 
   program
@@ -182,8 +182,6 @@ async function main(argv: string[]): Promise<number> {
     .option('--concurrency <n>', 'scheduled jobs this process runs at once (default 1)')
     .addHelpText('after', SERVE_HELP)
     .action(async (flags) => {
-      // Loaded only here: the service's modules (HTTP server, job queue, metrics)
-      // cost every other command about half a CPU-second to load.
       const { serveCommand } = await import('./serve.js');
       code = await serveCommand(flags, log);
     });

@@ -3,6 +3,7 @@ import { connectTarget } from '../connection/pool.js';
 import { PglandError, sqlState } from '../errors.js';
 import type { SourceConnection } from '../read/source.js';
 import { explainQueryError, resultTooLarge, type QueryErrorContext } from './errors.js';
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from './limits.js';
 
 /*
  * Query actions (the flow-automation seed's Query Rows / Insert / Update /
@@ -23,8 +24,7 @@ import { explainQueryError, resultTooLarge, type QueryErrorContext } from './err
  * BEGIN), and the next action must not inherit that.
  */
 
-export const DEFAULT_TIMEOUT_MS = 60_000;
-export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+export { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from './limits.js';
 
 export interface ActionOptions {
   /** Statement timeout in milliseconds (default 60,000). */
