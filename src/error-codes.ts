@@ -399,7 +399,7 @@ export const ERROR_CODES = {
     status: 503,
     retryable: true,
     cause:
-      'the commit reached a serve process other than the one that holds the run in its open transaction; that one is alive but did not answer the carried commit in time',
+      'the commit reached a serve process other than the one that holds the run in its open transaction; that one is alive but did not answer the carried commit in time, or the connection that carries it is down (it reconnects)',
     fix: 'send the commit again after Retry-After; `GET /runs/{id}` shows whether the holder committed it meanwhile',
   },
   schema_create_denied: {

@@ -107,6 +107,13 @@ export class Ingest {
         return true;
       },
       abort: async (id) => this.held.get(id)?.rollback('aborted by a request to another process'),
+      reconnected: async () => {
+        // Aborts NOTIFYed while the relay was down: the control database has them (commit-relay.ts).
+        for (const id of [...this.held.keys()]) {
+          const r = await getRun(deps.ctl.pool, deps.ctl, id);
+          if (r.status !== 'open' && r.status !== 'committing') await this.held.get(id)?.rollback('the run is no longer open');
+        }
+      },
     });
   }
 
