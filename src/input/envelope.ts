@@ -4,7 +4,7 @@ import { scanEnvelope, type MemberTexts } from './envelope-scan.js';
 import { leadingStrings } from './excerpt.js';
 import { BytesLine, type Line } from './lines.js';
 import { BytesRecord } from './bytes-record.js';
-import { scanEnvelopeBytes } from './envelope-bytes.js';
+import { scanEnvelopeBytes, type ScanScratch } from './envelope-bytes.js';
 
 /** One record of a sync run, as the input envelope defines it (docs/input.md). */
 export interface RecordEnvelope {
@@ -117,14 +117,18 @@ interface Fields {
  * A line is scanned (envelope-scan.ts) rather than parsed; a line the scan
  * does not accept is parsed with JSON.parse, which gives the reason it is
  * rejected (or, should the scan decline a valid line, the record as before).
+ *
+ * With `scratch` (one per reader), the scans of successive lines reuse their
+ * envelope and member arrays: a record is then valid only until the next
+ * line is parsed with it.
  */
-export function parseEnvelope(line: Line, rawMembers = false): Parsed {
+export function parseEnvelope(line: Line, rawMembers = false, scratch?: ScanScratch): Parsed {
   if (line.tooLong) {
     const id = leadingStrings(line.text).get('id') ?? null;
     return reject(line, `${tooLongReason(line.tooLong)}; split the record, or raise max_record_bytes`, id === null ? null : id.slice(0, 200));
   }
   if (line instanceof BytesLine && line.utf8) {
-    const parsed = parseBytes(line, rawMembers);
+    const parsed = parseBytes(line, rawMembers, scratch);
     if (parsed !== undefined) return parsed;
   }
   const scanned = scanEnvelope(line.text);
@@ -153,9 +157,9 @@ export function parseEnvelope(line: Line, rawMembers = false): Parsed {
  * The line read from its bytes (envelope-bytes.ts), never decoded whole;
  * undefined when the byte scan does not accept it, and its text must be read.
  */
-function parseBytes(line: BytesLine, rawMembers: boolean): Parsed | undefined {
+function parseBytes(line: BytesLine, rawMembers: boolean, scratch: ScanScratch | undefined): Parsed | undefined {
   const { buf, start, end } = line;
-  const scanned = scanEnvelopeBytes(buf, start, end, rawMembers);
+  const scanned = scanEnvelopeBytes(buf, start, end, rawMembers, scratch);
   if (scanned === undefined) return undefined;
   // A version sent as a string without escapes is checked on its bytes (the same answer as on its text).
   const { lmStart, lmEnd } = scanned;

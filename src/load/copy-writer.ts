@@ -21,6 +21,11 @@ export interface RecordSource {
    * The next parsed line, or undefined at the end of input; a promise of it
    * when the input must be read first. Throws (or rejects with) InputError
    * when the input fails, CancelledError when the run is cancelled.
+   *
+   * A record is valid until the next line is peeked at: its bytes may be in
+   * an input chunk that is then read into again (file-chunks.ts), its scan in
+   * arrays the next line's scan reuses (envelope-bytes.ts). Encode it, or copy
+   * what is kept of it (texts, numbers), before asking for the next.
    */
   peek(): Parsed | undefined | Promise<Parsed | undefined>;
   /** Consumes the line that peek() returned. */

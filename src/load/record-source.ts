@@ -1,4 +1,5 @@
 import { PglandError } from '../errors.js';
+import { newScanScratch } from '../input/envelope-bytes.js';
 import { parseEnvelope, type Parsed } from '../input/envelope.js';
 import { readLineChunks, type Line } from '../input/lines.js';
 import { CancelledError, InputError, type RecordSource } from './copy-writer.js';
@@ -41,6 +42,8 @@ export function lineSource(input: AsyncIterable<Buffer | string>, options: LineS
   });
   let lines: Line[] = [];
   let next = 0;
+  // A record is encoded before the next line is read (copy-writer.ts's fill): its scan's arrays are reused.
+  const scratch = newScanScratch();
   let head: Parsed | undefined;
   let done = false;
   let lastLine = 0;
@@ -85,7 +88,7 @@ export function lineSource(input: AsyncIterable<Buffer | string>, options: LineS
       if (next < lines.length) {
         const line = lines[next++]!;
         lastLine = line.lineNumber - offset;
-        head = parseEnvelope(line, rawMembers);
+        head = parseEnvelope(line, rawMembers, scratch);
         return head;
       }
       return read();
