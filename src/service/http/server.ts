@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import {
   fastify,
   LogController,
@@ -22,6 +21,7 @@ import type { Logger } from '../../log.js';
 import { buildOpenApi, type RouteDoc } from './openapi.js';
 import { COMPONENTS } from './schemas.js';
 import { describeSchemaError } from './validation-errors.js';
+import { gunzipStream } from '../../input/decompress.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -176,7 +176,7 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
     if (encoding === 'gzip' || encoding === 'x-gzip') {
       // pipe, not pipeline: a bad gzip stream must fail the batch, not destroy
       // the request (the answer still has to go out on its socket).
-      const gunzip = createGunzip();
+      const gunzip = gunzipStream();
       // The reader sees the error (a stream keeps it); this only keeps it from being "unhandled" before the reader starts.
       gunzip.on('error', () => undefined);
       payload.on('error', (err) => gunzip.destroy(err));

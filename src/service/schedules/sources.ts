@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { PglandError } from '../../errors.js';
 import { PGLAND_VERSION } from '../../package.js';
 import type { Egress } from '../outbound/egress.js';
 import { describeOutboundError, sendOutbound } from '../outbound/outbound-http.js';
 import { checkPostgresSource, redactPostgresSource, type PostgresSourceConfig } from './pg-import.js';
 import { MARK, redactUrl } from '../outbound/redact-url.js';
+import { brotliStream, gunzipStream, inflateStream } from '../../input/decompress.js';
 
 /**
  * Where a scheduled run reads its records: a command whose standard output
@@ -194,13 +194,7 @@ function decoded(res: IncomingMessage): Readable {
     .trim()
     .toLowerCase();
   const decoder =
-    encoding === 'gzip' || encoding === 'x-gzip'
-      ? createGunzip()
-      : encoding === 'deflate'
-        ? createInflate()
-        : encoding === 'br'
-          ? createBrotliDecompress()
-          : undefined;
+    encoding === 'gzip' || encoding === 'x-gzip' ? gunzipStream() : encoding === 'deflate' ? inflateStream() : encoding === 'br' ? brotliStream() : undefined;
   if (encoding !== 'identity' && !decoder) {
     res.destroy();
     throw new PglandError('source_failed', `the source answered with Content-Encoding ${encoding.slice(0, 40)}, which pgland does not decode`);
