@@ -29,9 +29,16 @@ export class BytesRecord implements RecordEnvelope {
     /** The chunk the line is in, and the scan's positions in it. */
     readonly src: Buffer,
     readonly scan: BytesEnvelope,
+    /** Where the line starts in `src`. */
+    readonly lineStart: number,
     /** The line's length in bytes: what the encoder needs at most (twice) in the COPY chunk for what it copies. */
     readonly lineBytes: number,
   ) {}
+
+  /** The line, decoded (valid UTF-8: checked before the line was read as bytes). */
+  get lineText(): string {
+    return this.src.toString('utf8', this.lineStart, this.lineStart + this.lineBytes);
+  }
 
   /** No escape, tab or newline between tokens, nor long exponent in the whole line (valid UTF-8 is checked before). */
   get asIs(): boolean {

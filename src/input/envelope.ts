@@ -25,6 +25,12 @@ export interface RecordEnvelope {
   readonly rawMembers?: MemberTexts | undefined;
   /** The line's JSON texts are COPY fields as they stand (ScannedEnvelope.asIs); false or absent: check each. */
   readonly asIs?: boolean;
+  /**
+   * The input line itself, as sent (decoded on first use from a line read as
+   * bytes): what a load into an own table keeps for a record the table
+   * refuses (src/into/stage.ts). Absent for records not read from a line.
+   */
+  readonly lineText?: string;
 }
 
 const UNPARSED = Symbol('unparsed');
@@ -48,8 +54,9 @@ class LineRecord implements RecordEnvelope {
     readonly rawText: string | undefined,
     readonly dataText: string | undefined,
     readonly dataMembers: MemberTexts | undefined,
-    parsed?: { rawData: unknown; data: Record<string, unknown> },
-    readonly asIs = false,
+    parsed: { rawData: unknown; data: Record<string, unknown> } | undefined,
+    readonly asIs: boolean,
+    readonly lineText: string,
   ) {
     this.#rawData = parsed ? parsed.rawData : UNPARSED;
     this.#data = parsed ? parsed.data : UNPARSED;
@@ -149,6 +156,7 @@ export function parseEnvelope(line: Line, rawMembers = false, scratch?: ScanScra
       scanned.dataMembers,
       undefined,
       scanned.asIs,
+      line.text,
     ),
   };
 }
@@ -167,7 +175,7 @@ function parseBytes(line: BytesLine, rawMembers: boolean, scratch: ScanScratch |
   if (typeof checked !== 'string') return checked;
   if (scanned.members === undefined && scanned.dataStart >= 0 && buf[scanned.dataStart] !== 0x6e) return reject(line, DATA_NOT_OBJECT, checked);
   const isDeleted = (scanned.isDeleted ?? false) as boolean;
-  return { record: new BytesRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, buf, scanned, end - start) };
+  return { record: new BytesRecord(line.lineNumber, checked, scanned.lastModifiedAt as string, isDeleted, buf, scanned, start, end - start) };
 }
 
 const DATA_NOT_OBJECT = 'field "data" must be a JSON object when present';
@@ -234,6 +242,8 @@ export function parseWithJsonParse(line: Line): Parsed {
         rawData: value.raw_data ?? null,
         data,
       },
+      false,
+      line.text,
     ),
   };
 }

@@ -98,23 +98,27 @@ async function refusingColumn(client: pg.ClientBase, plan: IntoPlan, stage: stri
   return undefined;
 }
 
-/** The staged values of a refused record, by column name, for the rejects table. */
-async function stagedRecord(client: pg.ClientBase, plan: IntoPlan, stage: string, line: number): Promise<{ id: string | null; text: string }> {
-  const cols = staged(plan);
-  const pairs = cols.map((c, i) => `$${i + 2}::text, s.${q(c.stage!)}`);
-  const { rows } = await client.query<{ id: string; text: string }>(
-    `SELECT s.${q(RECORD_ID)} AS id, json_build_object(${pairs.length > 0 ? pairs.join(', ') : "'line', $1"})::text AS text FROM ${stage} s WHERE s.${q(LINE)} = $1`,
-    [line, ...cols.map((c) => c.column.name)],
-  );
-  return { id: rows[0]?.id ?? null, text: rows[0]?.text ?? '' };
+/** A refused record's id, as staged. */
+async function stagedId(client: pg.ClientBase, stage: string, line: number): Promise<string | null> {
+  const { rows } = await client.query<{ id: string }>(`SELECT s.${q(RECORD_ID)} AS id FROM ${stage} s WHERE s.${q(LINE)} = $1`, [line]);
+  return rows[0]?.id ?? null;
 }
 
 /**
  * Applies the batch staged in `stage`, `rows` rows (the caller knows how
  * many it staged: no scan to count them): whole, or, when the table refuses
- * a record, by halves. Refused records are added to `rejects`.
+ * a record, by halves. Refused records are added to `rejects`, each with its
+ * input line (`lineText`).
  */
-export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: string, rows: number, run: PartRunner, rejects: Reject[]): Promise<PartCounts> {
+export async function applyStaged(
+  client: pg.ClientBase,
+  plan: IntoPlan,
+  stage: string,
+  rows: number,
+  run: PartRunner,
+  rejects: Reject[],
+  lineText: (line: number) => string | undefined,
+): Promise<PartCounts> {
   const total = zeroPart();
   if (rows === 0) return total;
   // The whole batch as one part: every input line (the table holds only the batch).
@@ -133,8 +137,14 @@ export async function applyStaged(client: pg.ClientBase, plan: IntoPlan, stage: 
       err = r.err;
     }
     if (j - i === 1) {
-      const rec = await stagedRecord(client, plan, stage, lines[i]!);
-      rejects.push({ lineNumber: lines[i]!, recordId: rec.id, reason: await reason(client, plan, stage, lines[i]!, err), rawText: rec.text });
+      const line = lines[i]!;
+      // The line as it was sent (kept-lines.ts); never the staged values, which are what the table refused, not the record.
+      rejects.push({
+        lineNumber: line,
+        recordId: await stagedId(client, stage, line),
+        reason: await reason(client, plan, stage, line, err),
+        rawText: lineText(line) ?? '',
+      });
       return;
     }
     const mid = (i + j) >> 1;

@@ -18,6 +18,7 @@ import type { ObjectLease } from '../load/lease.js';
 import { connectIfFree, RunSession } from '../load/session.js';
 import { begin } from '../sql/transaction.js';
 import { qualify } from '../sql/ident.js';
+import { KeptLines } from './kept-lines.js';
 import { applyStaged, type PartCounts, type PartRunner } from './bisect.js';
 import { groupsOfDeletedSql, setGroupsSql } from './groups.js';
 import { mergeIntoSql, type MergeShape } from './merge-into.js';
@@ -72,13 +73,21 @@ interface Batch {
   replayed: boolean;
   /** The batch was read ahead (readAhead): settles when its records are encoded. */
   ready?: Promise<void>;
+  /** The input lines of its staged records, for those the table refuses. */
+  lines: KeptLines;
 }
 
 function newBatch(loop: Loop): Batch {
   const buf = newBatchBuffer('stage', loop.chunks);
   // The landed tables' check for repeated record ids: a load into an own table checks its matching values instead.
   buf.ids = undefined;
-  return { buf, repeated: false, replayed: false };
+  return { buf, repeated: false, replayed: false, lines: new KeptLines(loop.chunks) };
+}
+
+/** Once the batch committed: its chunks, and those of its lines, back to the run's pool. */
+function releaseBatch(loop: Loop, batch: Batch): void {
+  loop.chunks.release(batch.buf);
+  batch.lines.release();
 }
 
 /** How a batch reads its records: the run's encoder, and the check for repeated matching values. */
@@ -88,8 +97,10 @@ function fillContext(loop: Loop, batch: Batch): FillContext {
   const matching = st.plan.match !== undefined;
   // One batch is encoded at a time: the previous one's keys are no longer needed.
   keys.clear();
-  const check = (record: RecordEnvelope): void => {
+  // Each staged record's line is kept, its bytes counted with the batch's rows against batch_bytes.
+  const staged = (record: RecordEnvelope, b: BatchBuffer): void => {
     if (matching && !batch.repeated && encoder.repeats(keys, record)) batch.repeated = true;
+    b.bytes += batch.lines.add(record);
   };
   return {
     batchSize: loop.batchSize,
@@ -97,12 +108,12 @@ function fillContext(loop: Loop, batch: Batch): FillContext {
     landedLead: '',
     encodeRow: (record, b, lead) => {
       const row = encoder.encode(record, b, lead);
-      if (row !== '') check(record);
+      if (row !== '') staged(record, b);
       return row;
     },
     encodeBytes: (record, b, lead, out, at) => {
       const end = encoder.encodeBytes(record, b, lead, out, at);
-      if (end >= 0) check(record);
+      if (end >= 0) staged(record, b);
       return end;
     },
   };
@@ -169,7 +180,7 @@ async function applyBatch(client: pg.PoolClient, st: RunState, batchNo: number, 
   // Records the table refused: kept apart from the encoder's rejects, which a replay does not encode again.
   const refused: Reject[] = [];
   // The table holds exactly the batch's rows: COPYed just now, or checked by restageIfNeeded.
-  const part = await applyStaged(client, st.plan, stage, buf.records, partRunner(client, st.plan, shape), refused);
+  const part = await applyStaged(client, st.plan, stage, buf.records, partRunner(client, st.plan, shape), refused, (line) => batch.lines.get(line));
   const rejects = [...buf.rejects, ...refused];
   const counts = zeroCounts();
   counts.batches = 1;
@@ -253,7 +264,7 @@ async function landAlone(loop: Loop, batchNo: number, batch: Batch): Promise<Bat
     await next?.ready?.catch(() => undefined);
     throw err;
   }
-  loop.chunks.release(batch.buf);
+  releaseBatch(loop, batch);
   loop.committed();
   return next ?? newBatch(loop);
 }
@@ -305,7 +316,7 @@ async function landPipelined(loop: Loop, helper: RunSession, firstBatchNo: numbe
       },
       async (batchNo, { batch, table }) => {
         await retrying(loop, loop.session, batchNo, (client, replay) => mergeStaged(client, loop, batchNo, batch, table, replay));
-        loop.chunks.release(batch.buf);
+        releaseBatch(loop, batch);
         loop.committed();
       },
     );

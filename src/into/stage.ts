@@ -71,20 +71,22 @@ export function staged(plan: IntoPlan): PlannedColumn[] {
   return plan.columns.filter((c) => c.stage !== undefined);
 }
 
+/** What a reject of the record keeps: its input line, cut as every reject's (a record not read from a line: its envelope again). */
+export function keptText(record: RecordEnvelope): string {
+  const raw =
+    record.lineText ??
+    JSON.stringify({
+      id: record.id,
+      last_modified_at: record.lastModifiedAt,
+      is_deleted: record.isDeleted,
+      raw_data: record.rawData,
+      data: record.data,
+    });
+  return raw.length > MAX_REJECT_TEXT ? raw.slice(0, MAX_REJECT_TEXT) : raw;
+}
+
 function reject(buf: BatchBuffer, record: RecordEnvelope, reason: string): '' {
-  const raw = JSON.stringify({
-    id: record.id,
-    last_modified_at: record.lastModifiedAt,
-    is_deleted: record.isDeleted,
-    raw_data: record.rawData,
-    data: record.data,
-  });
-  buf.rejects.push({
-    lineNumber: record.lineNumber,
-    recordId: record.id,
-    reason,
-    rawText: raw.length > MAX_REJECT_TEXT ? raw.slice(0, MAX_REJECT_TEXT) : raw,
-  } satisfies Reject);
+  buf.rejects.push({ lineNumber: record.lineNumber, recordId: record.id, reason, rawText: keptText(record) } satisfies Reject);
   return '';
 }
 

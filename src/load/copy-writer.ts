@@ -212,6 +212,11 @@ export class ChunkPool {
     this.free.length = 0;
   }
 
+  /** Takes back chunks that never went to a socket (src/into/kept-lines.ts). */
+  give(chunks: Buffer[]): void {
+    this.free.push(...chunks);
+  }
+
   /**
    * Takes back a batch's chunks once it is committed: the COPY that sent
    * them has ended, so no socket write still reads them.
