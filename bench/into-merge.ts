@@ -148,6 +148,7 @@ async function measure(client: pg.Client, batch: number, reps: number, size: num
     ];
     if (shape.deletes) statements.push(['pgland, no deletions', mergeIntoSql(plan, { ...shape, deletes: false }), [0, 1e15]]);
     if (shape.prefilter) statements.push(['pgland, no read-before-upsert', mergeIntoSql(plan, { ...shape, prefilter: false }), [0, 1e15]]);
+    if (shape.prefilter && shape.deletes) statements.push(['pgland, neither', mergeIntoSql(plan, { ...shape, prefilter: false, deletes: false }), [0, 1e15]]);
     const cpu = new Map<string, number[]>(statements.map(([name]) => [name, []]));
     for (let rep = 0; rep < reps; rep++) {
       for (const [name, sql, values] of rep % 2 === 0 ? statements : [...statements].reverse()) {
@@ -159,7 +160,7 @@ async function measure(client: pg.Client, batch: number, reps: number, size: num
     }
     console.log(`${variant}: ${buf.records} records staged (${encoder.deletions(buf)} deletions), backend CPU ms over ${reps} runs:`);
     for (const [name, ms] of Object.entries(copies)) console.log(`  ${`COPY, ${name}`.padEnd(32)} median ${median(ms)}  (${ms.join(' ')})`);
-    for (const [name, ms] of cpu) console.log(`  ${name.padEnd(32)} median ${median(ms)}  (${ms.join(' ')})`);
+    for (const [name, ms] of cpu) console.log(`  ${name.padEnd(32)} min ${Math.min(...ms)} median ${median(ms)}  (${ms.join(' ')})`);
     if (explain) {
       for (const [name, sql, values] of statements.slice(0, 3)) {
         await client.query('BEGIN');

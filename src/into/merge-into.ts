@@ -170,13 +170,15 @@ export function upsertSql(plan: IntoPlan, shape: MergeShape): string {
 )`);
   const deletes = plan.applyDeletes && shape.deletes;
   if (deletes) ctes.push(removedCte(plan, `src.${q(DELETED)}`));
+  // Both counts in one pass over merged's rows (two subqueries read its tuplestore twice).
   return `WITH ${ctes.join(',\n')}
 ${tail(!shape.distinctKeys, {
-  inserted: '(SELECT count(*) FILTER (WHERE inserted) FROM merged)',
-  updated: '(SELECT count(*) FILTER (WHERE NOT inserted) FROM merged)',
+  inserted: 'm.inserted',
+  updated: 'm.updated',
   deleted: deletes ? '(SELECT count(DISTINCT line) FROM removed)' : '0',
   skipped: '0',
-})}`;
+})}
+FROM (SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM merged) AS m`;
 }
 
 export function deleteSql(plan: IntoPlan, shape: MergeShape): string {
