@@ -20,8 +20,9 @@ export class KeptLines {
   private readonly chunks: Buffer[] = [];
   /** Bytes used of the last chunk. */
   private used = 0;
-  /** Four numbers a line, in input order: its number, its chunk, its start and end in it. */
-  private readonly index: number[] = [];
+  /** Four numbers a line, in input order: its number, its chunk, its start and end in it (a typed array: no boxed number, no growth per push). */
+  private index = new Float64Array(4 * 1024);
+  private lines = 0;
 
   constructor(private readonly pool: ChunkPool) {}
 
@@ -56,7 +57,17 @@ export class KeptLines {
   }
 
   private note(lineNumber: number, start: number): number {
-    this.index.push(lineNumber, this.chunks.length - 1, start, this.used);
+    let ix = this.index;
+    const at = 4 * this.lines++;
+    if (at === ix.length) {
+      ix = new Float64Array(2 * ix.length);
+      ix.set(this.index);
+      this.index = ix;
+    }
+    ix[at] = lineNumber;
+    ix[at + 1] = this.chunks.length - 1;
+    ix[at + 2] = start;
+    ix[at + 3] = this.used;
     return this.used - start;
   }
 
@@ -64,13 +75,13 @@ export class KeptLines {
   get(lineNumber: number): string | undefined {
     const ix = this.index;
     let lo = 0;
-    let hi = ix.length / 4;
+    let hi = this.lines;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (ix[4 * mid]! < lineNumber) lo = mid + 1;
       else hi = mid;
     }
-    if (lo >= ix.length / 4 || ix[4 * lo] !== lineNumber) return undefined;
+    if (lo >= this.lines || ix[4 * lo] !== lineNumber) return undefined;
     return this.chunks[ix[4 * lo + 1]!]!.toString('utf8', ix[4 * lo + 2], ix[4 * lo + 3]);
   }
 
@@ -78,7 +89,7 @@ export class KeptLines {
   release(): void {
     this.pool.give(this.chunks);
     this.chunks.length = 0;
-    this.index.length = 0;
+    this.lines = 0;
     this.used = 0;
   }
 }
