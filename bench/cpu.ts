@@ -35,6 +35,11 @@ export function childrenCpuSeconds(): number | undefined {
   return s ? (s.cutime + s.cstime) / TICKS_PER_SECOND : undefined;
 }
 
+/** A process's parent (a backend's is its postmaster), or undefined when /proc does not have the process. */
+export function parentPid(pid: number): number | undefined {
+  return stat(pid)?.ppid;
+}
+
 /** The postmaster's pid, from the first line of postmaster.pid in the data folder. */
 export function postmasterPid(dataDir: string): number | undefined {
   const file = join(dataDir, 'postmaster.pid');
