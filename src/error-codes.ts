@@ -72,8 +72,9 @@ export const ERROR_CODES = {
   body_too_large: {
     status: 413,
     retryable: false,
-    cause: 'a request body is larger than allowed (a batch: `PGLAND_MAX_BATCH_BYTES` decompressed; any other body: 1 MiB)',
-    fix: 'split the run into more batches; each batch is one request',
+    cause:
+      'a request body is larger than allowed (a batch: `PGLAND_MAX_BATCH_BYTES` decompressed; a write-through: `PGLAND_WRITE_THROUGH_MAX_RECORDS` records or `PGLAND_WRITE_THROUGH_MAX_BYTES`; any other body: 1 MiB); the message names the limit',
+    fix: 'split the run into more batches (each batch is one request); send a write-through past its limits as a run (`POST /runs`, its batches, commit)',
   },
   cancelled: {
     status: 500,

@@ -8,6 +8,8 @@ import { spawnCli } from './support/cli.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
 import { docBlocks, DocUnderTest, runBlocks } from './support/doc-blocks.js';
 import { requestBodyValidator } from './support/doc-shell.js';
+import { SERVE_ENV } from '../src/service/options.js';
+import { WRITE_THROUGH_CEILING, WRITE_THROUGH_DEFAULTS } from '../src/service/runs/write-through-limits.js';
 import { until } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -81,13 +83,56 @@ describe('docs/service.md runs as written (issue 15)', () => {
   });
 
   it('the schedule body is one the API takes (issue 16)', () => {
-    const [schedule, ...others] = doc.runnable('json');
+    const [schedule, ...others] = doc.runnable('json').filter((b) => !b.text.includes('body_too_large'));
     expect(others).toEqual([]);
     const body = JSON.parse(schedule!.text);
     body.destination_id = '00000000-0000-4000-8000-000000000000'; // "…" on the page
     const validate = requestBodyValidator('/schedules');
     expect(validate(body), JSON.stringify(validate.errors)).toBe(true);
     doc.ran(schedule!);
+  });
+
+  it('a write-through past its limit answers what the page shows: the limit, and a run instead', async () => {
+    const block = doc.runnable('json').find((b) => b.text.includes('body_too_large'))!;
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const created = await fetch(`${url}/destinations`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'limits', config: db.config({ schema: 'limits' }) }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const records = Array.from({ length: WRITE_THROUGH_DEFAULTS.maxRecords + 1 }, (_, i) => ({
+      id: `r${i}`,
+      last_modified_at: '2026-03-01T10:00:00Z',
+      data: {},
+    }));
+    const r = await fetch(`${url}/destinations/${id}/records`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ provider: 'salesforce', customer_id: 'limits', object: 'crm_contacts', records }),
+    });
+    expect(r.status).toBe(413);
+    expect(await r.json()).toEqual(JSON.parse(block.text));
+    const landed = await db.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'limits' AND tablename = 'crm_contacts'`);
+    expect(landed.rows[0].n).toBe(0);
+    doc.ran(block);
+  });
+
+  it('lists every setting of pgland serve, the write-through limits with their default and ceiling as in the code', () => {
+    const rows = new Map(
+      readFileSync(join(ROOT, 'docs', 'service.md'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('| '))
+        .map((l) => l.split('|').map((c) => c.trim()))
+        .map((cells) => [cells[2]!.replace(/`/g, ''), cells] as const),
+    );
+    expect(Object.values(SERVE_ENV).filter((name) => !rows.has(name))).toEqual([]);
+    const [, , , recordsDefault, recordsMeaning] = rows.get('PGLAND_WRITE_THROUGH_MAX_RECORDS')!;
+    const [, , , bytesDefault, bytesMeaning] = rows.get('PGLAND_WRITE_THROUGH_MAX_BYTES')!;
+    expect(recordsDefault).toBe(String(WRITE_THROUGH_DEFAULTS.maxRecords));
+    expect(recordsMeaning).toContain(`at most ${WRITE_THROUGH_CEILING.maxRecords}`);
+    expect(bytesDefault).toMatch(new RegExp(`^${WRITE_THROUGH_DEFAULTS.maxBytes} `));
+    expect(bytesMeaning).toContain(`at most ${WRITE_THROUGH_CEILING.maxBytes}`);
   });
 
   it('runs every block of service.md not marked as not run (issue 16)', () => {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveServeOptions } from '../src/service/options.js';
 import type { Service } from '../src/service/service.js';
 import { freshDatabase, type TestDatabase } from './support/db.js';
-import { contact } from './support/records.js';
+import { contact, ndjson } from './support/records.js';
 import { call, startTestService } from './support/service.js';
 
 let db: TestDatabase;
@@ -87,10 +88,73 @@ describe('write-through (issue 15)', () => {
     const r = await write(many);
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe('body_too_large');
+    expect(r.body.error.message).toBe("a write-through takes at most 1000 records (the server's PGLAND_WRITE_THROUGH_MAX_RECORDS); this one has 1001");
+    expect(r.body.error.hint).toMatch(/^send larger sets as a run: POST \/runs/);
     const big = await write([{ ...contact(200_000), data: { first_name: 'x'.repeat(1_100_000) } }]);
     expect(big.status).toBe(413);
+    expect(big.body.error.message).toMatch(
+      /^a write-through takes a body of at most 1048576 bytes \(the server's PGLAND_WRITE_THROUGH_MAX_BYTES\); this one has 11\d{5}$/,
+    );
+    expect(big.body.error.hint).toMatch(/^send larger sets as a run: POST \/runs/);
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE id >= '003C00100000'`);
     expect(rows[0].n).toBe(0);
+  });
+
+  it('past a limit the server was given, names that limit and a run; the run the answer points to lands the records', async () => {
+    // A server started with PGLAND_WRITE_THROUGH_MAX_RECORDS=3 and PGLAND_WRITE_THROUGH_MAX_BYTES=4096.
+    const small = await startTestService(db, { writeThrough: { maxRecords: 3, maxBytes: 4096 } });
+    try {
+      const bounded = { ...tenant, customer_id: 'bounded' };
+      const records = [1, 2, 3, 4].map((n) => contact(300 + n, 2));
+      const landed = async (): Promise<number> =>
+        (await db.pool.query(`SELECT count(*)::int AS n FROM landing.crm_contacts WHERE _pgland_customer_id = 'bounded'`)).rows[0].n;
+
+      const four = await call(small, 'POST', `/destinations/${destId}/records`, { json: { ...bounded, records } });
+      expect(four.status).toBe(413);
+      expect(four.body.error).toEqual({
+        code: 'body_too_large',
+        message: "a write-through takes at most 3 records (the server's PGLAND_WRITE_THROUGH_MAX_RECORDS); this one has 4",
+        hint: 'send larger sets as a run: POST /runs, PUT /runs/{id}/batches/1 (NDJSON, as many batches as needed), then POST /runs/{id}/commit',
+      });
+      // Two records in a body past 4,096 bytes: the bytes' limit, named, with its size.
+      const wide = [contact(305, 2, { title: 'x'.repeat(2500) }), contact(306, 2, { title: 'y'.repeat(2500) })];
+      const json = JSON.stringify({ ...bounded, records: wide });
+      const big = await call(small, 'POST', `/destinations/${destId}/records`, { body: json, headers: { 'content-type': 'application/json' } });
+      expect(big.status).toBe(413);
+      expect(big.body.error.code).toBe('body_too_large');
+      expect(big.body.error.message).toBe(
+        `a write-through takes a body of at most 4096 bytes (the server's PGLAND_WRITE_THROUGH_MAX_BYTES); this one has ${Buffer.byteLength(json)}`,
+      );
+      expect(big.body.error.hint).toMatch(/^send larger sets as a run: POST \/runs/);
+      expect(await landed()).toBe(0);
+      // The default server takes what this one refuses: the limit is the server's setting, not the route's.
+      expect((await write(wide.map((r) => ({ ...r, id: `${r.id}d` })))).status).toBe(200);
+
+      // Within both limits it lands.
+      const three = await call(small, 'POST', `/destinations/${destId}/records`, { json: { ...bounded, records: records.slice(0, 3) } });
+      expect(three.status, JSON.stringify(three.body)).toBe(200);
+      expect(three.body.counts).toMatchObject({ inserted: 3 });
+
+      // What the answer says to do: a run of the four, on the same server.
+      const run = await call(small, 'POST', '/runs', { json: { destination_id: destId, ...bounded } });
+      expect(run.status, JSON.stringify(run.body)).toBe(201);
+      const batch = await call(small, 'PUT', `/runs/${run.body.id}/batches/1`, { body: ndjson(records), headers: { 'content-type': 'application/x-ndjson' } });
+      expect(batch.status, JSON.stringify(batch.body)).toBe(200);
+      const done = await call(small, 'POST', `/runs/${run.body.id}/commit`, { json: { batches: 1 } });
+      expect(done.body, JSON.stringify(done.body)).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
+      expect(await landed()).toBe(4);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('takes its limits from the server settings, up to a hard ceiling', () => {
+    expect(resolveServeOptions({}, {}).options.writeThrough).toEqual({ maxRecords: 1000, maxBytes: 1048576 });
+    const raised = { PGLAND_WRITE_THROUGH_MAX_RECORDS: '10000', PGLAND_WRITE_THROUGH_MAX_BYTES: String(8 * 1024 * 1024) };
+    expect(resolveServeOptions({}, raised).options.writeThrough).toEqual({ maxRecords: 10000, maxBytes: 8388608 });
+    expect(() => resolveServeOptions({}, { PGLAND_WRITE_THROUGH_MAX_RECORDS: '10001' })).toThrow(/PGLAND_WRITE_THROUGH_MAX_RECORDS: .*10000/);
+    expect(() => resolveServeOptions({}, { PGLAND_WRITE_THROUGH_MAX_BYTES: String(8 * 1024 * 1024 + 1) })).toThrow(/PGLAND_WRITE_THROUGH_MAX_BYTES: .*8388608/);
+    expect(() => resolveServeOptions({}, { PGLAND_WRITE_THROUGH_MAX_RECORDS: '0' })).toThrow(/PGLAND_WRITE_THROUGH_MAX_RECORDS/);
   });
 
   it('refuses an unknown setting with the allowed values, and a misspelt key with the one it resembles', async () => {

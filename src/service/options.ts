@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PglandError } from '../errors.js';
 import { parseNetworks } from './outbound/egress.js';
 import { LIMIT_DEFAULTS } from './runs/limits.js';
+import { WRITE_THROUGH_CEILING, WRITE_THROUGH_DEFAULTS } from './runs/write-through-limits.js';
 import type { ServiceOptions } from './service.js';
 
 /**
@@ -44,6 +45,8 @@ const settings = z.object({
   upload_timeout_ms: int(1000, 86_400_000).default(LIMIT_DEFAULTS.uploadTimeoutMs),
   max_uploads_per_destination: int(1, 1000).default(LIMIT_DEFAULTS.maxUploadsPerDestination),
   max_open_runs_per_destination: int(1, 100_000).default(LIMIT_DEFAULTS.maxOpenRunsPerDestination),
+  write_through_max_records: int(1, WRITE_THROUGH_CEILING.maxRecords).default(WRITE_THROUGH_DEFAULTS.maxRecords),
+  write_through_max_bytes: int(1024, WRITE_THROUGH_CEILING.maxBytes).default(WRITE_THROUGH_DEFAULTS.maxBytes),
   held_run_idle_ms: int(1000, 86_400_000).default(600_000),
   no_held_runs: flag,
   run_ttl_hours: z.coerce
@@ -83,6 +86,8 @@ export const SERVE_ENV: Record<string, string> = {
   upload_timeout_ms: 'PGLAND_UPLOAD_TIMEOUT_MS',
   max_uploads_per_destination: 'PGLAND_MAX_UPLOADS_PER_DESTINATION',
   max_open_runs_per_destination: 'PGLAND_MAX_OPEN_RUNS_PER_DESTINATION',
+  write_through_max_records: 'PGLAND_WRITE_THROUGH_MAX_RECORDS',
+  write_through_max_bytes: 'PGLAND_WRITE_THROUGH_MAX_BYTES',
   run_ttl_hours: 'PGLAND_RUN_TTL_HOURS',
   shutdown_timeout_ms: 'PGLAND_SHUTDOWN_TIMEOUT_MS',
   jobs_poll_interval_s: 'PGLAND_JOBS_POLL_INTERVAL_S',
@@ -148,6 +153,7 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): 
       uploadTimeoutMs: s.upload_timeout_ms,
       maxUploadsPerDestination: s.max_uploads_per_destination,
       maxOpenRunsPerDestination: s.max_open_runs_per_destination,
+      writeThrough: { maxRecords: s.write_through_max_records, maxBytes: s.write_through_max_bytes },
       holdRuns: !s.no_held_runs,
       heldRunIdleMs: s.held_run_idle_ms,
       runTtlHours: s.run_ttl_hours,

@@ -24,6 +24,7 @@ import { pruneInbound } from './webhooks/inbound.js';
 import { Ingest } from './runs/ingest.js';
 import { HELD_OVERLAP, type HeldOverlap } from '../load/held-run.js';
 import { LIMIT_DEFAULTS } from './runs/limits.js';
+import { WRITE_THROUGH_DEFAULTS, type WriteThroughLimits } from './runs/write-through-limits.js';
 import { ServiceMetrics } from './ops/metrics.js';
 import { EndpointStore } from './webhooks/outbox.js';
 import { ConnectionBudget } from './destinations/connection-budget.js';
@@ -70,6 +71,8 @@ export interface ServiceOptions {
   maxUploadsPerDestination?: number;
   /** Open runs per destination; opening another gets 429. Default 50. */
   maxOpenRunsPerDestination?: number;
+  /** How large one write-through may be (records, JSON body bytes). Default WRITE_THROUGH_DEFAULTS. */
+  writeThrough?: WriteThroughLimits;
   /** Hold an HTTP run in one open transaction where its batches arrive (docs/service.md, "How a run is held"). Default true. */
   holdRuns?: boolean;
   /** A held run with no batch and no commit for this long is rolled back, its batches lost until sent again. Default 10 min. */
@@ -181,7 +184,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (api) {
     destinationRoutes(app, context);
     runRoutes(app, context);
-    recordRoutes(app, context);
+    recordRoutes(app, context, options.writeThrough ?? WRITE_THROUGH_DEFAULTS);
     intoRoutes(app, context);
     webhookRoutes(app, context);
     scheduleRoutes(app, context);

@@ -185,7 +185,11 @@ export const writeThroughBody = {
   type: 'object',
   properties: {
     ...targetProperties,
-    records: { type: 'array', description: 'The records, each as one line of NDJSON input would be (docs/input.md); at most 1000', items: {} },
+    records: {
+      type: 'array',
+      description: "The records, each as one line of NDJSON input would be (docs/input.md); at most the server's write-through limit (1,000 by default)",
+      items: {},
+    },
   },
   required: ['provider', 'customer_id', 'object', 'records'],
   additionalProperties: false,

@@ -29,6 +29,8 @@ declare module 'fastify' {
     public?: boolean;
     /** The body is streamed NDJSON (documented as application/x-ndjson). */
     ndjson?: boolean;
+    /** The answer when the body is past the route's bodyLimit: which limit, and what to send instead. */
+    bodyTooLarge?: (sent: number | undefined) => PglandError;
   }
 }
 
@@ -203,6 +205,11 @@ export function createHttp(options: { log: Logger; apiToken?: string; title: str
       return sendError(reply, err.code, err.message, err.hint, status);
     }
     if ((err as { code?: string }).code === 'input_failed') return sendError(reply, 'input_failed', err.message);
+    const tooLarge = req.routeOptions.config.bodyTooLarge;
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && tooLarge) {
+      const e = tooLarge(Number(req.headers['content-length']) || undefined);
+      return sendError(reply, e.code, e.message, e.hint);
+    }
     if (typeof fe.statusCode === 'number' && fe.statusCode < 500) return sendError(reply, clientErrorCode(fe.statusCode), fe.message, undefined, fe.statusCode);
     if (isRetryable(err)) {
       req.log.warn({ err: { message: err.message } }, 'request failed on a transient error');

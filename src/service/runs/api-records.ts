@@ -1,30 +1,23 @@
 import { Readable } from 'node:stream';
 import type { HttpApp } from '../http/server.js';
 import { resolveObject } from '../../catalog/declared.js';
-import { PglandError } from '../../errors.js';
 import { writeThrough } from '../../load/write-through.js';
 import type { ServiceContext } from '../context.js';
 import { countsView, evolutionOf, writeModeOf } from './control-runs.js';
 import * as S from '../http/schemas.js';
-
-/** The most records one write-through takes (its body is also at most 1 MiB). */
-export const WRITE_THROUGH_MAX_RECORDS = 1000;
+import { checkWriteThroughRecords, writeThroughBodyTooLarge, type WriteThroughLimits } from './write-through-limits.js';
 
 /** Write-through: a few records land at once, in one transaction (docs/service.md, "Write-through"). */
-/** The small-set endpoints (write-through, into) refuse more than WRITE_THROUGH_MAX_RECORDS records, before any is read. */
-export function checkRecordCount(count: number, what: string, hint: string): void {
-  if (count > WRITE_THROUGH_MAX_RECORDS) {
-    throw new PglandError('body_too_large', `${what} takes at most ${WRITE_THROUGH_MAX_RECORDS} records; this one has ${count}`, { hint });
-  }
-}
-
-export function recordRoutes(app: HttpApp, ctx: ServiceContext): void {
+export function recordRoutes(app: HttpApp, ctx: ServiceContext, limits: WriteThroughLimits): void {
   app.post(
     '/destinations/:id/records',
     {
+      // The route's own bound on its JSON body (other JSON bodies: 1 MiB), and its answer past it.
+      bodyLimit: limits.maxBytes,
+      config: { bodyTooLarge: (sent) => writeThroughBodyTooLarge(limits, sent) },
       schema: {
         summary: 'Land a few records now (write-through)',
-        description: `Lands up to ${WRITE_THROUGH_MAX_RECORDS} records (1 MiB) of one tenant and object in one transaction, with the merge rules of a run (newest wins: an older version changes nothing), and answers the counts. No watermark moves. 413 past the bounds; 409 object_locked when a run of the object holds it past lock_timeout_ms.`,
+        description: `Lands up to ${limits.maxRecords} records (a body of ${limits.maxBytes} bytes) of one tenant and object in one transaction, with the merge rules of a run (newest wins: an older version changes nothing), and answers the counts. No watermark moves. 413 past either bound, naming it (send a larger set as a run); 409 object_locked when a run of the object holds it past lock_timeout_ms.`,
         tags: ['runs'],
         params: S.idParams,
         body: S.writeThroughBody,
@@ -34,7 +27,7 @@ export function recordRoutes(app: HttpApp, ctx: ServiceContext): void {
     async (req) => {
       const { id } = req.params;
       const body = req.body;
-      checkRecordCount(body.records.length, 'a write-through', 'send larger sets as a run: POST /runs, its batches, then commit');
+      checkWriteThroughRecords(body.records.length, limits);
       const kind = body.kind ?? 'common';
       const { write, ignoreDeletes } = writeModeOf('incremental', body.write, body.ignore_deletes);
       const def = resolveObject({ kind, object: body.object, provider: body.provider, ...(body.declared ? { declared: body.declared } : {}) });
