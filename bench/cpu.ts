@@ -79,3 +79,19 @@ export function serverChildren(postmaster: number | undefined): number {
   for (const entry of readdirSync('/proc')) if (/^\d+$/.test(entry) && stat(Number(entry))?.ppid === postmaster) n++;
   return n;
 }
+
+/**
+ * Seconds a process has run on a CPU, all its live threads, to the
+ * nanosecond (/proc/<pid>/task/<tid>/schedstat); undefined where the kernel
+ * does not give it. Per call of a few milliseconds, /proc's 10 ms ticks
+ * (stat) are too coarse.
+ */
+export function runSeconds(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e9;
+  } catch {
+    return undefined;
+  }
+}

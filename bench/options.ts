@@ -36,13 +36,13 @@ function list<T>(parse: (s: string) => T): (value: string) => T[] {
       .map(parse);
 }
 
-function positive(text: string): number {
+export function positive(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`"${text}" is not a positive integer`);
   return n;
 }
 
-function recordSize(text: string): RecordSize {
+export function recordSize(text: string): RecordSize {
   const n = Number(text.trim());
   if (!(RECORD_SIZES as readonly number[]).includes(n)) throw new InvalidArgumentError(`"${text}" is not a record size: one of ${RECORD_SIZES.join(', ')}`);
   return n as RecordSize;

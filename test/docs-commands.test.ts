@@ -87,7 +87,7 @@ describe('the commands of CONTRIBUTING.md and docs/benchmarks.md (issue 16)', ()
 
   it("docs/benchmarks.md: each command line parses with the benchmark's own options (not run: minutes each)", async () => {
     const blocks = benchmarks.runnable('sh');
-    expect(blocks).toHaveLength(2);
+    expect(blocks).toHaveLength(3);
     const { bench, wrong } = check(benchmarks, blocks);
     expect(bench.length).toBeGreaterThanOrEqual(14);
     expect([...wrong, ...(await parseBench(bench))]).toEqual([]);
@@ -98,11 +98,13 @@ describe('the commands of CONTRIBUTING.md and docs/benchmarks.md (issue 16)', ()
     const bad: BenchLine[] = [
       { at: 'x', tool: 'run', args: ['--sizez', '1k'], env: {} },
       { at: 'y', tool: 'small-syncs', args: ['--via', 'carrier-pigeon'], env: {} },
+      { at: 'w', tool: 'write-through', args: ['--record-size', '999'], env: {} },
       { at: 'z', tool: 'encode', args: ['100k', '5'], env: { BENCH_RECORD_SIZE: '7' } },
     ];
     expect(await parseBench(bad)).toEqual([
       expect.stringMatching(/^x: exit [1-9]/),
       expect.stringMatching(/^y: exit [1-9]/),
+      expect.stringMatching(/^w: exit [1-9]/),
       expect.stringMatching(/^z: .*record size/),
     ]);
   });

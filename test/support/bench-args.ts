@@ -1,5 +1,6 @@
 import { parseOptions, parseSize, recordSizeArg } from '../../bench/options.js';
 import { parseSmallSyncsOptions } from '../../bench/small-syncs-options.js';
+import { parseWriteThroughOptions } from '../../bench/write-through-options.js';
 
 // Run as a child by test/docs-commands.test.ts: checks that the benchmark's
 // command lines of docs/benchmarks.md parse, without running them. Commander
@@ -20,6 +21,7 @@ for (const { tool, args, env } of lines) {
   try {
     if (tool === 'run') parseOptions(['node', 'run.js', ...args]);
     else if (tool === 'small-syncs') parseSmallSyncsOptions(['node', 'small-syncs.js', ...args]);
+    else if (tool === 'write-through') parseWriteThroughOptions(['node', 'write-through.js', ...args]);
     else if (tool === 'encode') {
       // encode.js <size> <reps> [cache dir], BENCH_RECORD_SIZE in the environment
       parseSize(args[0] ?? '100k');
