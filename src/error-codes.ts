@@ -526,7 +526,7 @@ export const ERROR_CODES = {
   too_many_uploads: {
     status: 429,
     retryable: true,
-    cause: 'the destination has `PGLAND_MAX_UPLOADS_PER_DESTINATION` batch uploads in flight in this process',
+    cause: 'the destination has `PGLAND_MAX_UPLOADS_PER_DESTINATION` batch uploads (or as many write-throughs) in flight in this process',
     fix: 'retry after Retry-After; send fewer batches at once',
   },
   tunnel_closed: {

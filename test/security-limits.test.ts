@@ -64,11 +64,11 @@ async function stagedBatches(schema: string, runId: string): Promise<number> {
  * a blank line every 300 ms (blank lines are read and skipped), like the
  * client that once held every pool connection by sending a byte every 2 s.
  */
-function slowUpload(path: string, first: string, drip: boolean): { answer: Promise<Answer>; stop: () => void } {
+function slowUpload(path: string, first: string, drip: boolean, type: Record<string, string> = NDJSON): { answer: Promise<Answer>; stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
   const req = request(svc.url + path, {
     method: 'POST',
-    headers: { authorization: `Bearer ${TEST_TOKEN}`, ...NDJSON, 'transfer-encoding': 'chunked' },
+    headers: { authorization: `Bearer ${TEST_TOKEN}`, ...type, 'transfer-encoding': 'chunked' },
   });
   const answer = new Promise<Answer>((resolve, reject) => {
     req.on('response', (res) => {
@@ -158,6 +158,41 @@ describe('connections (item 11)', () => {
     // The slots are free again.
     const again = await call(svc, 'POST', `/runs/${runs[2]}/batches`, { body: ndjson([contact(3)]), headers: NDJSON });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
+  });
+
+  it('write-throughs in flight are bounded too: one more gets 429 before its body is read, and lands once a slot is free', async () => {
+    const destId = await destination('sec_wt_slots');
+    const path = `/destinations/${destId}/records`;
+    const JSON_TYPE = { 'content-type': 'application/json' };
+    const tenant = { provider: 'salesforce', customer_id: 'acme', object: 'crm_contacts' };
+    // Three bodies that never end, with max_uploads_per_destination 2: whichever reaches the server
+    // last is refused as soon as its headers arrive (its body is never complete), the other two hold.
+    const held = [1, 2, 3].map(() => slowUpload(path, '{"provider":"salesforce","records":[', true, JSON_TYPE));
+    try {
+      const refused = await Promise.race(held.map((h) => h.answer));
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toMatchObject({ code: 'too_many_uploads', message: expect.stringContaining('2 write-throughs in flight') });
+      expect(refused.headers.get('retry-after')).toBe('5');
+      // A fourth, complete one is refused too while the two are held.
+      const fourth = await call(svc, 'POST', path, { json: { ...tenant, records: [contact(3)] } });
+      expect(fourth.status, JSON.stringify(fourth.body)).toBe(429);
+      // Batch uploads are counted apart: a run's batch still goes in (another tenant's: a run holds its object).
+      const opened = await call(svc, 'POST', '/runs', { json: { destination_id: destId, ...tenant, customer_id: 'other' } });
+      expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+      const batch = await call(svc, 'POST', `/runs/${opened.body.id}/batches`, { body: ndjson([contact(4)]), headers: NDJSON });
+      expect(batch.status, JSON.stringify(batch.body)).toBe(200);
+      expect((await call(svc, 'POST', `/runs/${opened.body.id}/abort`)).status).toBe(200);
+    } finally {
+      for (const h of held) h.stop();
+    }
+    await until(
+      'a write-through lands once the held ones are gone',
+      async () => (await call(svc, 'POST', path, { json: { ...tenant, records: [contact(5)] } })).status === 200,
+      10_000,
+    );
+    // Only the write-through sent once the slots were free landed (the aborted run's contact 4 never does).
+    const { rows } = await db.pool.query(`SELECT id FROM sec_wt_slots.crm_contacts ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual([contact(5).id]);
   });
 
   it('an upload whose body stalls gets 408 after body_idle_timeout_ms; its batch is rolled back', async () => {

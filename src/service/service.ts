@@ -184,7 +184,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   if (api) {
     destinationRoutes(app, context);
     runRoutes(app, context);
-    recordRoutes(app, context, options.writeThrough ?? WRITE_THROUGH_DEFAULTS);
+    recordRoutes(app, context, options.writeThrough ?? WRITE_THROUGH_DEFAULTS, options.maxUploadsPerDestination ?? LIMIT_DEFAULTS.maxUploadsPerDestination);
     intoRoutes(app, context);
     webhookRoutes(app, context);
     scheduleRoutes(app, context);

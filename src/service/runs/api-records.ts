@@ -6,22 +6,32 @@ import type { ServiceContext } from '../context.js';
 import { countsView, evolutionOf, writeModeOf } from './control-runs.js';
 import * as S from '../http/schemas.js';
 import { checkWriteThroughRecords, writeThroughBodyTooLarge, type WriteThroughLimits } from './write-through-limits.js';
+import { UploadSlots } from './limits.js';
 
 /** Write-through: a few records land at once, in one transaction (docs/service.md, "Write-through"). */
-export function recordRoutes(app: HttpApp, ctx: ServiceContext, limits: WriteThroughLimits): void {
+export function recordRoutes(app: HttpApp, ctx: ServiceContext, limits: WriteThroughLimits, maxInFlight: number): void {
+  // A write-through's body is held whole, parsed, while it waits for a
+  // connection: without a bound on how many are in flight, so is the
+  // memory. Taken when the request's headers arrive, before its body is
+  // read; freed when its connection's answer is done or the client is gone.
+  const slots = new UploadSlots(maxInFlight, 'write-throughs');
   app.post(
     '/destinations/:id/records',
     {
+      onRequest: async (req, reply) => {
+        const free = slots.take((req.params as { id: string }).id);
+        reply.raw.once('close', free);
+      },
       // The route's own bound on its JSON body (other JSON bodies: 1 MiB), and its answer past it.
       bodyLimit: limits.maxBytes,
       config: { bodyTooLarge: (sent) => writeThroughBodyTooLarge(limits, sent) },
       schema: {
         summary: 'Land a few records now (write-through)',
-        description: `Lands up to ${limits.maxRecords} records (a body of ${limits.maxBytes} bytes) of one tenant and object in one transaction, with the merge rules of a run (newest wins: an older version changes nothing), and answers the counts. No watermark moves. 413 past either bound, naming it (send a larger set as a run); 409 object_locked when a run of the object holds it past lock_timeout_ms.`,
+        description: `Lands up to ${limits.maxRecords} records (a body of ${limits.maxBytes} bytes) of one tenant and object in one transaction, with the merge rules of a run (newest wins: an older version changes nothing), and answers the counts. No watermark moves. 413 past either bound, naming it (send a larger set as a run); 429 too_many_uploads (with Retry-After) when the destination already has max_uploads_per_destination write-throughs in flight in this process; 409 object_locked when a run of the object holds it past lock_timeout_ms.`,
         tags: ['runs'],
         params: S.idParams,
         body: S.writeThroughBody,
-        response: { 200: S.writeThroughResult, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody, 413: S.errorBody, 502: S.errorBody },
+        response: { 200: S.writeThroughResult, 400: S.errorBody, 404: S.errorBody, 409: S.errorBody, 413: S.errorBody, 429: S.errorBody, 502: S.errorBody },
       },
     },
     async (req) => {

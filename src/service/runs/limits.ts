@@ -78,14 +78,21 @@ export async function* withBodyTimeouts<T>(body: AsyncIterable<T>, t: BodyTimeou
 export class UploadSlots {
   private readonly inUse = new Map<string, number>();
 
-  constructor(private readonly max: number) {}
+  /** `what`: the uploads counted, as the answer past the limit names them. */
+  constructor(
+    private readonly max: number,
+    private readonly what = 'batch uploads',
+  ) {}
 
   /** Takes a slot, or throws too_many_uploads (429 with Retry-After); the function given back frees it, once. */
   take(destinationId: string): () => void {
     const n = this.inUse.get(destinationId) ?? 0;
     if (n >= this.max) {
-      throw new PglandError('too_many_uploads', `destination ${destinationId} already has ${n} batch uploads in flight (max_uploads_per_destination)`, {
-        hint: "retry after the Retry-After seconds; send a run's batches one after another",
+      throw new PglandError('too_many_uploads', `destination ${destinationId} already has ${n} ${this.what} in flight (max_uploads_per_destination)`, {
+        hint:
+          this.what === 'batch uploads'
+            ? "retry after the Retry-After seconds; send a run's batches one after another"
+            : 'retry after the Retry-After seconds; send fewer at once',
         context: { retryAfterSeconds: 5 },
       });
     }
