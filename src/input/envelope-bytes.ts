@@ -264,20 +264,7 @@ function memberStart(b: Buffer, i: number, end: number): number {
 /** Set by memberSpans: whether a member name had an escape. */
 let escapedName = false;
 
-/**
- * Members an object had in the last scan: the next line's array is made that
- * long up front. Lines of one input mostly have the same members, and an
- * array grown by push from empty was reallocated three times for the bench's
- * eleven members: half of what the scan allocated a line.
- */
-let spansHint = 0;
-
-/** A new array for an object's member spans, sized for as many members as the last object had. */
-function newSpans(): number[] {
-  return spansHint === 0 ? [] : new Array<number>(spansHint);
-}
-
-/** Adds the spans of each member of the object whose `{` is at `i` (see BytesEnvelope.members) to `spans` (from newSpans()); index past its `}`, or -1. */
+/** Adds the spans of each member of the object whose `{` is at `i` (see BytesEnvelope.members) to `spans` (empty, or a scratch array it overwrites); index past its `}`, or -1. */
 function memberSpans(b: Buffer, i: number, end: number, outer: number, spans: number[]): number {
   escapedName = false;
   if (outer + 1 > MAX_JSON_DEPTH) return -1;
@@ -319,7 +306,6 @@ function memberSpans(b: Buffer, i: number, end: number, outer: number, spans: nu
       flags |= seen;
       // Setting the length is a call into the runtime even when it does not change.
       if (spans.length !== n) spans.length = n;
-      spansHint = n;
       return i + 1;
     }
     if (c !== COMMA) return -1;
@@ -384,20 +370,20 @@ export function bytesValue(b: Buffer, start: number, end: number, escaped: boole
 }
 
 /**
- * What one reader's scans reuse from line to line: the envelope and the
- * arrays of data's and raw_data's member spans. A line's scan is then only
- * valid until the next line is scanned with the same scratch: the loader
- * encodes each record before it reads the next (record-source.ts). The two
- * were two thirds of what the scan allocated a line.
+ * What one reader's scans reuse from line to line: the arrays of data's and
+ * raw_data's member spans, overwritten by the next line's scan. A line's scan
+ * is then only valid until the next line is scanned with the same scratch:
+ * the loader encodes each record before it reads the next
+ * (record-source.ts). Grown from empty for every line, these arrays were
+ * half of what the scan allocated a line.
  */
 export interface ScanScratch {
-  envelope: BytesEnvelope | undefined;
   data: number[];
   raw: number[];
 }
 
 export function newScanScratch(): ScanScratch {
-  return { envelope: undefined, data: [], raw: [] };
+  return { data: [], raw: [] };
 }
 
 function newEnvelope(): BytesEnvelope {
@@ -424,30 +410,6 @@ function newEnvelope(): BytesEnvelope {
   };
 }
 
-/** Every field as newEnvelope() sets it, for a reused envelope. */
-function resetEnvelope(out: BytesEnvelope): BytesEnvelope {
-  out.id = undefined;
-  out.lastModifiedAt = undefined;
-  out.isDeleted = undefined;
-  out.problem = undefined;
-  out.idStart = -1;
-  out.idEnd = -1;
-  out.lmStart = -1;
-  out.lmEnd = -1;
-  out.rawStart = -1;
-  out.rawEnd = -1;
-  out.rawFlags = 0;
-  out.rawMembers = undefined;
-  out.rawEscapedNames = false;
-  out.rawScanned = false;
-  out.dataStart = -1;
-  out.dataEnd = -1;
-  out.members = undefined;
-  out.escapedNames = false;
-  out.flags = 0;
-  return out;
-}
-
 /**
  * Scans the envelope line b[start, end) (valid UTF-8); undefined when it must
  * be read from its text. `rawMembers`: find raw_data's members in the same
@@ -456,7 +418,7 @@ function resetEnvelope(out: BytesEnvelope): BytesEnvelope {
  * them to rawMemberSpans(), which most never call.
  */
 export function scanEnvelopeBytes(b: Buffer, start: number, end: number, rawMembers = false, scratch?: ScanScratch): BytesEnvelope | undefined {
-  const out = scratch === undefined ? newEnvelope() : scratch.envelope === undefined ? (scratch.envelope = newEnvelope()) : resetEnvelope(scratch.envelope);
+  const out = newEnvelope();
   flags = 0;
   let line = 0;
   let i = skipSpace(b, start, end);
@@ -478,7 +440,7 @@ export function scanEnvelopeBytes(b: Buffer, start: number, end: number, rawMemb
     let to: number;
     if ((name === 'data' || (rawMembers && name === 'raw_data')) && from < end && b[from] === OPEN_BRACE) {
       // The members are found as the payload is checked: one pass.
-      const spans = scratch === undefined ? newSpans() : name === 'data' ? scratch.data : scratch.raw;
+      const spans = scratch === undefined ? [] : name === 'data' ? scratch.data : scratch.raw;
       to = memberSpans(b, from, end, 1, spans);
       if (name === 'data') {
         out.members = spans;
@@ -553,7 +515,7 @@ export function rawMemberSpans(b: Buffer, scan: BytesEnvelope): number[] | undef
   if (scan.rawStart < 0 || b[scan.rawStart] !== OPEN_BRACE) return undefined;
   const saved = flags;
   flags = 0;
-  const spans = newSpans();
+  const spans: number[] = [];
   // Cannot fail: the scan accepted this text.
   if (memberSpans(b, scan.rawStart, scan.rawEnd, 1, spans) !== -1) {
     scan.rawMembers = spans;

@@ -126,8 +126,8 @@ interface Fields {
  * rejected (or, should the scan decline a valid line, the record as before).
  *
  * With `scratch` (one per reader), the scans of successive lines reuse their
- * envelope and member arrays: a record is then valid only until the next
- * line is parsed with it.
+ * member arrays: a record is then valid only until the next line is parsed
+ * with it.
  */
 export function parseEnvelope(line: Line, rawMembers = false, scratch?: ScanScratch): Parsed {
   if (line.tooLong) {

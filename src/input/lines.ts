@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { isRecyclingInput } from './file-chunks.js';
+import { isRecyclingInput, type RecyclingInput } from './file-chunks.js';
 
 /** One line of input, numbered from 1 as an editor would show it. */
 export interface Line {
@@ -179,7 +179,7 @@ export async function* readLineChunks(input: AsyncIterable<Buffer | string>, opt
 }
 
 /** Hands back the chunks no carried piece refers to; returns the others, to keep. */
-function recycleUnheld(recycler: { recycle(chunk: Buffer): void }, spent: Buffer[], carry: Buffer[]): Buffer[] {
+function recycleUnheld(recycler: RecyclingInput, spent: Buffer[], carry: Buffer[]): Buffer[] {
   const kept: Buffer[] = [];
   for (const chunk of spent) {
     if (carry.some((piece) => piece.buffer === chunk.buffer)) kept.push(chunk);

@@ -14,7 +14,7 @@ export function recordRoutes(app: HttpApp, ctx: ServiceContext, limits: WriteThr
   // connection: without a bound on how many are in flight, so is the
   // memory. Taken when the request's headers arrive, before its body is
   // read; freed when its connection's answer is done or the client is gone.
-  const slots = new UploadSlots(maxInFlight, 'write-throughs');
+  const slots = new UploadSlots(maxInFlight, 'write-throughs', 'retry after the Retry-After seconds; send fewer at once');
   app.post(
     '/destinations/:id/records',
     {

@@ -78,10 +78,11 @@ export async function* withBodyTimeouts<T>(body: AsyncIterable<T>, t: BodyTimeou
 export class UploadSlots {
   private readonly inUse = new Map<string, number>();
 
-  /** `what`: the uploads counted, as the answer past the limit names them. */
+  /** `what` and `hint`: the uploads counted, and what to do, as the answer past the limit says them. */
   constructor(
     private readonly max: number,
     private readonly what = 'batch uploads',
+    private readonly hint = "retry after the Retry-After seconds; send a run's batches one after another",
   ) {}
 
   /** Takes a slot, or throws too_many_uploads (429 with Retry-After); the function given back frees it, once. */
@@ -89,10 +90,7 @@ export class UploadSlots {
     const n = this.inUse.get(destinationId) ?? 0;
     if (n >= this.max) {
       throw new PglandError('too_many_uploads', `destination ${destinationId} already has ${n} ${this.what} in flight (max_uploads_per_destination)`, {
-        hint:
-          this.what === 'batch uploads'
-            ? "retry after the Retry-After seconds; send a run's batches one after another"
-            : 'retry after the Retry-After seconds; send fewer at once',
+        hint: this.hint,
         context: { retryAfterSeconds: 5 },
       });
     }
