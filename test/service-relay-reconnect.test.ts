@@ -15,8 +15,12 @@ import { until } from './support/until.js';
 // coming back for as long as a test needs it down.
 
 const RELAY = 'pgland-commit-relay';
-/** A password in the control URL given through the gate: the server trusts, so it is never asked for; it must appear in no log. */
-const SECRET = 'relay-secret-' + randomBytes(6).toString('hex');
+/**
+ * The password in the control URL given through the gate, which must appear
+ * in no log: the server's own when it asks for one (the embedded server's is
+ * random), else a made-up one a trusting server never asks for.
+ */
+let SECRET: string;
 
 let db: TestDatabase;
 let gate: PgGate;
@@ -33,6 +37,7 @@ const object = { provider: 'salesforce', object: 'crm_contacts' };
 beforeAll(async () => {
   db = await freshDatabase('service_relay_reconnect');
   gate = await PgGate.before(db.url);
+  SECRET = decodeURIComponent(new URL(db.url).password) || 'relay-secret-' + randomBytes(6).toString('hex');
   const gated = gate.url(db.url, SECRET);
   a = await startTestService(db, { log: testLogger.child({ svc: 'a' }) });
   c = await startTestService(db, { controlUrl: gated, holdRuns: false, log: testLogger.child({ svc: 'c' }) });
