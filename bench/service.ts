@@ -14,7 +14,7 @@ import { childrenCpuSeconds, serverCpuSeconds, treeCpuSeconds } from './cpu.js';
 import { dataset, type DataFile } from './dataset.js';
 import { contact } from './generate.js';
 import { admin, benchServer } from './server.js';
-import { api, CLI, killServes, NODE_FLAGS, startServe, type Serve } from './serve-process.js';
+import { api, CLI, killServes, NODE_FLAGS, startServe, upload, type Serve } from './serve-process.js';
 
 /*
  * Service benchmark (docs/benchmarks.md, "Service mode"): in one run, on one
@@ -139,7 +139,7 @@ async function httpRun(s: Serve, dest: string, customer: string, files: string[]
     // As a platform would: a batch refused for now (429 with Retry-After, 503) is sent again.
     for (let attempt = 1; ; attempt++) {
       try {
-        await api(s, 'PUT', `/runs/${run.id}/batches/${i + 1}`, createReadStream(files[i]!), headers);
+        await upload(s, 'PUT', `/runs/${run.id}/batches/${i + 1}`, files[i]!, headers);
         break;
       } catch (err) {
         if (attempt >= 100 || !/: (429|503) /.test((err as Error).message)) throw err;
