@@ -476,4 +476,37 @@ describe('held runs (issue 15)', () => {
     const after = await call(a, 'POST', `/destinations/${destId}/records`, { json: { ...object, customer_id: customer, records: [contact(2)] } });
     expect(after.body).toMatchObject({ status: 'succeeded', counts: { inserted: 1 } });
   });
+
+  it('merges a batch with no id twice without sorting it by id; a batch with one keeps the newest version', async () => {
+    const customer = 'unsorted';
+    const first = await openRun(customer, 'full', o);
+    expect((await put(o, first, 1, [contact(1)])).status).toBe(200);
+    expect((await call(o, 'POST', `/runs/${first}/commit`, { json: { batches: 1 } })).body.status).toBe('succeeded');
+    // What each statement that writes the landed table was, as the server ran it.
+    await db.pool.query(`CREATE TABLE public.unsorted_log (q text);
+      CREATE FUNCTION public.unsorted_log() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO public.unsorted_log VALUES (current_query()); RETURN NULL; END $$;
+      CREATE TRIGGER unsorted_log AFTER INSERT ON landing.crm_contacts FOR EACH STATEMENT EXECUTE FUNCTION public.unsorted_log()`);
+    try {
+      const run = await openRun(customer, 'incremental', o);
+      // More ids than a table of the smallest size tells apart (512).
+      const distinct = Array.from({ length: 2000 }, (_, i) => contact(i + 1, 2));
+      const repeated = [contact(3000, 2), contact(3001, 2), contact(3000, 3)];
+      expect((await put(o, run, 1, distinct)).status).toBe(200);
+      expect((await put(o, run, 2, repeated)).status).toBe(200);
+      const done = await call(o, 'POST', `/runs/${run}/commit`, { json: { batches: 2 } });
+      expect(done.body).toMatchObject({ status: 'succeeded', counts: { inserted: 2001, updated: 1 } });
+      const { rows } = await db.pool.query<{ sorted: boolean }>(
+        `SELECT q LIKE '%DISTINCT ON%' AS sorted FROM public.unsorted_log WHERE q LIKE '%ON CONFLICT%'`,
+      );
+      expect(rows.map((r) => r.sorted)).toEqual([false, true]);
+      const newest = await db.pool.query(`SELECT _pgland_raw_data->>'Version' AS v FROM landing.crm_contacts WHERE _pgland_customer_id = $1 AND id = $2`, [
+        customer,
+        contact(3000).id,
+      ]);
+      expect(newest.rows).toEqual([{ v: '3' }]);
+    } finally {
+      await db.pool.query('DROP TRIGGER unsorted_log ON landing.crm_contacts; DROP FUNCTION public.unsorted_log(); DROP TABLE public.unsorted_log');
+    }
+  });
 });

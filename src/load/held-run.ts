@@ -41,6 +41,15 @@ import { addRunCountsSql, insertRunSql, readRunCounts, zeroCounts, type RunCount
 /** How many ids a held first load keeps the hashes of (16 bytes each at most); past them, its batches are merged. */
 const RUN_IDS = 2 ** 21;
 
+/**
+ * How many ids of one batch a held run tells apart (16 bytes each at most,
+ * the table growing as ids come): a batch with no id twice is merged
+ * without sorting it by id first (DISTINCT ON), which on batches of 100,000
+ * records cost the server about a third of each merge. A batch past this
+ * many records is merged with the sort.
+ */
+const BATCH_IDS = 2 ** 18;
+
 /** Which batches of a held run that merges are staged in tables of their own, their merges overlapped (stageHeld). */
 export interface HeldOverlap {
   /**
@@ -167,7 +176,7 @@ export class HeldRun {
   private ended = false;
   private idle: NodeJS.Timeout | undefined;
   private readonly chunks = new ChunkPool();
-  private readonly ids = new IdSet(0);
+  private readonly ids = new IdSet(BATCH_IDS);
   /** A first load's landed ids, hashed (id-set.ts): up to about two million, then the run merges. */
   private readonly runIds = new IdSet(RUN_IDS, RUN_IDS * 2);
   private readonly lead: string;

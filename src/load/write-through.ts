@@ -60,7 +60,8 @@ export async function writeThrough(pool: pg.Pool, lockTimeoutMs: number, req: Wr
   const key: ObjectKey = { schema: req.schema, provider: req.provider, customerId: req.customerId, object: req.def.object };
   const source = lineSource(req.input);
   const chunks = new ChunkPool();
-  const buf = newBatchBuffer('stage', chunks, new IdSet(0), false);
+  // Ids told apart up to the most records a write-through may carry (write-through-limits.ts): no sort by id in the merge.
+  const buf = newBatchBuffer('stage', chunks, new IdSet(10_000), false);
   const { leaseTtlMs, pooler } = traitsOf(pool);
   const own = { token: runId, ttlMs: leaseTtlMs };
   const prepare = pooler.mode === 'none';
