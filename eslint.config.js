@@ -38,7 +38,8 @@ const LAYERS = {
   // read's output formats a cursor as the protocols' envelope does.
   read: ['config', 'connection', 'encode', 'protocols/envelope.ts'],
   query: ['connection', 'read'],
-  'destination.ts': ['catalog', 'config', 'connection', 'into', 'load', 'merge', 'schema'],
+  // A load closes the file input the library opened (fileInput).
+  'destination.ts': ['catalog', 'config', 'connection', 'input/file-chunks.ts', 'into', 'load', 'merge', 'schema'],
   protocols: ['catalog', 'config', 'connection', 'destination.ts', 'encode', 'input', 'load', 'merge', 'schema'],
   service: ['catalog', 'config', 'connection', 'destination.ts', 'embedded', 'encode', 'input', 'load', 'merge', 'query', 'read', 'schema'],
   'index.ts': ['*'],

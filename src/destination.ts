@@ -7,6 +7,7 @@ import { endPool, openPool } from './connection/pool.js';
 import type { ConnectionGate } from './connection/gate.js';
 import { openTunnelFor } from './connection/open-tunnel.js';
 import pLimit from 'p-limit';
+import { isFileChunks } from './input/file-chunks.js';
 import { load, type LoaderContext, type LoadResult } from './load/loader.js';
 import type { IntoRequest, IntoResult } from './into/run.js';
 // The mapping parser of loadInto's callers (the service's POST /destinations/{id}/into), with the Destination it serves.
@@ -112,20 +113,21 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     deleteMode: cfg.delete_mode,
     maxRecordBytes: cfg.max_record_bytes,
   };
-  // async: an object that cannot be resolved is a rejected promise, not a synchronous throw.
-  const loadOne = async (o: LoadStreamOptions): Promise<LoadResult> =>
-    load(ctx, {
-      provider: o.provider,
-      customerId: o.customerId,
-      def: resolveObject(o),
-      ...(o.mode ? { mode: o.mode } : {}),
-      ...(o.write ? { write: o.write } : {}),
-      ...(o.matchColumn ? { matchColumn: o.matchColumn } : {}),
-      ...(o.ignoreDeletes ? { ignoreDeletes: o.ignoreDeletes } : {}),
-      input: o.input,
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+  const loadOne = (o: LoadStreamOptions): Promise<LoadResult> =>
+    closingInput(o.input, () =>
+      load(ctx, {
+        provider: o.provider,
+        customerId: o.customerId,
+        def: resolveObject(o),
+        ...(o.mode ? { mode: o.mode } : {}),
+        ...(o.write ? { write: o.write } : {}),
+        ...(o.matchColumn ? { matchColumn: o.matchColumn } : {}),
+        ...(o.ignoreDeletes ? { ignoreDeletes: o.ignoreDeletes } : {}),
+        input: o.input,
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      }),
+    );
   const limit = pLimit(cfg.max_parallel_objects);
   return {
     config: cfg,
@@ -133,7 +135,7 @@ export async function openDestination(config: DestinationInput, options: OpenOpt
     schema: cfg.schema,
     load: loadOne,
     // Loaded when first used: a landed load is spared the own-table modules.
-    loadInto: async (o) => (await import('./into/run.js')).loadInto(ctx, o),
+    loadInto: (o) => closingInput(o.input, async () => (await import('./into/run.js')).loadInto(ctx, o)),
     loadMany: (list) => Promise.all(list.map((o) => limit(() => loadOne(o)))),
     watermark: (key) => readWatermark(pool, cfg.schema, key),
     plan: (object) => withClient(pool, async (c) => planEvolution(c, cfg.schema, await claimTable(c, cfg.schema, resolveObject(object)))),
@@ -154,6 +156,20 @@ async function readWatermark(pool: pg.Pool, schema: string, key: { provider: str
   );
   const r = rows[0];
   return r && { ...key, highWaterMark: r.high_water_mark, runId: r.run_id, updatedAt: r.updated_at };
+}
+
+/**
+ * Runs a load of `input`, then closes the input when it is a file the
+ * library opened (fileInput): a load that fails or is refused before
+ * reading it to its end leaves no file open. Other inputs are the caller's.
+ */
+async function closingInput<T>(input: unknown, run: () => Promise<T>): Promise<T> {
+  try {
+    // async: an object that cannot be resolved is a rejected promise, not a synchronous throw.
+    return await run();
+  } finally {
+    if (isFileChunks(input)) await input.return();
+  }
 }
 
 async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -24,6 +24,12 @@ export type { Position } from './read/page.js';
 export type { ReadState, Bookmark, ReadFormat } from './read/output.js';
 export { runQuery, runExec, type ActionOptions, type QueryResult, type ExecResult, type Field } from './query/actions.js';
 export { PglandError } from './errors.js';
+/**
+ * An NDJSON file as a load's input, read 1 MiB at a time, a read ahead, into
+ * buffers reused once their lines are landed (as `pgland load --input`
+ * reads it); the load closes it when it ends.
+ */
+export { readFileChunks as fileInput, type FileChunks } from './input/file-chunks.js';
 export { ERROR_CODES, isErrorCode, type ErrorCode, type ErrorCodeInfo } from './error-codes.js';
 export { quoteIdent, qualify, normaliseName } from './sql/ident.js';
 export { createLogger } from './log.js';

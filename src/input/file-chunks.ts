@@ -17,6 +17,15 @@ export function isRecyclingInput<T>(input: T): input is T & RecyclingInput {
 /** A file read as recycled chunks; return() closes it (also when it was never read to its end). */
 export interface FileChunks extends RecyclingInput, AsyncIterableIterator<Buffer> {
   return(): Promise<IteratorResult<Buffer>>;
+  /** The file's path, as given. */
+  readonly path: string;
+}
+
+const FILE_CHUNKS = Symbol('pgland.fileChunks');
+
+/** Whether `input` is a file opened by readFileChunks (fileInput in the library): a load closes it when it ends. */
+export function isFileChunks(input: unknown): input is FileChunks {
+  return typeof input === 'object' && input !== null && FILE_CHUNKS in input;
 }
 
 /** Bytes a read asks for: large reads are fewer round trips to libuv's thread pool. */
@@ -61,7 +70,9 @@ export function readFileChunks(path: string, chunkBytes = FILE_CHUNK_BYTES): Fil
     if (fh) await (await fh.catch(() => undefined))?.close();
   };
 
-  const reader: FileChunks = {
+  const reader: FileChunks & { [FILE_CHUNKS]: true } = {
+    [FILE_CHUNKS]: true,
+    path,
     [Symbol.asyncIterator]() {
       return reader;
     },
